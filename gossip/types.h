@@ -1,0 +1,61 @@
+// gossip/types.h — the vocabulary of membership: addresses, node metadata, load reports, members.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "src/base/time.h"
+
+namespace starling::gossip {
+
+using NodeName = std::string;
+
+// A UDP/TCP endpoint. `host` is an IP literal; the runtime resolves names before the core sees them.
+struct Address {
+  std::string host;
+  uint16_t port = 0;
+
+  std::string ToString() const;
+  auto operator<=>(const Address&) const = default;
+};
+
+enum class Role : uint8_t { kWorker = 0, kBalancer = 1, kBoth = 2 };
+std::string_view RoleName(Role role);
+
+// What a node says about itself; changes ride an Alive message with a higher incarnation.
+struct NodeMeta {
+  Role role = Role::kWorker;
+  uint32_t capacity = 0;    // copy slots offered
+  std::string api_address;  // host:port of the HTTP API
+  std::string version;      // software version
+  bool operator==(const NodeMeta&) const = default;
+};
+
+// Soft, versioned per-node state (DESIGN §4). The newest version per node wins; never persisted.
+struct LoadReport {
+  uint64_t version = 0;
+  double load1 = 0;
+  uint32_t cpu_count = 0;
+  uint32_t free_slots = 0;
+  uint64_t balancer_generation = 0;
+  bool operator==(const LoadReport&) const = default;
+};
+
+enum class MemberStatus : uint8_t { kAlive = 0, kSuspect = 1, kDead = 2, kLeft = 3 };
+std::string_view MemberStatusName(MemberStatus status);
+
+struct Member {
+  NodeName name;
+  Address address;
+  NodeMeta meta;
+  uint32_t incarnation = 0;
+  MemberStatus status = MemberStatus::kAlive;
+  Instant status_since{};  // local time of the last status change
+};
+
+// Names are node and event identifiers: 1–64 characters of [A-Za-z0-9._-].
+bool IsValidName(std::string_view name);
+
+}  // namespace starling::gossip

@@ -37,13 +37,17 @@ class BroadcastQueue {
   struct Entry {
     std::string key;
     std::string item;
+    Order order;
   };
   static Order MakeOrder(int transmits, uint64_t id) { return {transmits, UINT64_MAX - id}; }
+  void Erase(std::map<Order, Entry>::iterator it);
 
   size_t max_items_;
   uint64_t next_id_ = 0;
   std::map<Order, Entry> ordered_;
-  std::unordered_map<std::string, Order> by_key_;  // lookup only; never iterated
+  // Lookup only, never iterated. Map nodes keep their address when re-keyed through
+  // extract/insert, so these pointers stay valid while the entry is queued.
+  std::unordered_map<std::string, Entry*> by_key_;
 };
 
 }  // namespace starling::gossip

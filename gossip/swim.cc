@@ -39,7 +39,10 @@ Swim::Swim(const SwimOptions& options, const NodeName& name, const Address& addr
       broadcasts_(options.max_broadcasts) {
   STARLING_CHECK(options_.Validate().ok());
   STARLING_CHECK(IsValidName(name));
-  members_.emplace(name, Member{name, address, meta, incarnation, MemberStatus::kAlive, now});
+  auto self = members_.emplace(name, Member{name, address, meta, incarnation,
+                                             MemberStatus::kAlive, now});
+  self_ = &self.first->second;
+  index_.emplace(self.first->first, self_);
   member_list_.push_back(name);
   alive_count_ = 1;
   header_item_ = EncodeHeader(name);
@@ -51,7 +54,9 @@ Swim::Swim(const SwimOptions& options, const NodeName& name, const Address& addr
   next_reconnect_ = now + options_.reconnect_interval;
 }
 
-void Swim::Join(Instant /*now*/, const std::vector<Address>& seeds, Outbox* out) {
+void Swim::Join(Instant now, const std::vector<Address>& seeds, Outbox* out) {
+  join_seeds_.assign(seeds.begin(), seeds.begin() + std::min(seeds.size(), kMaxJoinSeeds));
+  next_join_retry_ = join_seeds_.empty() ? kInstantMax : now + options_.probe_interval * 2;
   const std::string state = LocalState(/*join=*/true);
   for (size_t i = 0; i < seeds.size() && i < kMaxJoinSeeds; ++i) {
     StreamRequest request{StreamRequest::Kind::kPushPull, seeds[i], state, {}, 0, true};
@@ -112,14 +117,14 @@ void Swim::OnStreamFailed(Instant /*now*/, const StreamRequest& /*request*/, Out
 
 void Swim::OnProbeRefused(Instant now, const NodeName& target, uint32_t seq, Outbox* out) {
   if (!options_.closed_port_evidence || leaving_) return;
-  auto it = members_.find(target);
-  if (it == members_.end() || !IsUp(it->second.status) || target == self_name_) return;
+  Member* member = Find(target);
+  if (member == nullptr || !IsUp(member->status) || target == self_name_) return;
   // Our own network evidently works (the peer's host answered), so local health is unchanged.
   if (probe_ && probe_->seq == seq) probe_.reset();
   ++stats_.probes_failed;
-  if (it->second.status == MemberStatus::kAlive) {
+  if (member->status == MemberStatus::kAlive) {
     ++stats_.suspicions_raised;
-    SuspectNode(now, Suspect{it->second.incarnation, target, self_name_}, out);
+    SuspectNode(now, Suspect{member->incarnation, target, self_name_}, out);
   }
   if (auto suspicion = suspicions_.find(target); suspicion != suspicions_.end()) {
     suspicion->second.Shorten(now + options_.closed_port_suspicion_timeout);
@@ -164,7 +169,7 @@ void Swim::HandlePing(Instant /*now*/, const Address& from, const Ping& ping, Ou
 void Swim::HandleIndirectPing(Instant now, const IndirectPing& request, Outbox* out) {
   if (forwarded_.size() >= options_.max_forwarded_probes) return;
   const uint32_t seq = next_seq_++;
-  const Member& self = members_.at(self_name_);
+  const Member& self = (*self_);
   Send(request.target_address, {Ping{seq, request.target, self_name_, self.address}}, out);
   forwarded_[seq] = ForwardedProbe{request.source_address, request.seq, request.want_nack,
                                    now + options_.probe_timeout};
@@ -186,7 +191,7 @@ void Swim::HandleNack(const Nack& nack) {
 }
 
 void Swim::HandleLoad(const Load& load) {
-  if (!members_.contains(load.name)) return;
+  if (Find(load.name) == nullptr) return;
   auto& current = loads_[load.name];
   if (load.name == self_name_) {
     // A report from an earlier life of this node: publish ours above it.
@@ -202,7 +207,7 @@ void Swim::HandleLoad(const Load& load) {
 }
 
 void Swim::HandleUserEvent(const UserEvent& event, Outbox* out) {
-  if (!members_.contains(event.origin)) return;
+  if (Find(event.origin) == nullptr) return;
   auto& seen = seen_events_[event.origin];
   if (!seen.empty() && event.lamport_time < *seen.begin() &&
       seen.size() >= kMaxSeenEventsPerOrigin) {
@@ -216,31 +221,34 @@ void Swim::HandleUserEvent(const UserEvent& event, Outbox* out) {
   QueueBroadcast("e:" + event.origin + ":" + std::to_string(event.lamport_time), event);
 }
 
-void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out) {
+void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out, bool from_merge) {
   if (alive.name == self_name_) {
     if (leaving_) return;
-    const Member& self = members_.at(self_name_);
+    const Member& self = (*self_);
     const bool differs = alive.address != self.address || alive.meta != self.meta;
     if (alive.incarnation > self.incarnation || (alive.incarnation == self.incarnation && differs)) {
       Refute(now, alive.incarnation, out);
     }
     return;
   }
-  auto it = members_.find(alive.name);
-  if (it == members_.end()) {
+  Member* existing = Find(alive.name);
+  if (existing == nullptr) {
     if (members_.size() >= options_.max_members) return;
-    it = members_
-             .emplace(alive.name, Member{alive.name, alive.address, alive.meta, alive.incarnation,
-                                         MemberStatus::kAlive, now})
-             .first;
+    auto it = members_
+                  .emplace(alive.name, Member{alive.name, alive.address, alive.meta,
+                                              alive.incarnation, MemberStatus::kAlive, now})
+                  .first;
+    index_.emplace(it->first, &it->second);
     member_list_.push_back(alive.name);
     ++alive_count_;
     AddToProbeOrder(alive.name);
-    QueueBroadcast(MembershipKey(alive.name), alive);
+    // A member learned from a state exchange spreads its own Alive; echoing every entry of a
+    // merged state would cost every node O(N) broadcasts on each join.
+    if (!from_merge) QueueBroadcast(MembershipKey(alive.name), alive);
     out->events.push_back({MemberEvent::Kind::kAlive, alive.name, alive.incarnation});
     return;
   }
-  Member& member = it->second;
+  Member& member = *existing;
   if (alive.incarnation <= member.incarnation) return;
   const bool was_down = !IsUp(member.status);
   const bool was_alive = member.status == MemberStatus::kAlive;
@@ -251,7 +259,8 @@ void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out) {
   if (!was_alive) SetStatus(&member, MemberStatus::kAlive, now);
   suspicions_.erase(alive.name);
   if (was_down) AddToProbeOrder(alive.name);
-  QueueBroadcast(MembershipKey(alive.name), alive);
+  // A resurrection learned by merge (a healed partition) is news to our side: spread it.
+  if (!from_merge || was_down) QueueBroadcast(MembershipKey(alive.name), alive);
   if (!was_alive) {
     out->events.push_back({MemberEvent::Kind::kAlive, alive.name, alive.incarnation});
   } else if (changed) {
@@ -260,9 +269,9 @@ void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out) {
 }
 
 void Swim::SuspectNode(Instant now, const Suspect& suspect, Outbox* out) {
-  auto it = members_.find(suspect.name);
-  if (it == members_.end()) return;
-  Member& member = it->second;
+  Member* found = Find(suspect.name);
+  if (found == nullptr) return;
+  Member& member = *found;
   if (suspect.incarnation < member.incarnation) return;
   if (suspect.name == self_name_) {
     if (!leaving_) Refute(now, suspect.incarnation, out);
@@ -290,9 +299,9 @@ void Swim::SuspectNode(Instant now, const Suspect& suspect, Outbox* out) {
 }
 
 void Swim::DeadNode(Instant now, const Dead& dead, Outbox* out) {
-  auto it = members_.find(dead.name);
-  if (it == members_.end()) return;
-  Member& member = it->second;
+  Member* found = Find(dead.name);
+  if (found == nullptr) return;
+  Member& member = *found;
   if (dead.incarnation < member.incarnation) return;
   if (!IsUp(member.status)) return;
   if (dead.name == self_name_) {
@@ -309,7 +318,7 @@ void Swim::DeadNode(Instant now, const Dead& dead, Outbox* out) {
 }
 
 void Swim::Refute(Instant /*now*/, uint32_t accused_incarnation, Outbox* out) {
-  Member& self = members_.at(self_name_);
+  Member& self = (*self_);
   self.incarnation = std::max(self.incarnation, accused_incarnation) + 1;
   // Lifeguard: having to refute is a sign that this node is the slow one.
   awareness_.ApplyDelta(1);
@@ -324,12 +333,14 @@ void Swim::MergeState(Instant now, const PushPull& state, Outbox* out) {
   for (const MemberEntry& entry : state.members) {
     switch (entry.status) {
       case MemberStatus::kAlive:
-        AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out);
+        AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out,
+                  /*from_merge=*/true);
         break;
       case MemberStatus::kLeft:
         // Learn the member first, so that its leave is known even to a node that never saw it.
-        if (!members_.contains(entry.name)) {
-          AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out);
+        if (Find(entry.name) == nullptr) {
+          AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out,
+                    /*from_merge=*/true);
         }
         DeadNode(now, Dead{entry.incarnation, entry.name, entry.name}, out);
         break;
@@ -337,8 +348,9 @@ void Swim::MergeState(Instant now, const PushPull& state, Outbox* out) {
       case MemberStatus::kDead:
         // A remote death only makes us suspect, so the member gets its chance to refute
         // (memberlist's mergeState does the same).
-        if (!members_.contains(entry.name)) {
-          AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out);
+        if (Find(entry.name) == nullptr) {
+          AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out,
+                    /*from_merge=*/true);
         }
         SuspectNode(now, Suspect{entry.incarnation, entry.name, self_name_}, out);
         break;
@@ -355,7 +367,7 @@ void Swim::Tick(Instant now, Outbox* out) {
     if (suspicion.Deadline() <= now) expired.push_back(name);
   }
   for (const NodeName& name : expired) {
-    const Member& member = members_.at(name);
+    const Member& member = *Find(name);
     DeadNode(now, Dead{member.incarnation, name, self_name_}, out);
   }
 
@@ -380,6 +392,13 @@ void Swim::Tick(Instant now, Outbox* out) {
     next_push_pull_ = now + PushPullInterval();
     if (!leaving_) PushPullWithRandomMember(now, out);
   }
+  if (now >= next_join_retry_) {
+    if (alive_count_ > 1 || leaving_) {
+      next_join_retry_ = kInstantMax;  // joined: gossip does the rest
+    } else {
+      Join(now, join_seeds_, out);
+    }
+  }
   if (now >= next_reconnect_) {
     next_reconnect_ = now + options_.reconnect_interval;
     if (!leaving_) Reconnect(now, out);
@@ -388,7 +407,7 @@ void Swim::Tick(Instant now, Outbox* out) {
 }
 
 Instant Swim::NextWake() const {
-  Instant wake = std::min({next_probe_, next_push_pull_, next_reconnect_});
+  Instant wake = std::min({next_probe_, next_push_pull_, next_reconnect_, next_join_retry_});
   if (probe_) wake = std::min(wake, probe_->indirect_sent ? probe_->round_deadline
                                                           : probe_->direct_deadline);
   if (!broadcasts_.empty()) wake = std::min(wake, next_gossip_);
@@ -410,16 +429,16 @@ void Swim::StartProbe(Instant now, Outbox* out) {
       if (probe_order_.empty()) return;
     }
     const NodeName& name = probe_order_[probe_index_++];
-    auto it = members_.find(name);
-    if (it == members_.end() || !IsUp(it->second.status)) continue;
-    const Member& target = it->second;
+    const Member* target_member = Find(name);
+    if (target_member == nullptr || !IsUp(target_member->status)) continue;
+    const Member& target = *target_member;
     Probe probe;
     probe.seq = next_seq_++;
     probe.target = name;
     probe.direct_deadline = now + options_.probe_timeout;
     probe.round_deadline = now + awareness_.Scale(options_.probe_interval);
     ++stats_.probes;
-    Send(target.address, {Ping{probe.seq, name, self_name_, members_.at(self_name_).address}},
+    Send(target.address, {Ping{probe.seq, name, self_name_, (*self_).address}},
          out);
     probe_ = std::move(probe);
     return;
@@ -428,20 +447,20 @@ void Swim::StartProbe(Instant now, Outbox* out) {
 
 void Swim::ProbeTimers(Instant now, Outbox* out) {
   if (!probe_) return;
-  auto target = members_.find(probe_->target);
-  if (target == members_.end() || !IsUp(target->second.status)) {
+  const Member* target = Find(probe_->target);
+  if (target == nullptr || !IsUp(target->status)) {
     probe_.reset();  // the member died or left meanwhile; nothing left to learn
     return;
   }
   if (!probe_->indirect_sent && now >= probe_->direct_deadline) {
     probe_->indirect_sent = true;
-    const Member& self = members_.at(self_name_);
+    const Member& self = (*self_);
     auto helpers = RandomMembers(options_.indirect_checks, probe_->target, [](const Member& m) {
       return m.status == MemberStatus::kAlive;
     });
     for (const Member* helper : helpers) {
       Send(helper->address,
-           {IndirectPing{probe_->seq, probe_->target, target->second.address, self_name_,
+           {IndirectPing{probe_->seq, probe_->target, target->address, self_name_,
                          self.address, /*want_nack=*/true}},
            out);
     }
@@ -452,7 +471,7 @@ void Swim::ProbeTimers(Instant now, Outbox* out) {
     AppendItem(&ping, header_item_);
     AppendItem(&ping, EncodeMessage(Ping{probe_->seq, probe_->target, self_name_, self.address}));
     stats_.stream_bytes_sent += ping.size();
-    out->streams.push_back(StreamRequest{StreamRequest::Kind::kProbe, target->second.address,
+    out->streams.push_back(StreamRequest{StreamRequest::Kind::kProbe, target->address,
                                          std::move(ping), probe_->target, probe_->seq, false});
   }
   if (probe_->indirect_sent && now >= probe_->round_deadline) {
@@ -465,7 +484,7 @@ void Swim::ProbeTimers(Instant now, Outbox* out) {
     }
     awareness_.ApplyDelta(delta);
     ++stats_.probes_failed;
-    const Member& member = target->second;
+    const Member& member = *target;
     const Suspect suspect{member.incarnation, member.name, self_name_};
     probe_.reset();
     if (member.status == MemberStatus::kAlive) ++stats_.suspicions_raised;
@@ -510,6 +529,11 @@ void Swim::PushPullWithRandomMember(Instant /*now*/, Outbox* out) {
 
 void Swim::Reconnect(Instant now, Outbox* out) {
   if (dead_count_ == 0) return;
+  // Serf's reconnect scaling: try with probability dead/alive, so the whole cluster makes about
+  // one attempt per dead member per interval instead of one per live node.
+  const double probability =
+      static_cast<double>(dead_count_) / static_cast<double>(std::max<size_t>(1, alive_count_));
+  if (!rng_.Bernoulli(probability)) return;
   auto targets = RandomMembers(1, {}, [&](const Member& m) {
     return m.status == MemberStatus::kDead && now - m.status_since < options_.dead_retention;
   });
@@ -535,6 +559,7 @@ void Swim::ReapForgotten(Instant now) {
     }
     loads_.erase(it->first);
     seen_events_.erase(it->first);
+    index_.erase(it->first);
     it = members_.erase(it);
   }
 }
@@ -544,7 +569,7 @@ void Swim::Leave(Instant now, Outbox* out) {
   leaving_ = true;
   leave_started_ = now;
   probe_.reset();
-  Member& self = members_.at(self_name_);
+  Member& self = (*self_);
   SetStatus(&self, MemberStatus::kLeft, now);
   QueueBroadcast(MembershipKey(self_name_), Dead{self.incarnation, self_name_, self_name_});
   next_gossip_ = now + options_.gossip_interval;
@@ -559,7 +584,7 @@ bool Swim::LeaveDone(Instant now) const {
 }
 
 void Swim::UpdateMeta(Instant /*now*/, const NodeMeta& meta, Outbox* /*out*/) {
-  Member& self = members_.at(self_name_);
+  Member& self = (*self_);
   if (self.meta == meta) return;
   self.meta = meta;
   ++self.incarnation;
@@ -585,6 +610,11 @@ Status Swim::SendUserEvent(Instant /*now*/, std::string name, std::string payloa
   HandleUserEvent(UserEvent{self_name_, event_clock_ + 1, std::move(name), std::move(payload)},
                   out);
   return Status::Ok();
+}
+
+Member* Swim::Find(std::string_view name) {
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : it->second;
 }
 
 const LoadReport* Swim::LoadOf(const NodeName& name) const {
@@ -640,7 +670,7 @@ std::vector<const Member*> Swim::RandomMembers(size_t k, const NodeName& exclude
   for (size_t attempt = 0; attempt < 3 * n && picked.size() < k; ++attempt) {
     const NodeName& name = member_list_[rng_.Uniform(n)];
     if (name == self_name_ || name == exclude) continue;
-    const Member& member = members_.at(name);
+    const Member& member = *Find(name);
     if (!eligible(member)) continue;
     if (std::find(picked.begin(), picked.end(), &member) != picked.end()) continue;
     picked.push_back(&member);
@@ -661,11 +691,10 @@ void Swim::SetStatus(Member* member, MemberStatus status, Instant now) {
 
 void Swim::AddToProbeOrder(const NodeName& name) {
   // Insert at a random place in the rest of this round, so a newcomer is probed soon (memberlist).
-  const size_t remaining = probe_order_.size() - std::min(probe_index_, probe_order_.size());
-  const size_t offset = probe_index_ + rng_.Uniform(remaining + 1);
-  probe_order_.insert(probe_order_.begin() + static_cast<std::ptrdiff_t>(
-                                                 std::min(offset, probe_order_.size())),
-                      name);
+  probe_order_.push_back(name);
+  const size_t first = std::min(probe_index_, probe_order_.size() - 1);
+  const size_t place = first + rng_.Uniform(probe_order_.size() - first);
+  std::swap(probe_order_[place], probe_order_.back());
 }
 
 int Swim::RetransmitLimit() const {

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "gossip/awareness.h"
@@ -90,7 +91,11 @@ class Swim {
   Swim(const SwimOptions& options, const NodeName& name, const Address& address,
        const NodeMeta& meta, uint32_t incarnation, uint64_t seed, Instant now);
 
-  // Asks each seed for its full state (a join). Replies arrive through OnPushPullReply().
+  Swim(const Swim&) = delete;
+  Swim& operator=(const Swim&) = delete;
+
+  // Asks each seed for its full state (a join). Replies arrive through OnPushPullReply(). While
+  // this node knows no other member, the join is retried every probe_interval * 2.
   void Join(Instant now, const std::vector<Address>& seeds, Outbox* out);
 
   // Handles one received datagram (already authenticated). Malformed input returns a corruption
@@ -130,7 +135,7 @@ class Swim {
                                      Outbox* out);
 
   const NodeName& name() const { return self_name_; }
-  uint32_t incarnation() const { return members_.at(self_name_).incarnation; }
+  uint32_t incarnation() const { return self_->incarnation; }
   const std::map<NodeName, Member>& members() const { return members_; }
   // The newest load report known for `name`, or nullptr.
   const LoadReport* LoadOf(const NodeName& name) const;
@@ -165,7 +170,7 @@ class Swim {
   void HandleUserEvent(const UserEvent& event, Outbox* out);
 
   // The SWIM state transitions; each queues the broadcast that spreads it.
-  void AliveNode(Instant now, const Alive& alive, Outbox* out);
+  void AliveNode(Instant now, const Alive& alive, Outbox* out, bool from_merge = false);
   void SuspectNode(Instant now, const Suspect& suspect, Outbox* out);
   void DeadNode(Instant now, const Dead& dead, Outbox* out);
   void Refute(Instant now, uint32_t accused_incarnation, Outbox* out);
@@ -188,6 +193,7 @@ class Swim {
   template <typename Predicate>
   std::vector<const Member*> RandomMembers(size_t k, const NodeName& exclude,
                                            Predicate eligible);
+  Member* Find(std::string_view name);
   void SetStatus(Member* member, MemberStatus status, Instant now);
   void AddToProbeOrder(const NodeName& name);
   int RetransmitLimit() const;
@@ -203,6 +209,9 @@ class Swim {
   SwimStats stats_;
 
   std::map<NodeName, Member> members_;  // includes self
+  // Lookup index over members_ (never iterated); map nodes and their keys do not move.
+  std::unordered_map<std::string_view, Member*> index_;
+  Member* self_ = nullptr;
   std::vector<NodeName> member_list_;   // the same names, for uniform random picks
   size_t alive_count_ = 0;              // alive or suspect, self included
   size_t dead_count_ = 0;
@@ -221,6 +230,8 @@ class Swim {
   Instant next_gossip_;
   Instant next_push_pull_;
   Instant next_reconnect_;
+  std::vector<Address> join_seeds_;  // retried while this node knows no other member
+  Instant next_join_retry_ = kInstantMax;
   bool leaving_ = false;
   Instant leave_started_{};
 };

@@ -1,0 +1,742 @@
+#include "src/agent/agent.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <asio.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+#include <toml++/toml.h>
+
+#include "gossip/codec.h"
+#include "gossip/swim.h"
+#include "src/net/sealer.h"
+
+namespace starling::agent {
+namespace {
+
+using asio::ip::tcp;
+using asio::ip::udp;
+using gossip::MemberEvent;
+using gossip::Outbox;
+using gossip::StreamRequest;
+using json = nlohmann::json;
+
+constexpr char kVersion[] = "0.1.0";
+constexpr size_t kMaxFrameBytes = gossip::kMaxPushPullBytes + net::Sealer::kOverheadBytes + 1;
+constexpr int kMaxInboundStreams = 64;
+constexpr auto kStreamTimeout = std::chrono::seconds(10);
+constexpr auto kQueryTimeout = std::chrono::seconds(3);
+constexpr char kFramePushPull = 'P';
+constexpr char kFramePing = 'I';
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Writes `contents` to `path` atomically: a reader sees the old or the new file, never half.
+Status WriteFileAtomically(const std::filesystem::path& path, const std::string& contents,
+                           mode_t mode) {
+  const std::string temporary = path.string() + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Status::IoError("cannot write " + temporary + ": " + std::strerror(errno));
+  size_t written = 0;
+  while (written < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+    if (n < 0) {
+      ::close(fd);
+      return Status::IoError("write " + temporary + ": " + std::strerror(errno));
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::IoError("fsync " + temporary);
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    return Status::IoError("rename to " + path.string() + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read " + path.string());
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+class AgentImpl final : public Agent {
+ public:
+  AgentImpl(AgentConfig config, net::Keyring keyring, uint32_t incarnation)
+      : config_(std::move(config)),
+        sealer_(std::move(keyring), config_.replay_window_ms,
+                gossip::kMaxPushPullBytes + 1),
+        incarnation_persisted_(incarnation),
+        udp_(io_),
+        acceptor_(io_),
+        wake_timer_(io_),
+        housekeeping_timer_(io_),
+        signals_(io_, SIGINT, SIGTERM) {}
+
+  Status Start() {
+    asio::error_code ec;
+    const auto bind_address = asio::ip::make_address(config_.bind.host, ec);
+    if (ec) return Status::InvalidArgument("bind host must be an IP address: " + config_.bind.host);
+    udp::endpoint udp_endpoint(bind_address, config_.bind.port);
+    udp_.open(udp_endpoint.protocol(), ec);
+    if (!ec) udp_.bind(udp_endpoint, ec);
+    if (ec) return Status::Unavailable("cannot bind UDP " + config_.bind.ToString() + ": " + ec.message());
+    tcp::endpoint tcp_endpoint(bind_address, config_.bind.port);
+    acceptor_.open(tcp_endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(tcp_endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Status::Unavailable("cannot bind TCP " + config_.bind.ToString() + ": " + ec.message());
+
+    if (!http_.bind_to_port(config_.api.host, config_.api.port)) {
+      return Status::Unavailable("cannot bind the HTTP API to " + config_.api.ToString());
+    }
+    RegisterApi();
+
+    start_ = std::chrono::steady_clock::now();
+    gossip::NodeMeta meta{config_.role,
+                          config_.capacity != 0 ? config_.capacity
+                                                : std::max(1u, std::thread::hardware_concurrency()),
+                          config_.api.ToString(), kVersion};
+    uint64_t seed = 0;
+    randombytes_buf(&seed, sizeof(seed));
+    core_ = std::make_unique<gossip::Swim>(
+        config_.swim, config_.node_name,
+        gossip::Address{config_.advertise.host, config_.advertise.port}, meta,
+        incarnation_persisted_, seed, Now());
+    spdlog::info("agent {} starting: gossip {} (advertise {}), api http://{}, profile {}, "
+                 "incarnation {}",
+                 config_.node_name, config_.bind.ToString(), config_.advertise.ToString(),
+                 config_.api.ToString(), config_.profile, incarnation_persisted_);
+    return Status::Ok();
+  }
+
+  int Run() override {
+    asio::co_spawn(io_, ReceiveDatagrams(), asio::detached);
+    asio::co_spawn(io_, AcceptStreams(), asio::detached);
+    signals_.async_wait([this](const asio::error_code& ec, int signal) {
+      if (ec) return;
+      spdlog::info("signal {}: leaving the cluster", signal);
+      BeginLeave();
+    });
+    if (!config_.join.empty()) {
+      std::vector<std::string> seeds = config_.join;
+      Step([&](Outbox* out) { JoinAddresses(seeds, out); });
+    } else {
+      Reschedule();
+    }
+    Housekeeping();
+    std::thread http_thread([this] { http_.listen_after_bind(); });
+    io_.run();
+    http_.stop();
+    http_thread.join();
+    spdlog::info("agent {} stopped", config_.node_name);
+    return 0;
+  }
+
+ private:
+  Instant Now() const {
+    return Instant(std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - start_));
+  }
+  std::chrono::steady_clock::time_point ToSteady(Instant instant) const {
+    return start_ + instant.time_since_epoch();
+  }
+
+  // Runs one step of the core and carries out what it asks.
+  template <typename F>
+  void Step(F&& step) {
+    Outbox out;
+    step(&out);
+    Drain(&out);
+  }
+
+  void Drain(Outbox* out) {
+    for (auto& send : out->datagrams) {
+      asio::error_code ec;
+      auto address = asio::ip::make_address(send.to.host, ec);
+      if (ec) continue;
+      const std::string sealed = sealer_.Seal(net::Channel::kDatagram, send.bytes, WallMs());
+      udp_.send_to(asio::buffer(sealed), udp::endpoint(address, send.to.port), 0, ec);
+      if (ec) spdlog::debug("send to {}: {}", send.to.ToString(), ec.message());
+    }
+    for (auto& request : out->streams) {
+      asio::co_spawn(io_, RunStream(std::move(request)), asio::detached);
+    }
+    for (const auto& event : out->events) LogEvent(event);
+    out->Clear();
+    PersistIncarnation();
+    Reschedule();
+  }
+
+  void LogEvent(const MemberEvent& event) {
+    switch (event.kind) {
+      case MemberEvent::Kind::kUserEvent:
+        spdlog::info("event received name={} origin={} bytes={}", event.event_name, event.name,
+                     event.payload.size());
+        break;
+      case MemberEvent::Kind::kRefuted:
+        spdlog::warn("refuted a suspicion of this node: incarnation now {}", event.incarnation);
+        break;
+      default:
+        spdlog::info("member {} {} incarnation={}{}", gossip::MemberEventKindName(event.kind),
+                     event.name, event.incarnation,
+                     event.from.empty() ? "" : " by=" + event.from);
+    }
+  }
+
+  void PersistIncarnation() {
+    const uint32_t incarnation = core_->incarnation();
+    if (incarnation <= incarnation_persisted_) return;
+    if (Status s = WriteIdentity(config_, incarnation); !s.ok()) {
+      spdlog::error("cannot persist incarnation: {}", s.ToString());
+      return;
+    }
+    incarnation_persisted_ = incarnation;
+  }
+
+  void Reschedule() {
+    const Instant next = core_->NextWake();
+    if (next == scheduled_) return;
+    scheduled_ = next;
+    if (next == kInstantMax) {
+      wake_timer_.cancel();
+      return;
+    }
+    wake_timer_.expires_at(ToSteady(next));
+    wake_timer_.async_wait([this, next](const asio::error_code& ec) {
+      if (ec || scheduled_ != next) return;
+      scheduled_ = kInstantMax;
+      Step([&](Outbox* out) { core_->Tick(Now(), out); });
+    });
+  }
+
+  void Housekeeping() {
+    housekeeping_timer_.expires_after(std::chrono::milliseconds(leaving_ ? 20 : 1000));
+    housekeeping_timer_.async_wait([this](const asio::error_code& ec) {
+      if (ec) return;
+      if (leaving_) {
+        if (core_->LeaveDone(Now())) {
+          Shutdown();
+          return;
+        }
+      } else {
+        PublishLoadIfChanged();
+      }
+      Housekeeping();
+    });
+  }
+
+  void PublishLoadIfChanged() {
+    double load1 = 0;
+    std::ifstream loadavg("/proc/loadavg");
+    loadavg >> load1;
+    const auto now = Now();
+    if (std::abs(load1 - last_load_) < 0.05 && now - last_load_published_ < Seconds(30) &&
+        last_load_published_ != Instant{}) {
+      return;
+    }
+    last_load_ = load1;
+    last_load_published_ = now;
+    gossip::LoadReport report;
+    report.load1 = load1;
+    report.cpu_count = std::max(1u, std::thread::hardware_concurrency());
+    report.free_slots = core_->members().at(config_.node_name).meta.capacity;
+    Step([&](Outbox* out) { core_->PublishLoad(now, report, out); });
+  }
+
+  void BeginLeave() {
+    if (leaving_) return;
+    leaving_ = true;
+    Step([&](Outbox* out) { core_->Leave(Now(), out); });
+    Housekeeping();
+  }
+
+  void Shutdown() {
+    spdlog::info("left the cluster");
+    asio::error_code ignored;
+    udp_.close(ignored);
+    acceptor_.close(ignored);
+    wake_timer_.cancel();
+    housekeeping_timer_.cancel();
+    signals_.cancel();
+    http_.stop();
+    io_.stop();
+  }
+
+  void JoinAddresses(const std::vector<std::string>& seeds, Outbox* out) {
+    std::vector<gossip::Address> addresses;
+    for (const auto& seed : seeds) {
+      auto parsed = ParseHostPort(seed, "join address");
+      if (!parsed.ok()) {
+        spdlog::error("{}", parsed.status().message());
+        continue;
+      }
+      asio::error_code ec;
+      tcp::resolver resolver(io_);
+      auto results = resolver.resolve(parsed->host, std::to_string(parsed->port), ec);
+      if (ec || results.empty()) {
+        spdlog::error("cannot resolve join address {}: {}", seed, ec.message());
+        continue;
+      }
+      auto endpoint = results.begin()->endpoint();
+      addresses.push_back({endpoint.address().to_string(), endpoint.port()});
+    }
+    spdlog::info("joining via {} address(es)", addresses.size());
+    core_->Join(Now(), addresses, out);
+  }
+
+  // --- streams ---------------------------------------------------------------------------
+
+  static std::string Frame(const std::string& sealed) {
+    std::string frame(4, '\0');
+    const auto size = static_cast<uint32_t>(sealed.size());
+    for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>((size >> (8 * (3 - i))) & 0xff);
+    return frame + sealed;
+  }
+
+  // Reads one frame; returns an empty optional on any error (logged at debug).
+  asio::awaitable<std::optional<std::string>> ReadFrame(tcp::socket& socket) {
+    asio::error_code ec;
+    uint8_t header[4];
+    co_await asio::async_read(socket, asio::buffer(header),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return std::nullopt;
+    const uint32_t size = (uint32_t{header[0]} << 24) | (uint32_t{header[1]} << 16) |
+                          (uint32_t{header[2]} << 8) | uint32_t{header[3]};
+    if (size == 0 || size > kMaxFrameBytes) co_return std::nullopt;
+    std::string body(size, '\0');
+    co_await asio::async_read(socket, asio::buffer(body),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return std::nullopt;
+    auto plain = sealer_.Open(net::Channel::kStream, body, WallMs());
+    if (!plain.ok() || plain->empty()) {
+      spdlog::debug("rejected stream frame: {}", plain.status().ToString());
+      co_return std::nullopt;
+    }
+    co_return std::move(plain.value());
+  }
+
+  asio::awaitable<bool> WriteFrame(tcp::socket& socket, char kind, const std::string& payload) {
+    std::string plain(1, kind);
+    plain += payload;
+    const std::string frame = Frame(sealer_.Seal(net::Channel::kStream, plain, WallMs()));
+    asio::error_code ec;
+    co_await asio::async_write(socket, asio::buffer(frame),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    co_return !ec;
+  }
+
+  // Closes the socket when the deadline passes, failing whatever operation is pending.
+  std::shared_ptr<asio::steady_timer> Deadline(const std::shared_ptr<tcp::socket>& socket,
+                                               std::chrono::steady_clock::duration timeout) {
+    auto timer = std::make_shared<asio::steady_timer>(io_, timeout);
+    timer->async_wait([weak = std::weak_ptr<tcp::socket>(socket)](const asio::error_code& ec) {
+      if (ec) return;
+      if (auto s = weak.lock()) {
+        asio::error_code ignored;
+        s->close(ignored);
+      }
+    });
+    return timer;
+  }
+
+  asio::awaitable<void> RunStream(StreamRequest request) {
+    auto socket = std::make_shared<tcp::socket>(io_);
+    const bool probe = request.kind == StreamRequest::Kind::kProbe;
+    auto timeout = probe ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               config_.swim.probe_interval)
+                         : std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               kStreamTimeout);
+    auto deadline = Deadline(socket, timeout);
+    asio::error_code ec;
+    auto address = asio::ip::make_address(request.to.host, ec);
+    if (!ec) {
+      co_await socket->async_connect(tcp::endpoint(address, request.to.port),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      deadline->cancel();
+      if (!core_) co_return;
+      if (ec == asio::error::connection_refused && probe) {
+        spdlog::debug("probe of {} refused: nothing listens at {}", request.target,
+                      request.to.ToString());
+        Step([&](Outbox* out) { core_->OnProbeRefused(Now(), request.target, request.seq, out); });
+      } else {
+        spdlog::debug("stream to {} failed: {}", request.to.ToString(), ec.message());
+        Step([&](Outbox* out) { core_->OnStreamFailed(Now(), request, out); });
+      }
+      co_return;
+    }
+    const char kind = probe ? kFramePing : kFramePushPull;
+    std::optional<std::string> reply;
+    if (co_await WriteFrame(*socket, kind, request.bytes)) reply = co_await ReadFrame(*socket);
+    deadline->cancel();
+    if (!reply || reply->front() != kind) {
+      Step([&](Outbox* out) { core_->OnStreamFailed(Now(), request, out); });
+      co_return;
+    }
+    const std::string_view payload = std::string_view(*reply).substr(1);
+    Step([&](Outbox* out) {
+      Status status = probe ? core_->OnDatagram(Now(), request.to, payload, out)
+                            : core_->OnPushPullReply(Now(), payload, out);
+      if (!status.ok()) spdlog::debug("bad reply from {}: {}", request.to.ToString(), status.ToString());
+      if (request.join && status.ok()) spdlog::info("joined via {}", request.to.ToString());
+    });
+  }
+
+  asio::awaitable<void> AcceptStreams() {
+    for (;;) {
+      asio::error_code ec;
+      tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+      if (ec) continue;
+      if (inbound_streams_ >= kMaxInboundStreams) continue;  // dropped: closes the socket
+      asio::co_spawn(io_, ServeStream(std::make_shared<tcp::socket>(std::move(socket))),
+                     asio::detached);
+    }
+  }
+
+  asio::awaitable<void> ServeStream(std::shared_ptr<tcp::socket> socket) {
+    ++inbound_streams_;
+    auto deadline = Deadline(socket, kStreamTimeout);
+    auto request = co_await ReadFrame(*socket);
+    if (request && !leaving_) {
+      const char kind = request->front();
+      const std::string_view payload = std::string_view(*request).substr(1);
+      Result<std::string> reply = Status::InvalidArgument("unknown frame kind");
+      if (kind == kFramePushPull) {
+        Step([&](Outbox* out) { reply = core_->OnPushPullRequest(Now(), payload, out); });
+      } else if (kind == kFramePing) {
+        reply = core_->OnStreamPing(Now(), payload);
+      }
+      if (reply.ok()) {
+        co_await WriteFrame(*socket, kind, *reply);
+      } else {
+        spdlog::debug("rejected stream request: {}", reply.status().ToString());
+      }
+    }
+    deadline->cancel();
+    --inbound_streams_;
+  }
+
+  asio::awaitable<void> ReceiveDatagrams() {
+    std::vector<char> buffer(65536);
+    for (;;) {
+      udp::endpoint from;
+      asio::error_code ec;
+      const size_t n = co_await udp_.async_receive_from(
+          asio::buffer(buffer), from, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !udp_.is_open()) co_return;
+      if (ec) continue;
+      auto plain = sealer_.Open(net::Channel::kDatagram, std::string_view(buffer.data(), n),
+                                WallMs());
+      if (!plain.ok()) {
+        spdlog::debug("dropped datagram from {}:{}: {}", from.address().to_string(), from.port(),
+                      plain.status().message());
+        continue;
+      }
+      Step([&](Outbox* out) {
+        Status status = core_->OnDatagram(
+            Now(), gossip::Address{from.address().to_string(), from.port()}, *plain, out);
+        if (!status.ok()) spdlog::debug("undecodable datagram: {}", status.ToString());
+      });
+    }
+  }
+
+  // --- HTTP API ------------------------------------------------------------------------------
+
+  // Runs `query` on the io_context thread and waits for its answer.
+  template <typename F>
+  std::optional<json> Query(F&& query) {
+    auto promise = std::make_shared<std::promise<json>>();
+    auto future = promise->get_future();
+    asio::post(io_, [promise, query = std::forward<F>(query)]() mutable {
+      promise->set_value(query());
+    });
+    if (future.wait_for(kQueryTimeout) != std::future_status::ready) return std::nullopt;
+    return future.get();
+  }
+
+  static void Reply(httplib::Response& response, int status, const json& body) {
+    response.status = status;
+    response.set_content(body.dump(2) + "\n", "application/json");
+  }
+
+  static std::optional<json> ParseBody(const httplib::Request& request,
+                                       httplib::Response& response) {
+    auto body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
+      Reply(response, 400, {{"error", "the request body must be a JSON object"}});
+      return std::nullopt;
+    }
+    return body;
+  }
+
+  void Answer(httplib::Response& response, const std::optional<json>& answer) {
+    if (!answer) {
+      Reply(response, 503, {{"error", "the agent did not answer in time"}});
+      return;
+    }
+    const int status = answer->contains("error") ? answer->value("status", 400) : 200;
+    json body = *answer;
+    body.erase("status");
+    Reply(response, status, body);
+  }
+
+  json MembersJson() const {
+    json members = json::array();
+    for (const auto& [name, member] : core_->members()) {
+      json entry = {{"name", name},
+                    {"address", member.address.ToString()},
+                    {"status", gossip::MemberStatusName(member.status)},
+                    {"incarnation", member.incarnation},
+                    {"role", gossip::RoleName(member.meta.role)},
+                    {"capacity", member.meta.capacity},
+                    {"api", member.meta.api_address},
+                    {"version", member.meta.version},
+                    {"status_age_s", ToSeconds(Now() - member.status_since)}};
+      if (const auto* load = core_->LoadOf(name)) {
+        entry["load"] = {{"version", load->version},
+                         {"load1", load->load1},
+                         {"cpu_count", load->cpu_count},
+                         {"free_slots", load->free_slots}};
+      } else {
+        entry["load"] = nullptr;
+      }
+      members.push_back(std::move(entry));
+    }
+    return {{"self", config_.node_name}, {"members", members}};
+  }
+
+  json KeyringJson() {
+    json keys = json::array();
+    const auto& all = sealer_.keyring().keys();
+    for (size_t i = 0; i < all.size(); ++i) {
+      keys.push_back({{"fingerprint", net::Keyring::Fingerprint(all[i])}, {"primary", i == 0}});
+    }
+    return {{"keys", keys}};
+  }
+
+  json KeyringChange(const std::string& action, const std::string& key_text) {
+    auto key = net::Keyring::DecodeKey(key_text);
+    if (!key.ok()) return {{"error", key.status().message()}, {"status", 400}};
+    net::Keyring& keyring = sealer_.keyring();
+    Status status = action == "install" ? keyring.Install(*key)
+                    : action == "use"   ? keyring.Use(*key)
+                                        : keyring.Remove(*key);
+    if (!status.ok()) {
+      return {{"error", status.message()},
+              {"status", status.code() == StatusCode::kNotFound ? 404 : 409}};
+    }
+    if (Status s = WriteFileAtomically(std::filesystem::path(config_.data_dir) / "keyring",
+                                       keyring.Serialize(), 0600);
+        !s.ok()) {
+      return {{"error", s.ToString()}, {"status", 500}};
+    }
+    spdlog::info("keyring: {} {}", action, net::Keyring::Fingerprint(*key));
+    return KeyringJson();
+  }
+
+  std::string Metrics() const {
+    const auto& s = core_->stats();
+    const auto& k = sealer_.stats();
+    size_t counts[4] = {0, 0, 0, 0};
+    for (const auto& [name, member] : core_->members()) ++counts[static_cast<int>(member.status)];
+    std::string out;
+    auto line = [&](const std::string& name, const std::string& labels, uint64_t value) {
+      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(value) + "\n";
+    };
+    out += "# TYPE starling_members gauge\n";
+    for (int i = 0; i < 4; ++i) {
+      line("starling_members",
+           "status=\"" + std::string(gossip::MemberStatusName(static_cast<gossip::MemberStatus>(i))) + "\"",
+           counts[i]);
+    }
+    out += "# TYPE starling_health_score gauge\n";
+    line("starling_health_score", "", static_cast<uint64_t>(core_->health_score()));
+    out += "# TYPE starling_gossip_datagrams_total counter\n";
+    line("starling_gossip_datagrams_total", "direction=\"received\"", s.datagrams_received);
+    line("starling_gossip_datagrams_total", "direction=\"sent\"", s.datagrams_sent);
+    line("starling_gossip_datagrams_total", "direction=\"undecodable\"", s.datagrams_rejected);
+    out += "# TYPE starling_gossip_bytes_sent_total counter\n";
+    line("starling_gossip_bytes_sent_total", "channel=\"udp\"", s.bytes_sent);
+    line("starling_gossip_bytes_sent_total", "channel=\"tcp\"", s.stream_bytes_sent);
+    out += "# TYPE starling_gossip_probes_total counter\n";
+    line("starling_gossip_probes_total", "result=\"sent\"", s.probes);
+    line("starling_gossip_probes_total", "result=\"failed\"", s.probes_failed);
+    out += "# TYPE starling_sealed_rejected_total counter\n";
+    line("starling_sealed_rejected_total", "reason=\"short\"", k.rejected_short);
+    line("starling_sealed_rejected_total", "reason=\"oversize\"", k.rejected_oversize);
+    line("starling_sealed_rejected_total", "reason=\"format\"", k.rejected_format);
+    line("starling_sealed_rejected_total", "reason=\"auth\"", k.rejected_auth);
+    line("starling_sealed_rejected_total", "reason=\"stale\"", k.rejected_stale);
+    line("starling_sealed_rejected_total", "reason=\"replay\"", k.rejected_replay);
+    return out;
+  }
+
+  void RegisterApi() {
+    http_.Get("/v1/members", [this](const httplib::Request&, httplib::Response& response) {
+      Answer(response, Query([this] { return MembersJson(); }));
+    });
+    http_.Get("/v1/self", [this](const httplib::Request&, httplib::Response& response) {
+      Answer(response, Query([this] {
+               return json{{"name", config_.node_name},
+                           {"incarnation", core_->incarnation()},
+                           {"health_score", core_->health_score()},
+                           {"alive", core_->AliveCount()}};
+             }));
+    });
+    http_.Post("/v1/join", [this](const httplib::Request& request, httplib::Response& response) {
+      auto body = ParseBody(request, response);
+      if (!body) return;
+      if (!body->contains("addresses") || !(*body)["addresses"].is_array() ||
+          (*body)["addresses"].empty()) {
+        return Reply(response, 400, {{"error", "addresses must be a non-empty array"}});
+      }
+      std::vector<std::string> seeds;
+      for (const auto& item : (*body)["addresses"]) {
+        if (!item.is_string()) return Reply(response, 400, {{"error", "addresses are strings"}});
+        auto parsed = ParseHostPort(item.get<std::string>(), "address");
+        if (!parsed.ok()) return Reply(response, 400, {{"error", parsed.status().message()}});
+        seeds.push_back(parsed->ToString());
+      }
+      Answer(response, Query([this, seeds] {
+               Step([&](Outbox* out) { JoinAddresses(seeds, out); });
+               return json{{"joining", seeds}};
+             }));
+    });
+    http_.Post("/v1/leave", [this](const httplib::Request&, httplib::Response& response) {
+      Answer(response, Query([this] {
+               BeginLeave();
+               return json{{"leaving", config_.node_name}};
+             }));
+    });
+    http_.Post("/v1/event", [this](const httplib::Request& request, httplib::Response& response) {
+      auto body = ParseBody(request, response);
+      if (!body) return;
+      const std::string name = body->value("name", "");
+      const std::string payload = body->value("payload", "");
+      Answer(response, Query([this, name, payload] {
+               Status status = Status::Ok();
+               Step([&](Outbox* out) { status = core_->SendUserEvent(Now(), name, payload, out); });
+               if (!status.ok()) return json{{"error", status.message()}, {"status", 400}};
+               return json{{"sent", name}};
+             }));
+    });
+    http_.Get("/v1/keyring", [this](const httplib::Request&, httplib::Response& response) {
+      Answer(response, Query([this] { return KeyringJson(); }));
+    });
+    http_.Post(R"(/v1/keyring/(install|use|remove))",
+               [this](const httplib::Request& request, httplib::Response& response) {
+                 auto body = ParseBody(request, response);
+                 if (!body) return;
+                 const std::string action = request.matches[1];
+                 const std::string key = body->value("key", "");
+                 Answer(response, Query([this, action, key] { return KeyringChange(action, key); }));
+               });
+    http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+      auto answer = Query([this] { return json(Metrics()); });
+      if (!answer) return Reply(response, 503, {{"error", "the agent did not answer in time"}});
+      response.set_content(answer->get<std::string>(), "text/plain; version=0.0.4");
+    });
+    http_.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& response, std::exception_ptr) {
+          Reply(response, 500, {{"error", "internal error"}});
+        });
+  }
+
+ public:
+  static Status WriteIdentity(const AgentConfig& config, uint32_t incarnation) {
+    toml::table identity{{"node_name", config.node_name},
+                         {"incarnation", static_cast<int64_t>(incarnation)}};
+    std::ostringstream text;
+    text << "# Written by starling agent. The incarnation only grows.\n" << identity << "\n";
+    return WriteFileAtomically(std::filesystem::path(config.data_dir) / "identity.toml",
+                               text.str(), 0644);
+  }
+
+ private:
+  AgentConfig config_;
+  net::Sealer sealer_;
+  uint32_t incarnation_persisted_;
+  asio::io_context io_{1};
+  udp::socket udp_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer wake_timer_;
+  asio::steady_timer housekeeping_timer_;
+  asio::signal_set signals_;
+  httplib::Server http_;
+  std::unique_ptr<gossip::Swim> core_;
+  std::chrono::steady_clock::time_point start_;
+  Instant scheduled_ = kInstantMax;
+  bool leaving_ = false;
+  int inbound_streams_ = 0;
+  double last_load_ = -1;
+  Instant last_load_published_{};
+};
+
+// The identity in the data dir: the node's name and the last incarnation it used.
+Result<uint32_t> RestoreIncarnation(const AgentConfig& config) {
+  const auto path = std::filesystem::path(config.data_dir) / "identity.toml";
+  if (!std::filesystem::exists(path)) return uint32_t{0};
+  try {
+    auto identity = toml::parse_file(path.string());
+    const auto name = identity["node_name"].value<std::string>();
+    const auto incarnation = identity["incarnation"].value<int64_t>();
+    if (!name || !incarnation || *incarnation < 0 || *incarnation > UINT32_MAX - 1) {
+      return Status::Corruption(path.string() + " is damaged (node_name, incarnation)");
+    }
+    if (*name != config.node_name) {
+      return Status::FailedPrecondition(path.string() + " belongs to node '" + *name +
+                                        "', not '" + config.node_name + "'");
+    }
+    return static_cast<uint32_t>(*incarnation);
+  } catch (const toml::parse_error& error) {
+    return Status::Corruption(path.string() + ": " + std::string(error.description()));
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Agent>> Agent::Create(AgentConfig config) {
+  std::error_code fs_error;
+  std::filesystem::create_directories(config.data_dir, fs_error);
+  if (fs_error) {
+    return Status::IoError("cannot create data_dir " + config.data_dir + ": " + fs_error.message());
+  }
+  auto previous = RestoreIncarnation(config);
+  if (!previous.ok()) return previous.status();
+  // A restarted node must out-rank everything it said in its previous life.
+  const uint32_t incarnation = *previous + 1;
+  if (Status s = AgentImpl::WriteIdentity(config, incarnation); !s.ok()) return s;
+
+  // The keyring in the data dir (kept up to date by rotations) wins over the seed key file.
+  const auto keyring_path = std::filesystem::path(config.data_dir) / "keyring";
+  const bool have_keyring = std::filesystem::exists(keyring_path);
+  auto text = ReadFile(have_keyring ? keyring_path : std::filesystem::path(config.key_file));
+  if (!text.ok()) return text.status();
+  auto keyring = net::Keyring::Parse(*text);
+  if (!keyring.ok()) return keyring.status();
+  if (!have_keyring) {
+    if (Status s = WriteFileAtomically(keyring_path, keyring->Serialize(), 0600); !s.ok()) return s;
+  }
+  auto agent = std::make_unique<AgentImpl>(std::move(config), std::move(*keyring), incarnation);
+  if (Status s = agent->Start(); !s.ok()) return s;
+  return std::unique_ptr<Agent>(std::move(agent));
+}
+
+}  // namespace starling::agent

@@ -1,0 +1,157 @@
+#include "src/agent/config.h"
+
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace starling::agent {
+
+std::string HostPort::ToString() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Result<HostPort> ParseHostPort(std::string_view text, std::string_view what) {
+  auto bad = [&](std::string_view why) {
+    return Status::InvalidArgument(std::string(what) + " '" + std::string(text) + "': " +
+                                   std::string(why) + " (expected host:port)");
+  };
+  HostPort out;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return bad("unterminated IPv6 address");
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad("no port");
+    out.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+  }
+  if (out.host.empty()) return bad("empty host");
+  unsigned value = 0;
+  auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (error != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+    return bad("port must be 1-65535");
+  }
+  out.port = static_cast<uint16_t>(value);
+  return out;
+}
+
+Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& source_name) {
+  toml::table table;
+  try {
+    table = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& error) {
+    std::ostringstream message;
+    message << source_name << ": " << error.description() << " (line "
+            << error.source().begin.line << ")";
+    return Status::InvalidArgument(message.str());
+  }
+  static const std::set<std::string> kKnown = {
+      "node_name", "bind", "advertise", "api", "join", "key_file", "profile", "data_dir",
+      "role", "capacity", "replay_window_ms", "log_level"};
+  for (const auto& [key, value] : table) {
+    if (!kKnown.contains(std::string(key.str()))) {
+      return Status::InvalidArgument(source_name + ": unknown setting '" + std::string(key.str()) +
+                                     "'");
+    }
+  }
+  AgentConfig config;
+  auto text = [&](const char* key, std::string* out) -> Status {
+    if (auto node = table[key]; node) {
+      if (!node.is_string()) return Status::InvalidArgument(std::string(key) + " must be a string");
+      *out = node.as_string()->get();
+    }
+    return Status::Ok();
+  };
+  std::string bind, advertise, api, role = "worker";
+  for (auto [key, out] : {std::pair{"node_name", &config.node_name}, {"bind", &bind},
+                          {"advertise", &advertise}, {"api", &api},
+                          {"key_file", &config.key_file}, {"profile", &config.profile},
+                          {"data_dir", &config.data_dir}, {"role", &role},
+                          {"log_level", &config.log_level}}) {
+    if (Status s = text(key, out); !s.ok()) return s;
+  }
+  if (!gossip::IsValidName(config.node_name)) {
+    return Status::InvalidArgument("node_name must be 1-64 characters of [A-Za-z0-9._-]");
+  }
+  if (!bind.empty()) {
+    auto parsed = ParseHostPort(bind, "bind");
+    if (!parsed.ok()) return parsed.status();
+    config.bind = *parsed;
+  }
+  config.advertise = config.bind;
+  if (!advertise.empty()) {
+    auto parsed = ParseHostPort(advertise, "advertise");
+    if (!parsed.ok()) return parsed.status();
+    config.advertise = *parsed;
+  }
+  if (config.advertise.host == "0.0.0.0" || config.advertise.host == "::") {
+    return Status::InvalidArgument("advertise must be a reachable address, not a wildcard");
+  }
+  if (!api.empty()) {
+    auto parsed = ParseHostPort(api, "api");
+    if (!parsed.ok()) return parsed.status();
+    config.api = *parsed;
+  }
+  if (auto join = table["join"]; join) {
+    if (!join.is_array()) return Status::InvalidArgument("join must be an array of host:port");
+    for (const auto& item : *join.as_array()) {
+      if (!item.is_string()) return Status::InvalidArgument("join entries must be strings");
+      auto parsed = ParseHostPort(item.as_string()->get(), "join entry");
+      if (!parsed.ok()) return parsed.status();
+      config.join.push_back(parsed->ToString());
+    }
+  }
+  if (role == "worker") {
+    config.role = gossip::Role::kWorker;
+  } else if (role == "balancer") {
+    config.role = gossip::Role::kBalancer;
+  } else if (role == "both") {
+    config.role = gossip::Role::kBoth;
+  } else {
+    return Status::InvalidArgument("role must be worker, balancer or both");
+  }
+  if (auto node = table["capacity"]; node) {
+    auto value = node.value<int64_t>();
+    if (!value || *value < 0 || *value > 4096) {
+      return Status::InvalidArgument("capacity must be an integer 0-4096");
+    }
+    config.capacity = static_cast<uint32_t>(*value);
+  }
+  if (auto node = table["replay_window_ms"]; node) {
+    auto value = node.value<int64_t>();
+    if (!value || *value < 1000 || *value > 3600000) {
+      return Status::InvalidArgument("replay_window_ms must be 1000-3600000");
+    }
+    config.replay_window_ms = *value;
+  }
+  if (config.key_file.empty()) return Status::InvalidArgument("key_file is required");
+  if (config.data_dir.empty()) return Status::InvalidArgument("data_dir is required");
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
+  if (!kLevels.contains(config.log_level)) {
+    return Status::InvalidArgument("log_level must be trace, debug, info, warn or error");
+  }
+  auto swim = gossip::SwimOptions::ForProfile(config.profile);
+  if (!swim.ok()) return swim.status();
+  config.swim = *swim;
+  if (Status s = config.swim.Validate(); !s.ok()) return s;
+  return config;
+}
+
+Result<AgentConfig> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read config file " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return ParseConfig(buffer.str(), path);
+}
+
+}  // namespace starling::agent

@@ -1,0 +1,200 @@
+#include "src/net/sealer.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace starling::net {
+namespace {
+
+constexpr uint8_t kFormat = 1;
+constexpr size_t kMaxSeenNonces = 1 << 18;
+
+struct SodiumInit {
+  SodiumInit() { STARLING_CHECK(sodium_init() >= 0); }
+};
+void EnsureSodium() { static SodiumInit init; }
+
+}  // namespace
+
+Keyring::Keyring(std::vector<Key> keys) : keys_(std::move(keys)) {
+  STARLING_CHECK(!keys_.empty());
+}
+
+Result<Key> Keyring::DecodeKey(std::string_view base64) {
+  EnsureSodium();
+  while (!base64.empty() && (base64.back() == '\n' || base64.back() == '\r' ||
+                             base64.back() == ' ')) {
+    base64.remove_suffix(1);
+  }
+  Key key;
+  size_t length = 0;
+  if (sodium_base642bin(key.data(), key.size(), base64.data(), base64.size(), nullptr, &length,
+                        nullptr, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      length != kKeyBytes) {
+    return Status::InvalidArgument("a cluster key is 32 bytes in base64 (see `starling keygen`)");
+  }
+  return key;
+}
+
+std::string Keyring::EncodeKey(const Key& key) {
+  EnsureSodium();
+  char out[sodium_base64_ENCODED_LEN(kKeyBytes, sodium_base64_VARIANT_ORIGINAL)];
+  sodium_bin2base64(out, sizeof(out), key.data(), key.size(), sodium_base64_VARIANT_ORIGINAL);
+  return out;
+}
+
+Key Keyring::Generate() {
+  EnsureSodium();
+  Key key;
+  randombytes_buf(key.data(), key.size());
+  return key;
+}
+
+std::string Keyring::Fingerprint(const Key& key) {
+  EnsureSodium();
+  uint8_t hash[8];
+  crypto_generichash(hash, sizeof(hash), key.data(), key.size(), nullptr, 0);
+  char hex[sizeof(hash) * 2 + 1];
+  sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+  return hex;
+}
+
+Result<Keyring> Keyring::Parse(std::string_view text) {
+  std::vector<Key> keys;
+  size_t line_number = 0;
+  while (!text.empty()) {
+    const size_t end = std::min(text.find('\n'), text.size());
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    ++line_number;
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty() || line.front() == '#' || line == "\r") continue;
+    auto key = DecodeKey(line);
+    if (!key.ok()) {
+      return Status::InvalidArgument("key file line " + std::to_string(line_number) + ": " +
+                                     key.status().message());
+    }
+    if (std::find(keys.begin(), keys.end(), *key) == keys.end()) keys.push_back(*key);
+  }
+  if (keys.empty()) return Status::InvalidArgument("key file holds no key");
+  return Keyring(std::move(keys));
+}
+
+Status Keyring::Install(const Key& key) {
+  if (std::find(keys_.begin(), keys_.end(), key) != keys_.end()) return Status::Ok();
+  if (keys_.size() >= 16) return Status::ResourceExhausted("a keyring holds at most 16 keys");
+  keys_.push_back(key);
+  return Status::Ok();
+}
+
+Status Keyring::Use(const Key& key) {
+  auto it = std::find(keys_.begin(), keys_.end(), key);
+  if (it == keys_.end()) return Status::NotFound("install the key before using it");
+  std::rotate(keys_.begin(), it, it + 1);
+  return Status::Ok();
+}
+
+Status Keyring::Remove(const Key& key) {
+  auto it = std::find(keys_.begin(), keys_.end(), key);
+  if (it == keys_.end()) return Status::NotFound("no such key in the keyring");
+  if (it == keys_.begin()) {
+    return Status::FailedPrecondition("cannot remove the primary key; use another key first");
+  }
+  keys_.erase(it);
+  return Status::Ok();
+}
+
+std::string Keyring::Serialize() const {
+  std::string out = "# Starling keyring: primary first. Keep this file secret (mode 0600).\n";
+  for (const Key& key : keys_) out += EncodeKey(key) + "\n";
+  return out;
+}
+
+Sealer::Sealer(Keyring keyring, int64_t replay_window_ms, size_t max_plaintext_bytes)
+    : keyring_(std::move(keyring)),
+      replay_window_ms_(replay_window_ms),
+      max_plaintext_bytes_(max_plaintext_bytes) {
+  EnsureSodium();
+}
+
+std::string Sealer::Seal(Channel channel, std::string_view payload, int64_t now_ms) {
+  std::string plain(8 + payload.size(), '\0');
+  const auto stamp = static_cast<uint64_t>(now_ms);
+  for (int i = 0; i < 8; ++i) plain[i] = static_cast<char>((stamp >> (8 * i)) & 0xff);
+  std::memcpy(plain.data() + 8, payload.data(), payload.size());
+
+  std::string out(1 + kNonceBytes + plain.size() + kTagBytes, '\0');
+  auto* bytes = reinterpret_cast<unsigned char*>(out.data());
+  bytes[0] = kFormat;
+  randombytes_buf(bytes + 1, kNonceBytes);
+  const unsigned char ad[2] = {kFormat, static_cast<unsigned char>(channel)};
+  unsigned long long written = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      bytes + 1 + kNonceBytes, &written, reinterpret_cast<const unsigned char*>(plain.data()),
+      plain.size(), ad, sizeof(ad), nullptr, bytes + 1, keyring_.primary().data());
+  STARLING_CHECK(written == plain.size() + kTagBytes);
+  ++stats_.sealed;
+  return out;
+}
+
+Result<std::string> Sealer::Open(Channel channel, std::string_view sealed, int64_t now_ms) {
+  if (sealed.size() < kOverheadBytes) {
+    ++stats_.rejected_short;
+    return Status::Corruption("sealed message too short");
+  }
+  if (sealed.size() - kOverheadBytes > max_plaintext_bytes_) {
+    ++stats_.rejected_oversize;
+    return Status::Corruption("sealed message too large");
+  }
+  const auto* bytes = reinterpret_cast<const unsigned char*>(sealed.data());
+  if (bytes[0] != kFormat) {
+    ++stats_.rejected_format;
+    return Status::Corruption("unknown sealing format");
+  }
+  const unsigned char ad[2] = {kFormat, static_cast<unsigned char>(channel)};
+  std::string plain(sealed.size() - 1 - kNonceBytes - kTagBytes, '\0');
+  bool opened = false;
+  for (const Key& key : keyring_.keys()) {
+    unsigned long long length = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            reinterpret_cast<unsigned char*>(plain.data()), &length, nullptr,
+            bytes + 1 + kNonceBytes, sealed.size() - 1 - kNonceBytes, ad, sizeof(ad), bytes + 1,
+            key.data()) == 0) {
+      opened = true;
+      break;
+    }
+  }
+  if (!opened) {
+    ++stats_.rejected_auth;
+    return Status::Corruption("message does not authenticate with any cluster key");
+  }
+  uint64_t stamp = 0;
+  for (int i = 0; i < 8; ++i) stamp |= static_cast<uint64_t>(static_cast<uint8_t>(plain[i])) << (8 * i);
+  const int64_t age = now_ms - static_cast<int64_t>(stamp);
+  if (age > replay_window_ms_ || age < -replay_window_ms_) {
+    ++stats_.rejected_stale;
+    return Status::Corruption("message timestamp outside the replay window (clock skew?)");
+  }
+  if (SeenRecently(std::string(sealed.substr(1, kNonceBytes)), now_ms)) {
+    ++stats_.rejected_replay;
+    return Status::Corruption("replayed message");
+  }
+  ++stats_.opened;
+  plain.erase(0, 8);
+  return plain;
+}
+
+bool Sealer::SeenRecently(const std::string& nonce, int64_t now_ms) {
+  while (!expiry_.empty() && (expiry_.front().first < now_ms - 2 * replay_window_ms_ ||
+                              expiry_.size() > kMaxSeenNonces)) {
+    seen_.erase(expiry_.front().second);
+    expiry_.pop_front();
+  }
+  if (!seen_.insert(nonce).second) return true;
+  expiry_.emplace_back(now_ms, nonce);
+  return false;
+}
+
+}  // namespace starling::net

@@ -194,8 +194,9 @@ void Swim::HandleLoad(const Load& load) {
   if (Find(load.name) == nullptr) return;
   auto& current = loads_[load.name];
   if (load.name == self_name_) {
-    // A report from an earlier life of this node: publish ours above it.
-    if (load.report.version >= current.version) {
+    // A report from an earlier life of this node: publish ours above it. (An equal version is
+    // our own report coming back.)
+    if (load.report.version > current.version) {
       current.version = load.report.version + 1;
       QueueBroadcast("l:" + self_name_, Load{self_name_, current});
     }

@@ -1,0 +1,61 @@
+#include "src/agent/config.h"
+
+#include <catch2/catch.hpp>
+
+namespace starling::agent {
+namespace {
+
+const char* kGood = R"(
+node_name = "node-1"
+bind = "127.0.0.1:7946"
+api = "127.0.0.1:7947"
+join = ["127.0.0.2:7946", "[::1]:7000"]
+key_file = "/etc/starling/keyring"
+data_dir = "/var/lib/starling"
+profile = "lan"
+role = "both"
+capacity = 4
+)";
+
+TEST_CASE("a good configuration parses", "[unit]") {
+  auto config = ParseConfig(kGood, "test.toml");
+  REQUIRE(config.ok());
+  CHECK(config->node_name == "node-1");
+  CHECK(config->bind.port == 7946);
+  CHECK(config->advertise.ToString() == "127.0.0.1:7946");
+  CHECK(config->join == std::vector<std::string>{"127.0.0.2:7946", "[::1]:7000"});
+  CHECK(config->role == gossip::Role::kBoth);
+  CHECK(config->capacity == 4);
+  CHECK(config->swim.probe_interval == Seconds(1));  // the lan profile
+}
+
+TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
+  struct Case {
+    std::string toml;
+    std::string says;
+  };
+  const std::string base = "key_file = \"k\"\ndata_dir = \"d\"\n";
+  const Case cases[] = {
+      {base, "node_name"},
+      {base + "node_name = \"bad name\"", "node_name"},
+      {base + "node_name = \"n\"\nbind = \"127.0.0.1\"", "no port"},
+      {base + "node_name = \"n\"\nbind = \"127.0.0.1:99999\"", "port must be"},
+      {base + "node_name = \"n\"\nadvertise = \"0.0.0.0:7946\"", "wildcard"},
+      {base + "node_name = \"n\"\nprofile = \"fast\"", "unknown timer profile"},
+      {base + "node_name = \"n\"\nrole = \"king\"", "role"},
+      {base + "node_name = \"n\"\ncapacity = -1", "capacity"},
+      {base + "node_name = \"n\"\nbnid = \"x:1\"", "unknown setting 'bnid'"},
+      {base + "node_name = \"n\"\njoin = \"x:1\"", "join must be an array"},
+      {"node_name = \"n\"\ndata_dir = \"d\"", "key_file is required"},
+      {base + "node_name = \"n\" oops", "line 3"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.toml);
+    auto config = ParseConfig(c.toml, "test.toml");
+    REQUIRE_FALSE(config.ok());
+    CHECK_THAT(config.status().message(), Catch::Contains(c.says));
+  }
+}
+
+}  // namespace
+}  // namespace starling::agent

@@ -1,0 +1,226 @@
+// [integration] real `starling agent` processes on loopback: join, kill -9, restart, wrong key.
+// Every wait is on a condition with a deadline; processes are ended by their PID.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+extern char** environ;
+
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// A port free for both TCP and UDP on 127.0.0.1 right now.
+uint16_t FreePort() {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int tcp = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    ::bind(tcp, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::getsockname(tcp, reinterpret_cast<sockaddr*>(&address), &length);
+    int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+    const bool udp_free = ::bind(udp, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    ::close(udp);
+    ::close(tcp);
+    if (udp_free) return ntohs(address.sin_port);
+  }
+  FAIL("no free port");
+  return 0;
+}
+
+bool WaitFor(std::chrono::milliseconds deadline, const std::function<bool()>& condition) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling interval, not a wait
+  }
+  return condition();
+}
+
+std::string RunCommand(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
+  ::pclose(pipe);
+  return output;
+}
+
+class Cluster {
+ public:
+  struct Agent {
+    std::string name;
+    uint16_t gossip_port = 0, api_port = 0;
+    fs::path config, log;
+    pid_t pid = -1;
+  };
+
+  Cluster() {
+    char pattern[] = "/tmp/starling-it-XXXXXX";
+    REQUIRE(::mkdtemp(pattern) != nullptr);
+    dir_ = pattern;
+    key_ = RunCommand(std::string(STARLING_BINARY) + " keygen");
+    std::ofstream(dir_ / "key") << key_;
+  }
+  ~Cluster() {
+    for (auto& agent : agents_) Kill(agent, SIGKILL);
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  Agent& Add(const std::string& name, const fs::path& key_file = {}) {
+    Agent agent;
+    agent.name = name;
+    agent.gossip_port = FreePort();
+    agent.api_port = FreePort();
+    agent.config = dir_ / (name + ".toml");
+    agent.log = dir_ / (name + ".log");
+    std::ofstream config(agent.config);
+    config << "node_name = \"" << name << "\"\n"
+           << "bind = \"127.0.0.1:" << agent.gossip_port << "\"\n"
+           << "api = \"127.0.0.1:" << agent.api_port << "\"\n"
+           << "key_file = \"" << (key_file.empty() ? dir_ / "key" : key_file).string() << "\"\n"
+           << "data_dir = \"" << (dir_ / name).string() << "\"\n"
+           << "log_level = \"debug\"\n";
+    if (!agents_.empty()) {
+      config << "join = [\"127.0.0.1:" << agents_.front().gossip_port << "\"]\n";
+    }
+    agents_.push_back(agent);
+    return agents_.back();
+  }
+
+  void Start(Agent& agent) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, agent.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    std::string binary = STARLING_BINARY, command = "agent", flag = "--config",
+                config = agent.config.string();
+    char* argv[] = {binary.data(), command.data(), flag.data(), config.data(), nullptr};
+    REQUIRE(posix_spawn(&agent.pid, binary.c_str(), &actions, nullptr, argv, environ) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+  }
+
+  static void Kill(Agent& agent, int signal) {
+    if (agent.pid <= 0) return;
+    ::kill(agent.pid, signal);
+    int status = 0;
+    ::waitpid(agent.pid, &status, 0);
+    agent.pid = -1;
+  }
+
+  static std::optional<json> Members(const Agent& agent) {
+    httplib::Client client("127.0.0.1", agent.api_port);
+    client.set_connection_timeout(1, 0);
+    client.set_read_timeout(2, 0);
+    auto response = client.Get("/v1/members");
+    if (!response || response->status != 200) return std::nullopt;
+    return json::parse(response->body);
+  }
+
+  // name → (status, incarnation) as `observer` sees them.
+  static std::map<std::string, std::pair<std::string, unsigned>> View(const Agent& observer) {
+    std::map<std::string, std::pair<std::string, unsigned>> view;
+    if (auto members = Members(observer)) {
+      for (const auto& m : (*members)["members"]) {
+        view[m["name"]] = {m["status"], m["incarnation"]};
+      }
+    }
+    return view;
+  }
+
+  std::vector<Agent>& agents() { return agents_; }
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  fs::path dir_;
+  std::string key_;
+  std::vector<Agent> agents_;
+};
+
+TEST_CASE("five agents join, detect a kill -9, welcome the restart, and shut out a wrong key",
+          "[integration]") {
+  Cluster cluster;
+  for (int i = 1; i <= 5; ++i) cluster.Add("agent-" + std::to_string(i));
+  for (auto& agent : cluster.agents()) cluster.Start(agent);
+  auto& agents = cluster.agents();
+
+  auto all_see = [&](const std::vector<int>& observers, const std::string& subject,
+                     const std::string& status) {
+    for (int i : observers) {
+      auto view = Cluster::View(agents[i]);
+      if (!view.contains(subject) || view[subject].first != status) return false;
+    }
+    return true;
+  };
+  auto all_alive = [&] {
+    for (auto& observer : agents) {
+      auto view = Cluster::View(observer);
+      if (view.size() != 5) return false;
+      for (auto& [name, state] : view) {
+        if (state.first != "alive") return false;
+      }
+    }
+    return true;
+  };
+  REQUIRE(WaitFor(std::chrono::seconds(10), all_alive));
+
+  // The CLI shows the same through the local API.
+  const std::string table = RunCommand(std::string(STARLING_BINARY) + " --api 127.0.0.1:" +
+                                       std::to_string(agents[2].api_port) + " members");
+  for (int i = 1; i <= 5; ++i) CHECK_THAT(table, Catch::Contains("agent-" + std::to_string(i)));
+  size_t alive_rows = 0;
+  for (size_t at = table.find(" alive "); at != std::string::npos; at = table.find(" alive ", at + 1)) {
+    ++alive_rows;
+  }
+  CHECK(alive_rows == 5);
+
+  // kill -9: every other agent marks it dead.
+  const unsigned incarnation_before = Cluster::View(agents[0])["agent-4"].second;
+  Cluster::Kill(agents[3], SIGKILL);
+  CHECK(WaitFor(std::chrono::seconds(10), [&] { return all_see({0, 1, 2, 4}, "agent-4", "dead"); }));
+
+  // Restart: alive again, with a higher incarnation, everywhere.
+  cluster.Start(agents[3]);
+  REQUIRE(WaitFor(std::chrono::seconds(10), [&] { return all_see({0, 1, 2, 3, 4}, "agent-4", "alive"); }));
+  for (int i : {0, 1, 2, 4}) CHECK(Cluster::View(agents[i])["agent-4"].second > incarnation_before);
+
+  // An agent holding another key never joins, and nobody learns of it.
+  const fs::path other_key = cluster.dir() / "other-key";
+  std::ofstream(other_key) << RunCommand(std::string(STARLING_BINARY) + " keygen");
+  auto& stranger = cluster.Add("stranger", other_key);
+  cluster.Start(stranger);
+  REQUIRE(WaitFor(std::chrono::seconds(5), [&] { return Cluster::Members(stranger).has_value(); }));
+  // Give the stranger's join attempts and gossip several rounds to (fail to) get through.
+  WaitFor(std::chrono::seconds(3), [] { return false; });
+  CHECK(Cluster::View(stranger).size() == 1);
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(Cluster::View(agents[i]).contains("stranger"));
+  std::ifstream log(agents[0].log);
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("does not authenticate"));
+
+  // A graceful leave is seen as such.
+  Cluster::Kill(agents[1], SIGTERM);
+  CHECK(WaitFor(std::chrono::seconds(5), [&] { return all_see({0, 2, 3, 4}, "agent-2", "left"); }));
+}
+
+}  // namespace

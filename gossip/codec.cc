@@ -111,8 +111,10 @@ Message GetMessage(s::GossipMessage::Reader in) {
                           GetAddress(m.getSourceAddress()),
                           m.getWantNack()};
     }
-    case s::GossipMessage::ACK: return Ack{in.getAck().getSeq()};
-    case s::GossipMessage::NACK: return Nack{in.getNack().getSeq()};
+    case s::GossipMessage::ACK:
+      return Ack{in.getAck().getSeq()};
+    case s::GossipMessage::NACK:
+      return Nack{in.getNack().getSeq()};
     case s::GossipMessage::ALIVE: {
       auto m = in.getAlive();
       return Alive{m.getIncarnation(), Name(m.getName(), "name"), GetAddress(m.getAddress()),
@@ -126,7 +128,8 @@ Message GetMessage(s::GossipMessage::Reader in) {
       auto m = in.getDead();
       return Dead{m.getIncarnation(), Name(m.getName(), "name"), Name(m.getFrom(), "from")};
     }
-    case s::GossipMessage::LOAD: return GetLoad(in.getLoad());
+    case s::GossipMessage::LOAD:
+      return GetLoad(in.getLoad());
     case s::GossipMessage::USER_EVENT: {
       auto m = in.getUserEvent();
       auto payload = m.getPayload();
@@ -135,7 +138,8 @@ Message GetMessage(s::GossipMessage::Reader in) {
                        Name(m.getName(), "event name"),
                        std::string(reinterpret_cast<const char*>(payload.begin()), payload.size())};
     }
-    case s::GossipMessage::HEADER: throw DecodeError{"header in message position"};
+    case s::GossipMessage::HEADER:
+      throw DecodeError{"header in message position"};
   }
   throw DecodeError{"unknown message type"};
 }
@@ -198,8 +202,8 @@ std::string EncodeMessage(const Message& message) {
           out.setOrigin(Text(m.origin));
           out.setLamportTime(m.lamport_time);
           out.setName(Text(m.name));
-          out.setPayload(capnp::Data::Reader(
-              reinterpret_cast<const kj::byte*>(m.payload.data()), m.payload.size()));
+          out.setPayload(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(m.payload.data()),
+                                             m.payload.size()));
         }
       },
       message);
@@ -234,8 +238,8 @@ Result<Datagram> DecodeDatagram(std::string_view bytes) {
       offset += kItemPrefixBytes;
       if (length == 0 || length > bytes.size() - offset) throw DecodeError{"truncated item"};
       if (++items > kMaxItemsPerDatagram) throw DecodeError{"too many items"};
-      kj::ArrayInputStream input(kj::arrayPtr(
-          reinterpret_cast<const kj::byte*>(bytes.data() + offset), length));
+      kj::ArrayInputStream input(
+          kj::arrayPtr(reinterpret_cast<const kj::byte*>(bytes.data() + offset), length));
       capnp::PackedMessageReader reader(input, Limits(length));
       auto root = reader.getRoot<s::GossipMessage>();
       offset += length;
@@ -256,8 +260,7 @@ Result<Datagram> DecodeDatagram(std::string_view bytes) {
   } catch (const DecodeError& error) {
     return Status::Corruption(error.reason);
   } catch (const kj::Exception& error) {
-    return Status::Corruption(std::string("malformed message: ") +
-                              error.getDescription().cStr());
+    return Status::Corruption(std::string("malformed message: ") + error.getDescription().cStr());
   }
   return datagram;
 }
@@ -320,8 +323,7 @@ Result<PushPull> DecodePushPull(std::string_view bytes) {
   } catch (const DecodeError& error) {
     return Status::Corruption(error.reason);
   } catch (const kj::Exception& error) {
-    return Status::Corruption(std::string("malformed push-pull: ") +
-                              error.getDescription().cStr());
+    return Status::Corruption(std::string("malformed push-pull: ") + error.getDescription().cStr());
   }
   return state;
 }

@@ -79,8 +79,7 @@ struct UserEvent {
   bool operator==(const UserEvent&) const = default;
 };
 
-using Message =
-    std::variant<Ping, IndirectPing, Ack, Nack, Alive, Suspect, Dead, Load, UserEvent>;
+using Message = std::variant<Ping, IndirectPing, Ack, Nack, Alive, Suspect, Dead, Load, UserEvent>;
 
 struct Datagram {
   uint16_t protocol_version = kProtocolVersion;

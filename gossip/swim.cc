@@ -19,13 +19,20 @@ constexpr size_t kMaxJoinSeeds = 16;
 
 std::string_view MemberEventKindName(MemberEvent::Kind kind) {
   switch (kind) {
-    case MemberEvent::Kind::kAlive: return "alive";
-    case MemberEvent::Kind::kSuspect: return "suspect";
-    case MemberEvent::Kind::kDead: return "dead";
-    case MemberEvent::Kind::kLeft: return "left";
-    case MemberEvent::Kind::kUpdated: return "updated";
-    case MemberEvent::Kind::kRefuted: return "refuted";
-    case MemberEvent::Kind::kUserEvent: return "user-event";
+    case MemberEvent::Kind::kAlive:
+      return "alive";
+    case MemberEvent::Kind::kSuspect:
+      return "suspect";
+    case MemberEvent::Kind::kDead:
+      return "dead";
+    case MemberEvent::Kind::kLeft:
+      return "left";
+    case MemberEvent::Kind::kUpdated:
+      return "updated";
+    case MemberEvent::Kind::kRefuted:
+      return "refuted";
+    case MemberEvent::Kind::kUserEvent:
+      return "user-event";
   }
   return "unknown";
 }
@@ -39,8 +46,8 @@ Swim::Swim(const SwimOptions& options, const NodeName& name, const Address& addr
       broadcasts_(options.max_broadcasts) {
   STARLING_CHECK(options_.Validate().ok());
   STARLING_CHECK(IsValidName(name));
-  auto self = members_.emplace(name, Member{name, address, meta, incarnation,
-                                             MemberStatus::kAlive, now});
+  auto self =
+      members_.emplace(name, Member{name, address, meta, incarnation, MemberStatus::kAlive, now});
   self_ = &self.first->second;
   index_.emplace(self.first->first, self_);
   member_list_.push_back(name);
@@ -85,8 +92,8 @@ Result<std::string> Swim::OnStreamPing(Instant /*now*/, std::string_view bytes) 
   const auto& ping = std::get<Ping>(datagram->messages[0]);
   if (ping.target != self_name_) {
     ++stats_.misdirected_pings;
-    return Status::InvalidArgument("stream probe for '" + ping.target + "' reached '" +
-                                   self_name_ + "'");
+    return Status::InvalidArgument("stream probe for '" + ping.target + "' reached '" + self_name_ +
+                                   "'");
   }
   std::string datagram_bytes;
   AppendItem(&datagram_bytes, header_item_);
@@ -217,8 +224,8 @@ void Swim::HandleUserEvent(const UserEvent& event, Outbox* out) {
   if (!seen.insert(event.lamport_time).second) return;
   if (seen.size() > kMaxSeenEventsPerOrigin) seen.erase(seen.begin());
   event_clock_ = std::max(event_clock_, event.lamport_time);
-  out->events.push_back(MemberEvent{MemberEvent::Kind::kUserEvent, event.origin, 0, {},
-                                    event.name, event.payload});
+  out->events.push_back(
+      MemberEvent{MemberEvent::Kind::kUserEvent, event.origin, 0, {}, event.name, event.payload});
   QueueBroadcast("e:" + event.origin + ":" + std::to_string(event.lamport_time), event);
 }
 
@@ -227,7 +234,8 @@ void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out, bool from_mer
     if (leaving_) return;
     const Member& self = (*self_);
     const bool differs = alive.address != self.address || alive.meta != self.meta;
-    if (alive.incarnation > self.incarnation || (alive.incarnation == self.incarnation && differs)) {
+    if (alive.incarnation > self.incarnation ||
+        (alive.incarnation == self.incarnation && differs)) {
       Refute(now, alive.incarnation, out);
     }
     return;
@@ -409,8 +417,8 @@ void Swim::Tick(Instant now, Outbox* out) {
 
 Instant Swim::NextWake() const {
   Instant wake = std::min({next_probe_, next_push_pull_, next_reconnect_, next_join_retry_});
-  if (probe_) wake = std::min(wake, probe_->indirect_sent ? probe_->round_deadline
-                                                          : probe_->direct_deadline);
+  if (probe_)
+    wake = std::min(wake, probe_->indirect_sent ? probe_->round_deadline : probe_->direct_deadline);
   if (!broadcasts_.empty()) wake = std::min(wake, next_gossip_);
   for (const auto& [name, suspicion] : suspicions_) wake = std::min(wake, suspicion.Deadline());
   for (const auto& [seq, forward] : forwarded_) wake = std::min(wake, forward.deadline);
@@ -439,8 +447,7 @@ void Swim::StartProbe(Instant now, Outbox* out) {
     probe.direct_deadline = now + options_.probe_timeout;
     probe.round_deadline = now + awareness_.Scale(options_.probe_interval);
     ++stats_.probes;
-    Send(target.address, {Ping{probe.seq, name, self_name_, (*self_).address}},
-         out);
+    Send(target.address, {Ping{probe.seq, name, self_name_, (*self_).address}}, out);
     probe_ = std::move(probe);
     return;
   }
@@ -456,13 +463,12 @@ void Swim::ProbeTimers(Instant now, Outbox* out) {
   if (!probe_->indirect_sent && now >= probe_->direct_deadline) {
     probe_->indirect_sent = true;
     const Member& self = (*self_);
-    auto helpers = RandomMembers(options_.indirect_checks, probe_->target, [](const Member& m) {
-      return m.status == MemberStatus::kAlive;
-    });
+    auto helpers = RandomMembers(options_.indirect_checks, probe_->target,
+                                 [](const Member& m) { return m.status == MemberStatus::kAlive; });
     for (const Member* helper : helpers) {
       Send(helper->address,
-           {IndirectPing{probe_->seq, probe_->target, target->address, self_name_,
-                         self.address, /*want_nack=*/true}},
+           {IndirectPing{probe_->seq, probe_->target, target->address, self_name_, self.address,
+                         /*want_nack=*/true}},
            out);
     }
     probe_->expected_nacks = static_cast<int>(helpers.size());
@@ -518,9 +524,8 @@ void Swim::Gossip(Instant now, Outbox* out) {
 }
 
 void Swim::PushPullWithRandomMember(Instant /*now*/, Outbox* out) {
-  auto targets = RandomMembers(1, {}, [](const Member& m) {
-    return m.status == MemberStatus::kAlive;
-  });
+  auto targets =
+      RandomMembers(1, {}, [](const Member& m) { return m.status == MemberStatus::kAlive; });
   if (targets.empty()) return;
   std::string state = LocalState(/*join=*/false);
   stats_.stream_bytes_sent += state.size();
@@ -651,8 +656,7 @@ std::string Swim::LocalState(bool join) const {
   state.join = join;
   state.members.reserve(members_.size());
   for (const auto& [name, member] : members_) {
-    state.members.push_back(
-        {name, member.address, member.meta, member.incarnation, member.status});
+    state.members.push_back({name, member.address, member.meta, member.incarnation, member.status});
   }
   for (const auto& [name, report] : loads_) state.loads.push_back({name, report});
   return EncodePushPull(state);

@@ -47,9 +47,9 @@ struct StreamRequest {
   Kind kind;
   Address to;
   std::string bytes;
-  NodeName target;   // kProbe: the member probed
-  uint32_t seq = 0;  // kProbe: the probe's sequence number
-  bool join = false; // kPushPull: part of a join
+  NodeName target;    // kProbe: the member probed
+  uint32_t seq = 0;   // kProbe: the probe's sequence number
+  bool join = false;  // kPushPull: part of a join
 };
 
 // What one step of the core asks its driver to do. The driver drains it after every call.
@@ -191,8 +191,7 @@ class Swim {
   void QueueBroadcast(std::string key, const Message& message);
   // Up to `k` distinct random members other than self (and `exclude`) for which `eligible` holds.
   template <typename Predicate>
-  std::vector<const Member*> RandomMembers(size_t k, const NodeName& exclude,
-                                           Predicate eligible);
+  std::vector<const Member*> RandomMembers(size_t k, const NodeName& exclude, Predicate eligible);
   Member* Find(std::string_view name);
   void SetStatus(Member* member, MemberStatus status, Instant now);
   void AddToProbeOrder(const NodeName& name);
@@ -212,8 +211,8 @@ class Swim {
   // Lookup index over members_ (never iterated); map nodes and their keys do not move.
   std::unordered_map<std::string_view, Member*> index_;
   Member* self_ = nullptr;
-  std::vector<NodeName> member_list_;   // the same names, for uniform random picks
-  size_t alive_count_ = 0;              // alive or suspect, self included
+  std::vector<NodeName> member_list_;  // the same names, for uniform random picks
+  size_t alive_count_ = 0;             // alive or suspect, self included
   size_t dead_count_ = 0;
   std::map<NodeName, Suspicion> suspicions_;
   std::map<NodeName, LoadReport> loads_;

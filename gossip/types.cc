@@ -9,19 +9,26 @@ std::string Address::ToString() const {
 
 std::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kWorker: return "worker";
-    case Role::kBalancer: return "balancer";
-    case Role::kBoth: return "both";
+    case Role::kWorker:
+      return "worker";
+    case Role::kBalancer:
+      return "balancer";
+    case Role::kBoth:
+      return "both";
   }
   return "unknown";
 }
 
 std::string_view MemberStatusName(MemberStatus status) {
   switch (status) {
-    case MemberStatus::kAlive: return "alive";
-    case MemberStatus::kSuspect: return "suspect";
-    case MemberStatus::kDead: return "dead";
-    case MemberStatus::kLeft: return "left";
+    case MemberStatus::kAlive:
+      return "alive";
+    case MemberStatus::kSuspect:
+      return "suspect";
+    case MemberStatus::kDead:
+      return "dead";
+    case MemberStatus::kLeft:
+      return "left";
   }
   return "unknown";
 }

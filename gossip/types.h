@@ -12,7 +12,8 @@ namespace starling::gossip {
 
 using NodeName = std::string;
 
-// A UDP/TCP endpoint. `host` is an IP literal; the runtime resolves names before the core sees them.
+// A UDP/TCP endpoint. `host` is an IP literal; the runtime resolves names before the core sees
+// them.
 struct Address {
   std::string host;
   uint16_t port = 0;

@@ -1,8 +1,8 @@
 // starling-sim — runs the membership core for many nodes on virtual time and prints what it saw.
 // A run is a pure function of its flags and seed: rerun a failing seed to replay it exactly.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "simulation/membership_sim.h"
@@ -19,23 +19,30 @@ int main(int argc, char** argv) {
   app.add_option("--nodes,-n", options.nodes, "Number of nodes")->check(CLI::Range(2, 100000));
   app.add_option("--seconds", seconds, "Simulated seconds")->check(CLI::PositiveNumber);
   app.add_option("--seed", options.seed, "First seed");
-  app.add_option("--seeds", seeds, "Number of consecutive seeds to run")->check(CLI::Range(1, 100000));
+  app.add_option("--seeds", seeds, "Number of consecutive seeds to run")
+      ->check(CLI::Range(1, 100000));
   app.add_option("--profile", profile, "Timer profile: default, lan, local, wan");
   app.add_option("--latency-ms", latency_ms, "One-way base latency")->check(CLI::NonNegativeNumber);
-  app.add_option("--jitter-ms", jitter_ms, "Mean exponential jitter")->check(CLI::NonNegativeNumber);
-  app.add_option("--loss", options.network.loss, "Datagram loss probability")->check(CLI::Range(0.0, 0.9));
+  app.add_option("--jitter-ms", jitter_ms, "Mean exponential jitter")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--loss", options.network.loss, "Datagram loss probability")
+      ->check(CLI::Range(0.0, 0.9));
   app.add_option("--duplicate", options.network.duplicate, "Datagram duplication probability")
       ->check(CLI::Range(0.0, 0.9));
-  app.add_option("--connect-timeout-s", connect_timeout_s, "TCP connect timeout to unreachable hosts");
-  app.add_option("--crashes", options.faults.crashes, "Processes killed")->check(CLI::NonNegativeNumber);
-  app.add_option("--restart-fraction", options.faults.restart_fraction, "Share of crashes that restart")
+  app.add_option("--connect-timeout-s", connect_timeout_s,
+                 "TCP connect timeout to unreachable hosts");
+  app.add_option("--crashes", options.faults.crashes, "Processes killed")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--restart-fraction", options.faults.restart_fraction,
+                 "Share of crashes that restart")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--restart-delay-s", restart_delay_s, "Seconds before a crashed node restarts");
   app.add_flag("--silent-crashes", options.faults.silent_crashes,
                "Crashed hosts vanish (timeouts) instead of refusing connections");
   app.add_option("--partitions", options.faults.partitions, "Two-way network splits")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--partition-fraction", options.faults.partition_fraction, "Share of nodes cut off")
+  app.add_option("--partition-fraction", options.faults.partition_fraction,
+                 "Share of nodes cut off")
       ->check(CLI::Range(0.01, 0.99));
   app.add_option("--partition-s", partition_s, "Seconds each partition lasts");
   app.add_option("--slow-nodes", options.faults.slow_nodes, "Nodes made slow for a while");
@@ -56,7 +63,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "starling-sim: need faults-start <= faults-end <= seconds\n");
     return 2;
   }
-  auto ms = [](double v) { return std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(v)); };
+  auto ms = [](double v) {
+    return std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(v));
+  };
   auto s = [&](double v) { return ms(v * 1000); };
   options.swim = *swim;
   options.duration = s(seconds);

@@ -100,8 +100,8 @@ class Simulation {
       Node& node = nodes_[i];
       node.name = fmt::format("node-{:05d}", i);
       // Labels only: no packet leaves the process.
-      node.address = Address{fmt::format("127.{}.{}.{}", 1 + i / 65536, (i / 256) % 256, i % 256),
-                             7946};
+      node.address =
+          Address{fmt::format("127.{}.{}.{}", 1 + i / 65536, (i / 256) % 256, i % 256), 7946};
       by_address_[node.address.host] = static_cast<uint32_t>(i);
     }
     report_.seed = options.seed;
@@ -130,8 +130,8 @@ class Simulation {
 
   void Push(Instant at, Kind kind, uint32_t node, uint32_t peer = 0, uint64_t life = 0,
             std::string bytes = {}, StreamRequest request = {}) {
-    queue_.push(Event{at, next_order_++, kind, node, peer, life, std::move(bytes),
-                      std::move(request)});
+    queue_.push(
+        Event{at, next_order_++, kind, node, peer, life, std::move(bytes), std::move(request)});
   }
 
   Duration Uniform(Duration from, Duration to) {
@@ -164,9 +164,9 @@ class Simulation {
     if (f.partitions > 0) {
       const Duration slot = (faults_end - faults_start) / f.partitions;
       for (int i = 0; i < f.partitions; ++i) {
-        const Instant at = faults_start + slot * i +
-                           Uniform(Duration::zero(), std::max(Duration::zero(),
-                                                              slot - f.partition_duration));
+        const Instant at =
+            faults_start + slot * i +
+            Uniform(Duration::zero(), std::max(Duration::zero(), slot - f.partition_duration));
         Push(at, Kind::kPartitionStart, 0);
         Push(at + f.partition_duration, Kind::kPartitionEnd, 0);
         last_fault_ = std::max(last_fault_, at + f.partition_duration);
@@ -192,13 +192,14 @@ class Simulation {
     // under the worst local-health multiplier), a reconnect and some gossip to settle.
     report_window_after_partition_ =
         std::chrono::duration_cast<Duration>(std::chrono::duration<double>(suspicion_max));
-    report_.convergence_bound_seconds =
-        suspicion_max + 2 * ToSeconds(swim.reconnect_interval) + 10;
+    report_.convergence_bound_seconds = suspicion_max + 2 * ToSeconds(swim.reconnect_interval) + 10;
   }
 
   void Dispatch(Event& event) {
     switch (event.kind) {
-      case Kind::kStart: StartNode(event.node, /*restart=*/false); break;
+      case Kind::kStart:
+        StartNode(event.node, /*restart=*/false);
+        break;
       case Kind::kWake: {
         Node& node = nodes_[event.node];
         if (!node.up || event.life != node.life || node.wake_at != event.at) return;
@@ -216,7 +217,9 @@ class Simulation {
         Drain(event.node, &out);
         break;
       }
-      case Kind::kStreamArrive: StreamArrive(event); break;
+      case Kind::kStreamArrive:
+        StreamArrive(event);
+        break;
       case Kind::kStreamReply: {
         Node& node = nodes_[event.node];
         if (!node.up || node.life != event.life) return;
@@ -224,8 +227,7 @@ class Simulation {
         if (event.request.kind == StreamRequest::Kind::kPushPull) {
           node.core->OnPushPullReply(now_, event.bytes, &out).IgnoreError();
         } else {
-          node.core->OnDatagram(now_, nodes_[event.peer].address, event.bytes, &out)
-              .IgnoreError();
+          node.core->OnDatagram(now_, nodes_[event.peer].address, event.bytes, &out).IgnoreError();
         }
         Drain(event.node, &out);
         break;
@@ -244,7 +246,9 @@ class Simulation {
         Drain(event.node, &out);
         break;
       }
-      case Kind::kCrash: Crash(event.node); break;
+      case Kind::kCrash:
+        Crash(event.node);
+        break;
       case Kind::kRestart:
         if (!nodes_[event.node].up) StartNode(event.node, /*restart=*/true);
         break;
@@ -259,9 +263,15 @@ class Simulation {
         last_partition_end_ = now_;
         for (Node& node : nodes_) node.group = 0;
         break;
-      case Kind::kSlowStart: nodes_[event.node].slow = options_.faults.slow_delay; break;
-      case Kind::kSlowEnd: nodes_[event.node].slow = Duration::zero(); break;
-      case Kind::kUserEvent: SendUserEvent(); break;
+      case Kind::kSlowStart:
+        nodes_[event.node].slow = options_.faults.slow_delay;
+        break;
+      case Kind::kSlowEnd:
+        nodes_[event.node].slow = Duration::zero();
+        break;
+      case Kind::kUserEvent:
+        SendUserEvent();
+        break;
       case Kind::kCheck:
         Check();
         Push(now_ + options_.check_interval, Kind::kCheck, 0);
@@ -299,9 +309,10 @@ class Simulation {
       gossip::PushPull state;
       state.sender = nodes_[0].name;
       for (const Node& node : nodes_) {
-        state.members.push_back({node.name, node.address,
-                                 gossip::NodeMeta{gossip::Role::kWorker, 8, node.address.host + ":8946", "sim"},
-                                 1, MemberStatus::kAlive});
+        state.members.push_back(
+            {node.name, node.address,
+             gossip::NodeMeta{gossip::Role::kWorker, 8, node.address.host + ":8946", "sim"}, 1,
+             MemberStatus::kAlive});
       }
       warm_state_ = gossip::EncodePushPull(state);
     }
@@ -342,11 +353,14 @@ class Simulation {
     CloseFinished();
   }
 
-  bool Reachable(uint32_t from, uint32_t to) const { return nodes_[from].group == nodes_[to].group; }
+  bool Reachable(uint32_t from, uint32_t to) const {
+    return nodes_[from].group == nodes_[to].group;
+  }
 
   Duration Latency(uint32_t from, uint32_t to) {
     const auto& net = options_.network;
-    const double jitter = -std::log(1.0 - rng_.NextDouble()) * static_cast<double>(net.jitter.count());
+    const double jitter =
+        -std::log(1.0 - rng_.NextDouble()) * static_cast<double>(net.jitter.count());
     return net.latency + Duration(static_cast<int64_t>(jitter)) + nodes_[from].slow +
            nodes_[to].slow;
   }
@@ -405,10 +419,9 @@ class Simulation {
       return;
     }
     Outbox out;
-    Result<std::string> reply =
-        event.request.kind == StreamRequest::Kind::kPushPull
-            ? node.core->OnPushPullRequest(now_, event.bytes, &out)
-            : node.core->OnStreamPing(now_, event.bytes);
+    Result<std::string> reply = event.request.kind == StreamRequest::Kind::kPushPull
+                                    ? node.core->OnPushPullRequest(now_, event.bytes, &out)
+                                    : node.core->OnStreamPing(now_, event.bytes);
     Drain(target, &out);
     if (!reply.ok()) {
       Push(now_ + Latency(target, requester), Kind::kStreamFailed, requester, target, event.life,
@@ -428,8 +441,8 @@ class Simulation {
         const Node& node = nodes_[*subject];
         // Count each declaration once, at the node that made it.
         const bool declared_here = event.from == nodes_[observer].name;
-        const bool live_and_reachable =
-            declared_here && node.up && Reachable(observer, *subject) && event.incarnation >= node.core->incarnation();
+        const bool live_and_reachable = declared_here && node.up && Reachable(observer, *subject) &&
+                                        event.incarnation >= node.core->incarnation();
         // A suspicion raised while a partition stood may mature after it heals.
         const bool partition_recent =
             partition_active_ || now_ - last_partition_end_ < report_window_after_partition_;
@@ -461,7 +474,8 @@ class Simulation {
         }
         CloseFinished();
         break;
-      default: break;
+      default:
+        break;
     }
   }
 
@@ -572,8 +586,7 @@ class Simulation {
     }
     report_.simulated_seconds = ToSeconds(options_.duration);
     report_.bytes_per_node_per_second =
-        static_cast<double>(bytes) / static_cast<double>(nodes_.size()) /
-        report_.simulated_seconds;
+        static_cast<double>(bytes) / static_cast<double>(nodes_.size()) / report_.simulated_seconds;
     for (const auto& record : events_) {
       if (!record.closed) ++report_.undelivered_events;
     }
@@ -587,9 +600,9 @@ class Simulation {
           "invariant 1: no single membership view {:.1f}s after the last fault (bound {:.1f}s)",
           settle_time, report_.convergence_bound_seconds));
     } else if (report_.convergence_after_faults_seconds > report_.convergence_bound_seconds) {
-      report_.violations.push_back(fmt::format(
-          "invariant 1: converged only {:.1f}s after the last fault (bound {:.1f}s)",
-          report_.convergence_after_faults_seconds, report_.convergence_bound_seconds));
+      report_.violations.push_back(
+          fmt::format("invariant 1: converged only {:.1f}s after the last fault (bound {:.1f}s)",
+                      report_.convergence_after_faults_seconds, report_.convergence_bound_seconds));
     }
   }
 
@@ -633,8 +646,8 @@ std::string Distribution::Format() const {
 
 std::string MembershipReport::Format() const {
   std::string out;
-  out += fmt::format("seed {}  nodes {}  simulated {:.0f}s  events {}  wall {:.2f}s\n", seed,
-                     nodes, simulated_seconds, events_processed, wall_seconds);
+  out += fmt::format("seed {}  nodes {}  simulated {:.0f}s  events {}  wall {:.2f}s\n", seed, nodes,
+                     simulated_seconds, events_processed, wall_seconds);
   out += fmt::format("  join convergence          {:.3f}s\n", join_convergence_seconds);
   out += fmt::format("  detection, first node     {}\n", detection_first.Format());
   out += fmt::format("  detection, all nodes      {}\n", detection_all.Format());

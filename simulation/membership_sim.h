@@ -23,17 +23,17 @@ struct NetworkOptions {
 };
 
 struct FaultPlan {
-  int crashes = 0;                   // processes killed (their hosts answer with refusals)
-  double restart_fraction = 0;       // share of crashed nodes that come back
+  int crashes = 0;              // processes killed (their hosts answer with refusals)
+  double restart_fraction = 0;  // share of crashed nodes that come back
   Duration restart_delay = Seconds(20);
-  bool silent_crashes = false;       // hosts vanish instead: no refusals, only timeouts
-  int partitions = 0;                // two-way splits, one at a time
-  double partition_fraction = 0.3;   // share of nodes cut off
+  bool silent_crashes = false;      // hosts vanish instead: no refusals, only timeouts
+  int partitions = 0;               // two-way splits, one at a time
+  double partition_fraction = 0.3;  // share of nodes cut off
   Duration partition_duration = Seconds(30);
-  int slow_nodes = 0;                // nodes whose every message is delayed
+  int slow_nodes = 0;  // nodes whose every message is delayed
   Duration slow_delay = Milliseconds(300);
   Duration slow_duration = Seconds(30);
-  Duration faults_start = Seconds(30);   // faults happen in [faults_start, faults_end)
+  Duration faults_start = Seconds(30);  // faults happen in [faults_start, faults_end)
   Duration faults_end = Seconds(120);
 };
 
@@ -44,11 +44,11 @@ struct MembershipSimOptions {
   gossip::SwimOptions swim;
   NetworkOptions network;
   FaultPlan faults;
-  Duration join_window = Seconds(2);       // nodes start spread over this window
+  Duration join_window = Seconds(2);  // nodes start spread over this window
   // Nodes start knowing every member (one state exchange with an oracle) instead of joining
   // through the first node: a running cluster, for long fault runs at large N.
   bool warm_start = false;
-  Duration event_interval = Seconds(10);   // a user event from a random node this often
+  Duration event_interval = Seconds(10);  // a user event from a random node this often
   Duration check_interval = Milliseconds(250);
 };
 
@@ -73,14 +73,14 @@ struct MembershipReport {
   // Deaths of live members whose suspicion began before a partition healed: SWIM cannot tell
   // those from real ones; they are refuted once the member hears of them (not violations).
   uint64_t deaths_after_partition = 0;
-  Distribution dissemination;            // user event → held by every reachable live node
+  Distribution dissemination;  // user event → held by every reachable live node
   int undelivered_events = 0;
   double bytes_per_node_per_second = 0;
   double convergence_after_faults_seconds = -1;  // last fault → one consistent view
   double convergence_bound_seconds = 0;
   uint64_t events_processed = 0;
   double wall_seconds = 0;
-  std::vector<std::string> violations;   // invariant failures; empty when all held
+  std::vector<std::string> violations;  // invariant failures; empty when all held
 
   std::string Format() const;
 };

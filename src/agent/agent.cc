@@ -1,8 +1,10 @@
 #include "src/agent/agent.h"
 
 #include <fcntl.h>
+#include <httplib.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <asio.hpp>
@@ -10,11 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-#include <toml++/toml.h>
 
 #include "gossip/codec.h"
 #include "gossip/swim.h"
@@ -78,8 +78,7 @@ class AgentImpl final : public Agent {
  public:
   AgentImpl(AgentConfig config, net::Keyring keyring, uint32_t incarnation)
       : config_(std::move(config)),
-        sealer_(std::move(keyring), config_.replay_window_ms,
-                gossip::kMaxPushPullBytes + 1),
+        sealer_(std::move(keyring), config_.replay_window_ms, gossip::kMaxPushPullBytes + 1),
         incarnation_persisted_(incarnation),
         udp_(io_),
         acceptor_(io_),
@@ -94,13 +93,17 @@ class AgentImpl final : public Agent {
     udp::endpoint udp_endpoint(bind_address, config_.bind.port);
     udp_.open(udp_endpoint.protocol(), ec);
     if (!ec) udp_.bind(udp_endpoint, ec);
-    if (ec) return Status::Unavailable("cannot bind UDP " + config_.bind.ToString() + ": " + ec.message());
+    if (ec)
+      return Status::Unavailable("cannot bind UDP " + config_.bind.ToString() + ": " +
+                                 ec.message());
     tcp::endpoint tcp_endpoint(bind_address, config_.bind.port);
     acceptor_.open(tcp_endpoint.protocol(), ec);
     if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor_.bind(tcp_endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Status::Unavailable("cannot bind TCP " + config_.bind.ToString() + ": " + ec.message());
+    if (ec)
+      return Status::Unavailable("cannot bind TCP " + config_.bind.ToString() + ": " +
+                                 ec.message());
 
     if (!http_.bind_to_port(config_.api.host, config_.api.port)) {
       return Status::Unavailable("cannot bind the HTTP API to " + config_.api.ToString());
@@ -118,10 +121,11 @@ class AgentImpl final : public Agent {
         config_.swim, config_.node_name,
         gossip::Address{config_.advertise.host, config_.advertise.port}, meta,
         incarnation_persisted_, seed, Now());
-    spdlog::info("agent {} starting: gossip {} (advertise {}), api http://{}, profile {}, "
-                 "incarnation {}",
-                 config_.node_name, config_.bind.ToString(), config_.advertise.ToString(),
-                 config_.api.ToString(), config_.profile, incarnation_persisted_);
+    spdlog::info(
+        "agent {} starting: gossip {} (advertise {}), api http://{}, profile {}, "
+        "incarnation {}",
+        config_.node_name, config_.bind.ToString(), config_.advertise.ToString(),
+        config_.api.ToString(), config_.profile, incarnation_persisted_);
     return Status::Ok();
   }
 
@@ -139,6 +143,7 @@ class AgentImpl final : public Agent {
     } else {
       Reschedule();
     }
+    PublishLoadIfChanged();
     Housekeeping();
     std::thread http_thread([this] { http_.listen_after_bind(); });
     io_.run();
@@ -193,8 +198,7 @@ class AgentImpl final : public Agent {
         break;
       default:
         spdlog::info("member {} {} incarnation={}{}", gossip::MemberEventKindName(event.kind),
-                     event.name, event.incarnation,
-                     event.from.empty() ? "" : " by=" + event.from);
+                     event.name, event.incarnation, event.from.empty() ? "" : " by=" + event.from);
     }
   }
 
@@ -357,10 +361,10 @@ class AgentImpl final : public Agent {
   asio::awaitable<void> RunStream(StreamRequest request) {
     auto socket = std::make_shared<tcp::socket>(io_);
     const bool probe = request.kind == StreamRequest::Kind::kProbe;
-    auto timeout = probe ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                               config_.swim.probe_interval)
-                         : std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                               kStreamTimeout);
+    auto timeout =
+        probe ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    config_.swim.probe_interval)
+              : std::chrono::duration_cast<std::chrono::steady_clock::duration>(kStreamTimeout);
     auto deadline = Deadline(socket, timeout);
     asio::error_code ec;
     auto address = asio::ip::make_address(request.to.host, ec);
@@ -393,7 +397,8 @@ class AgentImpl final : public Agent {
     Step([&](Outbox* out) {
       Status status = probe ? core_->OnDatagram(Now(), request.to, payload, out)
                             : core_->OnPushPullReply(Now(), payload, out);
-      if (!status.ok()) spdlog::debug("bad reply from {}: {}", request.to.ToString(), status.ToString());
+      if (!status.ok())
+        spdlog::debug("bad reply from {}: {}", request.to.ToString(), status.ToString());
       if (request.join && status.ok()) spdlog::info("joined via {}", request.to.ToString());
     });
   }
@@ -401,7 +406,8 @@ class AgentImpl final : public Agent {
   asio::awaitable<void> AcceptStreams() {
     for (;;) {
       asio::error_code ec;
-      tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      tcp::socket socket =
+          co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       if (ec) continue;
       if (inbound_streams_ >= kMaxInboundStreams) continue;  // dropped: closes the socket
@@ -442,8 +448,8 @@ class AgentImpl final : public Agent {
           asio::buffer(buffer), from, asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !udp_.is_open()) co_return;
       if (ec) continue;
-      auto plain = sealer_.Open(net::Channel::kDatagram, std::string_view(buffer.data(), n),
-                                WallMs());
+      auto plain =
+          sealer_.Open(net::Channel::kDatagram, std::string_view(buffer.data(), n), WallMs());
       if (!plain.ok()) {
         spdlog::debug("dropped datagram from {}:{}: {}", from.address().to_string(), from.port(),
                       plain.status().message());
@@ -464,9 +470,8 @@ class AgentImpl final : public Agent {
   std::optional<json> Query(F&& query) {
     auto promise = std::make_shared<std::promise<json>>();
     auto future = promise->get_future();
-    asio::post(io_, [promise, query = std::forward<F>(query)]() mutable {
-      promise->set_value(query());
-    });
+    asio::post(
+        io_, [promise, query = std::forward<F>(query)]() mutable { promise->set_value(query()); });
     if (future.wait_for(kQueryTimeout) != std::future_status::ready) return std::nullopt;
     return future.get();
   }
@@ -563,7 +568,8 @@ class AgentImpl final : public Agent {
     out += "# TYPE starling_members gauge\n";
     for (int i = 0; i < 4; ++i) {
       line("starling_members",
-           "status=\"" + std::string(gossip::MemberStatusName(static_cast<gossip::MemberStatus>(i))) + "\"",
+           "status=\"" +
+               std::string(gossip::MemberStatusName(static_cast<gossip::MemberStatus>(i))) + "\"",
            counts[i]);
     }
     out += "# TYPE starling_health_score gauge\n";
@@ -640,14 +646,14 @@ class AgentImpl final : public Agent {
     http_.Get("/v1/keyring", [this](const httplib::Request&, httplib::Response& response) {
       Answer(response, Query([this] { return KeyringJson(); }));
     });
-    http_.Post(R"(/v1/keyring/(install|use|remove))",
-               [this](const httplib::Request& request, httplib::Response& response) {
-                 auto body = ParseBody(request, response);
-                 if (!body) return;
-                 const std::string action = request.matches[1];
-                 const std::string key = body->value("key", "");
-                 Answer(response, Query([this, action, key] { return KeyringChange(action, key); }));
-               });
+    http_.Post(R"(/v1/keyring/(install|use|remove))", [this](const httplib::Request& request,
+                                                             httplib::Response& response) {
+      auto body = ParseBody(request, response);
+      if (!body) return;
+      const std::string action = request.matches[1];
+      const std::string key = body->value("key", "");
+      Answer(response, Query([this, action, key] { return KeyringChange(action, key); }));
+    });
     http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
       auto answer = Query([this] { return json(Metrics()); });
       if (!answer) return Reply(response, 503, {{"error", "the agent did not answer in time"}});
@@ -665,8 +671,8 @@ class AgentImpl final : public Agent {
                          {"incarnation", static_cast<int64_t>(incarnation)}};
     std::ostringstream text;
     text << "# Written by starling agent. The incarnation only grows.\n" << identity << "\n";
-    return WriteFileAtomically(std::filesystem::path(config.data_dir) / "identity.toml",
-                               text.str(), 0644);
+    return WriteFileAtomically(std::filesystem::path(config.data_dir) / "identity.toml", text.str(),
+                               0644);
   }
 
  private:
@@ -701,8 +707,8 @@ Result<uint32_t> RestoreIncarnation(const AgentConfig& config) {
       return Status::Corruption(path.string() + " is damaged (node_name, incarnation)");
     }
     if (*name != config.node_name) {
-      return Status::FailedPrecondition(path.string() + " belongs to node '" + *name +
-                                        "', not '" + config.node_name + "'");
+      return Status::FailedPrecondition(path.string() + " belongs to node '" + *name + "', not '" +
+                                        config.node_name + "'");
     }
     return static_cast<uint32_t>(*incarnation);
   } catch (const toml::parse_error& error) {

@@ -16,8 +16,8 @@ std::string HostPort::ToString() const {
 
 Result<HostPort> ParseHostPort(std::string_view text, std::string_view what) {
   auto bad = [&](std::string_view why) {
-    return Status::InvalidArgument(std::string(what) + " '" + std::string(text) + "': " +
-                                   std::string(why) + " (expected host:port)");
+    return Status::InvalidArgument(std::string(what) + " '" + std::string(text) +
+                                   "': " + std::string(why) + " (expected host:port)");
   };
   HostPort out;
   std::string_view port;
@@ -50,13 +50,14 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     table = toml::parse(toml_text, source_name);
   } catch (const toml::parse_error& error) {
     std::ostringstream message;
-    message << source_name << ": " << error.description() << " (line "
-            << error.source().begin.line << ")";
+    message << source_name << ": " << error.description() << " (line " << error.source().begin.line
+            << ")";
     return Status::InvalidArgument(message.str());
   }
   static const std::set<std::string> kKnown = {
-      "node_name", "bind", "advertise", "api", "join", "key_file", "profile", "data_dir",
-      "role", "capacity", "replay_window_ms", "log_level"};
+      "node_name", "bind",     "advertise",        "api",
+      "join",      "key_file", "profile",          "data_dir",
+      "role",      "capacity", "replay_window_ms", "log_level"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(source_name + ": unknown setting '" + std::string(key.str()) +
@@ -72,10 +73,14 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     return Status::Ok();
   };
   std::string bind, advertise, api, role = "worker";
-  for (auto [key, out] : {std::pair{"node_name", &config.node_name}, {"bind", &bind},
-                          {"advertise", &advertise}, {"api", &api},
-                          {"key_file", &config.key_file}, {"profile", &config.profile},
-                          {"data_dir", &config.data_dir}, {"role", &role},
+  for (auto [key, out] : {std::pair{"node_name", &config.node_name},
+                          {"bind", &bind},
+                          {"advertise", &advertise},
+                          {"api", &api},
+                          {"key_file", &config.key_file},
+                          {"profile", &config.profile},
+                          {"data_dir", &config.data_dir},
+                          {"role", &role},
                           {"log_level", &config.log_level}}) {
     if (Status s = text(key, out); !s.ok()) return s;
   }

@@ -20,20 +20,20 @@ struct HostPort {
 Result<HostPort> ParseHostPort(std::string_view text, std::string_view what);
 
 struct AgentConfig {
-  std::string node_name;                 // unique in the cluster; [A-Za-z0-9._-], 1–64 chars
-  HostPort bind{"127.0.0.1", 7946};      // UDP and TCP gossip
-  HostPort advertise;                    // what others dial; defaults to bind
-  HostPort api{"127.0.0.1", 7947};       // HTTP API (loopback by default)
-  std::vector<std::string> join;         // host:port of nodes to join
-  std::string key_file;                  // base64 keys, primary first
-  std::string profile = "default";       // default, lan, local, wan
-  std::string data_dir;                  // identity and keyring live here
+  std::string node_name;             // unique in the cluster; [A-Za-z0-9._-], 1–64 chars
+  HostPort bind{"127.0.0.1", 7946};  // UDP and TCP gossip
+  HostPort advertise;                // what others dial; defaults to bind
+  HostPort api{"127.0.0.1", 7947};   // HTTP API (loopback by default)
+  std::vector<std::string> join;     // host:port of nodes to join
+  std::string key_file;              // base64 keys, primary first
+  std::string profile = "default";   // default, lan, local, wan
+  std::string data_dir;              // identity and keyring live here
   gossip::Role role = gossip::Role::kWorker;
-  uint32_t capacity = 0;                 // copy slots; 0 = number of CPUs
-  int64_t replay_window_ms = 60000;      // accepted sender clock skew
+  uint32_t capacity = 0;             // copy slots; 0 = number of CPUs
+  int64_t replay_window_ms = 60000;  // accepted sender clock skew
   std::string log_level = "info";
 
-  gossip::SwimOptions swim;              // from `profile`
+  gossip::SwimOptions swim;  // from `profile`
 };
 
 // Reads and validates a TOML file. Unknown keys are errors, so typos do not pass silently.

@@ -1,11 +1,11 @@
 // starling — the node (`starling agent`) and the cluster-query CLI, a client of the local API.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "src/agent/agent.h"
@@ -31,12 +31,13 @@ Result<json> Call(const std::string& api, const std::string& method, const std::
   httplib::Client client(address->host, address->port);
   client.set_connection_timeout(2, 0);
   client.set_read_timeout(5, 0);
-  auto response = method == "GET" ? client.Get(path)
-                                  : client.Post(path, body.is_null() ? "{}" : body.dump(),
-                                                "application/json");
+  auto response = method == "GET"
+                      ? client.Get(path)
+                      : client.Post(path, body.is_null() ? "{}" : body.dump(), "application/json");
   if (!response) {
     return Status::Unavailable("no agent answers at " + api + " (" +
-                               httplib::to_string(response.error()) + "); is `starling agent` "
+                               httplib::to_string(response.error()) +
+                               "); is `starling agent` "
                                "running, and is --api right?");
   }
   auto parsed = json::parse(response->body, nullptr, false);
@@ -55,7 +56,8 @@ int PrintMembers(const json& answer) {
               "LOAD");
   for (const auto& member : answer["members"]) {
     std::string load = "-";
-    if (!member["load"].is_null()) load = fmt::format("{:.2f}", member["load"]["load1"].get<double>());
+    if (!member["load"].is_null())
+      load = fmt::format("{:.2f}", member["load"]["load1"].get<double>());
     std::printf("%-20s %-22s %-8s %5u %-9s %6s\n", member["name"].get<std::string>().c_str(),
                 member["address"].get<std::string>().c_str(),
                 member["status"].get<std::string>().c_str(), member["incarnation"].get<unsigned>(),
@@ -116,7 +118,8 @@ int main(int argc, char** argv) {
     return (*agent)->Run();
   }
   if (keygen_cmd->parsed()) {
-    std::printf("%s\n", starling::net::Keyring::EncodeKey(starling::net::Keyring::Generate()).c_str());
+    std::printf("%s\n",
+                starling::net::Keyring::EncodeKey(starling::net::Keyring::Generate()).c_str());
     return 0;
   }
   if (members_cmd->parsed()) {

@@ -18,14 +18,12 @@ void EnsureSodium() { static SodiumInit init; }
 
 }  // namespace
 
-Keyring::Keyring(std::vector<Key> keys) : keys_(std::move(keys)) {
-  STARLING_CHECK(!keys_.empty());
-}
+Keyring::Keyring(std::vector<Key> keys) : keys_(std::move(keys)) { STARLING_CHECK(!keys_.empty()); }
 
 Result<Key> Keyring::DecodeKey(std::string_view base64) {
   EnsureSodium();
-  while (!base64.empty() && (base64.back() == '\n' || base64.back() == '\r' ||
-                             base64.back() == ' ')) {
+  while (!base64.empty() &&
+         (base64.back() == '\n' || base64.back() == '\r' || base64.back() == ' ')) {
     base64.remove_suffix(1);
   }
   Key key;
@@ -158,10 +156,10 @@ Result<std::string> Sealer::Open(Channel channel, std::string_view sealed, int64
   bool opened = false;
   for (const Key& key : keyring_.keys()) {
     unsigned long long length = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            reinterpret_cast<unsigned char*>(plain.data()), &length, nullptr,
-            bytes + 1 + kNonceBytes, sealed.size() - 1 - kNonceBytes, ad, sizeof(ad), bytes + 1,
-            key.data()) == 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(reinterpret_cast<unsigned char*>(plain.data()),
+                                                   &length, nullptr, bytes + 1 + kNonceBytes,
+                                                   sealed.size() - 1 - kNonceBytes, ad, sizeof(ad),
+                                                   bytes + 1, key.data()) == 0) {
       opened = true;
       break;
     }
@@ -171,7 +169,8 @@ Result<std::string> Sealer::Open(Channel channel, std::string_view sealed, int64
     return Status::Corruption("message does not authenticate with any cluster key");
   }
   uint64_t stamp = 0;
-  for (int i = 0; i < 8; ++i) stamp |= static_cast<uint64_t>(static_cast<uint8_t>(plain[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    stamp |= static_cast<uint64_t>(static_cast<uint8_t>(plain[i])) << (8 * i);
   const int64_t age = now_ms - static_cast<int64_t>(stamp);
   if (age > replay_window_ms_ || age < -replay_window_ms_) {
     ++stats_.rejected_stale;

@@ -1,11 +1,11 @@
 // src/net/sealer.h — authenticated encryption of every datagram and stream frame with the cluster
 // keyring (DESIGN.md §3). XChaCha20-Poly1305 (libsodium) with random 192-bit nonces.
 //
-// Sealed layout: [format 1 byte][nonce 24][ciphertext of (sent-at ms 8 bytes LE | payload)][tag 16].
-// The format byte and the channel (datagram or stream) are authenticated as associated data, so a
-// datagram cannot be replayed as a stream frame. Open() rejects, and counts, anything that fails:
-// wrong key, truncation, tampering, a timestamp outside the replay window, or a nonce seen before.
-// Not thread-safe: one Sealer per io_context thread.
+// Sealed layout: [format 1 byte][nonce 24][ciphertext of (sent-at ms 8 bytes LE | payload)][tag
+// 16]. The format byte and the channel (datagram or stream) are authenticated as associated data,
+// so a datagram cannot be replayed as a stream frame. Open() rejects, and counts, anything that
+// fails: wrong key, truncation, tampering, a timestamp outside the replay window, or a nonce seen
+// before. Not thread-safe: one Sealer per io_context thread.
 #pragma once
 
 #include <array>

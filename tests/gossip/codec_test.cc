@@ -44,10 +44,9 @@ TEST_CASE("push-pull state survives a round trip", "[unit]") {
   PushPull state;
   state.sender = "node-1";
   state.join = true;
-  state.members = {{"node-1", {"127.0.0.1", 7946}, {Role::kWorker, 4, "x:1", "v"}, 2,
-                    MemberStatus::kAlive},
-                   {"node-2", {"127.0.0.2", 7946}, {Role::kBoth, 1, "", ""}, 9,
-                    MemberStatus::kLeft}};
+  state.members = {
+      {"node-1", {"127.0.0.1", 7946}, {Role::kWorker, 4, "x:1", "v"}, 2, MemberStatus::kAlive},
+      {"node-2", {"127.0.0.2", 7946}, {Role::kBoth, 1, "", ""}, 9, MemberStatus::kLeft}};
   state.loads = {{"node-1", {3, 0.5, 2, 1, 0}}};
   auto decoded = DecodePushPull(EncodePushPull(state));
   REQUIRE(decoded.ok());

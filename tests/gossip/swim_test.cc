@@ -2,7 +2,6 @@
 #include "gossip/swim.h"
 
 #include <catch2/catch.hpp>
-
 #include <deque>
 #include <memory>
 
@@ -30,7 +29,8 @@ class Harness {
       nodes_.back().address = Address{"127.0.0." + std::to_string(i + 1), 7946};
       Boot(i, 1);
     }
-    for (int i = 1; i < n; ++i) Step(i, [&](Outbox* out) { core(i).Join(now_, {nodes_[0].address}, out); });
+    for (int i = 1; i < n; ++i)
+      Step(i, [&](Outbox* out) { core(i).Join(now_, {nodes_[0].address}, out); });
   }
 
   Swim& core(int i) { return *nodes_[i].core; }
@@ -40,8 +40,8 @@ class Harness {
 
   void Boot(int i, uint32_t incarnation) {
     NodeMeta meta{Role::kWorker, 4, "api", "test"};
-    nodes_[i].core = std::make_unique<Swim>(options_, Name(i), nodes_[i].address, meta,
-                                            incarnation, 1000 + i, now_);
+    nodes_[i].core = std::make_unique<Swim>(options_, Name(i), nodes_[i].address, meta, incarnation,
+                                            1000 + i, now_);
     nodes_[i].up = true;
   }
 
@@ -67,7 +67,9 @@ class Harness {
         queue_.pop_front();
         Node& to = nodes_[p.to];
         if (!to.up || to.muted) continue;
-        Step(p.to, [&](Outbox* out) { (void)to.core->OnDatagram(now_, nodes_[p.from].address, p.bytes, out); });
+        Step(p.to, [&](Outbox* out) {
+          (void)to.core->OnDatagram(now_, nodes_[p.from].address, p.bytes, out);
+        });
       }
       for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) {
         if (nodes_[i].up && nodes_[i].core->NextWake() <= now_) {
@@ -114,13 +116,15 @@ class Harness {
         Step(from, [&](Outbox* o) { core(from).OnStreamFailed(now_, request, o); });
       } else if (!target.up) {
         if (request.kind == StreamRequest::Kind::kProbe) {
-          Step(from, [&](Outbox* o) { core(from).OnProbeRefused(now_, request.target, request.seq, o); });
+          Step(from,
+               [&](Outbox* o) { core(from).OnProbeRefused(now_, request.target, request.seq, o); });
         } else {
           Step(from, [&](Outbox* o) { core(from).OnStreamFailed(now_, request, o); });
         }
       } else if (request.kind == StreamRequest::Kind::kPushPull) {
         Result<std::string> reply = Status::Unavailable("");
-        Step(to, [&](Outbox* o) { reply = target.core->OnPushPullRequest(now_, request.bytes, o); });
+        Step(to,
+             [&](Outbox* o) { reply = target.core->OnPushPullRequest(now_, request.bytes, o); });
         REQUIRE(reply.ok());
         Step(from, [&](Outbox* o) { REQUIRE(core(from).OnPushPullReply(now_, *reply, o).ok()); });
       } else {
@@ -234,7 +238,8 @@ TEST_CASE("a restarted node comes back alive with a higher incarnation", "[core]
 TEST_CASE("a user event reaches every core exactly once", "[core]") {
   Harness h(5);
   h.RunFor(Seconds(2));
-  h.Step(4, [&](Outbox* out) { REQUIRE(h.core(4).SendUserEvent(h.now(), "deploy", "v2", out).ok()); });
+  h.Step(4,
+         [&](Outbox* out) { REQUIRE(h.core(4).SendUserEvent(h.now(), "deploy", "v2", out).ok()); });
   h.RunFor(Seconds(3));
   for (int i = 0; i < 5; ++i) {
     int seen = 0;
@@ -271,8 +276,10 @@ TEST_CASE("malformed input is rejected and changes nothing", "[core]") {
   const auto before = h.core(0).members();
   const uint32_t incarnation = h.core(0).incarnation();
   Outbox out;
-  for (const std::string& bytes : {std::string(), std::string("\x03\x00xyz", 5), std::string(100, '\xff')}) {
-    CHECK(h.core(0).OnDatagram(h.now(), {"127.0.0.9", 1}, bytes, &out).code() == StatusCode::kCorruption);
+  for (const std::string& bytes :
+       {std::string(), std::string("\x03\x00xyz", 5), std::string(100, '\xff')}) {
+    CHECK(h.core(0).OnDatagram(h.now(), {"127.0.0.9", 1}, bytes, &out).code() ==
+          StatusCode::kCorruption);
     CHECK_FALSE(h.core(0).OnPushPullRequest(h.now(), bytes, &out).ok());
   }
   CHECK(out.empty());

@@ -1,6 +1,7 @@
 // [integration] real `starling agent` processes on loopback: join, kill -9, restart, wrong key.
 // Every wait is on a condition with a deadline; processes are ended by their PID.
 #include <arpa/inet.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,13 +10,11 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -111,7 +110,8 @@ class Cluster {
   void Start(Agent& agent) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, agent.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, agent.log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
     std::string binary = STARLING_BINARY, command = "agent", flag = "--config",
                 config = agent.config.string();
@@ -189,7 +189,8 @@ TEST_CASE("five agents join, detect a kill -9, welcome the restart, and shut out
                                        std::to_string(agents[2].api_port) + " members");
   for (int i = 1; i <= 5; ++i) CHECK_THAT(table, Catch::Contains("agent-" + std::to_string(i)));
   size_t alive_rows = 0;
-  for (size_t at = table.find(" alive "); at != std::string::npos; at = table.find(" alive ", at + 1)) {
+  for (size_t at = table.find(" alive "); at != std::string::npos;
+       at = table.find(" alive ", at + 1)) {
     ++alive_rows;
   }
   CHECK(alive_rows == 5);
@@ -197,11 +198,15 @@ TEST_CASE("five agents join, detect a kill -9, welcome the restart, and shut out
   // kill -9: every other agent marks it dead.
   const unsigned incarnation_before = Cluster::View(agents[0])["agent-4"].second;
   Cluster::Kill(agents[3], SIGKILL);
-  CHECK(WaitFor(std::chrono::seconds(10), [&] { return all_see({0, 1, 2, 4}, "agent-4", "dead"); }));
+  CHECK(WaitFor(std::chrono::seconds(10), [&] {
+    return all_see({0, 1, 2, 4}, "agent-4", "dead");
+  }));
 
   // Restart: alive again, with a higher incarnation, everywhere.
   cluster.Start(agents[3]);
-  REQUIRE(WaitFor(std::chrono::seconds(10), [&] { return all_see({0, 1, 2, 3, 4}, "agent-4", "alive"); }));
+  REQUIRE(WaitFor(std::chrono::seconds(10), [&] {
+    return all_see({0, 1, 2, 3, 4}, "agent-4", "alive");
+  }));
   for (int i : {0, 1, 2, 4}) CHECK(Cluster::View(agents[i])["agent-4"].second > incarnation_before);
 
   // An agent holding another key never joins, and nobody learns of it.

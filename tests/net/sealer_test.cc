@@ -57,7 +57,10 @@ TEST_CASE("oversized messages are rejected before any work", "[unit]") {
   const Key key = Keyring::Generate();
   Sealer sender(Keyring({key}), 60000, 1 << 20);
   Sealer receiver(Keyring({key}), 60000, 100);
-  CHECK_FALSE(receiver.Open(Channel::kStream, sender.Seal(Channel::kStream, std::string(101, 'x'), kNow), kNow).ok());
+  CHECK_FALSE(
+      receiver
+          .Open(Channel::kStream, sender.Seal(Channel::kStream, std::string(101, 'x'), kNow), kNow)
+          .ok());
   CHECK(receiver.stats().rejected_oversize == 1);
 }
 

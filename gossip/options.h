@@ -39,8 +39,9 @@ struct SwimOptions {
   // evidence: suspect it at once with a short timeout instead of waiting for the probe round.
   bool closed_port_evidence = true;
   Duration closed_port_suspicion_timeout = Milliseconds(1000);
-  // Plaintext bytes one datagram may carry (the runtime subtracts its sealing overhead).
-  size_t datagram_budget_bytes = 1400 - 41;
+  // Plaintext bytes one datagram may carry: a 1400-byte datagram less the 49 bytes of sealing
+  // (src/net/sealer.h: format, nonce, timestamp, tag).
+  size_t datagram_budget_bytes = 1400 - 49;
   // Bounds on queues and tables.
   size_t max_broadcasts = 4096;
   size_t max_members = 100000;

@@ -50,7 +50,7 @@ Swim::Swim(const SwimOptions& options, const NodeName& name, const Address& addr
       members_.emplace(name, Member{name, address, meta, incarnation, MemberStatus::kAlive, now});
   self_ = &self.first->second;
   index_.emplace(self.first->first, self_);
-  member_list_.push_back(name);
+  member_list_.push_back(self_);
   alive_count_ = 1;
   header_item_ = EncodeHeader(name);
   QueueBroadcast(MembershipKey(name), Alive{incarnation, name, address, meta});
@@ -229,7 +229,7 @@ void Swim::HandleUserEvent(const UserEvent& event, Outbox* out) {
   QueueBroadcast("e:" + event.origin + ":" + std::to_string(event.lamport_time), event);
 }
 
-void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out, bool from_merge) {
+void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out, bool announce) {
   if (alive.name == self_name_) {
     if (leaving_) return;
     const Member& self = (*self_);
@@ -248,12 +248,13 @@ void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out, bool from_mer
                                               alive.incarnation, MemberStatus::kAlive, now})
                   .first;
     index_.emplace(it->first, &it->second);
-    member_list_.push_back(alive.name);
+    member_list_.push_back(&it->second);
     ++alive_count_;
-    AddToProbeOrder(alive.name);
-    // A member learned from a state exchange spreads its own Alive; echoing every entry of a
-    // merged state would cost every node O(N) broadcasts on each join.
-    if (!from_merge) QueueBroadcast(MembershipKey(alive.name), alive);
+    AddToProbeOrder(&it->second);
+    // Facts learned from a state exchange are echoed too (as memberlist does): in a join storm
+    // most nodes learn a newcomer by merge, and if they stayed silent the epidemic of its Alive
+    // would die among them, leaving a few nodes to wait for the next push-pull.
+    if (announce) QueueBroadcast(MembershipKey(alive.name), alive);
     out->events.push_back({MemberEvent::Kind::kAlive, alive.name, alive.incarnation});
     return;
   }
@@ -267,9 +268,8 @@ void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out, bool from_mer
   member.meta = alive.meta;
   if (!was_alive) SetStatus(&member, MemberStatus::kAlive, now);
   suspicions_.erase(alive.name);
-  if (was_down) AddToProbeOrder(alive.name);
-  // A resurrection learned by merge (a healed partition) is news to our side: spread it.
-  if (!from_merge || was_down) QueueBroadcast(MembershipKey(alive.name), alive);
+  if (was_down) AddToProbeOrder(&member);
+  if (announce) QueueBroadcast(MembershipKey(alive.name), alive);
   if (!was_alive) {
     out->events.push_back({MemberEvent::Kind::kAlive, alive.name, alive.incarnation});
   } else if (changed) {
@@ -342,14 +342,12 @@ void Swim::MergeState(Instant now, const PushPull& state, Outbox* out) {
   for (const MemberEntry& entry : state.members) {
     switch (entry.status) {
       case MemberStatus::kAlive:
-        AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out,
-                  /*from_merge=*/true);
+        AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out);
         break;
       case MemberStatus::kLeft:
         // Learn the member first, so that its leave is known even to a node that never saw it.
         if (Find(entry.name) == nullptr) {
-          AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out,
-                    /*from_merge=*/true);
+          AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out);
         }
         DeadNode(now, Dead{entry.incarnation, entry.name, entry.name}, out);
         break;
@@ -358,14 +356,21 @@ void Swim::MergeState(Instant now, const PushPull& state, Outbox* out) {
         // A remote death only makes us suspect, so the member gets its chance to refute
         // (memberlist's mergeState does the same).
         if (Find(entry.name) == nullptr) {
-          AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out,
-                    /*from_merge=*/true);
+          AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out);
         }
         SuspectNode(now, Suspect{entry.incarnation, entry.name, self_name_}, out);
         break;
     }
   }
   for (const Load& load : state.loads) HandleLoad(load);
+}
+
+void Swim::Restore(Instant now, const std::vector<MemberEntry>& members, Outbox* out) {
+  for (const MemberEntry& entry : members) {
+    if (entry.name == self_name_ || entry.status != MemberStatus::kAlive) continue;
+    AliveNode(now, Alive{entry.incarnation, entry.name, entry.address, entry.meta}, out,
+              /*announce=*/false);
+  }
 }
 
 void Swim::Tick(Instant now, Outbox* out) {
@@ -430,17 +435,16 @@ void Swim::StartProbe(Instant now, Outbox* out) {
   for (size_t attempts = 0; attempts <= members_.size(); ++attempts) {
     if (probe_index_ >= probe_order_.size()) {
       probe_order_.clear();
-      for (const auto& [name, member] : members_) {
-        if (name != self_name_ && IsUp(member.status)) probe_order_.push_back(name);
+      for (auto& [name, member] : members_) {
+        if (&member != self_ && IsUp(member.status)) probe_order_.push_back(&member);
       }
       Shuffle(&probe_order_, &rng_);
       probe_index_ = 0;
       if (probe_order_.empty()) return;
     }
-    const NodeName& name = probe_order_[probe_index_++];
-    const Member* target_member = Find(name);
-    if (target_member == nullptr || !IsUp(target_member->status)) continue;
-    const Member& target = *target_member;
+    const Member& target = *probe_order_[probe_index_++];
+    if (!IsUp(target.status)) continue;
+    const NodeName& name = target.name;
     Probe probe;
     probe.seq = next_seq_++;
     probe.target = name;
@@ -558,11 +562,14 @@ void Swim::ReapForgotten(Instant now) {
       continue;
     }
     if (member.status == MemberStatus::kDead) --dead_count_;
-    auto pos = std::find(member_list_.begin(), member_list_.end(), it->first);
+    auto pos = std::find(member_list_.begin(), member_list_.end(), &it->second);
     if (pos != member_list_.end()) {
-      *pos = std::move(member_list_.back());
+      *pos = member_list_.back();
       member_list_.pop_back();
     }
+    // The probe order may point at the member: start a fresh round.
+    probe_order_.clear();
+    probe_index_ = 0;
     loads_.erase(it->first);
     seen_events_.erase(it->first);
     index_.erase(it->first);
@@ -673,9 +680,8 @@ std::vector<const Member*> Swim::RandomMembers(size_t k, const NodeName& exclude
   const size_t n = member_list_.size();
   // memberlist's kRandomNodes: bounded random draws, so the cost stays O(k) in large clusters.
   for (size_t attempt = 0; attempt < 3 * n && picked.size() < k; ++attempt) {
-    const NodeName& name = member_list_[rng_.Uniform(n)];
-    if (name == self_name_ || name == exclude) continue;
-    const Member& member = *Find(name);
+    const Member& member = *member_list_[rng_.Uniform(n)];
+    if (&member == self_ || member.name == exclude) continue;
     if (!eligible(member)) continue;
     if (std::find(picked.begin(), picked.end(), &member) != picked.end()) continue;
     picked.push_back(&member);
@@ -694,9 +700,9 @@ void Swim::SetStatus(Member* member, MemberStatus status, Instant now) {
   member->status_since = now;
 }
 
-void Swim::AddToProbeOrder(const NodeName& name) {
+void Swim::AddToProbeOrder(Member* member) {
   // Insert at a random place in the rest of this round, so a newcomer is probed soon (memberlist).
-  probe_order_.push_back(name);
+  probe_order_.push_back(member);
   const size_t first = std::min(probe_index_, probe_order_.size() - 1);
   const size_t place = first + rng_.Uniform(probe_order_.size() - first);
   std::swap(probe_order_[place], probe_order_.back());

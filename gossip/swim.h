@@ -98,6 +98,10 @@ class Swim {
   // this node knows no other member, the join is retried every probe_interval * 2.
   void Join(Instant now, const std::vector<Address>& seeds, Outbox* out);
 
+  // Adds members known from elsewhere (a previous life's member list, a snapshot of a running
+  // cluster) as alive without announcing them; probing verifies them like any other member.
+  void Restore(Instant now, const std::vector<MemberEntry>& members, Outbox* out);
+
   // Handles one received datagram (already authenticated). Malformed input returns a corruption
   // status and changes nothing.
   [[nodiscard]] Status OnDatagram(Instant now, const Address& from, std::string_view bytes,
@@ -170,7 +174,7 @@ class Swim {
   void HandleUserEvent(const UserEvent& event, Outbox* out);
 
   // The SWIM state transitions; each queues the broadcast that spreads it.
-  void AliveNode(Instant now, const Alive& alive, Outbox* out, bool from_merge = false);
+  void AliveNode(Instant now, const Alive& alive, Outbox* out, bool announce = true);
   void SuspectNode(Instant now, const Suspect& suspect, Outbox* out);
   void DeadNode(Instant now, const Dead& dead, Outbox* out);
   void Refute(Instant now, uint32_t accused_incarnation, Outbox* out);
@@ -194,7 +198,7 @@ class Swim {
   std::vector<const Member*> RandomMembers(size_t k, const NodeName& exclude, Predicate eligible);
   Member* Find(std::string_view name);
   void SetStatus(Member* member, MemberStatus status, Instant now);
-  void AddToProbeOrder(const NodeName& name);
+  void AddToProbeOrder(Member* member);
   int RetransmitLimit() const;
   Duration SuspicionMin() const;
   Duration PushPullInterval() const;
@@ -211,15 +215,15 @@ class Swim {
   // Lookup index over members_ (never iterated); map nodes and their keys do not move.
   std::unordered_map<std::string_view, Member*> index_;
   Member* self_ = nullptr;
-  std::vector<NodeName> member_list_;  // the same names, for uniform random picks
-  size_t alive_count_ = 0;             // alive or suspect, self included
+  std::vector<Member*> member_list_;  // the same members, for uniform random picks
+  size_t alive_count_ = 0;            // alive or suspect, self included
   size_t dead_count_ = 0;
   std::map<NodeName, Suspicion> suspicions_;
   std::map<NodeName, LoadReport> loads_;
   std::map<NodeName, std::set<uint64_t>> seen_events_;  // recent user events per origin
   uint64_t event_clock_ = 0;
 
-  std::vector<NodeName> probe_order_;
+  std::vector<Member*> probe_order_;  // this round's order; cleared when a member is forgotten
   size_t probe_index_ = 0;
   std::optional<Probe> probe_;
   std::map<uint32_t, ForwardedProbe> forwarded_;

@@ -296,25 +296,22 @@ class Simulation {
     }
     Outbox out;
     if (options_.warm_start && !restart) {
-      node.core->OnPushPullReply(now_, WarmState(), &out).IgnoreError();
+      node.core->Restore(now_, WarmState(), &out);
     } else if (!seeds.empty()) {
       node.core->Join(now_, seeds, &out);
     }
     Drain(index, &out);
   }
 
-  // The state a running cluster would hand a node: every member alive at incarnation 1.
-  const std::string& WarmState() {
+  // What a running cluster's members know: every member alive at incarnation 1.
+  const std::vector<gossip::MemberEntry>& WarmState() {
     if (warm_state_.empty()) {
-      gossip::PushPull state;
-      state.sender = nodes_[0].name;
       for (const Node& node : nodes_) {
-        state.members.push_back(
+        warm_state_.push_back(
             {node.name, node.address,
              gossip::NodeMeta{gossip::Role::kWorker, 8, node.address.host + ":8946", "sim"}, 1,
              MemberStatus::kAlive});
       }
-      warm_state_ = gossip::EncodePushPull(state);
     }
     return warm_state_;
   }
@@ -621,7 +618,7 @@ class Simulation {
   std::map<uint32_t, size_t> open_crash_;  // node → its open crash record
   std::vector<EventRecord> events_;
   MembershipReport report_;
-  std::string warm_state_;
+  std::vector<gossip::MemberEntry> warm_state_;
 };
 
 }  // namespace

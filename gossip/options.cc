@@ -17,6 +17,7 @@ Result<SwimOptions> SwimOptions::ForProfile(std::string_view name) {
     o.suspicion_mult = 4;
     o.push_pull_interval = Seconds(30);
     o.gossip_to_the_dead = Seconds(30);
+    o.closed_port_suspicion_timeout = Seconds(1);
     return o;
   }
   if (name == "local") {  // memberlist DefaultLocalConfig
@@ -29,6 +30,7 @@ Result<SwimOptions> SwimOptions::ForProfile(std::string_view name) {
     o.suspicion_mult = 3;
     o.push_pull_interval = Seconds(15);
     o.gossip_to_the_dead = Seconds(15);
+    o.closed_port_suspicion_timeout = Seconds(1);
     return o;
   }
   if (name == "wan") {  // memberlist DefaultWANConfig

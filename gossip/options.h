@@ -38,7 +38,7 @@ struct SwimOptions {
   // Treat a refused connection to a member's port (nothing listening: the process is gone) as
   // evidence: suspect it at once with a short timeout instead of waiting for the probe round.
   bool closed_port_evidence = true;
-  Duration closed_port_suspicion_timeout = Milliseconds(1000);
+  Duration closed_port_suspicion_timeout = Milliseconds(500);
   // Plaintext bytes one datagram may carry: a 1400-byte datagram less the 49 bytes of sealing
   // (src/net/sealer.h: format, nonce, timestamp, tag).
   size_t datagram_budget_bytes = 1400 - 49;

@@ -93,9 +93,13 @@ class AgentImpl final : public Agent {
     udp::endpoint udp_endpoint(bind_address, config_.bind.port);
     udp_.open(udp_endpoint.protocol(), ec);
     if (!ec) udp_.bind(udp_endpoint, ec);
-    if (ec)
+    if (ec) {
       return Status::Unavailable("cannot bind UDP " + config_.bind.ToString() + ": " +
                                  ec.message());
+    }
+    // Sends must never stall the core's thread: with a full socket buffer the datagram is
+    // dropped instead, which SWIM treats like any other loss.
+    udp_.non_blocking(true, ec);
     tcp::endpoint tcp_endpoint(bind_address, config_.bind.port);
     acceptor_.open(tcp_endpoint.protocol(), ec);
     if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);

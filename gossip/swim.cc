@@ -38,19 +38,17 @@ std::string_view MemberEventKindName(MemberEvent::Kind kind) {
 }
 
 Swim::Swim(const SwimOptions& options, const NodeName& name, const Address& address,
-           const NodeMeta& meta, uint32_t incarnation, uint64_t seed, Instant now)
+           const NodeMeta& meta, uint32_t incarnation, uint64_t seed, Instant now,
+           std::shared_ptr<ProfilePool> pool)
     : options_(options),
       self_name_(name),
       rng_(seed),
       awareness_(options.awareness_max_multiplier),
-      broadcasts_(options.max_broadcasts) {
+      broadcasts_(options.max_broadcasts),
+      pool_(pool ? std::move(pool) : std::make_shared<ProfilePool>()) {
   STARLING_CHECK(options_.Validate().ok());
   STARLING_CHECK(IsValidName(name));
-  auto self =
-      members_.emplace(name, Member{name, address, meta, incarnation, MemberStatus::kAlive, now});
-  self_ = &self.first->second;
-  index_.emplace(self.first->first, self_);
-  member_list_.push_back(self_);
+  self_ = AddMember(pool_->Intern(name, address, meta), incarnation, now);
   alive_count_ = 1;
   header_item_ = EncodeHeader(name);
   QueueBroadcast(MembershipKey(name), Alive{incarnation, name, address, meta});
@@ -177,7 +175,7 @@ void Swim::HandleIndirectPing(Instant now, const IndirectPing& request, Outbox* 
   if (forwarded_.size() >= options_.max_forwarded_probes) return;
   const uint32_t seq = next_seq_++;
   const Member& self = (*self_);
-  Send(request.target_address, {Ping{seq, request.target, self_name_, self.address}}, out);
+  Send(request.target_address, {Ping{seq, request.target, self_name_, self.address()}}, out);
   forwarded_[seq] = ForwardedProbe{request.source_address, request.seq, request.want_nack,
                                    now + options_.probe_timeout};
 }
@@ -233,7 +231,7 @@ void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out, bool announce
   if (alive.name == self_name_) {
     if (leaving_) return;
     const Member& self = (*self_);
-    const bool differs = alive.address != self.address || alive.meta != self.meta;
+    const bool differs = alive.address != self.address() || alive.meta != self.meta();
     if (alive.incarnation > self.incarnation ||
         (alive.incarnation == self.incarnation && differs)) {
       Refute(now, alive.incarnation, out);
@@ -243,14 +241,10 @@ void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out, bool announce
   Member* existing = Find(alive.name);
   if (existing == nullptr) {
     if (members_.size() >= options_.max_members) return;
-    auto it = members_
-                  .emplace(alive.name, Member{alive.name, alive.address, alive.meta,
-                                              alive.incarnation, MemberStatus::kAlive, now})
-                  .first;
-    index_.emplace(it->first, &it->second);
-    member_list_.push_back(&it->second);
+    Member* member =
+        AddMember(pool_->Intern(alive.name, alive.address, alive.meta), alive.incarnation, now);
     ++alive_count_;
-    AddToProbeOrder(&it->second);
+    AddToProbeOrder(member);
     // Facts learned from a state exchange are echoed too (as memberlist does): in a join storm
     // most nodes learn a newcomer by merge, and if they stayed silent the epidemic of its Alive
     // would die among them, leaving a few nodes to wait for the next push-pull.
@@ -262,10 +256,9 @@ void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out, bool announce
   if (alive.incarnation <= member.incarnation) return;
   const bool was_down = !IsUp(member.status);
   const bool was_alive = member.status == MemberStatus::kAlive;
-  const bool changed = alive.address != member.address || alive.meta != member.meta;
+  const bool changed = alive.address != member.address() || alive.meta != member.meta();
   member.incarnation = alive.incarnation;
-  member.address = alive.address;
-  member.meta = alive.meta;
+  if (changed) SetProfile(&member, pool_->Intern(alive.name, alive.address, alive.meta));
   if (!was_alive) SetStatus(&member, MemberStatus::kAlive, now);
   suspicions_.erase(alive.name);
   if (was_down) AddToProbeOrder(&member);
@@ -333,7 +326,7 @@ void Swim::Refute(Instant /*now*/, uint32_t accused_incarnation, Outbox* out) {
   awareness_.ApplyDelta(1);
   ++stats_.refutations;
   QueueBroadcast(MembershipKey(self_name_),
-                 Alive{self.incarnation, self_name_, self.address, self.meta});
+                 Alive{self.incarnation, self_name_, self.address(), self.meta()});
   out->events.push_back({MemberEvent::Kind::kRefuted, self_name_, self.incarnation});
 }
 
@@ -435,8 +428,8 @@ void Swim::StartProbe(Instant now, Outbox* out) {
   for (size_t attempts = 0; attempts <= members_.size(); ++attempts) {
     if (probe_index_ >= probe_order_.size()) {
       probe_order_.clear();
-      for (auto& [name, member] : members_) {
-        if (&member != self_ && IsUp(member.status)) probe_order_.push_back(&member);
+      for (Member* member : member_list_) {
+        if (member != self_ && IsUp(member->status)) probe_order_.push_back(member);
       }
       Shuffle(&probe_order_, &rng_);
       probe_index_ = 0;
@@ -444,14 +437,14 @@ void Swim::StartProbe(Instant now, Outbox* out) {
     }
     const Member& target = *probe_order_[probe_index_++];
     if (!IsUp(target.status)) continue;
-    const NodeName& name = target.name;
+    const NodeName& name = target.name();
     Probe probe;
     probe.seq = next_seq_++;
     probe.target = name;
     probe.direct_deadline = now + options_.probe_timeout;
     probe.round_deadline = now + awareness_.Scale(options_.probe_interval);
     ++stats_.probes;
-    Send(target.address, {Ping{probe.seq, name, self_name_, (*self_).address}}, out);
+    Send(target.address(), {Ping{probe.seq, name, self_name_, self_->address()}}, out);
     probe_ = std::move(probe);
     return;
   }
@@ -470,8 +463,8 @@ void Swim::ProbeTimers(Instant now, Outbox* out) {
     auto helpers = RandomMembers(options_.indirect_checks, probe_->target,
                                  [](const Member& m) { return m.status == MemberStatus::kAlive; });
     for (const Member* helper : helpers) {
-      Send(helper->address,
-           {IndirectPing{probe_->seq, probe_->target, target->address, self_name_, self.address,
+      Send(helper->address(),
+           {IndirectPing{probe_->seq, probe_->target, target->address(), self_name_, self.address(),
                          /*want_nack=*/true}},
            out);
     }
@@ -480,9 +473,9 @@ void Swim::ProbeTimers(Instant now, Outbox* out) {
     // connection tells us at once that nothing listens there any more.
     std::string ping;
     AppendItem(&ping, header_item_);
-    AppendItem(&ping, EncodeMessage(Ping{probe_->seq, probe_->target, self_name_, self.address}));
+    AppendItem(&ping, EncodeMessage(Ping{probe_->seq, probe_->target, self_name_, self.address()}));
     stats_.stream_bytes_sent += ping.size();
-    out->streams.push_back(StreamRequest{StreamRequest::Kind::kProbe, target->address,
+    out->streams.push_back(StreamRequest{StreamRequest::Kind::kProbe, target->address(),
                                          std::move(ping), probe_->target, probe_->seq, false});
   }
   if (probe_->indirect_sent && now >= probe_->round_deadline) {
@@ -496,7 +489,7 @@ void Swim::ProbeTimers(Instant now, Outbox* out) {
     awareness_.ApplyDelta(delta);
     ++stats_.probes_failed;
     const Member& member = *target;
-    const Suspect suspect{member.incarnation, member.name, self_name_};
+    const Suspect suspect{member.incarnation, member.name(), self_name_};
     probe_.reset();
     if (member.status == MemberStatus::kAlive) ++stats_.suspicions_raised;
     SuspectNode(now, suspect, out);
@@ -523,7 +516,7 @@ void Swim::Gossip(Instant now, Outbox* out) {
     for (const auto& item : items) AppendItem(&datagram, item);
     ++stats_.datagrams_sent;
     stats_.bytes_sent += datagram.size();
-    out->datagrams.push_back({target->address, std::move(datagram)});
+    out->datagrams.push_back({target->address(), std::move(datagram)});
   }
 }
 
@@ -534,7 +527,7 @@ void Swim::PushPullWithRandomMember(Instant /*now*/, Outbox* out) {
   std::string state = LocalState(/*join=*/false);
   stats_.stream_bytes_sent += state.size();
   out->streams.push_back(
-      StreamRequest{StreamRequest::Kind::kPushPull, targets[0]->address, std::move(state)});
+      StreamRequest{StreamRequest::Kind::kPushPull, targets[0]->address(), std::move(state)});
 }
 
 void Swim::Reconnect(Instant now, Outbox* out) {
@@ -551,29 +544,30 @@ void Swim::Reconnect(Instant now, Outbox* out) {
   std::string state = LocalState(/*join=*/false);
   stats_.stream_bytes_sent += state.size();
   out->streams.push_back(
-      StreamRequest{StreamRequest::Kind::kPushPull, targets[0]->address, std::move(state)});
+      StreamRequest{StreamRequest::Kind::kPushPull, targets[0]->address(), std::move(state)});
 }
 
 void Swim::ReapForgotten(Instant now) {
-  for (auto it = members_.begin(); it != members_.end();) {
-    const Member& member = it->second;
+  bool reaped = false;
+  for (size_t i = 0; i < member_list_.size();) {
+    const Member& member = *member_list_[i];
     if (IsUp(member.status) || now - member.status_since < options_.dead_retention) {
-      ++it;
+      ++i;
       continue;
     }
     if (member.status == MemberStatus::kDead) --dead_count_;
-    auto pos = std::find(member_list_.begin(), member_list_.end(), &it->second);
-    if (pos != member_list_.end()) {
-      *pos = member_list_.back();
-      member_list_.pop_back();
-    }
-    // The probe order may point at the member: start a fresh round.
+    const NodeName name = member.name();  // a copy: erasing the entry may free the profile
+    member_list_[i] = member_list_.back();
+    member_list_.pop_back();
+    loads_.erase(name);
+    seen_events_.erase(name);
+    members_.erase(std::string_view(name));
+    reaped = true;
+  }
+  // The probe order may point at a forgotten member: start a fresh round.
+  if (reaped) {
     probe_order_.clear();
     probe_index_ = 0;
-    loads_.erase(it->first);
-    seen_events_.erase(it->first);
-    index_.erase(it->first);
-    it = members_.erase(it);
   }
 }
 
@@ -598,11 +592,11 @@ bool Swim::LeaveDone(Instant now) const {
 
 void Swim::UpdateMeta(Instant /*now*/, const NodeMeta& meta, Outbox* /*out*/) {
   Member& self = (*self_);
-  if (self.meta == meta) return;
-  self.meta = meta;
+  if (self.meta() == meta) return;
+  SetProfile(&self, pool_->Intern(self_name_, self.address(), meta));
   ++self.incarnation;
   QueueBroadcast(MembershipKey(self_name_),
-                 Alive{self.incarnation, self_name_, self.address, self.meta});
+                 Alive{self.incarnation, self_name_, self.address(), self.meta()});
 }
 
 void Swim::PublishLoad(Instant /*now*/, LoadReport report, Outbox* /*out*/) {
@@ -626,8 +620,38 @@ Status Swim::SendUserEvent(Instant /*now*/, std::string name, std::string payloa
 }
 
 Member* Swim::Find(std::string_view name) {
-  auto it = index_.find(name);
-  return it == index_.end() ? nullptr : it->second;
+  auto it = members_.find(name);
+  return it == members_.end() ? nullptr : &it->second;
+}
+
+const Member* Swim::FindMember(std::string_view name) const {
+  auto it = members_.find(name);
+  return it == members_.end() ? nullptr : &it->second;
+}
+
+std::vector<const Member*> Swim::SortedMembers() const {
+  std::vector<const Member*> sorted(member_list_.begin(), member_list_.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Member* a, const Member* b) { return a->name() < b->name(); });
+  return sorted;
+}
+
+Member* Swim::AddMember(ProfileRef profile, uint32_t incarnation, Instant now) {
+  const std::string_view key = profile->name;  // stays valid: the profile lives in the entry
+  auto [it, inserted] =
+      members_.try_emplace(key, Member{std::move(profile), incarnation, MemberStatus::kAlive, now});
+  STARLING_CHECK(inserted);
+  member_list_.push_back(&it->second);
+  return &it->second;
+}
+
+void Swim::SetProfile(Member* member, ProfileRef profile) {
+  if (member->profile == profile) return;
+  // The key views the old profile's name: re-key the same node (it does not move).
+  auto node = members_.extract(member->name());
+  node.mapped().profile = std::move(profile);
+  node.key() = node.mapped().name();
+  members_.insert(std::move(node));
 }
 
 const LoadReport* Swim::LoadOf(const NodeName& name) const {
@@ -662,8 +686,9 @@ std::string Swim::LocalState(bool join) const {
   state.sender = self_name_;
   state.join = join;
   state.members.reserve(members_.size());
-  for (const auto& [name, member] : members_) {
-    state.members.push_back({name, member.address, member.meta, member.incarnation, member.status});
+  for (const Member* member : member_list_) {
+    state.members.push_back(
+        {member->name(), member->address(), member->meta(), member->incarnation, member->status});
   }
   for (const auto& [name, report] : loads_) state.loads.push_back({name, report});
   return EncodePushPull(state);
@@ -681,7 +706,7 @@ std::vector<const Member*> Swim::RandomMembers(size_t k, const NodeName& exclude
   // memberlist's kRandomNodes: bounded random draws, so the cost stays O(k) in large clusters.
   for (size_t attempt = 0; attempt < 3 * n && picked.size() < k; ++attempt) {
     const Member& member = *member_list_[rng_.Uniform(n)];
-    if (&member == self_ || member.name == exclude) continue;
+    if (&member == self_ || member.name() == exclude) continue;
     if (!eligible(member)) continue;
     if (std::find(picked.begin(), picked.end(), &member) != picked.end()) continue;
     picked.push_back(&member);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -87,9 +88,11 @@ struct SwimStats {
 class Swim {
  public:
   // `self` is this node (its name, advertised address and metadata); `incarnation` must exceed
-  // any incarnation this name used before (the runtime persists it). REQUIRES: options valid.
+  // any incarnation this name used before (the runtime persists it). `pool` shares member profiles
+  // among cores (the simulator); null gives this core its own. REQUIRES: options valid.
   Swim(const SwimOptions& options, const NodeName& name, const Address& address,
-       const NodeMeta& meta, uint32_t incarnation, uint64_t seed, Instant now);
+       const NodeMeta& meta, uint32_t incarnation, uint64_t seed, Instant now,
+       std::shared_ptr<ProfilePool> pool = nullptr);
 
   Swim(const Swim&) = delete;
   Swim& operator=(const Swim&) = delete;
@@ -140,7 +143,12 @@ class Swim {
 
   const NodeName& name() const { return self_name_; }
   uint32_t incarnation() const { return self_->incarnation; }
-  const std::map<NodeName, Member>& members() const { return members_; }
+  // The member called `name` (self included), or nullptr.
+  const Member* FindMember(std::string_view name) const;
+  // Every known member, self included, in no particular order.
+  const std::vector<Member*>& members() const { return member_list_; }
+  // The same, ordered by name (for people and the API).
+  std::vector<const Member*> SortedMembers() const;
   // The newest load report known for `name`, or nullptr.
   const LoadReport* LoadOf(const NodeName& name) const;
   size_t AliveCount() const { return alive_count_; }
@@ -197,6 +205,8 @@ class Swim {
   template <typename Predicate>
   std::vector<const Member*> RandomMembers(size_t k, const NodeName& exclude, Predicate eligible);
   Member* Find(std::string_view name);
+  Member* AddMember(ProfileRef profile, uint32_t incarnation, Instant now);
+  void SetProfile(Member* member, ProfileRef profile);
   void SetStatus(Member* member, MemberStatus status, Instant now);
   void AddToProbeOrder(Member* member);
   int RetransmitLimit() const;
@@ -211,11 +221,12 @@ class Swim {
   BroadcastQueue broadcasts_;
   SwimStats stats_;
 
-  std::map<NodeName, Member> members_;  // includes self
-  // Lookup index over members_ (never iterated); map nodes and their keys do not move.
-  std::unordered_map<std::string_view, Member*> index_;
+  std::shared_ptr<ProfilePool> pool_;
+  // Every member, self included, keyed by a view of its profile's name. Never iterated (its order
+  // is the hash's); nodes do not move, so Member* stay valid until the member is forgotten.
+  std::unordered_map<std::string_view, Member> members_;
   Member* self_ = nullptr;
-  std::vector<Member*> member_list_;  // the same members, for uniform random picks
+  std::vector<Member*> member_list_;  // the same members in arrival order, for iteration and picks
   size_t alive_count_ = 0;            // alive or suspect, self included
   size_t dead_count_ = 0;
   std::map<NodeName, Suspicion> suspicions_;

@@ -3,7 +3,9 @@
 
 #include <compare>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "src/base/time.h"
@@ -47,13 +49,36 @@ struct LoadReport {
 enum class MemberStatus : uint8_t { kAlive = 0, kSuspect = 1, kDead = 2, kLeft = 3 };
 std::string_view MemberStatusName(MemberStatus status);
 
-struct Member {
+// What a member says about itself. Immutable, and shared by every entry that holds the same facts:
+// the facts are the bulk of a member entry, and a simulator of 10,000 cores holds 10^8 entries.
+struct MemberProfile {
   NodeName name;
   Address address;
   NodeMeta meta;
+};
+using ProfileRef = std::shared_ptr<const MemberProfile>;
+
+// Hands out one shared MemberProfile per distinct set of facts. Forgets profiles nobody holds.
+// Not thread-safe: one per core, or one per simulator (which runs its cores on one thread).
+class ProfilePool {
+ public:
+  ProfileRef Intern(const NodeName& name, const Address& address, const NodeMeta& meta);
+  size_t size() const { return pool_.size(); }
+
+ private:
+  std::unordered_map<std::string, std::weak_ptr<const MemberProfile>> pool_;
+  size_t sweep_at_ = 64;
+};
+
+struct Member {
+  ProfileRef profile;
   uint32_t incarnation = 0;
   MemberStatus status = MemberStatus::kAlive;
   Instant status_since{};  // local time of the last status change
+
+  const NodeName& name() const { return profile->name; }
+  const Address& address() const { return profile->address; }
+  const NodeMeta& meta() const { return profile->meta; }
 };
 
 // Names are node and event identifiers: 1–64 characters of [A-Za-z0-9._-].

@@ -286,7 +286,7 @@ class Simulation {
     ++node.incarnation;
     gossip::NodeMeta meta{gossip::Role::kWorker, 8, node.address.host + ":8946", "sim"};
     node.core = std::make_unique<Swim>(options_.swim, node.name, node.address, meta,
-                                       node.incarnation, rng_.Next(), now_);
+                                       node.incarnation, rng_.Next(), now_, profiles_);
     std::vector<Address> seeds;
     // The first node is the seed everyone joins; restarted nodes join any three live nodes.
     if (!restart && index != 0) seeds.push_back(nodes_[0].address);
@@ -548,13 +548,12 @@ class Simulation {
     }
     for (const Node& observer : nodes_) {
       if (!observer.up) continue;
-      const auto& members = observer.core->members();
       for (const Node& subject : nodes_) {
-        auto it = members.find(subject.name);
+        const gossip::Member* member = observer.core->FindMember(subject.name);
         if (subject.up) {
-          if (it == members.end() || it->second.status != MemberStatus::kAlive) return false;
-        } else if (it != members.end() && (it->second.status == MemberStatus::kAlive ||
-                                           it->second.status == MemberStatus::kSuspect)) {
+          if (member == nullptr || member->status != MemberStatus::kAlive) return false;
+        } else if (member != nullptr && (member->status == MemberStatus::kAlive ||
+                                         member->status == MemberStatus::kSuspect)) {
           return false;
         }
       }
@@ -606,6 +605,8 @@ class Simulation {
   MembershipSimOptions options_;
   Rng rng_;
   std::vector<Node> nodes_;
+  // One profile per distinct member fact for all cores: 10,000 cores hold 10^8 member entries.
+  std::shared_ptr<gossip::ProfilePool> profiles_ = std::make_shared<gossip::ProfilePool>();
   std::unordered_map<std::string, uint32_t> by_address_;  // lookup only
   std::priority_queue<Event, std::vector<Event>, Later> queue_;
   uint64_t next_order_ = 0;

@@ -262,7 +262,7 @@ class AgentImpl final : public Agent {
     gossip::LoadReport report;
     report.load1 = load1;
     report.cpu_count = std::max(1u, std::thread::hardware_concurrency());
-    report.free_slots = core_->members().at(config_.node_name).meta.capacity;
+    report.free_slots = core_->FindMember(config_.node_name)->meta().capacity;
     Step([&](Outbox* out) { core_->PublishLoad(now, report, out); });
   }
 
@@ -508,17 +508,18 @@ class AgentImpl final : public Agent {
 
   json MembersJson() const {
     json members = json::array();
-    for (const auto& [name, member] : core_->members()) {
-      json entry = {{"name", name},
-                    {"address", member.address.ToString()},
-                    {"status", gossip::MemberStatusName(member.status)},
-                    {"incarnation", member.incarnation},
-                    {"role", gossip::RoleName(member.meta.role)},
-                    {"capacity", member.meta.capacity},
-                    {"api", member.meta.api_address},
-                    {"version", member.meta.version},
-                    {"status_age_s", ToSeconds(Now() - member.status_since)}};
-      if (const auto* load = core_->LoadOf(name)) {
+    for (const gossip::Member* member : core_->SortedMembers()) {
+      const gossip::NodeMeta& meta = member->meta();
+      json entry = {{"name", member->name()},
+                    {"address", member->address().ToString()},
+                    {"status", gossip::MemberStatusName(member->status)},
+                    {"incarnation", member->incarnation},
+                    {"role", gossip::RoleName(meta.role)},
+                    {"capacity", meta.capacity},
+                    {"api", meta.api_address},
+                    {"version", meta.version},
+                    {"status_age_s", ToSeconds(Now() - member->status_since)}};
+      if (const auto* load = core_->LoadOf(member->name())) {
         entry["load"] = {{"version", load->version},
                          {"load1", load->load1},
                          {"cpu_count", load->cpu_count},
@@ -564,7 +565,7 @@ class AgentImpl final : public Agent {
     const auto& s = core_->stats();
     const auto& k = sealer_.stats();
     size_t counts[4] = {0, 0, 0, 0};
-    for (const auto& [name, member] : core_->members()) ++counts[static_cast<int>(member.status)];
+    for (const gossip::Member* member : core_->members()) ++counts[static_cast<int>(member->status)];
     std::string out;
     auto line = [&](const std::string& name, const std::string& labels, uint64_t value) {
       out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(value) + "\n";

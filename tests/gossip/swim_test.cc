@@ -81,7 +81,7 @@ class Harness {
   }
 
   MemberStatus StatusOf(int observer, int subject) {
-    return core(observer).members().at(Name(subject)).status;
+    return core(observer).FindMember(Name(subject))->status;
   }
 
  private:
@@ -148,9 +148,8 @@ bool AllAlive(Harness& h, int n) {
     if (!h.node(i).up) continue;
     for (int j = 0; j < n; ++j) {
       if (!h.node(j).up) continue;
-      auto& members = h.core(i).members();
-      auto it = members.find(Harness::Name(j));
-      if (it == members.end() || it->second.status != MemberStatus::kAlive) return false;
+      const Member* member = h.core(i).FindMember(Harness::Name(j));
+      if (member == nullptr || member->status != MemberStatus::kAlive) return false;
     }
   }
   return true;
@@ -232,7 +231,33 @@ TEST_CASE("a restarted node comes back alive with a higher incarnation", "[core]
   h.Step(1, [&](Outbox* out) { h.core(1).Join(h.now(), {h.node(0).address}, out); });
   h.RunFor(Seconds(2));
   CHECK(AllAlive(h, 3));
-  CHECK(h.core(0).members().at("node-1").incarnation == 2);
+  CHECK(h.core(0).FindMember("node-1")->incarnation == 2);
+}
+
+TEST_CASE("new metadata reaches every core under a higher incarnation", "[core]") {
+  Harness h(4);
+  h.RunFor(Seconds(2));
+  REQUIRE(AllAlive(h, 4));
+  const uint32_t before = h.core(0).FindMember("node-3")->incarnation;
+  h.Step(3, [&](Outbox* out) {
+    h.core(3).UpdateMeta(h.now(), NodeMeta{Role::kBalancer, 2, "127.0.0.4:8080", "next"}, out);
+  });
+  h.RunFor(Seconds(2));
+  for (int i = 0; i < 4; ++i) {
+    const Member* member = h.core(i).FindMember("node-3");
+    REQUIRE(member != nullptr);
+    CHECK(member->incarnation == before + 1);
+    CHECK(member->meta().role == Role::kBalancer);
+    CHECK(member->meta().api_address == "127.0.0.4:8080");
+    CHECK(member->name() == "node-3");
+  }
+  bool updated = false;
+  for (const auto& e : h.node(0).events) {
+    updated |= e.kind == MemberEvent::Kind::kUpdated && e.name == "node-3";
+  }
+  CHECK(updated);
+  CHECK(h.core(0).SortedMembers().size() == 4);
+  CHECK(h.core(0).SortedMembers()[3]->name() == "node-3");
 }
 
 TEST_CASE("a user event reaches every core exactly once", "[core]") {
@@ -273,7 +298,7 @@ TEST_CASE("load reports spread and the newest version wins", "[core]") {
 TEST_CASE("malformed input is rejected and changes nothing", "[core]") {
   Harness h(3);
   h.RunFor(Seconds(2));
-  const auto before = h.core(0).members();
+  const size_t before = h.core(0).members().size();
   const uint32_t incarnation = h.core(0).incarnation();
   Outbox out;
   for (const std::string& bytes :
@@ -284,7 +309,7 @@ TEST_CASE("malformed input is rejected and changes nothing", "[core]") {
   }
   CHECK(out.empty());
   CHECK(h.core(0).incarnation() == incarnation);
-  CHECK(h.core(0).members().size() == before.size());
+  CHECK(h.core(0).members().size() == before);
   CHECK(h.core(0).stats().datagrams_rejected == 3);
 }
 

@@ -19,6 +19,9 @@
 #include "gossip/codec.h"
 #include "gossip/swim.h"
 #include "src/net/sealer.h"
+#include "src/sites/site.h"
+#include "store/replica.h"
+#include "store/rocksdb/rocksdb_storage.h"
 
 namespace starling::agent {
 namespace {
@@ -37,6 +40,31 @@ constexpr auto kStreamTimeout = std::chrono::seconds(10);
 constexpr auto kQueryTimeout = std::chrono::seconds(3);
 constexpr char kFramePushPull = 'P';
 constexpr char kFramePing = 'I';
+constexpr char kFrameLog = 'L';
+constexpr char kLogEventName[] = "starling.log";  // state log news riding gossip
+constexpr int kMaxLogServes = 4;  // replies being written at once; beyond, peers hear "busy"
+constexpr auto kDefaultWriteTimeout = std::chrono::seconds(5);
+
+int HttpStatusOf(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+      return 409;
+    case StatusCode::kTimeout:
+      return 504;
+    case StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+json ErrorJson(const Status& status) {
+  return {{"error", status.message()}, {"status", HttpStatusOf(status)}};
+}
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -83,6 +111,7 @@ class AgentImpl final : public Agent {
         udp_(io_),
         acceptor_(io_),
         wake_timer_(io_),
+        log_timer_(io_),
         housekeeping_timer_(io_),
         signals_(io_, SIGINT, SIGTERM) {}
 
@@ -115,6 +144,16 @@ class AgentImpl final : public Agent {
     RegisterApi();
 
     start_ = std::chrono::steady_clock::now();
+    auto storage = store::RocksDbStorage::Open(
+        (std::filesystem::path(config_.data_dir) / "state").string());
+    if (!storage.ok()) return storage.status();
+    storage_ = std::move(storage.value());
+    uint64_t log_seed = 0, store_id = 0;
+    randombytes_buf(&log_seed, sizeof(log_seed));
+    randombytes_buf(&store_id, sizeof(store_id));
+    log_ = std::make_unique<store::Replica>(store::ReplicaOptions(), config_.node_name,
+                                            storage_.get(), log_seed);
+    if (Status s = log_->Open(static_cast<uint64_t>(WallMs()), store_id); !s.ok()) return s;
     gossip::NodeMeta meta{config_.role,
                           config_.capacity != 0 ? config_.capacity
                                                 : std::max(1u, std::thread::hardware_concurrency()),
@@ -127,9 +166,10 @@ class AgentImpl final : public Agent {
         incarnation_persisted_, seed, Now());
     spdlog::info(
         "agent {} starting: gossip {} (advertise {}), api http://{}, profile {}, "
-        "incarnation {}",
+        "incarnation {}, state log {} at {} entries",
         config_.node_name, config_.bind.ToString(), config_.advertise.ToString(),
-        config_.api.ToString(), config_.profile, incarnation_persisted_);
+        config_.api.ToString(), config_.profile, incarnation_persisted_, log_->origin(),
+        store::HeadOf(log_->heads(), log_->origin()));
     return Status::Ok();
   }
 
@@ -185,10 +225,139 @@ class AgentImpl final : public Agent {
     for (auto& request : out->streams) {
       asio::co_spawn(io_, RunStream(std::move(request)), asio::detached);
     }
-    for (const auto& event : out->events) LogEvent(event);
+    bool membership_changed = false;
+    std::vector<std::string> log_news;
+    for (auto& event : out->events) {
+      if (event.kind == MemberEvent::Kind::kUserEvent && event.event_name == kLogEventName) {
+        log_news.push_back(std::move(event.payload));
+        continue;
+      }
+      membership_changed |= event.kind != MemberEvent::Kind::kUserEvent;
+      LogEvent(event);
+    }
     out->Clear();
     PersistIncarnation();
     Reschedule();
+    if (!log_) return;
+    if (membership_changed) UpdateLivePeers();
+    for (const std::string& news : log_news) {
+      LogStep([&](store::StoreOutbox* o) {
+        Status s = log_->OnBroadcast(Now(), static_cast<uint64_t>(WallMs()), news, o);
+        if (!s.ok()) spdlog::debug("undecodable state log news: {}", s.ToString());
+      });
+    }
+  }
+
+  // --- state log ------------------------------------------------------------------------------
+
+  template <typename F>
+  void LogStep(F&& step) {
+    store::StoreOutbox out;
+    step(&out);
+    DrainLog(&out);
+  }
+
+  void DrainLog(store::StoreOutbox* out) {
+    std::vector<store::StoreOutbox::Request> requests = std::move(out->requests);
+    std::vector<std::string> broadcasts = std::move(out->broadcasts);
+    std::vector<store::StoreOutbox::Ack> acks = std::move(out->acks);
+    out->Clear();
+    for (auto& request : requests) {
+      asio::co_spawn(io_, RunLogRequest(std::move(request)), asio::detached);
+    }
+    for (auto& ack : acks) FinishWrite(ack);
+    for (auto& news : broadcasts) {
+      Step([&](Outbox* o) {
+        core_->SendUserEvent(Now(), kLogEventName, std::move(news), o).IgnoreError();
+      });
+    }
+    RescheduleLog();
+  }
+
+  void UpdateLivePeers() {
+    std::vector<std::string> live;
+    for (const gossip::Member* member : core_->members()) {
+      if (member->status == gossip::MemberStatus::kAlive && member->name() != config_.node_name) {
+        live.push_back(member->name());
+      }
+    }
+    LogStep([&](store::StoreOutbox* o) { log_->SetLivePeers(Now(), live, o); });
+  }
+
+  void RescheduleLog() {
+    const Instant next = log_->NextWake();
+    if (next == log_scheduled_) return;
+    log_scheduled_ = next;
+    if (next == kInstantMax) {
+      log_timer_.cancel();
+      return;
+    }
+    log_timer_.expires_at(ToSteady(next));
+    log_timer_.async_wait([this, next](const asio::error_code& ec) {
+      if (ec || log_scheduled_ != next) return;
+      log_scheduled_ = kInstantMax;
+      LogStep([&](store::StoreOutbox* o) { log_->Tick(Now(), static_cast<uint64_t>(WallMs()), o); });
+    });
+  }
+
+  // Group commit: every write queued before this runs shares one synced batch.
+  void ScheduleFlush() {
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(io_, [this] {
+      flush_posted_ = false;
+      LogStep([&](store::StoreOutbox* o) {
+        if (Status s = log_->Flush(Now(), o); !s.ok()) spdlog::error("state log: {}", s.ToString());
+      });
+    });
+  }
+
+  struct PendingWrite {
+    std::shared_ptr<std::promise<json>> promise;
+    json result;
+  };
+
+  void FinishWrite(const store::StoreOutbox::Ack& ack) {
+    auto it = pending_writes_.find(ack.ticket);
+    if (it == pending_writes_.end()) return;
+    if (ack.status.ok()) {
+      json result = it->second.result;
+      result["written"] = {{"origin", ack.entry.origin}, {"seq", ack.entry.seq}};
+      it->second.promise->set_value(result);
+    } else {
+      it->second.promise->set_value(ErrorJson(ack.status));
+    }
+    pending_writes_.erase(it);
+  }
+
+  asio::awaitable<void> RunLogRequest(store::StoreOutbox::Request request) {
+    const gossip::Member* member = core_->FindMember(request.peer);
+    std::optional<std::string> reply;
+    if (member != nullptr) {
+      const gossip::Address to = member->address();
+      auto socket = std::make_shared<tcp::socket>(io_);
+      auto deadline = Deadline(socket, kStreamTimeout);
+      asio::error_code ec;
+      auto address = asio::ip::make_address(to.host, ec);
+      if (!ec) {
+        co_await socket->async_connect(tcp::endpoint(address, to.port),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (!ec && co_await WriteFrame(*socket, kFrameLog, request.bytes)) {
+        reply = co_await ReadFrame(*socket);
+      }
+      deadline->cancel();
+    }
+    if (!log_) co_return;
+    LogStep([&](store::StoreOutbox* o) {
+      if (!reply || reply->front() != kFrameLog) {
+        log_->OnRequestFailed(Now(), request.peer, o);
+        return;
+      }
+      Status s = log_->OnReply(Now(), static_cast<uint64_t>(WallMs()), request.peer,
+                               std::string_view(*reply).substr(1), o);
+      if (!s.ok()) spdlog::debug("state log reply from {}: {}", request.peer, s.ToString());
+    });
   }
 
   void LogEvent(const MemberEvent& event) {
@@ -279,6 +448,7 @@ class AgentImpl final : public Agent {
     udp_.close(ignored);
     acceptor_.close(ignored);
     wake_timer_.cancel();
+    log_timer_.cancel();
     housekeeping_timer_.cancel();
     signals_.cancel();
     http_.stop();
@@ -428,7 +598,17 @@ class AgentImpl final : public Agent {
       const char kind = request->front();
       const std::string_view payload = std::string_view(*request).substr(1);
       Result<std::string> reply = Status::InvalidArgument("unknown frame kind");
-      if (kind == kFramePushPull) {
+      const bool log_request = kind == kFrameLog;
+      if (log_request) {
+        if (log_serves_ >= kMaxLogServes) {
+          reply = log_->BusyReply();
+        } else {
+          LogStep([&](store::StoreOutbox* o) {
+            reply = log_->OnRequest(Now(), static_cast<uint64_t>(WallMs()), payload, o);
+          });
+        }
+        ++log_serves_;
+      } else if (kind == kFramePushPull) {
         Step([&](Outbox* out) { reply = core_->OnPushPullRequest(Now(), payload, out); });
       } else if (kind == kFramePing) {
         reply = core_->OnStreamPing(Now(), payload);
@@ -438,6 +618,7 @@ class AgentImpl final : public Agent {
       } else {
         spdlog::debug("rejected stream request: {}", reply.status().ToString());
       }
+      if (log_request) --log_serves_;
     }
     deadline->cancel();
     --inbound_streams_;
@@ -599,7 +780,200 @@ class AgentImpl final : public Agent {
     return out;
   }
 
+  // A write the API asked for: checked against the current state on the io thread, then
+  // queued; the answer waits for the acknowledgement.
+  struct WritePlan {
+    std::string key;
+    std::string value;
+    bool tombstone = false;
+    json result;  // what the caller gets once the write is acknowledged
+  };
+
+  template <typename Prepare>
+  void WriteQuery(httplib::Response& response, store::AckMode mode,
+                  std::chrono::milliseconds timeout, Prepare prepare) {
+    auto promise = std::make_shared<std::promise<json>>();
+    auto future = promise->get_future();
+    asio::post(io_, [this, promise, mode, timeout, prepare = std::move(prepare)]() mutable {
+      Result<WritePlan> plan = prepare();
+      if (!plan.ok()) return promise->set_value(ErrorJson(plan.status()));
+      auto ticket = log_->Write(Now(), static_cast<uint64_t>(WallMs()), std::move(plan->key),
+                                std::move(plan->value), plan->tombstone, mode,
+                                Now() + std::chrono::duration_cast<Duration>(timeout));
+      if (!ticket.ok()) return promise->set_value(ErrorJson(ticket.status()));
+      pending_writes_[*ticket] = PendingWrite{promise, std::move(plan->result)};
+      ScheduleFlush();
+    });
+    if (future.wait_for(timeout + std::chrono::seconds(2)) != std::future_status::ready) {
+      return Reply(response, 503, {{"error", "the agent did not answer in time"}});
+    }
+    Answer(response, future.get());
+  }
+
+  // ?ack=local|one|all-live&timeout_ms=N
+  static Result<std::pair<store::AckMode, std::chrono::milliseconds>> WriteParams(
+      const httplib::Request& request) {
+    auto mode = store::ParseAckMode(request.get_param_value("ack"));
+    if (!mode.ok()) return mode.status();
+    std::chrono::milliseconds timeout = kDefaultWriteTimeout;
+    if (request.has_param("timeout_ms")) {
+      const std::string text = request.get_param_value("timeout_ms");
+      char* end = nullptr;
+      const long value = std::strtol(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || value < 1 || value > 600000) {
+        return Status::InvalidArgument("timeout_ms must be a whole number from 1 to 600000");
+      }
+      timeout = std::chrono::milliseconds(value);
+    }
+    return std::make_pair(*mode, timeout);
+  }
+
+  Result<std::optional<sites::Site>> LoadSite(const std::string& name) {
+    auto entry = log_->Get(sites::Key(name));
+    if (!entry.ok()) return entry.status();
+    if (!entry->has_value() || (*entry)->tombstone) return std::optional<sites::Site>();
+    auto site = sites::Decode((*entry)->value);
+    if (!site.ok()) return site.status();
+    return std::optional<sites::Site>(std::move(site.value()));
+  }
+
+  Result<std::vector<sites::Site>> LoadSites() {
+    std::vector<store::Entry> entries;
+    if (Status s = log_->Scan(sites::kKeyPrefix, &entries); !s.ok()) return s;
+    std::vector<sites::Site> all;
+    for (const auto& entry : entries) {
+      if (entry.tombstone) continue;
+      auto site = sites::Decode(entry.value);
+      if (!site.ok()) return site.status();
+      all.push_back(std::move(site.value()));
+    }
+    return all;
+  }
+
+  // A domain may belong to one site only (as far as this node knows).
+  Status CheckDomainsFree(const sites::Site& site) {
+    auto all = LoadSites();
+    if (!all.ok()) return all.status();
+    for (const auto& other : *all) {
+      if (other.name == site.name) continue;
+      for (const auto& domain : site.domains) {
+        if (std::find(other.domains.begin(), other.domains.end(), domain) != other.domains.end()) {
+          return Status::AlreadyExists("domain '" + domain + "' belongs to site '" + other.name +
+                                       "'");
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<WritePlan> PlanSiteWrite(const std::string& name, const json& body, bool create) {
+    if (Status s = sites::ValidateName(name); !s.ok()) return s;
+    auto existing = LoadSite(name);
+    if (!existing.ok()) return existing.status();
+    if (create && existing->has_value()) {
+      return Status::AlreadyExists("site '" + name + "' exists");
+    }
+    if (!create && !existing->has_value()) return Status::NotFound("no site '" + name + "'");
+    sites::Site base = create ? sites::Site{} : **existing;
+    base.name = name;
+    auto site = sites::Apply(base, body, create);
+    if (!site.ok()) return site.status();
+    if (Status s = CheckDomainsFree(*site); !s.ok()) return s;
+    return WritePlan{sites::Key(name), sites::Encode(*site), false, sites::ToJson(*site)};
+  }
+
+  json LogStatusJson() {
+    json heads = json::object(), floors = json::object(), peers = json::array();
+    for (const auto& [origin, head] : log_->heads()) heads[origin] = head;
+    for (const auto& [origin, floor] : log_->floors()) floors[origin] = floor;
+    for (const auto& peer : log_->live_peers()) {
+      const bool known = log_->peer_digests().contains(peer);
+      peers.push_back({{"name", peer}, {"lag", known ? json(log_->LagOf(peer)) : json(nullptr)}});
+    }
+    const auto& st = log_->stats();
+    return {{"origin", log_->origin()},
+            {"clock", log_->clock()},
+            {"heads", heads},
+            {"floors", floors},
+            {"peers", peers},
+            {"size_on_disk_bytes", log_->SizeOnDisk()},
+            {"stats",
+             {{"writes", st.writes},
+              {"applied", st.applied},
+              {"duplicates", st.duplicates},
+              {"out_of_order", st.out_of_order},
+              {"requests_sent", st.requests_sent},
+              {"requests_served", st.requests_served},
+              {"snapshots_served", st.snapshots_served},
+              {"snapshots_received", st.snapshots_received},
+              {"compacted", st.compacted},
+              {"rejected", st.rejected},
+              {"storage_errors", st.storage_errors}}}};
+  }
+
+  void RegisterSitesApi() {
+    http_.Get("/v1/sites", [this](const httplib::Request&, httplib::Response& response) {
+      Answer(response, Query([this] {
+               auto all = LoadSites();
+               if (!all.ok()) return ErrorJson(all.status());
+               json list = json::array();
+               for (const auto& site : *all) list.push_back(sites::ToJson(site));
+               return json{{"sites", list}};
+             }));
+    });
+    http_.Get(R"(/v1/sites/([^/]+))", [this](const httplib::Request& request,
+                                             httplib::Response& response) {
+      const std::string name = request.matches[1];
+      Answer(response, Query([this, name] {
+               if (Status s = sites::ValidateName(name); !s.ok()) return ErrorJson(s);
+               auto site = LoadSite(name);
+               if (!site.ok()) return ErrorJson(site.status());
+               if (!site->has_value()) return ErrorJson(Status::NotFound("no site '" + name + "'"));
+               return sites::ToJson(**site);
+             }));
+    });
+    http_.Post("/v1/sites", [this](const httplib::Request& request, httplib::Response& response) {
+      auto body = ParseBody(request, response);
+      if (!body) return;
+      auto params = WriteParams(request);
+      if (!params.ok()) return Reply(response, 400, {{"error", params.status().message()}});
+      if (!body->contains("name") || !(*body)["name"].is_string()) {
+        return Reply(response, 400, {{"error", "name must be a string"}});
+      }
+      const std::string name = (*body)["name"];
+      WriteQuery(response, params->first, params->second,
+                 [this, name, body = *body] { return PlanSiteWrite(name, body, true); });
+    });
+    http_.Patch(R"(/v1/sites/([^/]+))", [this](const httplib::Request& request,
+                                               httplib::Response& response) {
+      auto body = ParseBody(request, response);
+      if (!body) return;
+      auto params = WriteParams(request);
+      if (!params.ok()) return Reply(response, 400, {{"error", params.status().message()}});
+      const std::string name = request.matches[1];
+      WriteQuery(response, params->first, params->second,
+                 [this, name, body = *body] { return PlanSiteWrite(name, body, false); });
+    });
+    http_.Delete(R"(/v1/sites/([^/]+))", [this](const httplib::Request& request,
+                                                httplib::Response& response) {
+      auto params = WriteParams(request);
+      if (!params.ok()) return Reply(response, 400, {{"error", params.status().message()}});
+      const std::string name = request.matches[1];
+      WriteQuery(response, params->first, params->second, [this, name]() -> Result<WritePlan> {
+        if (Status s = sites::ValidateName(name); !s.ok()) return s;
+        auto existing = LoadSite(name);
+        if (!existing.ok()) return existing.status();
+        if (!existing->has_value()) return Status::NotFound("no site '" + name + "'");
+        return WritePlan{sites::Key(name), "", true, {{"deleted", name}}};
+      });
+    });
+    http_.Get("/v1/log/status", [this](const httplib::Request&, httplib::Response& response) {
+      Answer(response, Query([this] { return LogStatusJson(); }));
+    });
+  }
+
   void RegisterApi() {
+    RegisterSitesApi();
     http_.Get("/v1/members", [this](const httplib::Request&, httplib::Response& response) {
       Answer(response, Query([this] { return MembersJson(); }));
     });
@@ -641,6 +1015,9 @@ class AgentImpl final : public Agent {
       if (!body) return;
       const std::string name = body->value("name", "");
       const std::string payload = body->value("payload", "");
+      if (name.starts_with("starling.")) {
+        return Reply(response, 400, {{"error", "event names starting with 'starling.' are reserved"}});
+      }
       Answer(response, Query([this, name, payload] {
                Status status = Status::Ok();
                Step([&](Outbox* out) { status = core_->SendUserEvent(Now(), name, payload, out); });
@@ -688,6 +1065,13 @@ class AgentImpl final : public Agent {
   udp::socket udp_;
   tcp::acceptor acceptor_;
   asio::steady_timer wake_timer_;
+  asio::steady_timer log_timer_;
+  Instant log_scheduled_ = kInstantMax;
+  std::unique_ptr<store::RocksDbStorage> storage_;
+  std::unique_ptr<store::Replica> log_;
+  std::map<uint64_t, PendingWrite> pending_writes_;
+  bool flush_posted_ = false;
+  int log_serves_ = 0;
   asio::steady_timer housekeeping_timer_;
   asio::signal_set signals_;
   httplib::Server http_;

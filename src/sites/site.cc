@@ -1,0 +1,166 @@
+#include "src/sites/site.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace starling::sites {
+namespace {
+
+using json = nlohmann::json;
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+Result<uint32_t> GetCount(const json& value, const char* field) {
+  if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > kMaxCopies) {
+    return Status::InvalidArgument(std::string(field) + " must be a whole number from 0 to " +
+                                   std::to_string(kMaxCopies));
+  }
+  return static_cast<uint32_t>(value.get<int64_t>());
+}
+
+Result<double> GetLoad(const json& value, const char* field) {
+  if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() <= 0 ||
+      value.get<double>() > 1000) {
+    return Status::InvalidArgument(std::string(field) + " must be a number above 0 and at most 1000");
+  }
+  return value.get<double>();
+}
+
+}  // namespace
+
+Status ValidateName(std::string_view name) {
+  if (name.empty() || name.size() > 63) {
+    return Status::InvalidArgument("site name must be 1-63 characters");
+  }
+  if (!(name[0] >= 'a' && name[0] <= 'z')) {
+    return Status::InvalidArgument("site name '" + std::string(name) +
+                                   "' must start with a lower-case letter");
+  }
+  for (char c : name) {
+    if (!IsLowerAlnum(c) && c != '-') {
+      return Status::InvalidArgument("site name '" + std::string(name) +
+                                     "' may hold only a-z, 0-9 and '-'");
+    }
+  }
+  if (name.back() == '-') {
+    return Status::InvalidArgument("site name '" + std::string(name) + "' must not end with '-'");
+  }
+  return Status::Ok();
+}
+
+Status ValidateDomain(std::string_view domain) {
+  const std::string shown(domain);
+  if (domain.empty() || domain.size() > 253) {
+    return Status::InvalidArgument("domain '" + shown + "' must be 1-253 characters");
+  }
+  size_t labels = 0;
+  size_t start = 0;
+  while (start <= domain.size()) {
+    size_t end = domain.find('.', start);
+    if (end == std::string_view::npos) end = domain.size();
+    const std::string_view label = domain.substr(start, end - start);
+    if (label.empty() || label.size() > 63) {
+      return Status::InvalidArgument("domain '" + shown + "' has an empty or over-long label");
+    }
+    for (char c : label) {
+      if (!IsLowerAlnum(c) && c != '-') {
+        return Status::InvalidArgument("domain '" + shown +
+                                       "' may hold only lower-case a-z, 0-9, '-' and '.'");
+      }
+    }
+    if (label.front() == '-' || label.back() == '-') {
+      return Status::InvalidArgument("domain '" + shown + "' has a label starting or ending with '-'");
+    }
+    ++labels;
+    start = end + 1;
+  }
+  if (labels < 2) return Status::InvalidArgument("domain '" + shown + "' needs at least two labels");
+  return Status::Ok();
+}
+
+Status Validate(const Site& site) {
+  if (Status s = ValidateName(site.name); !s.ok()) return s;
+  if (site.domains.empty()) return Status::InvalidArgument("a site needs at least one domain");
+  if (site.domains.size() > kMaxDomains) {
+    return Status::InvalidArgument("a site has at most " + std::to_string(kMaxDomains) + " domains");
+  }
+  for (const auto& domain : site.domains) {
+    if (Status s = ValidateDomain(domain); !s.ok()) return s;
+  }
+  if (site.max_copies < 1) return Status::InvalidArgument("max must be at least 1");
+  if (site.min_copies > site.max_copies) {
+    return Status::InvalidArgument("min (" + std::to_string(site.min_copies) +
+                                   ") must not exceed max (" + std::to_string(site.max_copies) +
+                                   ")");
+  }
+  if (!(site.down < site.up)) {
+    return Status::InvalidArgument("down must be below up, or copies would flap");
+  }
+  return Status::Ok();
+}
+
+std::string Key(std::string_view name) { return std::string(kKeyPrefix) + std::string(name); }
+
+json ToJson(const Site& site) {
+  return {{"name", site.name}, {"domains", site.domains}, {"min", site.min_copies},
+          {"max", site.max_copies}, {"up", site.up},       {"down", site.down}};
+}
+
+Result<Site> Apply(const Site& base, const json& body, bool create) {
+  if (!body.is_object()) return Status::InvalidArgument("the site must be a JSON object");
+  Site site = base;
+  for (const auto& [field, value] : body.items()) {
+    if (field == "name") {
+      if (!value.is_string()) return Status::InvalidArgument("name must be a string");
+      if (!create && value.get<std::string>() != base.name) {
+        return Status::InvalidArgument("a site cannot be renamed");
+      }
+      site.name = value.get<std::string>();
+    } else if (field == "domains") {
+      if (!value.is_array()) return Status::InvalidArgument("domains must be an array of strings");
+      site.domains.clear();
+      for (const auto& domain : value) {
+        if (!domain.is_string()) {
+          return Status::InvalidArgument("domains must be an array of strings");
+        }
+        site.domains.push_back(domain.get<std::string>());
+      }
+      std::sort(site.domains.begin(), site.domains.end());
+      if (std::adjacent_find(site.domains.begin(), site.domains.end()) != site.domains.end()) {
+        return Status::InvalidArgument("a domain is listed twice");
+      }
+    } else if (field == "min") {
+      auto n = GetCount(value, "min");
+      if (!n.ok()) return n.status();
+      site.min_copies = *n;
+    } else if (field == "max") {
+      auto n = GetCount(value, "max");
+      if (!n.ok()) return n.status();
+      site.max_copies = *n;
+    } else if (field == "up") {
+      auto x = GetLoad(value, "up");
+      if (!x.ok()) return x.status();
+      site.up = *x;
+    } else if (field == "down") {
+      auto x = GetLoad(value, "down");
+      if (!x.ok()) return x.status();
+      site.down = *x;
+    } else {
+      return Status::InvalidArgument("unknown field '" + field + "'");
+    }
+  }
+  if (Status s = Validate(site); !s.ok()) return s;
+  return site;
+}
+
+std::string Encode(const Site& site) { return ToJson(site).dump(); }
+
+Result<Site> Decode(std::string_view bytes) {
+  json body = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return Status::Corruption("a stored site is not JSON");
+  auto site = Apply(Site{}, body, /*create=*/true);
+  if (!site.ok()) return Status::Corruption("a stored site is invalid: " + site.status().message());
+  return site;
+}
+
+}  // namespace starling::sites

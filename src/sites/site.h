@@ -1,0 +1,44 @@
+// src/sites/site.h — a hosted site as the state log holds it (key "site/<name>", JSON value).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "src/base/status.h"
+
+namespace starling::sites {
+
+struct Site {
+  std::string name;
+  std::vector<std::string> domains;  // lower-case host names, sorted, unique
+  uint32_t min_copies = 1;
+  uint32_t max_copies = 8;
+  double up = 2.0;    // load average per copy at which a copy is added
+  double down = 1.0;  // and under which one is removed
+  bool operator==(const Site&) const = default;
+};
+
+inline constexpr uint32_t kMaxCopies = 1000;
+inline constexpr size_t kMaxDomains = 100;
+
+// 1–63 characters of [a-z0-9-], starting with a letter, not ending with '-'.
+Status ValidateName(std::string_view name);
+// A host name: labels of [a-z0-9-] (1–63, no leading or trailing '-'), at least two, ≤ 253 in all.
+Status ValidateDomain(std::string_view domain);
+// Every field, and how they relate (min ≤ max, down < up).
+Status Validate(const Site& site);
+
+std::string Key(std::string_view name);
+inline constexpr std::string_view kKeyPrefix = "site/";
+
+nlohmann::json ToJson(const Site& site);
+// Applies the fields present in `body` onto `base` (a create starts from the defaults). Unknown
+// fields, wrong types and invalid values are errors naming the field; `name` may not change.
+Result<Site> Apply(const Site& base, const nlohmann::json& body, bool create);
+
+std::string Encode(const Site& site);
+Result<Site> Decode(std::string_view bytes);
+
+}  // namespace starling::sites

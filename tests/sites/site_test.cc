@@ -1,0 +1,77 @@
+// [unit] tests of the site resource: validation says exactly what is wrong.
+#include "src/sites/site.h"
+
+#include <catch2/catch.hpp>
+
+namespace starling::sites {
+namespace {
+
+using json = nlohmann::json;
+
+TEST_CASE("site names and domains are validated", "[unit]") {
+  CHECK(ValidateName("shop").ok());
+  CHECK(ValidateName("my-shop-2").ok());
+  CHECK_FALSE(ValidateName("").ok());
+  CHECK_FALSE(ValidateName("Shop").ok());
+  CHECK_FALSE(ValidateName("2shop").ok());
+  CHECK_FALSE(ValidateName("shop-").ok());
+  CHECK_FALSE(ValidateName("sh_op").ok());
+  CHECK_FALSE(ValidateName("../etc").ok());
+  CHECK_FALSE(ValidateName(std::string(64, 'a')).ok());
+  CHECK(ValidateDomain("example.com").ok());
+  CHECK(ValidateDomain("www.shop-1.example.co.uk").ok());
+  CHECK_FALSE(ValidateDomain("localhost").ok());
+  CHECK_FALSE(ValidateDomain("Example.com").ok());
+  CHECK_FALSE(ValidateDomain("a..b").ok());
+  CHECK_FALSE(ValidateDomain("-a.com").ok());
+  CHECK_FALSE(ValidateDomain("a b.com").ok());
+  CHECK_FALSE(ValidateDomain(std::string(64, 'a') + ".com").ok());
+}
+
+TEST_CASE("a site is built from JSON with clear errors", "[unit]") {
+  auto site = Apply(Site{}, json{{"name", "shop"}, {"domains", {"b.example.com", "a.example.com"}},
+                                 {"min", 2}, {"max", 4}},
+                    true);
+  REQUIRE(site.ok());
+  CHECK(site->domains == std::vector<std::string>{"a.example.com", "b.example.com"});
+  CHECK(site->min_copies == 2);
+  CHECK(site->up == 2.0);
+  auto round_trip = Decode(Encode(*site));
+  REQUIRE(round_trip.ok());
+  CHECK(*round_trip == *site);
+
+  auto error = [](const json& body) {
+    auto result = Apply(Site{}, body, true);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.status().code() == StatusCode::kInvalidArgument);
+    return result.status().message();
+  };
+  const json base = {{"name", "shop"}, {"domains", {"shop.example.com"}}};
+  CHECK(error(json{{"name", "shop"}}) == "a site needs at least one domain");
+  json body = base;
+  body["min"] = 5;
+  body["max"] = 2;
+  CHECK(error(body) == "min (5) must not exceed max (2)");
+  body = base;
+  body["up"] = 1.0;
+  body["down"] = 1.5;
+  CHECK(error(body) == "down must be below up, or copies would flap");
+  body = base;
+  body["colour"] = "red";
+  CHECK(error(body) == "unknown field 'colour'");
+  body = base;
+  body["max"] = -1;
+  CHECK(error(body).find("max must be a whole number") == 0);
+  body = base;
+  body["domains"] = {"a.example.com", "a.example.com"};
+  CHECK(error(body) == "a domain is listed twice");
+
+  // An update may not rename.
+  auto renamed = Apply(*site, json{{"name", "other"}}, false);
+  REQUIRE_FALSE(renamed.ok());
+  CHECK(renamed.status().message() == "a site cannot be renamed");
+  CHECK_FALSE(Decode("{not json").ok());
+}
+
+}  // namespace
+}  // namespace starling::sites

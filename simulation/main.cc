@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "simulation/membership_sim.h"
+#include "simulation/statelog_sim.h"
 
 int main(int argc, char** argv) {
   using namespace starling;
@@ -52,6 +53,16 @@ int main(int argc, char** argv) {
   app.add_option("--faults-end-s", faults_end_s, "Faults end before this many seconds");
   app.add_flag("--warm-start", options.warm_start,
                "Start as a running cluster (every node knows every member) instead of joining");
+  bool log_model = false, interval_sync = false;
+  double skew_ms = 0, writes_end_s = -1, write_interval_ms = 50;
+  app.add_flag("--log", log_model,
+               "Simulate the replicated state log (store::Replica) instead of membership");
+  app.add_option("--clock-skew-ms", skew_ms, "--log: wall clocks off by up to this, jumping at "
+                                             "restarts");
+  app.add_flag("--interval-sync", interval_sync, "--log: odd nodes sync every 50 ms, not per batch");
+  app.add_option("--writes-end-s", writes_end_s, "--log: the workload stops here (default: "
+                                                 "faults end + 10 s)");
+  app.add_option("--write-interval-ms", write_interval_ms, "--log: one write this often");
   CLI11_PARSE(app, argc, argv);
 
   auto swim = gossip::SwimOptions::ForProfile(profile);
@@ -81,6 +92,35 @@ int main(int argc, char** argv) {
 
   int failed = 0;
   const uint64_t first = options.seed;
+  if (log_model) {
+    sim::StateLogSimOptions log;
+    log.nodes = options.nodes;
+    log.duration = s(seconds);
+    log.loss = options.network.loss;
+    log.latency = ms(std::max(latency_ms, 0.001));
+    log.crashes = options.faults.crashes;
+    log.restart_delay = s(restart_delay_s);
+    log.partitions = options.faults.partitions;
+    log.partition_duration = s(partition_s);
+    log.faults_start = s(faults_start_s);
+    log.faults_end = s(faults_end_s);
+    log.clock_skew = ms(skew_ms);
+    log.interval_sync = interval_sync;
+    log.write_interval = ms(write_interval_ms);
+    log.writes_end = s(writes_end_s >= 0 ? writes_end_s : faults_end_s + 10);
+    for (uint64_t seed = first; seed < first + seeds; ++seed) {
+      log.seed = seed;
+      const auto report = sim::RunStateLogSim(log);
+      std::fputs(report.Format().c_str(), stdout);
+      if (!report.violations.empty()) {
+        ++failed;
+        std::printf("  replay: starling-sim --log --seed %llu --seeds 1 (same flags)\n",
+                    static_cast<unsigned long long>(seed));
+      }
+    }
+    std::printf("%llu seeds, %d with violations\n", static_cast<unsigned long long>(seeds), failed);
+    return failed == 0 ? 0 : 1;
+  }
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     options.seed = seed;
     const auto report = sim::RunMembershipSim(options);

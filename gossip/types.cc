@@ -35,8 +35,7 @@ std::string_view MemberStatusName(MemberStatus status) {
   return "unknown";
 }
 
-ProfileRef ProfilePool::Intern(const NodeName& name, const Address& address,
-                               const NodeMeta& meta) {
+ProfileRef ProfilePool::Intern(const NodeName& name, const Address& address, const NodeMeta& meta) {
   // Length-prefixed fields: no two different profiles share a key, whatever bytes they hold.
   std::string key;
   auto field = [&key](std::string_view value) {

@@ -57,11 +57,14 @@ int main(int argc, char** argv) {
   double skew_ms = 0, writes_end_s = -1, write_interval_ms = 50;
   app.add_flag("--log", log_model,
                "Simulate the replicated state log (store::Replica) instead of membership");
-  app.add_option("--clock-skew-ms", skew_ms, "--log: wall clocks off by up to this, jumping at "
-                                             "restarts");
-  app.add_flag("--interval-sync", interval_sync, "--log: odd nodes sync every 50 ms, not per batch");
-  app.add_option("--writes-end-s", writes_end_s, "--log: the workload stops here (default: "
-                                                 "faults end + 10 s)");
+  app.add_option("--clock-skew-ms", skew_ms,
+                 "--log: wall clocks off by up to this, jumping at "
+                 "restarts");
+  app.add_flag("--interval-sync", interval_sync,
+               "--log: odd nodes sync every 50 ms, not per batch");
+  app.add_option("--writes-end-s", writes_end_s,
+                 "--log: the workload stops here (default: "
+                 "faults end + 10 s)");
   app.add_option("--write-interval-ms", write_interval_ms, "--log: one write this often");
   CLI11_PARSE(app, argc, argv);
 

@@ -75,9 +75,9 @@ class StateLogSim {
   }
 
   uint64_t Wall(const Node& node) const {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        now_.time_since_epoch() + node.skew)
-                        .count();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now_.time_since_epoch() + node.skew)
+            .count();
     return kWallEpochMs + static_cast<uint64_t>(ms);
   }
 
@@ -123,7 +123,8 @@ class StateLogSim {
   void UpdateMembership() {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       if (!nodes_[i]->up) continue;
-      Step(i, [&](StoreOutbox* out) { nodes_[i]->replica->SetLivePeers(now_, LivePeersOf(i), out); });
+      Step(i,
+           [&](StoreOutbox* out) { nodes_[i]->replica->SetLivePeers(now_, LivePeersOf(i), out); });
     }
   }
   void MembershipChanged() {
@@ -155,7 +156,9 @@ class StateLogSim {
         At(now_ + options_.latency, [this, j, their_life, bytes] {
           Node& to = *nodes_[j];
           if (!to.up || to.life != their_life) return;
-          Step(j, [&](StoreOutbox* o) { to.replica->OnBroadcast(now_, Wall(to), bytes, o).IgnoreError(); });
+          Step(j, [&](StoreOutbox* o) {
+            to.replica->OnBroadcast(now_, Wall(to), bytes, o).IgnoreError();
+          });
         });
       }
     }
@@ -181,7 +184,9 @@ class StateLogSim {
           return;
         }
         Result<std::string> reply = Status::Unavailable("");
-        Step(j, [&](StoreOutbox* o) { reply = to.replica->OnRequest(now_, Wall(to), request.bytes, o); });
+        Step(j, [&](StoreOutbox* o) {
+          reply = to.replica->OnRequest(now_, Wall(to), request.bytes, o);
+        });
         if (!reply.ok() || rng_.Bernoulli(options_.loss)) {
           fail(options_.request_timeout);
           return;
@@ -229,8 +234,8 @@ class StateLogSim {
     const size_t i = up[rng_.Uniform(up.size())];
     Node& node = *nodes_[i];
     const std::string key = fmt::format("k/{}", rng_.Uniform(options_.keys));
-    auto ticket = node.replica->Write(now_, Wall(node), key, fmt::format("w{}", ++writes_),
-                                      false, AckMode::kOne, now_ + Seconds(5));
+    auto ticket = node.replica->Write(now_, Wall(node), key, fmt::format("w{}", ++writes_), false,
+                                      AckMode::kOne, now_ + Seconds(5));
     if (!ticket.ok()) {
       report_.violations.push_back("write refused: " + ticket.status().ToString());
       return;
@@ -355,8 +360,8 @@ class StateLogSim {
         if (!kept) {
           ++lost;
           if (example.empty()) {
-            example = fmt::format("{} lacks {} #{} ({})", node->name, entry.origin, entry.seq,
-                                  entry.key);
+            example =
+                fmt::format("{} lacks {} #{} ({})", node->name, entry.origin, entry.seq, entry.key);
           }
         }
       }
@@ -384,8 +389,8 @@ class StateLogSim {
 
 std::string StateLogReport::Format() const {
   std::string out = fmt::format(
-      "seed {}  acknowledged {}  not acknowledged {}  requests {}  one state after {:.2f}s",
-      seed, writes_acknowledged, writes_failed, requests, converged_after_seconds);
+      "seed {}  acknowledged {}  not acknowledged {}  requests {}  one state after {:.2f}s", seed,
+      writes_acknowledged, writes_failed, requests, converged_after_seconds);
   if (partition_heal_seconds >= 0) {
     out += fmt::format("  (after the heal: {:.2f}s)", partition_heal_seconds);
   }

@@ -17,22 +17,22 @@ struct StateLogSimOptions {
   size_t nodes = 5;
   Duration duration = Seconds(120);
   uint64_t seed = 1;
-  Duration latency = Milliseconds(1);        // one way
-  double loss = 0;                           // per message (requests, replies, broadcasts)
-  Duration request_timeout = Seconds(2);     // an exchange that got no reply fails after this
-  Duration detection_delay = Seconds(2);     // membership's time to notice a crash or a split
+  Duration latency = Milliseconds(1);          // one way
+  double loss = 0;                             // per message (requests, replies, broadcasts)
+  Duration request_timeout = Seconds(2);       // an exchange that got no reply fails after this
+  Duration detection_delay = Seconds(2);       // membership's time to notice a crash or a split
   Duration write_interval = Milliseconds(50);  // a write at a random live node this often
-  size_t keys = 200;                         // keys written (so writes supersede each other)
-  int crashes = 0;                           // power cuts: unsynced writes are lost
+  size_t keys = 200;                           // keys written (so writes supersede each other)
+  int crashes = 0;                             // power cuts: unsynced writes are lost
   Duration restart_delay = Seconds(10);
-  int partitions = 0;                        // two-way splits, one at a time
+  int partitions = 0;  // two-way splits, one at a time
   Duration partition_duration = Seconds(20);
-  Duration clock_skew = Milliseconds(0);     // each node's wall clock is off by up to this
+  Duration clock_skew = Milliseconds(0);  // each node's wall clock is off by up to this
   Duration faults_start = Seconds(20);
   Duration faults_end = Seconds(80);
-  Duration writes_end = Seconds(90);         // the workload stops here; then the log must settle
-  bool interval_sync = false;                // odd nodes sync every 50 ms instead of per batch
-  Duration settle_bound = Seconds(20);       // invariant 1: one state this soon after the last fault
+  Duration writes_end = Seconds(90);    // the workload stops here; then the log must settle
+  bool interval_sync = false;           // odd nodes sync every 50 ms instead of per batch
+  Duration settle_bound = Seconds(20);  // invariant 1: one state this soon after the last fault
 };
 
 struct StateLogReport {

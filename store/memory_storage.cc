@@ -20,8 +20,8 @@ Result<std::optional<Entry>> MemoryStorage::GetState(std::string_view key) {
   return std::optional<Entry>(it->second);
 }
 
-Status MemoryStorage::ScanState(std::string_view prefix, std::string_view after,
-                                size_t max_entries, size_t max_bytes, std::vector<Entry>* out) {
+Status MemoryStorage::ScanState(std::string_view prefix, std::string_view after, size_t max_entries,
+                                size_t max_bytes, std::vector<Entry>* out) {
   size_t bytes = 0;
   auto it = after.empty() ? current_.state.lower_bound(prefix) : current_.state.upper_bound(after);
   for (; it != current_.state.end() && out->size() < max_entries; ++it) {
@@ -36,8 +36,8 @@ Status MemoryStorage::ScanState(std::string_view prefix, std::string_view after,
   return Status::Ok();
 }
 
-Status MemoryStorage::ReadLog(const Origin& origin, uint64_t after, uint64_t upto,
-                              size_t max_bytes, std::vector<Entry>* out) {
+Status MemoryStorage::ReadLog(const Origin& origin, uint64_t after, uint64_t upto, size_t max_bytes,
+                              std::vector<Entry>* out) {
   size_t bytes = 0;
   for (auto it = current_.log.upper_bound({origin, after});
        it != current_.log.end() && it->first.first == origin && it->first.second <= upto; ++it) {

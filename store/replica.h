@@ -43,9 +43,11 @@ struct ReplicaOptions {
   Duration exchange_interval = Milliseconds(500);  // anti-entropy with one random live peer
   size_t max_batch_bytes = 1 << 20;                // per exchange
   size_t max_batch_entries = 10'000;
-  size_t gossip_max_bytes = 900;  // new writes this small also ride gossip
+  size_t gossip_max_bytes = 900;        // new writes this small also ride gossip
   size_t max_pending_entries = 20'000;  // out-of-order entries held until their gap fills
-  bool sync_every_batch = true;         // false: sync every sync_interval (group commit by time)
+  // Local writes: true syncs every Flush() batch; false syncs every sync_interval. Entries heard
+  // on gossip or pulled are always synced by the timer (they are on no acknowledgement path).
+  bool sync_every_batch = true;
   Duration sync_interval = Milliseconds(50);
   Duration compaction_interval = Seconds(10);
   size_t compaction_batch = 10'000;  // entries examined per compaction pass
@@ -55,16 +57,16 @@ struct ReplicaOptions {
 };
 
 struct ReplicaStats {
-  uint64_t writes = 0;             // local entries appended
-  uint64_t applied = 0;            // remote entries applied
-  uint64_t duplicates = 0;         // remote entries already held
-  uint64_t out_of_order = 0;       // remote entries held back for a gap
+  uint64_t writes = 0;        // local entries appended
+  uint64_t applied = 0;       // remote entries applied
+  uint64_t duplicates = 0;    // remote entries already held
+  uint64_t out_of_order = 0;  // remote entries held back for a gap
   uint64_t requests_served = 0;
   uint64_t requests_sent = 0;
-  uint64_t snapshots_served = 0;   // pages
-  uint64_t snapshots_received = 0; // completed
-  uint64_t compacted = 0;          // superseded log entries deleted
-  uint64_t rejected = 0;           // undecodable messages
+  uint64_t snapshots_served = 0;    // pages
+  uint64_t snapshots_received = 0;  // completed
+  uint64_t compacted = 0;           // superseded log entries deleted
+  uint64_t rejected = 0;            // undecodable messages
   uint64_t storage_errors = 0;
 };
 
@@ -98,7 +100,8 @@ class Replica {
   Status Open(uint64_t wall_ms, uint64_t new_store_id);
 
   // Queues a write (or, with `tombstone`, a delete) and returns its ticket. It is made durable by
-  // the next Flush(); its acknowledgement (or a timeout at `deadline`) arrives in StoreOutbox::acks.
+  // the next Flush(); its acknowledgement (or a timeout at `deadline`) arrives in
+  // StoreOutbox::acks.
   Result<uint64_t> Write(Instant now, uint64_t wall_ms, std::string key, std::string value,
                          bool tombstone, AckMode mode, Instant deadline);
   // Writes every queued write in one batch (group commit) and starts replicating them.

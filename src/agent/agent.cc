@@ -138,14 +138,17 @@ class AgentImpl final : public Agent {
       return Status::Unavailable("cannot bind TCP " + config_.bind.ToString() + ": " +
                                  ec.message());
 
+    // Small responses go out at once: with Nagle on, a body written after its headers waits for
+    // the client's delayed ACK (40 ms on Linux). Set before binding: accepted sockets inherit it.
+    http_.set_tcp_nodelay(true);
     if (!http_.bind_to_port(config_.api.host, config_.api.port)) {
       return Status::Unavailable("cannot bind the HTTP API to " + config_.api.ToString());
     }
     RegisterApi();
 
     start_ = std::chrono::steady_clock::now();
-    auto storage = store::RocksDbStorage::Open(
-        (std::filesystem::path(config_.data_dir) / "state").string());
+    auto storage =
+        store::RocksDbStorage::Open((std::filesystem::path(config_.data_dir) / "state").string());
     if (!storage.ok()) return storage.status();
     storage_ = std::move(storage.value());
     uint64_t log_seed = 0, store_id = 0;
@@ -296,7 +299,8 @@ class AgentImpl final : public Agent {
     log_timer_.async_wait([this, next](const asio::error_code& ec) {
       if (ec || log_scheduled_ != next) return;
       log_scheduled_ = kInstantMax;
-      LogStep([&](store::StoreOutbox* o) { log_->Tick(Now(), static_cast<uint64_t>(WallMs()), o); });
+      LogStep(
+          [&](store::StoreOutbox* o) { log_->Tick(Now(), static_cast<uint64_t>(WallMs()), o); });
     });
   }
 
@@ -663,7 +667,8 @@ class AgentImpl final : public Agent {
 
   static void Reply(httplib::Response& response, int status, const json& body) {
     response.status = status;
-    response.set_content(body.dump(2) + "\n", "application/json");
+    response.set_content(body.dump(2, ' ', false, json::error_handler_t::replace) + "\n",
+                         "application/json");
   }
 
   static std::optional<json> ParseBody(const httplib::Request& request,
@@ -746,7 +751,8 @@ class AgentImpl final : public Agent {
     const auto& s = core_->stats();
     const auto& k = sealer_.stats();
     size_t counts[4] = {0, 0, 0, 0};
-    for (const gossip::Member* member : core_->members()) ++counts[static_cast<int>(member->status)];
+    for (const gossip::Member* member : core_->members())
+      ++counts[static_cast<int>(member->status)];
     std::string out;
     auto line = [&](const std::string& name, const std::string& labels, uint64_t value) {
       out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(value) + "\n";
@@ -921,17 +927,18 @@ class AgentImpl final : public Agent {
                return json{{"sites", list}};
              }));
     });
-    http_.Get(R"(/v1/sites/([^/]+))", [this](const httplib::Request& request,
-                                             httplib::Response& response) {
-      const std::string name = request.matches[1];
-      Answer(response, Query([this, name] {
-               if (Status s = sites::ValidateName(name); !s.ok()) return ErrorJson(s);
-               auto site = LoadSite(name);
-               if (!site.ok()) return ErrorJson(site.status());
-               if (!site->has_value()) return ErrorJson(Status::NotFound("no site '" + name + "'"));
-               return sites::ToJson(**site);
-             }));
-    });
+    http_.Get(R"(/v1/sites/([^/]+))",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                const std::string name = request.matches[1];
+                Answer(response, Query([this, name] {
+                         if (Status s = sites::ValidateName(name); !s.ok()) return ErrorJson(s);
+                         auto site = LoadSite(name);
+                         if (!site.ok()) return ErrorJson(site.status());
+                         if (!site->has_value())
+                           return ErrorJson(Status::NotFound("no site '" + name + "'"));
+                         return sites::ToJson(**site);
+                       }));
+              });
     http_.Post("/v1/sites", [this](const httplib::Request& request, httplib::Response& response) {
       auto body = ParseBody(request, response);
       if (!body) return;
@@ -944,16 +951,18 @@ class AgentImpl final : public Agent {
       WriteQuery(response, params->first, params->second,
                  [this, name, body = *body] { return PlanSiteWrite(name, body, true); });
     });
-    http_.Patch(R"(/v1/sites/([^/]+))", [this](const httplib::Request& request,
-                                               httplib::Response& response) {
-      auto body = ParseBody(request, response);
-      if (!body) return;
-      auto params = WriteParams(request);
-      if (!params.ok()) return Reply(response, 400, {{"error", params.status().message()}});
-      const std::string name = request.matches[1];
-      WriteQuery(response, params->first, params->second,
-                 [this, name, body = *body] { return PlanSiteWrite(name, body, false); });
-    });
+    http_.Patch(R"(/v1/sites/([^/]+))",
+                [this](const httplib::Request& request, httplib::Response& response) {
+                  auto body = ParseBody(request, response);
+                  if (!body) return;
+                  auto params = WriteParams(request);
+                  if (!params.ok())
+                    return Reply(response, 400, {{"error", params.status().message()}});
+                  const std::string name = request.matches[1];
+                  WriteQuery(response, params->first, params->second, [this, name, body = *body] {
+                    return PlanSiteWrite(name, body, false);
+                  });
+                });
     http_.Delete(R"(/v1/sites/([^/]+))", [this](const httplib::Request& request,
                                                 httplib::Response& response) {
       auto params = WriteParams(request);
@@ -967,6 +976,31 @@ class AgentImpl final : public Agent {
         return WritePlan{sites::Key(name), "", true, {{"deleted", name}}};
       });
     });
+    // A small key-value space on the state log, for operators and scripts ("kv/" keys).
+    http_.Put(R"(/v1/kv/(.+))",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                auto params = WriteParams(request);
+                if (!params.ok())
+                  return Reply(response, 400, {{"error", params.status().message()}});
+                const std::string key = "kv/" + std::string(request.matches[1]);
+                std::string value = request.body;
+                WriteQuery(response, params->first, params->second,
+                           [key, value = std::move(value)]() -> Result<WritePlan> {
+                             return WritePlan{key, value, false, {{"key", key.substr(3)}}};
+                           });
+              });
+    http_.Get(R"(/v1/kv/(.+))",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                const std::string key = "kv/" + std::string(request.matches[1]);
+                Answer(response, Query([this, key] {
+                         auto entry = log_->Get(key);
+                         if (!entry.ok()) return ErrorJson(entry.status());
+                         if (!entry->has_value() || (*entry)->tombstone) {
+                           return ErrorJson(Status::NotFound("no key '" + key.substr(3) + "'"));
+                         }
+                         return json{{"key", key.substr(3)}, {"value", (*entry)->value}};
+                       }));
+              });
     http_.Get("/v1/log/status", [this](const httplib::Request&, httplib::Response& response) {
       Answer(response, Query([this] { return LogStatusJson(); }));
     });
@@ -1016,7 +1050,8 @@ class AgentImpl final : public Agent {
       const std::string name = body->value("name", "");
       const std::string payload = body->value("payload", "");
       if (name.starts_with("starling.")) {
-        return Reply(response, 400, {{"error", "event names starting with 'starling.' are reserved"}});
+        return Reply(response, 400,
+                     {{"error", "event names starting with 'starling.' are reserved"}});
       }
       Answer(response, Query([this, name, payload] {
                Status status = Status::Ok();

@@ -72,7 +72,8 @@ void PrintSites(const json& sites) {
   std::printf("%-24s %-4s %-4s %-5s %-5s %s\n", "NAME", "MIN", "MAX", "UP", "DOWN", "DOMAINS");
   for (const auto& site : sites) {
     std::string domains;
-    for (const auto& d : site["domains"]) domains += (domains.empty() ? "" : ",") + d.get<std::string>();
+    for (const auto& d : site["domains"])
+      domains += (domains.empty() ? "" : ",") + d.get<std::string>();
     std::printf("%-24s %-4u %-4u %-5.2f %-5.2f %s\n", site["name"].get<std::string>().c_str(),
                 site["min"].get<unsigned>(), site["max"].get<unsigned>(), site["up"].get<double>(),
                 site["down"].get<double>(), domains.c_str());

@@ -21,7 +21,8 @@ Result<uint32_t> GetCount(const json& value, const char* field) {
 Result<double> GetLoad(const json& value, const char* field) {
   if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() <= 0 ||
       value.get<double>() > 1000) {
-    return Status::InvalidArgument(std::string(field) + " must be a number above 0 and at most 1000");
+    return Status::InvalidArgument(std::string(field) +
+                                   " must be a number above 0 and at most 1000");
   }
   return value.get<double>();
 }
@@ -69,12 +70,14 @@ Status ValidateDomain(std::string_view domain) {
       }
     }
     if (label.front() == '-' || label.back() == '-') {
-      return Status::InvalidArgument("domain '" + shown + "' has a label starting or ending with '-'");
+      return Status::InvalidArgument("domain '" + shown +
+                                     "' has a label starting or ending with '-'");
     }
     ++labels;
     start = end + 1;
   }
-  if (labels < 2) return Status::InvalidArgument("domain '" + shown + "' needs at least two labels");
+  if (labels < 2)
+    return Status::InvalidArgument("domain '" + shown + "' needs at least two labels");
   return Status::Ok();
 }
 
@@ -82,7 +85,8 @@ Status Validate(const Site& site) {
   if (Status s = ValidateName(site.name); !s.ok()) return s;
   if (site.domains.empty()) return Status::InvalidArgument("a site needs at least one domain");
   if (site.domains.size() > kMaxDomains) {
-    return Status::InvalidArgument("a site has at most " + std::to_string(kMaxDomains) + " domains");
+    return Status::InvalidArgument("a site has at most " + std::to_string(kMaxDomains) +
+                                   " domains");
   }
   for (const auto& domain : site.domains) {
     if (Status s = ValidateDomain(domain); !s.ok()) return s;
@@ -102,8 +106,8 @@ Status Validate(const Site& site) {
 std::string Key(std::string_view name) { return std::string(kKeyPrefix) + std::string(name); }
 
 json ToJson(const Site& site) {
-  return {{"name", site.name}, {"domains", site.domains}, {"min", site.min_copies},
-          {"max", site.max_copies}, {"up", site.up},       {"down", site.down}};
+  return {{"name", site.name},      {"domains", site.domains}, {"min", site.min_copies},
+          {"max", site.max_copies}, {"up", site.up},           {"down", site.down}};
 }
 
 Result<Site> Apply(const Site& base, const json& body, bool create) {

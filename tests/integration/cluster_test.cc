@@ -1,6 +1,7 @@
 // [integration] real `starling agent` processes on loopback: join, kill -9, restart, wrong key.
 // Every wait is on a condition with a deadline; processes are ended by their PID.
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -9,18 +10,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <nlohmann/json.hpp>
-#include <thread>
-#include <atomic>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
-#include <fmt/format.h>
+#include <thread>
 
 extern char** environ;
 
@@ -261,9 +261,10 @@ std::optional<std::set<std::string>> SiteNames(const Cluster::Agent& agent) {
   return names;
 }
 
-TEST_CASE("five agents agree on sites written concurrently, and a kill -9 loses no acknowledged "
-          "write",
-          "[integration]") {
+TEST_CASE(
+    "five agents agree on sites written concurrently, and a kill -9 loses no acknowledged "
+    "write",
+    "[integration]") {
   Cluster cluster;
   for (int i = 1; i <= 5; ++i) cluster.Add("agent-" + std::to_string(i));
   for (auto& agent : cluster.agents()) cluster.Start(agent);
@@ -315,12 +316,13 @@ TEST_CASE("five agents agree on sites written concurrently, and a kill -9 loses 
     }
     return text;
   };
-  const bool converged = WaitFor(std::chrono::seconds(10), [&] { return everyone_holds(expected); });
+  const bool converged =
+      WaitFor(std::chrono::seconds(10), [&] { return everyone_holds(expected); });
   INFO("sites held per agent: " << counts());
   REQUIRE(converged);
   // The very same list everywhere, through the CLI too.
-  const std::string first = RunCommand(fmt::format("{} --api 127.0.0.1:{} site list",
-                                                   STARLING_BINARY, agents[0].api_port));
+  const std::string first = RunCommand(
+      fmt::format("{} --api 127.0.0.1:{} site list", STARLING_BINARY, agents[0].api_port));
   for (auto& agent : agents) {
     CHECK(RunCommand(fmt::format("{} --api 127.0.0.1:{} site list", STARLING_BINARY,
                                  agent.api_port)) == first);

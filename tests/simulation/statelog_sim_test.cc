@@ -24,9 +24,10 @@ StateLogSimOptions Chaos() {
   return options;
 }
 
-TEST_CASE("invariants 1 and 4: one state, no acknowledged write lost, under loss, partitions, "
-          "crashes and clock skew",
-          "[sim]") {
+TEST_CASE(
+    "invariants 1 and 4: one state, no acknowledged write lost, under loss, partitions, "
+    "crashes and clock skew",
+    "[sim]") {
   StateLogSimOptions options = Chaos();
   uint64_t acknowledged = 0, not_acknowledged = 0, snapshots = 0, compacted = 0;
   for (uint64_t seed = 1; seed <= 100; ++seed) {

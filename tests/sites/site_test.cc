@@ -29,8 +29,11 @@ TEST_CASE("site names and domains are validated", "[unit]") {
 }
 
 TEST_CASE("a site is built from JSON with clear errors", "[unit]") {
-  auto site = Apply(Site{}, json{{"name", "shop"}, {"domains", {"b.example.com", "a.example.com"}},
-                                 {"min", 2}, {"max", 4}},
+  auto site = Apply(Site{},
+                    json{{"name", "shop"},
+                         {"domains", {"b.example.com", "a.example.com"}},
+                         {"min", 2},
+                         {"max", 4}},
                     true);
   REQUIRE(site.ok());
   CHECK(site->domains == std::vector<std::string>{"a.example.com", "b.example.com"});

@@ -1,12 +1,12 @@
 // [unit] and [core] tests of the state log core: the fold, the clock, and replicas wired by hand.
 #include "store/replica.h"
 
+#include <fmt/format.h>
 #include <rapidcheck.h>
 #include <rapidcheck/catch.h>
 
 #include <catch2/catch.hpp>
 #include <deque>
-#include <fmt/format.h>
 #include <memory>
 
 #include "store/memory_storage.h"
@@ -67,8 +67,8 @@ TEST_CASE("any delivery order, duplication or batching gives byte-identical stat
     for (const Entry& entry : entries) {
       if (*rc::gen::inRange(0, 3) == 0) delivery.push_back(entry);
     }
-    const auto order = *rc::gen::container<std::vector<uint32_t>>(
-        delivery.size(), rc::gen::arbitrary<uint32_t>());
+    const auto order =
+        *rc::gen::container<std::vector<uint32_t>>(delivery.size(), rc::gen::arbitrary<uint32_t>());
     std::vector<size_t> index(delivery.size());
     for (size_t i = 0; i < index.size(); ++i) index[i] = i;
     std::sort(index.begin(), index.end(), [&](size_t a, size_t b) { return order[a] < order[b]; });

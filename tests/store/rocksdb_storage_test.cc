@@ -83,8 +83,9 @@ TEST_CASE("a replica resumes from RocksDB after a restart", "[unit]") {
     REQUIRE(replica.Open(1000, 42).ok());
     origin = replica.origin();
     for (int i = 0; i < 3; ++i) {
-      REQUIRE(replica.Write(Instant{}, 1000, "k/" + std::to_string(i), "v", false,
-                            AckMode::kLocal, Instant{} + Seconds(1))
+      REQUIRE(replica
+                  .Write(Instant{}, 1000, "k/" + std::to_string(i), "v", false, AckMode::kLocal,
+                         Instant{} + Seconds(1))
                   .ok());
     }
     StoreOutbox out;

@@ -505,8 +505,19 @@ Status Replica::OnBroadcast(Instant now, uint64_t wall_ms, std::string_view byte
   // node per write (our digest shows them only once durable).
   if (Status s = ApplyRemote(news->entries, /*sync=*/false, &gap); !s.ok()) return s;
   if (!dirty_) MadeDurable(out);
-  // A gap means we missed something: ask the sender now instead of waiting for the next round.
-  if (gap && live_.contains(news->sender)) PullFrom(news->sender, out);
+  // The news carries the sender's digest too: it tells what the sender durably holds (which may
+  // acknowledge our writes), and whether we are behind it anywhere.
+  Digest& known = known_[news->sender];
+  bool behind = gap;
+  for (const auto& [origin, head] : news->digest) {
+    uint64_t& held = known[origin];
+    held = std::max(held, head);
+    if (origin != origin_ && head > HeadOf(heads_, origin) && !pending_.contains(origin)) {
+      behind = true;
+    }
+  }
+  // Ask the sender now instead of waiting for the next round.
+  if (behind && live_.contains(news->sender)) PullFrom(news->sender, out);
   CheckWaiters(now, out);
   return Status::Ok();
 }

@@ -783,6 +783,21 @@ class AgentImpl final : public Agent {
     line("starling_sealed_rejected_total", "reason=\"auth\"", k.rejected_auth);
     line("starling_sealed_rejected_total", "reason=\"stale\"", k.rejected_stale);
     line("starling_sealed_rejected_total", "reason=\"replay\"", k.rejected_replay);
+    const auto& l = log_->stats();
+    out += "# TYPE starling_log_entries_total counter\n";
+    line("starling_log_entries_total", "kind=\"written\"", l.writes);
+    line("starling_log_entries_total", "kind=\"applied\"", l.applied);
+    line("starling_log_entries_total", "kind=\"duplicate\"", l.duplicates);
+    line("starling_log_entries_total", "kind=\"compacted\"", l.compacted);
+    out += "# TYPE starling_log_exchanges_total counter\n";
+    line("starling_log_exchanges_total", "direction=\"sent\"", l.requests_sent);
+    line("starling_log_exchanges_total", "direction=\"served\"", l.requests_served);
+    line("starling_log_exchanges_total", "direction=\"undecodable\"", l.rejected);
+    out += "# TYPE starling_log_snapshots_total counter\n";
+    line("starling_log_snapshots_total", "direction=\"served\"", l.snapshots_served);
+    line("starling_log_snapshots_total", "direction=\"received\"", l.snapshots_received);
+    out += "# TYPE starling_log_storage_errors_total counter\n";
+    line("starling_log_storage_errors_total", "", l.storage_errors);
     return out;
   }
 

@@ -1,5 +1,6 @@
 // libFuzzer target for everything a stranger can send: sealed datagrams and frames, and (for a
-// holder of the key) the plaintext datagram and push-pull decoders and the core's handling of them.
+// holder of the key) the plaintext datagram, push-pull and state log decoders, the membership core's
+// and the state log replica's handling of them, and stored site records.
 // Build: cmake -DSTARLING_FUZZ=ON with clang; run: fuzz_datagram -max_total_time=60 corpus/
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +9,10 @@
 #include "gossip/codec.h"
 #include "gossip/swim.h"
 #include "src/net/sealer.h"
+#include "src/sites/site.h"
+#include "store/codec.h"
+#include "store/memory_storage.h"
+#include "store/replica.h"
 
 namespace {
 
@@ -25,6 +30,16 @@ net::Sealer& Sealer() {
   return sealer;
 }
 
+store::Replica& Log() {
+  static store::MemoryStorage storage;
+  static store::Replica replica = [] {
+    store::Replica r(store::ReplicaOptions(), "fuzz", &storage, 1);
+    STARLING_CHECK(r.Open(1'800'000'000'000, 1).ok());
+    return r;
+  }();
+  return replica;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -40,5 +55,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     STARLING_CHECK(Core().incarnation() == incarnation);
   }
   (void)Core().OnPushPullRequest(Instant(Seconds(2)), bytes, &out);
+
+  (void)store::DecodeEntry(bytes);
+  (void)sites::Decode(bytes);
+  store::StoreOutbox log_out;
+  const store::Digest heads = Log().heads();
+  if (!store::DecodeExchange(bytes).ok()) {
+    // Undecodable news or requests change nothing.
+    STARLING_CHECK(!Log().OnBroadcast(Instant(Seconds(2)), 1'800'000'000'000, bytes, &log_out).ok());
+    STARLING_CHECK(!Log().OnRequest(Instant(Seconds(2)), 1'800'000'000'000, bytes, &log_out).ok());
+    STARLING_CHECK(log_out.empty());
+    STARLING_CHECK(Log().heads() == heads);
+  } else {
+    (void)Log().OnBroadcast(Instant(Seconds(2)), 1'800'000'000'000, bytes, &log_out);
+  }
   return 0;
 }

@@ -1,7 +1,7 @@
 // libFuzzer target for everything a stranger can send: sealed datagrams and frames, and (for a
-// holder of the key) the plaintext datagram, push-pull and state log decoders, the membership core's
-// and the state log replica's handling of them, and stored site records.
-// Build: cmake -DSTARLING_FUZZ=ON with clang; run: fuzz_datagram -max_total_time=60 corpus/
+// holder of the key) the plaintext datagram, push-pull and state log decoders, the membership
+// core's and the state log replica's handling of them, and stored site records. Build: cmake
+// -DSTARLING_FUZZ=ON with clang; run: fuzz_datagram -max_total_time=60 corpus/
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -62,7 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const store::Digest heads = Log().heads();
   if (!store::DecodeExchange(bytes).ok()) {
     // Undecodable news or requests change nothing.
-    STARLING_CHECK(!Log().OnBroadcast(Instant(Seconds(2)), 1'800'000'000'000, bytes, &log_out).ok());
+    STARLING_CHECK(
+        !Log().OnBroadcast(Instant(Seconds(2)), 1'800'000'000'000, bytes, &log_out).ok());
     STARLING_CHECK(!Log().OnRequest(Instant(Seconds(2)), 1'800'000'000'000, bytes, &log_out).ok());
     STARLING_CHECK(log_out.empty());
     STARLING_CHECK(Log().heads() == heads);

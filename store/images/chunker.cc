@@ -30,7 +30,8 @@ constexpr uint64_t TopBits(int bits) { return bits == 0 ? 0 : ~uint64_t{0} << (6
 
 Status ChunkerOptions::Validate() const {
   if (!std::has_single_bit(avg_bytes) || avg_bytes < 256 || avg_bytes > (16u << 20)) {
-    return Status::InvalidArgument("the average chunk size must be a power of two from 256 B to 16 MiB");
+    return Status::InvalidArgument(
+        "the average chunk size must be a power of two from 256 B to 16 MiB");
   }
   if (min_bytes == 0 || min_bytes >= avg_bytes || avg_bytes >= max_bytes) {
     return Status::InvalidArgument("chunk sizes must satisfy 0 < min < avg < max");

@@ -57,7 +57,8 @@ Result<std::string> NormalizeArchivePath(std::string_view path) {
 }
 
 Status ValidateLinkTarget(std::string_view link_path, std::string_view target) {
-  if (target.empty()) return Status::InvalidArgument("empty link target at '" + Shown(link_path) + "'");
+  if (target.empty())
+    return Status::InvalidArgument("empty link target at '" + Shown(link_path) + "'");
   if (target.size() > kMaxPathBytes || target.find('\0') != std::string_view::npos) {
     return Status::InvalidArgument("bad link target at '" + Shown(link_path) + "'");
   }

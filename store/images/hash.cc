@@ -9,8 +9,8 @@ namespace starling::images {
 Hash Sha256(std::span<const uint8_t> bytes) {
   Hash hash{};
   unsigned int length = 0;
-  STARLING_CHECK(EVP_Digest(bytes.data(), bytes.size(), hash.data(), &length, EVP_sha256(),
-                            nullptr) == 1);
+  STARLING_CHECK(
+      EVP_Digest(bytes.data(), bytes.size(), hash.data(), &length, EVP_sha256(), nullptr) == 1);
   return hash;
 }
 

@@ -66,14 +66,16 @@ Status Validate(const Manifest& manifest, const ManifestRules& rules) {
           total += chunk.size;
         }
         if (total != file.size) {
-          return Status::InvalidArgument("the chunks of '" + file.path + "' do not add up to its size");
+          return Status::InvalidArgument("the chunks of '" + file.path +
+                                         "' do not add up to its size");
         }
         break;
       }
       case FileKind::kDirectory:
       case FileKind::kSymlink:
         if (!file.chunks.empty() || file.size != 0) {
-          return Status::InvalidArgument("'" + file.path + "' is not a regular file but has content");
+          return Status::InvalidArgument("'" + file.path +
+                                         "' is not a regular file but has content");
         }
         if (file.kind == FileKind::kSymlink) {
           if (Status s = ValidateLinkTarget(file.path, file.target); !s.ok()) return s;
@@ -153,7 +155,8 @@ Result<Manifest> Decode(std::string_view bytes) {
     }
     out.site = String(root.getSite());
     for (auto arg : root.getCommand()) out.command.push_back(String(arg));
-    for (auto var : root.getEnv()) out.env.emplace_back(String(var.getName()), String(var.getValue()));
+    for (auto var : root.getEnv())
+      out.env.emplace_back(String(var.getName()), String(var.getValue()));
     out.files.reserve(root.getFiles().size());
     for (auto in : root.getFiles()) {
       FileEntry f;
@@ -176,7 +179,8 @@ Result<Manifest> Decode(std::string_view bytes) {
         f.chunks.push_back(ref);
       }
       f.target = String(in.getTarget());
-      for (auto x : in.getXattrs()) f.xattrs.emplace_back(String(x.getName()), String(x.getValue()));
+      for (auto x : in.getXattrs())
+        f.xattrs.emplace_back(String(x.getName()), String(x.getValue()));
       out.files.push_back(std::move(f));
     }
   } catch (const kj::Exception& error) {

@@ -1,0 +1,52 @@
+// store/rocksdb/chunk_store.h — content-addressed chunks of site images on RocksDB with BlobDB
+// (large values live in blob files, not in the LSM tree), each compressed with zstd and named by
+// the SHA-256 of its plain bytes. What is stored is what peers are sent: the compressed bytes.
+// Every read verifies the hash, so a chunk corrupted on disk is caught, reported and replaced.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "src/base/status.h"
+#include "store/images/hash.h"
+
+namespace rocksdb {
+class DB;
+}  // namespace rocksdb
+
+namespace starling::images {
+
+class ChunkStore {
+ public:
+  // Opens (creating if missing) the chunk store in `directory` (its own RocksDB: chunk writes
+  // are large and idempotent, and would crowd the state log's WAL).
+  static Result<std::unique_ptr<ChunkStore>> Open(const std::string& directory);
+  ~ChunkStore();
+
+  // Stores `plain` under `hash` (which the caller computed) unless present. Returns true when it
+  // was new. `sync` makes it durable before returning.
+  Result<bool> Put(const Hash& hash, std::span<const uint8_t> plain, bool sync = false);
+  // Stores bytes as a peer sent them (zstd frame): decompressed and verified first.
+  Status PutCompressed(const Hash& hash, std::string_view compressed, bool sync = false);
+  bool Has(const Hash& hash);
+  // The plain bytes, verified. A stored chunk whose hash does not match is Corruption.
+  Result<std::string> Get(const Hash& hash);
+  // The stored (compressed) bytes, verified, to send to a peer.
+  Result<std::string> GetCompressed(const Hash& hash);
+  Status Delete(const Hash& hash);
+  // Makes every earlier Put durable.
+  Status Sync();
+  uint64_t SizeOnDisk();
+
+  // For tests: overwrites the stored bytes of `hash` with `bytes` as they are.
+  Status CorruptForTest(const Hash& hash, std::string_view bytes);
+
+ private:
+  ChunkStore() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::string directory_;
+};
+
+}  // namespace starling::images

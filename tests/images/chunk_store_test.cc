@@ -1,0 +1,66 @@
+// [unit] tests of the chunk store: content addressing, compression, and corruption caught on read.
+#include "store/rocksdb/chunk_store.h"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <random>
+
+namespace starling::images {
+namespace {
+
+TEST_CASE("chunks are stored once, verified on every read, and a corrupt one is reported",
+          "[unit]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("starling-chunks-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += "<p>line " + std::to_string(i % 17) + " of a page</p>\n";
+  std::string noise(50000, '\0');
+  std::mt19937_64 rng(3);
+  for (char& c : noise) c = static_cast<char>(rng());
+  const Hash text_hash = Sha256(text), noise_hash = Sha256(noise);
+  {
+    auto store = ChunkStore::Open(dir.string());
+    REQUIRE(store.ok());
+    auto span = [](const std::string& s) {
+      return std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+    };
+    CHECK(*(*store)->Put(text_hash, span(text)) == true);
+    CHECK(*(*store)->Put(text_hash, span(text)) == false);  // already there
+    CHECK(*(*store)->Put(noise_hash, span(noise), /*sync=*/true) == true);
+    CHECK((*store)->Has(text_hash));
+    CHECK(*(*store)->Get(text_hash) == text);
+    auto compressed = (*store)->GetCompressed(text_hash);
+    REQUIRE(compressed.ok());
+    CHECK(compressed->size() < text.size() / 5);  // zstd: repetitive text shrinks
+
+    // A peer's bytes are checked against the name before they are kept.
+    CHECK((*store)->PutCompressed(noise_hash, *compressed).code() == StatusCode::kCorruption);
+    CHECK((*store)->PutCompressed(noise_hash, "not zstd").code() == StatusCode::kCorruption);
+    REQUIRE((*store)->Sync().ok());
+  }
+  auto store = ChunkStore::Open(dir.string());
+  REQUIRE(store.ok());
+  CHECK(*(*store)->Get(noise_hash) == noise);  // survived the reopen
+  // Bytes rotting on disk are caught on read.
+  auto good = (*store)->GetCompressed(text_hash);
+  REQUIRE(good.ok());
+  std::string rotten = *good;
+  rotten[rotten.size() / 2] ^= 0x40;
+  REQUIRE((*store)->CorruptForTest(text_hash, rotten).ok());
+  CHECK((*store)->Get(text_hash).status().code() == StatusCode::kCorruption);
+  CHECK((*store)->GetCompressed(text_hash).status().code() == StatusCode::kCorruption);
+  // ... and replaced by a good copy.
+  REQUIRE((*store)->PutCompressed(text_hash, *good).ok());
+  CHECK(*(*store)->Get(text_hash) == text);
+  REQUIRE((*store)->Delete(text_hash).ok());
+  CHECK_FALSE((*store)->Has(text_hash));
+  CHECK((*store)->Get(text_hash).status().code() == StatusCode::kNotFound);
+  store->reset();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace starling::images

@@ -1,0 +1,38 @@
+// src/images/importer.h — turns a directory tree into an image: content-defined chunks into the
+// chunk store, a manifest out. Streams each file through a fixed buffer (memory stays bounded
+// whatever the tree's size) and skips files unchanged since the previous version.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "src/base/status.h"
+#include "store/images/chunker.h"
+#include "store/images/manifest.h"
+#include "store/rocksdb/chunk_store.h"
+
+namespace starling::images {
+
+struct ImportOptions {
+  ChunkerOptions chunker;
+  ManifestRules rules;                 // setuid/setgid refused unless allowed
+  const Manifest* previous = nullptr;  // files with the same size, mtime and mode are not re-read
+};
+
+struct ImportStats {
+  uint64_t files = 0;
+  uint64_t bytes = 0;       // regular file bytes in the tree
+  uint64_t bytes_read = 0;  // of those, read and chunked (the rest reused)
+  uint64_t chunks = 0;
+  uint64_t new_chunks = 0;
+  uint64_t new_chunk_bytes = 0;  // plain bytes of chunks the store did not hold
+};
+
+// Imports `root` (a directory) as `manifest->files`; site, command and env are the caller's.
+// Device nodes, FIFOs, sockets, links escaping the root and (unless allowed) setuid files are
+// errors naming the path; on error the manifest is not produced (chunks already stored are
+// harmless: unreferenced chunks are garbage-collected).
+Status ImportDirectory(const std::string& root, const ImportOptions& options, ChunkStore* store,
+                       Manifest* manifest, ImportStats* stats);
+
+}  // namespace starling::images

@@ -33,12 +33,59 @@ Status Errno(const std::string& what, const std::string& path) {
   return Status::IoError(what + " '" + path + "': " + std::strerror(errno));
 }
 
+uint64_t TotalOf(const FileEntry& file) {
+  uint64_t total = 0;
+  for (const ChunkRef& chunk : file.chunks) total += chunk.size;
+  return total;
+}
+
+// Reads a file's bytes with `read` (0 = end) through `buffer`, cuts them into chunks, stores the
+// chunks and lists them in `file`. Memory: the buffer, whatever the file's size. Each byte is
+// moved within the buffer at most once.
+template <typename Read>
+Status ChunkStream(Read& read, const Chunker& chunker, ChunkStore* store,
+                   std::vector<uint8_t>* buffer, FileEntry* file, ImportStats* stats) {
+  const size_t max = chunker.options().max_bytes;
+  if (buffer->size() < 2 * max) buffer->resize(2 * max);
+  size_t begin = 0, end = 0;
+  bool eof = false;
+  for (;;) {
+    if (!eof && end - begin < max) {
+      // Slide what is left to the front, then fill the rest.
+      std::memmove(buffer->data(), buffer->data() + begin, end - begin);
+      end -= begin;
+      begin = 0;
+      while (!eof && end < buffer->size()) {
+        auto n = read(buffer->data() + end, buffer->size() - end);
+        if (!n.ok()) return n.status();
+        if (*n == 0) eof = true;
+        end += *n;
+      }
+    }
+    if (begin == end) break;
+    const auto data = std::span<const uint8_t>(buffer->data() + begin, end - begin);
+    const size_t cut = chunker.NextCut(data);
+    const auto chunk = data.subspan(0, cut);
+    const Hash hash = Sha256(chunk);
+    auto added = store->Put(hash, chunk);
+    if (!added.ok()) return added.status();
+    if (*added) {
+      ++stats->new_chunks;
+      stats->new_chunk_bytes += cut;
+    }
+    ++stats->chunks;
+    stats->bytes_read += cut;
+    file->chunks.push_back(ChunkRef{hash, static_cast<uint32_t>(cut)});
+    begin += cut;
+  }
+  return Status::Ok();
+}
+
 class Walker {
  public:
   Walker(const std::string& root, const ImportOptions& options, ChunkStore* store,
          ImportStats* stats)
       : root_(root), options_(options), chunker_(options.chunker), store_(store), stats_(stats) {
-    buffer_.resize(options.chunker.max_bytes * 4);
     if (options.previous != nullptr) {
       for (const FileEntry& file : options.previous->files) previous_.emplace(file.path, &file);
     }
@@ -147,40 +194,15 @@ class Walker {
     Fd fd(::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (fd.fd < 0) return Errno("cannot open", full);
     ::posix_fadvise(fd.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    size_t filled = 0;
-    bool eof = false;
-    uint64_t total = 0;
-    while (true) {
-      // Keep at least max_bytes buffered (or everything up to the end of the file).
-      while (!eof && filled < options_.chunker.max_bytes) {
-        const ssize_t n = ::read(fd.fd, buffer_.data() + filled, buffer_.size() - filled);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          return Errno("cannot read", full);
-        }
-        if (n == 0) eof = true;
-        filled += static_cast<size_t>(n);
+    const auto read = [&](uint8_t* into, size_t room) -> Result<size_t> {
+      for (;;) {
+        const ssize_t n = ::read(fd.fd, into, room);
+        if (n >= 0) return static_cast<size_t>(n);
+        if (errno != EINTR) return Errno("cannot read", full);
       }
-      if (filled == 0) break;
-      const auto data = std::span<const uint8_t>(buffer_.data(), filled);
-      const size_t cut =
-          chunker_.NextCut(eof ? data : data.subspan(0, std::min(filled, buffer_.size())));
-      const auto chunk = data.subspan(0, cut);
-      const Hash hash = Sha256(chunk);
-      auto added = store_->Put(hash, chunk);
-      if (!added.ok()) return added.status();
-      if (*added) {
-        ++stats_->new_chunks;
-        stats_->new_chunk_bytes += cut;
-      }
-      ++stats_->chunks;
-      file->chunks.push_back(ChunkRef{hash, static_cast<uint32_t>(cut)});
-      total += cut;
-      std::memmove(buffer_.data(), buffer_.data() + cut, filled - cut);
-      filled -= cut;
-    }
-    stats_->bytes_read += total;
-    if (total != file->size) {
+    };
+    if (Status s = ChunkStream(read, chunker_, store_, &buffer_, file, stats_); !s.ok()) return s;
+    if (file->size != TotalOf(*file)) {
       return Status::IoError("'" + file->path + "' changed size while being read");
     }
     return Status::Ok();

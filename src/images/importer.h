@@ -35,4 +35,11 @@ struct ImportStats {
 Status ImportDirectory(const std::string& root, const ImportOptions& options, ChunkStore* store,
                        Manifest* manifest, ImportStats* stats);
 
+// Imports a tar archive (plain, gzip, xz, zstd, bzip2; ustar, pax, GNU) the same way, streaming
+// each member. Absolute paths, "..", links escaping the root, hard links to nothing, device
+// nodes, FIFOs, setuid files (unless allowed), absurd sizes and truncated archives are errors
+// naming the member.
+Status ImportArchive(const std::string& path, const ImportOptions& options, ChunkStore* store,
+                     Manifest* manifest, ImportStats* stats);
+
 }  // namespace starling::images

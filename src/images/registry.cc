@@ -1,0 +1,128 @@
+#include "src/images/registry.h"
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "src/sites/site.h"
+
+namespace starling::images {
+namespace {
+
+using json = nlohmann::json;
+
+Result<Hash> FromHex(std::string_view hex) {
+  Hash hash{};
+  if (hex.size() != 64) return Status::Corruption("a hash is 64 hex digits");
+  for (size_t i = 0; i < 32; ++i) {
+    auto nibble = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return Status::Corruption("a hash is lower-case hex");
+    hash[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return hash;
+}
+
+}  // namespace
+
+std::string RecordKey(std::string_view site, std::string_view version) {
+  return SitePrefix(site) + std::string(version);
+}
+
+std::string SitePrefix(std::string_view site) { return "image/" + std::string(site) + "/"; }
+
+Result<ImageRecord> StoreManifest(const Manifest& manifest, const ChunkerOptions& options,
+                                  ChunkStore* store) {
+  if (Status s = sites::ValidateName(manifest.site); !s.ok()) return s;
+  if (Status s = Validate(manifest, ManifestRules{.allow_setuid = true}); !s.ok()) return s;
+  const std::string encoded = Encode(manifest);
+  ImageRecord record;
+  record.site = manifest.site;
+  record.version = VersionOf(encoded);
+  record.command = manifest.command;
+  const Chunker chunker(options);
+  const auto bytes = std::span(reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size());
+  for (size_t at = 0; at < bytes.size();) {
+    const size_t cut = chunker.NextCut(bytes.subspan(at));
+    const auto chunk = bytes.subspan(at, cut);
+    const Hash hash = Sha256(chunk);
+    if (auto put = store->Put(hash, chunk); !put.ok()) return put.status();
+    record.manifest_chunks.push_back({hash, static_cast<uint32_t>(cut)});
+    at += cut;
+  }
+  for (const FileEntry& file : manifest.files) {
+    if (file.kind != FileKind::kRegular) continue;
+    ++record.files;
+    record.bytes += file.size;
+  }
+  record.chunks = ContentChunks(manifest).size();
+  return record;
+}
+
+Result<Manifest> LoadManifest(const ImageRecord& record, ChunkStore* store) {
+  std::string encoded;
+  for (const ChunkRef& chunk : record.manifest_chunks) {
+    auto bytes = store->Get(chunk.hash);
+    if (!bytes.ok()) return bytes.status();
+    encoded += *bytes;
+  }
+  if (VersionOf(encoded) != record.version) {
+    return Status::Corruption("the manifest does not match version " + record.version);
+  }
+  auto manifest = Decode(encoded);
+  if (!manifest.ok()) return manifest.status();
+  if (manifest->site != record.site) {
+    return Status::Corruption("version " + record.version + " belongs to another site");
+  }
+  return manifest;
+}
+
+std::vector<Hash> ContentChunks(const Manifest& manifest) {
+  std::vector<Hash> chunks;
+  std::set<Hash> seen;
+  for (const FileEntry& file : manifest.files) {
+    for (const ChunkRef& chunk : file.chunks) {
+      if (seen.insert(chunk.hash).second) chunks.push_back(chunk.hash);
+    }
+  }
+  return chunks;
+}
+
+std::string EncodeRecord(const ImageRecord& record) {
+  json chunks = json::array();
+  for (const ChunkRef& chunk : record.manifest_chunks) {
+    chunks.push_back({{"hash", Hex(chunk.hash)}, {"size", chunk.size}});
+  }
+  return json{{"site", record.site},      {"version", record.version}, {"manifest_chunks", chunks},
+              {"files", record.files},    {"bytes", record.bytes},     {"chunks", record.chunks},
+              {"command", record.command}}
+      .dump();
+}
+
+Result<ImageRecord> DecodeRecord(std::string_view bytes) {
+  const json body = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object()) return Status::Corruption("an image record is not a JSON object");
+  ImageRecord record;
+  try {
+    record.site = body.at("site").get<std::string>();
+    record.version = body.at("version").get<std::string>();
+    if (!FromHex(record.version).ok()) return Status::Corruption("bad image version");
+    for (const auto& chunk : body.at("manifest_chunks")) {
+      auto hash = FromHex(chunk.at("hash").get<std::string>());
+      if (!hash.ok()) return hash.status();
+      record.manifest_chunks.push_back({*hash, chunk.at("size").get<uint32_t>()});
+    }
+    record.files = body.at("files").get<uint64_t>();
+    record.bytes = body.at("bytes").get<uint64_t>();
+    record.chunks = body.at("chunks").get<uint64_t>();
+    record.command = body.at("command").get<std::vector<std::string>>();
+  } catch (const json::exception& error) {
+    return Status::Corruption(std::string("an image record is malformed: ") + error.what());
+  }
+  return record;
+}
+
+}  // namespace starling::images

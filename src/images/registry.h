@@ -1,0 +1,42 @@
+// src/images/registry.h — an image version as the state log records it. The manifest itself is
+// stored as chunks too (a large site's manifest runs to megabytes, beyond a log value's 256 KiB);
+// the log holds its name, its chunk list and a summary, under "image/<site>/<version>".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "src/base/status.h"
+#include "store/images/chunker.h"
+#include "store/images/manifest.h"
+#include "store/rocksdb/chunk_store.h"
+
+namespace starling::images {
+
+struct ImageRecord {
+  std::string site;
+  std::string version;  // hex SHA-256 of the encoded manifest
+  std::vector<ChunkRef> manifest_chunks;
+  uint64_t files = 0;
+  uint64_t bytes = 0;   // regular file bytes
+  uint64_t chunks = 0;  // distinct content chunks
+  std::vector<std::string> command;
+  bool operator==(const ImageRecord&) const = default;
+};
+
+// The state log key of a version, and the prefix of a site's versions.
+std::string RecordKey(std::string_view site, std::string_view version);
+std::string SitePrefix(std::string_view site);
+
+// Stores the encoded manifest's chunks and returns the record to write to the log.
+Result<ImageRecord> StoreManifest(const Manifest& manifest, const ChunkerOptions& chunker,
+                                  ChunkStore* store);
+// Every chunk a node needs for the version: the manifest's, then (once it is loaded) the files'.
+Result<Manifest> LoadManifest(const ImageRecord& record, ChunkStore* store);
+std::vector<Hash> ContentChunks(const Manifest& manifest);  // distinct, in first-use order
+
+std::string EncodeRecord(const ImageRecord& record);  // JSON
+Result<ImageRecord> DecodeRecord(std::string_view bytes);
+
+}  // namespace starling::images

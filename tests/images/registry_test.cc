@@ -1,0 +1,58 @@
+// [unit] tests of image records: a manifest stored as chunks comes back exactly, by its version.
+#include "src/images/registry.h"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+namespace starling::images {
+namespace {
+
+TEST_CASE("a manifest stored as chunks loads back by its record", "[unit]") {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("starling-registry-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto store = ChunkStore::Open(dir.string());
+  REQUIRE(store.ok());
+  Manifest m;
+  m.site = "shop";
+  m.command = {"php-fpm", "-F"};
+  m.files.push_back({"www", FileKind::kDirectory, 0755});
+  for (int i = 0; i < 5000; ++i) {  // big enough for several manifest chunks
+    FileEntry f{"www/page-" + std::to_string(100000 + i) + ".html", FileKind::kRegular, 0644};
+    f.chunks = {{Sha256("page " + std::to_string(i)), 10}};
+    f.size = 10;
+    m.files.push_back(f);
+  }
+  ChunkerOptions small{1024, 4096, 16384};
+  auto record = StoreManifest(m, small, store->get());
+  REQUIRE(record.ok());
+  CHECK(record->manifest_chunks.size() > 3);
+  CHECK(record->files == 5000);
+  CHECK(record->bytes == 50000);
+  CHECK(record->chunks == 5000);
+  CHECK(record->version == VersionOf(Encode(m)));
+  CHECK(RecordKey("shop", record->version) == "image/shop/" + record->version);
+
+  auto decoded = DecodeRecord(EncodeRecord(*record));
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == *record);
+  auto loaded = LoadManifest(*decoded, store->get());
+  REQUIRE(loaded.ok());
+  CHECK(*loaded == m);
+
+  ImageRecord forged = *record;
+  forged.version[0] = forged.version[0] == 'a' ? 'b' : 'a';
+  CHECK(LoadManifest(forged, store->get()).status().code() == StatusCode::kCorruption);
+  CHECK(DecodeRecord("{}").status().code() == StatusCode::kCorruption);
+  CHECK(DecodeRecord("[1,2]").status().code() == StatusCode::kCorruption);
+  Manifest bad = m;
+  bad.site = "Bad Site";
+  CHECK_FALSE(StoreManifest(bad, small, store->get()).ok());
+  store->reset();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace starling::images

@@ -100,7 +100,7 @@ bool ChunkStore::Has(const Hash& hash) {
   return db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), Key(hash), &value).ok();
 }
 
-Result<std::string> ChunkStore::GetCompressed(const Hash& hash) {
+Result<std::pair<std::string, std::string>> ChunkStore::ReadVerified(const Hash& hash) {
   std::string compressed;
   rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), Key(hash), &compressed);
   if (status.IsNotFound()) return Status::NotFound("no chunk " + Hex(hash).substr(0, 16));
@@ -109,19 +109,19 @@ Result<std::string> ChunkStore::GetCompressed(const Hash& hash) {
   if (!plain.ok() || Sha256(*plain) != hash) {
     return Status::Corruption("stored chunk " + Hex(hash).substr(0, 16) + " is corrupt");
   }
-  return compressed;
+  return std::make_pair(std::move(compressed), std::move(plain.value()));
+}
+
+Result<std::string> ChunkStore::GetCompressed(const Hash& hash) {
+  auto read = ReadVerified(hash);
+  if (!read.ok()) return read.status();
+  return std::move(read->first);
 }
 
 Result<std::string> ChunkStore::Get(const Hash& hash) {
-  std::string compressed;
-  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), Key(hash), &compressed);
-  if (status.IsNotFound()) return Status::NotFound("no chunk " + Hex(hash).substr(0, 16));
-  if (!status.ok()) return Status::IoError("reading a chunk: " + status.ToString());
-  auto plain = Decompress(compressed);
-  if (!plain.ok() || Sha256(*plain) != hash) {
-    return Status::Corruption("stored chunk " + Hex(hash).substr(0, 16) + " is corrupt");
-  }
-  return plain;
+  auto read = ReadVerified(hash);
+  if (!read.ok()) return read.status();
+  return std::move(read->second);
 }
 
 Status ChunkStore::Delete(const Hash& hash) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "src/base/status.h"
 #include "store/images/hash.h"
@@ -45,6 +46,8 @@ class ChunkStore {
 
  private:
   ChunkStore() = default;
+  // The stored bytes and their plain form, checked against `hash`.
+  Result<std::pair<std::string, std::string>> ReadVerified(const Hash& hash);
   std::unique_ptr<rocksdb::DB> db_;
   std::string directory_;
 };

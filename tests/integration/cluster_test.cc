@@ -152,6 +152,18 @@ class Cluster {
     return view;
   }
 
+  // True when every agent sees exactly `n` members, all alive.
+  bool AllAlive(size_t n) {
+    for (auto& observer : agents_) {
+      auto view = View(observer);
+      if (view.size() != n) return false;
+      for (auto& [name, state] : view) {
+        if (state.first != "alive") return false;
+      }
+    }
+    return true;
+  }
+
   std::vector<Agent>& agents() { return agents_; }
   const fs::path& dir() const { return dir_; }
 
@@ -176,17 +188,7 @@ TEST_CASE("five agents join, detect a kill -9, welcome the restart, and shut out
     }
     return true;
   };
-  auto all_alive = [&] {
-    for (auto& observer : agents) {
-      auto view = Cluster::View(observer);
-      if (view.size() != 5) return false;
-      for (auto& [name, state] : view) {
-        if (state.first != "alive") return false;
-      }
-    }
-    return true;
-  };
-  REQUIRE(WaitFor(std::chrono::seconds(10), all_alive));
+  REQUIRE(WaitFor(std::chrono::seconds(10), [&] { return cluster.AllAlive(5); }));
 
   // The CLI shows the same through the local API.
   const std::string table = RunCommand(std::string(STARLING_BINARY) + " --api 127.0.0.1:" +
@@ -269,16 +271,7 @@ TEST_CASE(
   for (int i = 1; i <= 5; ++i) cluster.Add("agent-" + std::to_string(i));
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
-  REQUIRE(WaitFor(std::chrono::seconds(10), [&] {
-    for (auto& observer : agents) {
-      auto view = Cluster::View(observer);
-      if (view.size() != 5) return false;
-      for (auto& [name, state] : view) {
-        if (state.first != "alive") return false;
-      }
-    }
-    return true;
-  }));
+  REQUIRE(WaitFor(std::chrono::seconds(10), [&] { return cluster.AllAlive(5); }));
 
   // Concurrent creates on every node.
   std::set<std::string> expected;

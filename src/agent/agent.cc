@@ -288,17 +288,7 @@ class AgentImpl final : public Agent {
   }
 
   void RescheduleLog() {
-    const Instant next = log_->NextWake();
-    if (next == log_scheduled_) return;
-    log_scheduled_ = next;
-    if (next == kInstantMax) {
-      log_timer_.cancel();
-      return;
-    }
-    log_timer_.expires_at(ToSteady(next));
-    log_timer_.async_wait([this, next](const asio::error_code& ec) {
-      if (ec || log_scheduled_ != next) return;
-      log_scheduled_ = kInstantMax;
+    ArmTimer(&log_timer_, &log_scheduled_, log_->NextWake(), [this] {
       LogStep(
           [&](store::StoreOutbox* o) { log_->Tick(Now(), static_cast<uint64_t>(WallMs()), o); });
     });
@@ -390,18 +380,25 @@ class AgentImpl final : public Agent {
   }
 
   void Reschedule() {
-    const Instant next = core_->NextWake();
-    if (next == scheduled_) return;
-    scheduled_ = next;
+    ArmTimer(&wake_timer_, &scheduled_, core_->NextWake(),
+             [this] { Step([&](Outbox* out) { core_->Tick(Now(), out); }); });
+  }
+
+  // Sets `timer` to run `tick` at a core's next wake-up `next`, unless already set for then.
+  // `scheduled` remembers the armed time, so a stale expiry does nothing.
+  template <typename Tick>
+  void ArmTimer(asio::steady_timer* timer, Instant* scheduled, Instant next, Tick tick) {
+    if (next == *scheduled) return;
+    *scheduled = next;
     if (next == kInstantMax) {
-      wake_timer_.cancel();
+      timer->cancel();
       return;
     }
-    wake_timer_.expires_at(ToSteady(next));
-    wake_timer_.async_wait([this, next](const asio::error_code& ec) {
-      if (ec || scheduled_ != next) return;
-      scheduled_ = kInstantMax;
-      Step([&](Outbox* out) { core_->Tick(Now(), out); });
+    timer->expires_at(ToSteady(next));
+    timer->async_wait([scheduled, next, tick](const asio::error_code& ec) {
+      if (ec || *scheduled != next) return;
+      *scheduled = kInstantMax;
+      tick();
     });
   }
 

@@ -47,3 +47,21 @@ struct Manifest {
   env @3 :List(EnvVar);
   files @4 :List(FileEntry); # sorted by path, unique; parents before children
 }
+
+# Chunk transfer between nodes (frame 'C' on the sealed TCP channel). A puller asks for up to
+# 4,096 chunks by hash; the peer answers with the ones it holds, stored bytes as they are (zstd
+# frames: the puller decompresses and verifies each against its hash), and names the ones it lacks.
+struct ChunkRequest {
+  hashes @0 :List(Data);
+}
+
+struct ChunkData {
+  hash @0 :Data;
+  zstd @1 :Data;
+}
+
+struct ChunkReply {
+  chunks @0 :List(ChunkData);
+  lacking @1 :List(Data);
+  busy @2 :Bool;          # the peer serves too many requests now: ask again later or elsewhere
+}

@@ -18,6 +18,7 @@
 
 #include "gossip/codec.h"
 #include "gossip/swim.h"
+#include "src/agent/images.h"
 #include "src/net/sealer.h"
 #include "src/sites/site.h"
 #include "store/replica.h"
@@ -41,6 +42,7 @@ constexpr auto kQueryTimeout = std::chrono::seconds(3);
 constexpr char kFramePushPull = 'P';
 constexpr char kFramePing = 'I';
 constexpr char kFrameLog = 'L';
+constexpr char kFrameChunks = 'C';
 constexpr char kLogEventName[] = "starling.log";  // state log news riding gossip
 constexpr int kMaxLogServes = 4;  // replies being written at once; beyond, peers hear "busy"
 constexpr auto kDefaultWriteTimeout = std::chrono::seconds(5);
@@ -157,6 +159,26 @@ class AgentImpl final : public Agent {
     log_ = std::make_unique<store::Replica>(store::ReplicaOptions(), config_.node_name,
                                             storage_.get(), log_seed);
     if (Status s = log_->Open(static_cast<uint64_t>(WallMs()), store_id); !s.ok()) return s;
+    auto chunks =
+        images::ChunkStore::Open((std::filesystem::path(config_.data_dir) / "chunks").string());
+    if (!chunks.ok()) return chunks.status();
+    images_ = std::make_unique<ImageService>(
+        io_, config_, std::move(chunks.value()), log_.get(),
+        ImageService::Hooks{
+            .write =
+                [this](std::string key, std::string value, bool tombstone) {
+                  auto ticket = log_->Write(Now(), static_cast<uint64_t>(WallMs()), std::move(key),
+                                            std::move(value), tombstone, store::AckMode::kLocal,
+                                            Now() + Seconds(5));
+                  if (!ticket.ok())
+                    spdlog::error("state log write: {}", ticket.status().ToString());
+                  ScheduleFlush();
+                },
+            .exchange =
+                [this](std::string peer, std::string payload) {
+                  return ExchangeChunks(std::move(peer), std::move(payload));
+                },
+            .now = [this] { return Now(); }});
     gossip::NodeMeta meta{config_.role,
                           config_.capacity != 0 ? config_.capacity
                                                 : std::max(1u, std::thread::hardware_concurrency()),
@@ -269,6 +291,15 @@ class AgentImpl final : public Agent {
       asio::co_spawn(io_, RunLogRequest(std::move(request)), asio::detached);
     }
     for (auto& ack : acks) FinishWrite(ack);
+    const uint64_t changes = log_->stats().applied + log_->stats().writes;
+    if (changes != log_changes_seen_ && images_ && !refresh_posted_) {
+      refresh_posted_ = true;
+      asio::post(io_, [this] {
+        refresh_posted_ = false;
+        log_changes_seen_ = log_->stats().applied + log_->stats().writes;
+        images_->Refresh();
+      });
+    }
     for (auto& news : broadcasts) {
       Step([&](Outbox* o) {
         core_->SendUserEvent(Now(), kLogEventName, std::move(news), o).IgnoreError();
@@ -285,6 +316,34 @@ class AgentImpl final : public Agent {
       }
     }
     LogStep([&](store::StoreOutbox* o) { log_->SetLivePeers(Now(), live, o); });
+    live.push_back(config_.node_name);
+    if (images_) images_->SetMembers(std::move(live));
+  }
+
+  // One chunk request to a peer over the sealed TCP channel; the reply's payload.
+  asio::awaitable<std::optional<std::string>> ExchangeChunks(std::string peer,
+                                                             std::string payload) {
+    const gossip::Member* member = core_->FindMember(peer);
+    if (member == nullptr || member->status != gossip::MemberStatus::kAlive) {
+      co_return std::nullopt;
+    }
+    const gossip::Address to = member->address();
+    auto socket = std::make_shared<tcp::socket>(io_);
+    auto deadline = Deadline(socket, kStreamTimeout);
+    asio::error_code ec;
+    auto address = asio::ip::make_address(to.host, ec);
+    std::optional<std::string> reply;
+    if (!ec) {
+      co_await socket->async_connect(tcp::endpoint(address, to.port),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (!ec && co_await WriteFrame(*socket, kFrameChunks, payload)) {
+      reply = co_await ReadFrame(*socket);
+    }
+    deadline->cancel();
+    if (!reply || reply->empty() || reply->front() != kFrameChunks) co_return std::nullopt;
+    reply->erase(0, 1);
+    co_return reply;
   }
 
   void RescheduleLog() {
@@ -413,6 +472,7 @@ class AgentImpl final : public Agent {
         }
       } else {
         PublishLoadIfChanged();
+        images_->Refresh();
       }
       Housekeeping();
     });
@@ -613,6 +673,14 @@ class AgentImpl final : public Agent {
         Step([&](Outbox* out) { reply = core_->OnPushPullRequest(Now(), payload, out); });
       } else if (kind == kFramePing) {
         reply = core_->OnStreamPing(Now(), payload);
+      } else if (kind == kFrameChunks) {
+        auto serve = images_->Serve(std::string(payload));  // named: see ImageService::OffThread
+        std::string answer = co_await std::move(serve);
+        if (!answer.empty()) {
+          reply = std::move(answer);
+        } else {
+          reply = Status::InvalidArgument("undecodable chunk request");
+        }
       }
       if (reply.ok()) {
         co_await WriteFrame(*socket, kind, *reply);
@@ -795,6 +863,7 @@ class AgentImpl final : public Agent {
     line("starling_log_snapshots_total", "direction=\"received\"", l.snapshots_received);
     out += "# TYPE starling_log_storage_errors_total counter\n";
     line("starling_log_storage_errors_total", "", l.storage_errors);
+    out += images_->Metrics();
     return out;
   }
 
@@ -805,6 +874,8 @@ class AgentImpl final : public Agent {
     std::string value;
     bool tombstone = false;
     json result;  // what the caller gets once the write is acknowledged
+    // Written alongside, acknowledged locally: (key, value, tombstone).
+    std::vector<std::tuple<std::string, std::string, bool>> also = {};
   };
 
   template <typename Prepare>
@@ -815,6 +886,12 @@ class AgentImpl final : public Agent {
     asio::post(io_, [this, promise, mode, timeout, prepare = std::move(prepare)]() mutable {
       Result<WritePlan> plan = prepare();
       if (!plan.ok()) return promise->set_value(ErrorJson(plan.status()));
+      for (auto& [key, value, tombstone] : plan->also) {
+        auto written = log_->Write(Now(), static_cast<uint64_t>(WallMs()), std::move(key),
+                                   std::move(value), tombstone, store::AckMode::kLocal,
+                                   Now() + std::chrono::duration_cast<Duration>(timeout));
+        if (!written.ok()) return promise->set_value(ErrorJson(written.status()));
+      }
       auto ticket = log_->Write(Now(), static_cast<uint64_t>(WallMs()), std::move(plan->key),
                                 std::move(plan->value), plan->tombstone, mode,
                                 Now() + std::chrono::duration_cast<Duration>(timeout));
@@ -1018,8 +1095,175 @@ class AgentImpl final : public Agent {
     });
   }
 
+  void RegisterImagesApi() {
+    // Push: import a directory or tar archive on this node as the site's new image version.
+    http_.Post(R"(/v1/images/([^/]+))", [this](const httplib::Request& request,
+                                               httplib::Response& response) {
+      auto body = ParseBody(request, response);
+      if (!body) return;
+      auto params = WriteParams(request);
+      if (!params.ok()) return Reply(response, 400, {{"error", params.status().message()}});
+      const std::string site = request.matches[1];
+      auto fields = PushFields(*body);
+      if (!fields.ok()) return Reply(response, 400, {{"error", fields.status().message()}});
+      auto previous = Query([this, site]() -> json {
+        if (Status s = sites::ValidateName(site); !s.ok()) return ErrorJson(s);
+        auto existing = LoadSite(site);
+        if (!existing.ok()) return ErrorJson(existing.status());
+        if (!existing->has_value()) {
+          return ErrorJson(Status::NotFound("no site '" + site + "': create it first"));
+        }
+        auto latest = images_->Latest(site);
+        return json{{"previous", latest ? images::EncodeRecord(*latest) : ""}};
+      });
+      if (!previous || previous->contains("error")) return Answer(response, previous);
+      std::optional<images::ImageRecord> before;
+      if (const std::string text = (*previous)["previous"]; !text.empty()) {
+        if (auto decoded = images::DecodeRecord(text); decoded.ok()) before = *decoded;
+      }
+      images_->BeginImport();
+      auto imported = images_->Import(site, fields->path, fields->command, fields->env,
+                                      fields->allow_setuid, before);
+      if (!imported.ok()) {
+        images_->EndImport();
+        return Answer(response, ErrorJson(imported.status()));
+      }
+      auto record = std::make_shared<images::ImageRecord>(imported->first);
+      WriteQuery(response, params->first, params->second,
+                 [this, site, record, summary = imported->second]() -> Result<WritePlan> {
+                   WritePlan plan{images::RecordKey(site, record->version),
+                                  images::EncodeRecord(*record), false, summary};
+                   for (auto& key : images_->Expired(site, *record)) {
+                     plan.also.emplace_back(std::move(key), "", true);
+                   }
+                   plan.result["removed_versions"] = plan.also.size();
+                   return plan;
+                 });
+      // The version is among the node's own before garbage collection may run again.
+      Query([this] {
+        images_->Refresh();
+        return json();
+      });
+      images_->EndImport();
+    });
+    http_.Get("/v1/images", [this](const httplib::Request&, httplib::Response& response) {
+      Answer(response, Query([this] { return images_->ListJson(""); }));
+    });
+    http_.Get(R"(/v1/images/([^/]+))",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                const std::string site = request.matches[1];
+                Answer(response, Query([this, site] {
+                         if (Status s = sites::ValidateName(site); !s.ok()) return ErrorJson(s);
+                         return images_->ListJson(site);
+                       }));
+              });
+    http_.Get(R"(/v1/images/([^/]+)/status)",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                const std::string site = request.matches[1];
+                Answer(response, Query([this, site] {
+                         if (Status s = sites::ValidateName(site); !s.ok()) return ErrorJson(s);
+                         return images_->StatusJson(site);
+                       }));
+              });
+    http_.Get(R"(/v1/images/([^/]+)/([0-9a-f]{64})/missing)",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                const std::string site = request.matches[1], version = request.matches[2];
+                Answer(response, Query([this, site, version] {
+                         return images_->MissingJson(site, version, 100000);
+                       }));
+              });
+    // Remove one version, or every version of a site.
+    http_.Delete(
+        R"(/v1/images/([^/]+)(?:/([0-9a-f]{64}))?)",
+        [this](const httplib::Request& request, httplib::Response& response) {
+          auto params = WriteParams(request);
+          if (!params.ok()) return Reply(response, 400, {{"error", params.status().message()}});
+          const std::string site = request.matches[1];
+          const std::string version = request.matches[2];
+          WriteQuery(response, params->first, params->second,
+                     [this, site, version]() -> Result<WritePlan> {
+                       if (Status s = sites::ValidateName(site); !s.ok()) return s;
+                       std::vector<std::string> keys;
+                       for (const auto& record : images_->Records(site)) {
+                         if (version.empty() || record.version == version) {
+                           keys.push_back(images::RecordKey(site, record.version));
+                         }
+                       }
+                       if (keys.empty()) {
+                         return Status::NotFound(
+                             version.empty() ? "site '" + site + "' has no image"
+                                             : "no version " + version + " of '" + site + "'");
+                       }
+                       WritePlan plan{keys.front(), "", true, {{"removed_versions", keys.size()}}};
+                       for (size_t i = 1; i < keys.size(); ++i)
+                         plan.also.emplace_back(keys[i], "", true);
+                       return plan;
+                     });
+        });
+    http_.Post("/v1/images-verify", [this](const httplib::Request&, httplib::Response& response) {
+      Answer(response, Query([this] {
+               images_->Scrub();
+               return json{{"verifying", true}};
+             }));
+    });
+  }
+
+  struct PushRequest {
+    std::string path;
+    std::vector<std::string> command;
+    std::vector<std::pair<std::string, std::string>> env;
+    bool allow_setuid = false;
+  };
+
+  static Result<PushRequest> PushFields(const json& body) {
+    static const std::set<std::string> kKnown = {"path", "command", "env", "allow_setuid"};
+    for (const auto& [key, value] : body.items()) {
+      if (!kKnown.contains(key)) return Status::InvalidArgument("unknown field '" + key + "'");
+    }
+    PushRequest push;
+    if (!body.contains("path") || !body["path"].is_string()) {
+      return Status::InvalidArgument("path must be a string: a directory or tar archive");
+    }
+    push.path = body["path"];
+    if (push.path.empty() || push.path.front() != '/') {
+      return Status::InvalidArgument("path must be absolute (it is read by the agent)");
+    }
+    if (body.contains("command")) {
+      const json& command = body["command"];
+      if (!command.is_array() || command.size() > 256) {
+        return Status::InvalidArgument("command must be an array of at most 256 strings");
+      }
+      for (const auto& arg : command) {
+        if (!arg.is_string() || arg.get<std::string>().size() > 4096) {
+          return Status::InvalidArgument("command entries must be strings of at most 4 KiB");
+        }
+        push.command.push_back(arg);
+      }
+    }
+    if (body.contains("env")) {
+      const json& env = body["env"];
+      if (!env.is_object() || env.size() > 256) {
+        return Status::InvalidArgument("env must be an object of at most 256 strings");
+      }
+      for (const auto& [name, value] : env.items()) {
+        if (name.empty() || name.find('=') != std::string::npos || !value.is_string()) {
+          return Status::InvalidArgument("env names must be non-empty without '=', values strings");
+        }
+        push.env.emplace_back(name, value.get<std::string>());
+      }
+    }
+    if (body.contains("allow_setuid")) {
+      if (!body["allow_setuid"].is_boolean()) {
+        return Status::InvalidArgument("allow_setuid must be true or false");
+      }
+      push.allow_setuid = body["allow_setuid"];
+    }
+    return push;
+  }
+
   void RegisterApi() {
     RegisterSitesApi();
+    RegisterImagesApi();
     http_.Get("/v1/members", [this](const httplib::Request&, httplib::Response& response) {
       Answer(response, Query([this] { return MembersJson(); }));
     });
@@ -1116,6 +1360,9 @@ class AgentImpl final : public Agent {
   Instant log_scheduled_ = kInstantMax;
   std::unique_ptr<store::RocksDbStorage> storage_;
   std::unique_ptr<store::Replica> log_;
+  std::unique_ptr<ImageService> images_;
+  uint64_t log_changes_seen_ = 0;
+  bool refresh_posted_ = false;
   std::map<uint64_t, PendingWrite> pending_writes_;
   bool flush_posted_ = false;
   int log_serves_ = 0;

@@ -44,6 +44,48 @@ Result<HostPort> ParseHostPort(std::string_view text, std::string_view what) {
   return out;
 }
 
+namespace {
+
+Status ParseImages(toml::node_view<toml::node> node, ImagesConfig* images) {
+  if (!node.is_table()) return Status::InvalidArgument("images must be a table ([images])");
+  static const std::set<std::string> kKnown = {"keep_versions",      "max_in_flight",
+                                               "per_peer_in_flight", "bandwidth_mb_s",
+                                               "materialize",        "scrub_mb_s"};
+  for (const auto& [key, value] : *node.as_table()) {
+    if (!kKnown.contains(std::string(key.str()))) {
+      return Status::InvalidArgument("unknown setting 'images." + std::string(key.str()) + "'");
+    }
+  }
+  auto integer = [&](const char* key, int64_t low, int64_t high, auto* out) -> Status {
+    if (auto item = node[key]; item) {
+      auto value = item.value<int64_t>();
+      if (!item.is_integer() || !value || *value < low || *value > high) {
+        return Status::InvalidArgument("images." + std::string(key) + " must be an integer " +
+                                       std::to_string(low) + "-" + std::to_string(high));
+      }
+      *out = static_cast<std::remove_pointer_t<decltype(out)>>(*value);
+    }
+    return Status::Ok();
+  };
+  uint64_t bandwidth_mb_s = 0;
+  for (Status s : {integer("keep_versions", 1, 100, &images->keep_versions),
+                   integer("max_in_flight", 1, 256, &images->max_in_flight),
+                   integer("per_peer_in_flight", 1, 64, &images->per_peer_in_flight),
+                   integer("bandwidth_mb_s", 0, 100000, &bandwidth_mb_s),
+                   integer("scrub_mb_s", 0, 100000, &images->scrub_mb_s)}) {
+    if (!s.ok()) return s;
+  }
+  images->bandwidth_bytes_s = bandwidth_mb_s * 1000 * 1000;
+  if (auto item = node["materialize"]; item) {
+    if (!item.is_boolean())
+      return Status::InvalidArgument("images.materialize must be true or false");
+    images->materialize = item.as_boolean()->get();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& source_name) {
   toml::table table;
   try {
@@ -55,9 +97,9 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     return Status::InvalidArgument(message.str());
   }
   static const std::set<std::string> kKnown = {
-      "node_name", "bind",     "advertise",        "api",
-      "join",      "key_file", "profile",          "data_dir",
-      "role",      "capacity", "replay_window_ms", "log_level"};
+      "node_name",        "bind",      "advertise", "api",  "join",
+      "key_file",         "profile",   "data_dir",  "role", "capacity",
+      "replay_window_ms", "log_level", "images"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(source_name + ": unknown setting '" + std::string(key.str()) +
@@ -137,6 +179,9 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
       return Status::InvalidArgument("replay_window_ms must be 1000-3600000");
     }
     config.replay_window_ms = *value;
+  }
+  if (auto images = table["images"]; images) {
+    if (Status s = ParseImages(images, &config.images); !s.ok()) return s;
   }
   if (config.key_file.empty()) return Status::InvalidArgument("key_file is required");
   if (config.data_dir.empty()) return Status::InvalidArgument("data_dir is required");

@@ -19,6 +19,16 @@ struct HostPort {
 // Splits "host:port" or "[v6]:port". Returns an error naming `what` when malformed.
 Result<HostPort> ParseHostPort(std::string_view text, std::string_view what);
 
+// [images]: how site images are kept and pulled (DESIGN.md §6).
+struct ImagesConfig {
+  uint32_t keep_versions = 3;      // newest versions kept per site; older ones are collected
+  int max_in_flight = 6;           // chunk requests in flight at once
+  int per_peer_in_flight = 2;      // of those, to one peer
+  uint64_t bandwidth_bytes_s = 0;  // pulled plain bytes per second; 0 = unbounded
+  bool materialize = true;         // write each held version out as a read-only tree
+  uint32_t scrub_mb_s = 64;        // background re-verification of stored chunks; 0 = off
+};
+
 struct AgentConfig {
   std::string node_name;             // unique in the cluster; [A-Za-z0-9._-], 1–64 chars
   HostPort bind{"127.0.0.1", 7946};  // UDP and TCP gossip
@@ -32,6 +42,8 @@ struct AgentConfig {
   uint32_t capacity = 0;             // copy slots; 0 = number of CPUs
   int64_t replay_window_ms = 60000;  // accepted sender clock skew
   std::string log_level = "info";
+
+  ImagesConfig images;
 
   gossip::SwimOptions swim;  // from `profile`
 };

@@ -2,11 +2,16 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
 
 #include "src/agent/agent.h"
 #include "src/agent/config.h"
@@ -97,6 +102,100 @@ void PrintLogStatus(const json& status) {
   }
 }
 
+std::string Bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 4) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[unit]);
+}
+
+void PrintVersions(const json& versions) {
+  std::printf("%-20s %-14s %-3s %8s %10s %8s %-10s %s\n", "SITE", "VERSION", "CUR", "FILES", "SIZE",
+              "CHUNKS", "HERE", "COMMAND");
+  for (const auto& v : versions) {
+    std::string command;
+    for (const auto& arg : v["command"])
+      command += (command.empty() ? "" : " ") + arg.get<std::string>();
+    const std::string here = v.contains("here") ? v["here"]["phase"].get<std::string>() : "-";
+    std::printf(
+        "%-20s %-14s %-3s %8llu %10s %8llu %-10s %s\n", v["site"].get<std::string>().c_str(),
+        v["version"].get<std::string>().substr(0, 12).c_str(), v.value("current", false) ? "*" : "",
+        static_cast<unsigned long long>(v["files"].get<uint64_t>()),
+        Bytes(v["bytes"].get<double>()).c_str(),
+        static_cast<unsigned long long>(v["chunks"].get<uint64_t>()), here.c_str(),
+        command.c_str());
+  }
+}
+
+// One line per version: nodes complete, and each node's chunks held.
+std::string StatusLine(const json& version) {
+  uint64_t held = 0, of = 0;
+  for (const auto& [name, node] : version["nodes"].items()) {
+    held += node.value("held", uint64_t{0});
+    of += node.value("of", uint64_t{0});
+  }
+  const double fraction = of == 0 ? 0 : static_cast<double>(held) / static_cast<double>(of);
+  return fmt::format("{} {}/{} live nodes hold it, {:.0f}% of chunks placed",
+                     version["version"].get<std::string>().substr(0, 12),
+                     version["complete_live_nodes"].get<size_t>(),
+                     version["live_nodes"].get<size_t>(), 100 * fraction);
+}
+
+void PrintStatus(const json& status) {
+  for (const auto& version : status["versions"]) {
+    std::printf("%s\n", StatusLine(version).c_str());
+    std::printf("  %-24s %10s %10s %-9s %s\n", "NODE", "HELD", "OF", "COMPLETE", "MATERIALIZED");
+    for (const auto& [name, node] : version["nodes"].items()) {
+      std::printf(
+          "  %-24s %10llu %10llu %-9s %s%s\n", name.c_str(),
+          static_cast<unsigned long long>(node.value("held", uint64_t{0})),
+          static_cast<unsigned long long>(node.value("of", uint64_t{0})),
+          node.value("complete", false) ? "yes" : "no",
+          node.value("materialized", false) ? "yes" : "no",
+          node.contains("error") ? ("  error: " + node["error"].get<std::string>()).c_str() : "");
+    }
+  }
+}
+
+// Polls the site's status until `version` is held by every live node (or `wait_s` passes),
+// drawing a bar on a terminal; piped output gets the final line only.
+int WaitForSpread(const std::string& api, const std::string& site, const std::string& version,
+                  int wait_s) {
+  const bool tty = ::isatty(STDOUT_FILENO) != 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
+  std::string line;
+  for (;;) {
+    auto status = Call(api, "GET", "/v1/images/" + site + "/status");
+    if (!status.ok()) return Fail(status.status().message());
+    const json* mine = nullptr;
+    for (const auto& v : (*status)["versions"]) {
+      if (v["version"] == version) mine = &v;
+    }
+    if (mine == nullptr) return Fail("version " + version + " is no longer listed");
+    line = StatusLine(*mine);
+    const size_t done = (*mine)["complete_live_nodes"], all = (*mine)["live_nodes"];
+    if (tty) {
+      const int width = 30;
+      const int filled = all == 0 ? width : static_cast<int>(width * done / all);
+      std::printf("\r[%s%s] %s", std::string(filled, '#').c_str(),
+                  std::string(width - filled, ' ').c_str(), line.c_str());
+      std::fflush(stdout);
+    }
+    if (done >= all) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      if (tty) std::printf("\n");
+      return Fail("not every live node holds the version after " + std::to_string(wait_s) + " s (" +
+                  line + "); see `starling image status " + site + "`");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::printf(tty ? "\n" : "%s\n", line.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -177,13 +276,128 @@ int main(int argc, char** argv) {
   auto* log_status = log_cmd->add_subcommand("status", "Heads per origin, lag per peer, size");
   log_status->add_flag("--json", as_json, "Print JSON");
 
+  auto* image_cmd = app.add_subcommand("image", "Site images: push, list, spread, remove");
+  image_cmd->require_subcommand(1);
+  std::string image_path, image_command, image_version;
+  std::vector<std::string> image_env;
+  bool allow_setuid = false, no_wait = false, watch = false;
+  int spread_wait_s = 600;
+  auto* image_push = image_cmd->add_subcommand("push",
+                                               "Import a directory or tar archive as the "
+                                               "site's new version and spread it");
+  image_push->add_option("site", site_name, "Site name")->required();
+  image_push->add_option("path", image_path, "Directory or tar archive (plain, gz, xz, zst, bz2)")
+      ->required();
+  image_push->add_option("--command", image_command,
+                         "Start command, split at spaces (no shell): e.g. \"php -S 0.0.0.0:8080\"");
+  image_push->add_option("--env", image_env, "NAME=VALUE for the start command (repeat)");
+  image_push->add_flag("--allow-setuid", allow_setuid, "Accept setuid/setgid files");
+  image_push->add_flag("--no-wait", no_wait, "Return once imported, before it spreads");
+  image_push->add_option("--wait-s", spread_wait_s,
+                         "Give up waiting for every node after (default 600)");
+  add_write_options(image_push);
+  auto* image_ls = image_cmd->add_subcommand("ls", "List image versions (newest first)");
+  image_ls->add_option("site", site_name, "Only this site");
+  image_ls->add_flag("--json", as_json, "Print JSON");
+  auto* image_show = image_cmd->add_subcommand("show", "Show a site's versions in full");
+  image_show->add_option("site", site_name, "Site name")->required();
+  image_show->add_option("version", image_version, "Only this version (a prefix will do)");
+  auto* image_status = image_cmd->add_subcommand("status", "Which nodes hold which version");
+  image_status->add_option("site", site_name, "Site name")->required();
+  image_status->add_flag("--json", as_json, "Print JSON");
+  image_status->add_flag("--watch", watch, "Follow the newest version until every node holds it");
+  auto* image_rm = image_cmd->add_subcommand("rm", "Remove a version, or every version of a site");
+  image_rm->add_option("site", site_name, "Site name")->required();
+  image_rm->add_option("version", image_version, "The version (64 hex digits); all if omitted");
+  add_write_options(image_rm);
+  image_cmd->add_subcommand("verify", "Re-verify every stored chunk on this node now");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (image_cmd->parsed()) {
+    const std::string query = fmt::format("?ack={}&timeout_ms={}", ack, timeout_ms);
+    if (image_push->parsed()) {
+      std::error_code ec;
+      const auto absolute = std::filesystem::absolute(image_path, ec);
+      if (ec) return Fail("cannot resolve " + image_path + ": " + ec.message());
+      json body = {{"path", absolute.string()}};
+      if (!image_command.empty()) {
+        json argv_json = json::array();
+        std::istringstream words(image_command);
+        for (std::string word; words >> word;) argv_json.push_back(word);
+        body["command"] = argv_json;
+      }
+      if (!image_env.empty()) {
+        json env = json::object();
+        for (const auto& pair : image_env) {
+          const auto eq = pair.find('=');
+          if (eq == std::string::npos || eq == 0) return Fail("--env takes NAME=VALUE");
+          env[pair.substr(0, eq)] = pair.substr(eq + 1);
+        }
+        body["env"] = env;
+      }
+      if (allow_setuid) body["allow_setuid"] = true;
+      if (::isatty(STDOUT_FILENO)) std::printf("importing %s ...\n", absolute.c_str());
+      auto result = Call(api, "POST", "/v1/images/" + site_name + query, body, 3600);
+      if (!result.ok()) return Fail(result.status().message());
+      const json& r = *result;
+      std::printf("%s version %s: %llu files, %s (%s read, %llu new chunks, %s), %.2f s\n",
+                  site_name.c_str(), r["version"].get<std::string>().c_str(),
+                  static_cast<unsigned long long>(r["files"].get<uint64_t>()),
+                  Bytes(r["bytes"].get<double>()).c_str(),
+                  Bytes(r["bytes_read"].get<double>()).c_str(),
+                  static_cast<unsigned long long>(r["new_chunks"].get<uint64_t>()),
+                  Bytes(r["new_chunk_bytes"].get<double>()).c_str(), r["seconds"].get<double>());
+      if (no_wait) return 0;
+      return WaitForSpread(api, site_name, r["version"], spread_wait_s);
+    }
+    Result<json> result = Status::InvalidArgument("unknown image command");
+    if (image_ls->parsed()) {
+      result = Call(api, "GET", site_name.empty() ? "/v1/images" : "/v1/images/" + site_name);
+      if (result.ok() && !as_json) {
+        PrintVersions((*result)["versions"]);
+        return 0;
+      }
+    } else if (image_show->parsed()) {
+      result = Call(api, "GET", "/v1/images/" + site_name);
+      if (result.ok() && !image_version.empty()) {
+        json versions = json::array();
+        for (const auto& v : (*result)["versions"]) {
+          if (v["version"].get<std::string>().starts_with(image_version)) versions.push_back(v);
+        }
+        if (versions.empty()) return Fail("no version " + image_version + " of " + site_name);
+        result = json{{"versions", versions}};
+      }
+    } else if (image_status->parsed()) {
+      if (watch) {
+        auto list = Call(api, "GET", "/v1/images/" + site_name);
+        if (!list.ok()) return Fail(list.status().message());
+        if ((*list)["versions"].empty()) return Fail("site '" + site_name + "' has no image");
+        return WaitForSpread(api, site_name, (*list)["versions"][0]["version"], spread_wait_s);
+      }
+      result = Call(api, "GET", "/v1/images/" + site_name + "/status");
+      if (result.ok() && !as_json) {
+        PrintStatus(*result);
+        return 0;
+      }
+    } else if (image_rm->parsed()) {
+      const std::string path =
+          "/v1/images/" + site_name + (image_version.empty() ? "" : "/" + image_version);
+      result = Call(api, "DELETE", path + query, nullptr, static_cast<int>(timeout_ms / 1000) + 5);
+    } else {
+      result = Call(api, "POST", "/v1/images-verify");
+    }
+    if (!result.ok()) return Fail(result.status().message());
+    std::printf("%s\n", result->dump(2).c_str());
+    return 0;
+  }
 
   if (agent_cmd->parsed()) {
     auto config = starling::agent::LoadConfig(config_path);
     if (!config.ok()) return Fail(config.status().message());
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%f %^%l%$ [" + config->node_name + "] %v");
     spdlog::set_level(spdlog::level::from_str(config->log_level));
+    spdlog::flush_on(spdlog::level::trace);  // a killed agent leaves its last words in the log
     auto agent = starling::agent::Agent::Create(std::move(*config));
     if (!agent.ok()) return Fail(agent.status().ToString());
     return (*agent)->Run();

@@ -80,12 +80,12 @@ Result<Manifest> LoadManifest(const ImageRecord& record, ChunkStore* store) {
   return manifest;
 }
 
-std::vector<Hash> ContentChunks(const Manifest& manifest) {
-  std::vector<Hash> chunks;
+std::vector<ChunkRef> ContentChunks(const Manifest& manifest) {
+  std::vector<ChunkRef> chunks;
   std::set<Hash> seen;
   for (const FileEntry& file : manifest.files) {
     for (const ChunkRef& chunk : file.chunks) {
-      if (seen.insert(chunk.hash).second) chunks.push_back(chunk.hash);
+      if (seen.insert(chunk.hash).second) chunks.push_back(chunk);
     }
   }
   return chunks;
@@ -96,9 +96,10 @@ std::string EncodeRecord(const ImageRecord& record) {
   for (const ChunkRef& chunk : record.manifest_chunks) {
     chunks.push_back({{"hash", Hex(chunk.hash)}, {"size", chunk.size}});
   }
-  return json{{"site", record.site},      {"version", record.version}, {"manifest_chunks", chunks},
-              {"files", record.files},    {"bytes", record.bytes},     {"chunks", record.chunks},
-              {"command", record.command}}
+  return json{
+      {"site", record.site},       {"version", record.version},     {"manifest_chunks", chunks},
+      {"files", record.files},     {"bytes", record.bytes},         {"chunks", record.chunks},
+      {"command", record.command}, {"pushed_ms", record.pushed_ms}, {"pushed_by", record.pushed_by}}
       .dump();
 }
 
@@ -119,6 +120,8 @@ Result<ImageRecord> DecodeRecord(std::string_view bytes) {
     record.bytes = body.at("bytes").get<uint64_t>();
     record.chunks = body.at("chunks").get<uint64_t>();
     record.command = body.at("command").get<std::vector<std::string>>();
+    record.pushed_ms = body.value("pushed_ms", int64_t{0});
+    record.pushed_by = body.value("pushed_by", std::string());
   } catch (const json::exception& error) {
     return Status::Corruption(std::string("an image record is malformed: ") + error.what());
   }

@@ -22,6 +22,8 @@ struct ImageRecord {
   uint64_t bytes = 0;   // regular file bytes
   uint64_t chunks = 0;  // distinct content chunks
   std::vector<std::string> command;
+  int64_t pushed_ms = 0;  // wall clock at the pushing node: the newest push is the current one
+  std::string pushed_by;
   bool operator==(const ImageRecord&) const = default;
 };
 
@@ -34,7 +36,7 @@ Result<ImageRecord> StoreManifest(const Manifest& manifest, const ChunkerOptions
                                   ChunkStore* store);
 // Every chunk a node needs for the version: the manifest's, then (once it is loaded) the files'.
 Result<Manifest> LoadManifest(const ImageRecord& record, ChunkStore* store);
-std::vector<Hash> ContentChunks(const Manifest& manifest);  // distinct, in first-use order
+std::vector<ChunkRef> ContentChunks(const Manifest& manifest);  // distinct, in first-use order
 
 std::string EncodeRecord(const ImageRecord& record);  // JSON
 Result<ImageRecord> DecodeRecord(std::string_view bytes);

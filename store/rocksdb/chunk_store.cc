@@ -4,6 +4,7 @@
 #include <rocksdb/options.h>
 #include <zstd.h>
 
+#include <cstring>
 #include <filesystem>
 
 namespace starling::images {
@@ -128,6 +129,21 @@ Status ChunkStore::Delete(const Hash& hash) {
   rocksdb::Status status = db_->Delete(rocksdb::WriteOptions(), Key(hash));
   if (!status.ok()) return Status::IoError("deleting a chunk: " + status.ToString());
   return Status::Ok();
+}
+
+Result<std::vector<Hash>> ChunkStore::List() {
+  std::vector<Hash> hashes;
+  rocksdb::ReadOptions options;
+  options.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() != 32) continue;  // not a chunk
+    Hash hash;
+    std::memcpy(hash.data(), it->key().data(), 32);
+    hashes.push_back(hash);
+  }
+  if (!it->status().ok()) return Status::IoError("listing chunks: " + it->status().ToString());
+  return hashes;
 }
 
 Status ChunkStore::Sync() {

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "src/base/status.h"
 #include "store/images/hash.h"
@@ -37,6 +38,8 @@ class ChunkStore {
   // The stored (compressed) bytes, verified, to send to a peer.
   Result<std::string> GetCompressed(const Hash& hash);
   Status Delete(const Hash& hash);
+  // Every stored chunk's name (for garbage collection), in byte order.
+  Result<std::vector<Hash>> List();
   // Makes every earlier Put durable.
   Status Sync();
   uint64_t SizeOnDisk();

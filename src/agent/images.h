@@ -1,0 +1,153 @@
+// src/agent/images.h — site images on a node (DESIGN.md §6): learns versions from the state log,
+// pulls the chunks it lacks from several peers at once (the pure `images::Puller` decides whom to
+// ask), verifies and stores them, materializes complete versions, serves its chunks to peers,
+// re-verifies stored chunks in the background, and collects chunks no kept version references.
+//
+// Threading: every method runs on the agent's io thread unless it says otherwise. Disk and CPU
+// work (reading and verifying chunks, materializing) runs on a small worker pool and reports
+// back to the io thread.
+#pragma once
+
+#include <asio.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "src/agent/config.h"
+#include "src/images/registry.h"
+#include "store/images/puller.h"
+#include "store/replica.h"
+#include "store/rocksdb/chunk_store.h"
+
+namespace starling::agent {
+
+// The state log keys of images: "image/<site>/<version>" holds the record (registry.h), and
+// "image-held/<site>/<version>/<node>" each node's progress with the version.
+std::string HeldKey(std::string_view site, std::string_view version, std::string_view node);
+
+class ImageService {
+ public:
+  struct Hooks {
+    // Writes a state log entry (acknowledged locally).
+    std::function<void(std::string key, std::string value, bool tombstone)> write;
+    // Sends a chunk request to a peer; the reply's payload, or nothing when the exchange failed.
+    std::function<asio::awaitable<std::optional<std::string>>(std::string peer,
+                                                              std::string payload)>
+        exchange;
+    std::function<Instant()> now;
+  };
+
+  ImageService(asio::io_context& io, const AgentConfig& config,
+               std::unique_ptr<images::ChunkStore> chunks, store::Replica* log, Hooks hooks);
+  ~ImageService();
+
+  // Live members' names, this node included.
+  void SetMembers(std::vector<std::string> alive);
+  // Re-reads the image records from the state log: pulls new versions, drops removed ones.
+  void Refresh();
+  // Answers a peer's chunk request (the 'C' frame's payload).
+  asio::awaitable<std::string> Serve(std::string request);
+  // Starts a pass of background verification over every stored chunk of held versions.
+  void Scrub();
+
+  nlohmann::json ListJson(const std::string& site);
+  nlohmann::json StatusJson(const std::string& site);
+  // The chunks of a version this node still lacks (hex), at most `limit` of them.
+  nlohmann::json MissingJson(const std::string& site, const std::string& version, size_t limit);
+  std::string Metrics() const;
+
+  // Any thread. Imports from a path on this node and returns the record to write; while an
+  // import runs, garbage collection waits (its chunks are referenced by nothing yet).
+  Result<std::pair<images::ImageRecord, nlohmann::json>> Import(
+      const std::string& site, const std::string& path, std::vector<std::string> command,
+      std::vector<std::pair<std::string, std::string>> env, bool allow_setuid,
+      const std::optional<images::ImageRecord>& previous);
+  // Any thread: brackets an import and the write of its record (garbage collection waits).
+  void BeginImport();
+  void EndImport();
+  images::ChunkStore* chunks() { return chunks_.get(); }
+  // A site's versions (every site's with an empty name), newest push first.
+  std::vector<images::ImageRecord> Records(const std::string& site);
+  std::optional<images::ImageRecord> Latest(const std::string& site);
+  // The record keys of `site`'s versions beyond the newest `keep_versions` once `newest` is
+  // written: the pusher removes them (tombstones), every node then drops their chunks.
+  std::vector<std::string> Expired(const std::string& site, const images::ImageRecord& newest);
+
+  // Versions a running copy uses: never collected (the copies issue pins and unpins them).
+  void Pin(const std::string& site, const std::string& version);
+  void Unpin(const std::string& site, const std::string& version);
+  std::string ImageDir(const std::string& site, const std::string& version) const;
+
+ private:
+  enum class Phase { kManifest, kLoading, kContent, kHeld };
+  struct Version {
+    images::ImageRecord record;
+    Phase phase = Phase::kManifest;
+    std::shared_ptr<const images::Manifest> manifest;
+    std::vector<images::ChunkRef> content;  // distinct content chunks, once the manifest is in
+    std::unordered_set<images::Hash, images::HashOfHash> missing;
+    bool materialized = false;
+    bool materializing = false;
+    bool checking = false;  // a background check of which chunks are present runs
+    std::string error;      // why the version is stuck, if it is
+    Instant last_progress_written{};
+  };
+
+  asio::awaitable<void> RunPull(images::PullRequest request);
+  void DrainPulls(std::vector<images::PullRequest>* out);
+  void ArmTimer();
+  void StartVersion(const std::string& key, Version* version);
+  void CheckPresent(const std::string& key, std::vector<images::ChunkRef> chunks);
+  void OnChunksStored(const std::vector<images::Hash>& stored);
+  void OnCorrupt(const std::vector<images::Hash>& hashes);
+  void Advance(const std::string& key);
+  void WriteProgress(Version* version, bool force);
+  void CollectGarbage();
+  double Offset() const;
+  nlohmann::json RecordJson(const images::ImageRecord& record) const;
+  template <typename F>
+  auto OffThread(F work) -> asio::awaitable<decltype(work())>;
+
+  asio::io_context& io_;
+  AgentConfig config_;
+  std::unique_ptr<images::ChunkStore> chunks_;
+  store::Replica* log_;
+  Hooks hooks_;
+  asio::thread_pool pool_{2};
+  images::Puller puller_;
+  asio::steady_timer timer_;
+  Instant timer_at_ = kInstantMax;
+  std::vector<std::string> members_;
+  std::map<std::string, Version> versions_;  // by record key
+  std::set<std::pair<std::string, std::string>> pinned_;
+  std::mutex gc_mutex_;  // guards imports_ and import_generation_
+  int imports_ = 0;
+  uint64_t import_generation_ = 0;
+  bool gc_wanted_ = false;
+  bool scrubbing_ = false;
+  Instant last_scrub_{};
+  int serving_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  struct Stats {
+    uint64_t chunks_served = 0;
+    uint64_t bytes_served = 0;  // stored (compressed) bytes
+    uint64_t busy_answers = 0;
+    uint64_t chunks_fetched = 0;
+    uint64_t bytes_fetched = 0;    // stored (compressed) bytes received and kept
+    uint64_t chunks_rejected = 0;  // failed verification on arrival
+    uint64_t corrupt_found = 0;    // stored chunks that failed verification (then re-fetched)
+    uint64_t chunks_collected = 0;
+    uint64_t scrubbed_chunks = 0;
+    uint64_t versions_materialized = 0;
+  } stats_;
+};
+
+}  // namespace starling::agent

@@ -1,0 +1,183 @@
+#include "store/images/puller.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+namespace starling::images {
+
+Status PullerOptions::Validate() const {
+  if (batch_chunks == 0 || batch_chunks > 4096) {
+    return Status::InvalidArgument("images.batch_chunks must be 1..4096");
+  }
+  if (batch_bytes < (256u << 10) || batch_bytes > (64u << 20)) {
+    return Status::InvalidArgument("images.batch_bytes must be 256 KiB..64 MiB");
+  }
+  if (per_peer_in_flight < 1 || max_in_flight < 1 || max_in_flight > 256) {
+    return Status::InvalidArgument(
+        "images.per_peer_in_flight must be >= 1 and images.max_in_flight 1..256");
+  }
+  if (rest_after_failure <= Duration::zero() || recheck_lacking <= Duration::zero()) {
+    return Status::InvalidArgument("images rest and recheck intervals must be positive");
+  }
+  return Status::Ok();
+}
+
+Puller::Puller(const PullerOptions& options) : options_(options) {
+  tokens_ = static_cast<double>(options_.bytes_per_second);
+}
+
+void Puller::Want(const std::vector<ChunkRef>& chunks, double offset) {
+  if (chunks.empty()) return;
+  const size_t n = chunks.size();
+  const size_t start =
+      std::min(n - 1, static_cast<size_t>(std::clamp(offset, 0.0, 1.0) * static_cast<double>(n)));
+  for (size_t i = 0; i < n; ++i) {
+    const ChunkRef& chunk = chunks[(start + i) % n];
+    auto [it, added] = wanted_.try_emplace(chunk.hash);
+    if (!added) continue;
+    it->second.size = chunk.size;
+    order_.push_back(chunk.hash);
+  }
+  next_wake_ = Instant{};  // schedule at the next tick
+}
+
+void Puller::Forget(const Hash& hash) { wanted_.erase(hash); }
+
+void Puller::SetPeers(Instant now, std::vector<std::string> peers, std::vector<PullRequest>* out) {
+  std::sort(peers.begin(), peers.end());
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    it = std::binary_search(peers.begin(), peers.end(), it->first) ? std::next(it)
+                                                                   : peers_.erase(it);
+  }
+  for (auto& peer : peers) peers_.try_emplace(std::move(peer));
+  Schedule(now, out);
+}
+
+void Puller::OnReply(Instant now, uint64_t id, const std::vector<Hash>& received,
+                     const std::vector<Hash>& lacking, std::vector<PullRequest>* out) {
+  auto it = in_flight_.find(id);
+  if (it == in_flight_.end()) return;
+  const InFlight request = std::move(it->second);
+  in_flight_.erase(it);
+  Release(now, request, received, lacking);
+  Schedule(now, out);
+}
+
+void Puller::OnFailed(Instant now, uint64_t id, std::vector<PullRequest>* out) {
+  auto it = in_flight_.find(id);
+  if (it == in_flight_.end()) return;
+  const InFlight request = std::move(it->second);
+  in_flight_.erase(it);
+  ++stats_.failures;
+  if (auto peer = peers_.find(request.peer); peer != peers_.end()) {
+    peer->second.rested_until = now + options_.rest_after_failure;
+  }
+  Release(now, request, {}, {});
+  Schedule(now, out);
+}
+
+void Puller::Tick(Instant now, std::vector<PullRequest>* out) { Schedule(now, out); }
+
+void Puller::Release(Instant now, const InFlight& request, const std::vector<Hash>& received,
+                     const std::vector<Hash>& lacking) {
+  if (auto peer = peers_.find(request.peer); peer != peers_.end()) --peer->second.in_flight;
+  const std::unordered_set<Hash, HashOfHash> got(received.begin(), received.end());
+  const std::unordered_set<Hash, HashOfHash> lacks(lacking.begin(), lacking.end());
+  for (const Hash& hash : request.hashes) {
+    auto it = wanted_.find(hash);
+    if (it == wanted_.end()) continue;  // forgotten meanwhile
+    if (got.contains(hash)) {
+      ++stats_.chunks_received;
+      stats_.bytes_received += it->second.size;
+      wanted_.erase(it);
+      continue;
+    }
+    it->second.in_flight = false;
+    // The budget is for bytes that arrive: what did not come is given back.
+    if (options_.bytes_per_second > 0) tokens_ += it->second.size;
+    if (lacks.contains(hash)) {
+      ++stats_.lacking_answers;
+      it->second.lacking.emplace_back(request.peer, now + options_.recheck_lacking);
+    }
+  }
+}
+
+bool Puller::LacksAt(const Wanted& wanted, const std::string& peer, Instant now) const {
+  for (const auto& [name, until] : wanted.lacking) {
+    if (name == peer && until > now) return true;
+  }
+  return false;
+}
+
+void Puller::Refill(Instant now) {
+  if (options_.bytes_per_second == 0) return;
+  const double rate = static_cast<double>(options_.bytes_per_second);
+  if (now > refilled_at_) {
+    tokens_ = std::min(rate, tokens_ + ToSeconds(now - refilled_at_) * rate);
+  }
+  refilled_at_ = now;
+}
+
+void Puller::CompactOrder() {
+  std::erase_if(order_, [this](const Hash& hash) { return !wanted_.contains(hash); });
+}
+
+void Puller::Schedule(Instant now, std::vector<PullRequest>* out) {
+  next_wake_ = kInstantMax;
+  if (order_.size() > 1024 && wanted_.size() * 2 < order_.size()) CompactOrder();
+  if (wanted_.empty() || peers_.empty()) return;
+  Refill(now);
+  std::vector<std::string> names;
+  for (const auto& [name, peer] : peers_) names.push_back(name);
+  auto wake_at = [this](Instant when) { next_wake_ = std::min(next_wake_, when); };
+
+  bool progress = true;
+  while (progress && in_flight_.size() < static_cast<size_t>(options_.max_in_flight)) {
+    progress = false;
+    for (size_t k = 0; k < names.size(); ++k) {
+      if (in_flight_.size() >= static_cast<size_t>(options_.max_in_flight)) break;
+      const std::string& name = names[(peer_cursor_ + k) % names.size()];
+      Peer& peer = peers_[name];
+      if (peer.in_flight >= options_.per_peer_in_flight) continue;
+      if (peer.rested_until > now) {
+        wake_at(peer.rested_until);
+        continue;
+      }
+      if (options_.bytes_per_second > 0 && tokens_ < 0) {
+        const double wait_s = -tokens_ / static_cast<double>(options_.bytes_per_second);
+        wake_at(now + Duration(static_cast<int64_t>(std::ceil(wait_s * 1e6))));
+        return;
+      }
+      PullRequest request;
+      uint64_t bytes = 0;
+      for (const Hash& hash : order_) {
+        auto it = wanted_.find(hash);
+        if (it == wanted_.end() || it->second.in_flight) continue;
+        Wanted& wanted = it->second;
+        std::erase_if(wanted.lacking, [now](const auto& lack) { return lack.second <= now; });
+        if (LacksAt(wanted, name, now)) {
+          for (const auto& lack : wanted.lacking) wake_at(lack.second);
+          continue;
+        }
+        if (!request.hashes.empty() && bytes + wanted.size > options_.batch_bytes) break;
+        request.hashes.push_back(hash);
+        bytes += wanted.size;
+        if (request.hashes.size() >= options_.batch_chunks) break;
+      }
+      if (request.hashes.empty()) continue;
+      for (const Hash& hash : request.hashes) wanted_[hash].in_flight = true;
+      request.id = next_id_++;
+      request.peer = name;
+      ++peer.in_flight;
+      tokens_ -= static_cast<double>(bytes);
+      ++stats_.requests;
+      in_flight_[request.id] = InFlight{name, request.hashes};
+      out->push_back(std::move(request));
+      progress = true;
+    }
+    ++peer_cursor_;
+  }
+}
+
+}  // namespace starling::images

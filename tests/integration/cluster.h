@@ -1,0 +1,238 @@
+// tests/integration/cluster.h — real `starling agent` processes on loopback for [integration]
+// tests. Every wait is on a condition with a deadline; processes are ended by their PID.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace starling::testing {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// A port free for both TCP and UDP on 127.0.0.1 right now.
+inline uint16_t FreePort() {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int tcp = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    ::bind(tcp, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::getsockname(tcp, reinterpret_cast<sockaddr*>(&address), &length);
+    int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+    const bool udp_free = ::bind(udp, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    ::close(udp);
+    ::close(tcp);
+    if (udp_free) return ntohs(address.sin_port);
+  }
+  FAIL("no free port");
+  return 0;
+}
+
+inline bool WaitFor(std::chrono::milliseconds deadline, const std::function<bool()>& condition) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling interval, not a wait
+  }
+  return condition();
+}
+
+inline std::string RunCommand(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
+  ::pclose(pipe);
+  return output;
+}
+
+class Cluster {
+ public:
+  struct Agent {
+    std::string name;
+    uint16_t gossip_port = 0, api_port = 0;
+    fs::path config, log;
+    pid_t pid = -1;
+    fs::path key_file;
+    std::string extra;
+    bool started = false;
+  };
+
+  Cluster() {
+    char pattern[] = "/tmp/starling-it-XXXXXX";
+    REQUIRE(::mkdtemp(pattern) != nullptr);
+    dir_ = pattern;
+    key_ = RunCommand(std::string(STARLING_BINARY) + " keygen");
+    std::ofstream(dir_ / "key") << key_;
+  }
+  ~Cluster() {
+    for (auto& agent : agents_) Kill(agent, SIGKILL);
+    if (std::getenv("STARLING_KEEP_TEST_DIR") != nullptr) {
+      std::fprintf(stderr, "kept %s\n", dir_.c_str());
+      return;
+    }
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  // `extra` is appended to the agent's TOML (e.g. an [images] table).
+  Agent& Add(const std::string& name, const fs::path& key_file = {},
+             const std::string& extra = "") {
+    Agent agent;
+    agent.name = name;
+    agent.gossip_port = FreePort();
+    agent.api_port = FreePort();
+    agent.config = dir_ / (name + ".toml");
+    agent.log = dir_ / (name + ".log");
+    agent.key_file = key_file.empty() ? dir_ / "key" : key_file;
+    agent.extra = extra;
+    WriteConfig(agent, agents_);  // joins every earlier agent
+    agents_.push_back(agent);
+    return agents_.back();
+  }
+
+  void Start(Agent& agent) {
+    if (agent.started) {  // a restart joins whoever else may be alive now
+      std::vector<Agent> others;
+      for (const auto& other : agents_) {
+        if (other.name != agent.name) others.push_back(other);
+      }
+      WriteConfig(agent, others);
+    }
+    agent.started = true;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, agent.log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    std::string binary = STARLING_BINARY, command = "agent", flag = "--config",
+                config = agent.config.string();
+    char* argv[] = {binary.data(), command.data(), flag.data(), config.data(), nullptr};
+    REQUIRE(posix_spawn(&agent.pid, binary.c_str(), &actions, nullptr, argv, environ) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+  }
+
+  static void Kill(Agent& agent, int signal) {
+    if (agent.pid <= 0) return;
+    ::kill(agent.pid, signal);
+    int status = 0;
+    ::waitpid(agent.pid, &status, 0);
+    agent.pid = -1;
+  }
+
+  static std::optional<json> Members(const Agent& agent) {
+    httplib::Client client("127.0.0.1", agent.api_port);
+    client.set_connection_timeout(1, 0);
+    client.set_read_timeout(2, 0);
+    auto response = client.Get("/v1/members");
+    if (!response || response->status != 200) return std::nullopt;
+    return json::parse(response->body);
+  }
+
+  // name → (status, incarnation) as `observer` sees them.
+  static std::map<std::string, std::pair<std::string, unsigned>> View(const Agent& observer) {
+    std::map<std::string, std::pair<std::string, unsigned>> view;
+    if (auto members = Members(observer)) {
+      for (const auto& m : (*members)["members"]) {
+        view[m["name"]] = {m["status"], m["incarnation"]};
+      }
+    }
+    return view;
+  }
+
+  // True when every agent sees exactly `n` members, all alive.
+  bool AllAlive(size_t n) {
+    for (auto& observer : agents_) {
+      auto view = View(observer);
+      if (view.size() != n) return false;
+      for (auto& [name, state] : view) {
+        if (state.first != "alive") return false;
+      }
+    }
+    return true;
+  }
+
+  // A request to an agent's API; the parsed body (any status), or nothing when it did not answer.
+  static std::optional<std::pair<int, json>> Api(const Agent& agent, const std::string& method,
+                                                 const std::string& path,
+                                                 const std::string& body = "{}",
+                                                 int read_timeout_s = 10) {
+    httplib::Client client("127.0.0.1", agent.api_port);
+    client.set_connection_timeout(1, 0);
+    client.set_read_timeout(read_timeout_s, 0);
+    httplib::Result response = method == "GET"      ? client.Get(path)
+                               : method == "DELETE" ? client.Delete(path)
+                                                    : client.Post(path, body, "application/json");
+    if (!response) return std::nullopt;
+    auto parsed = json::parse(response->body, nullptr, false);
+    if (parsed.is_discarded()) parsed = json(response->body);
+    return std::make_pair(response->status, parsed);
+  }
+
+  // One value of the agent's /metrics, e.g. `starling_image_chunks_total{kind="fetched"}`.
+  static std::optional<uint64_t> Metric(const Agent& agent, const std::string& series) {
+    httplib::Client client("127.0.0.1", agent.api_port);
+    client.set_connection_timeout(1, 0);
+    client.set_read_timeout(2, 0);
+    auto response = client.Get("/metrics");
+    if (!response || response->status != 200) return std::nullopt;
+    const std::string needle = "\n" + series + " ";
+    const auto at = ("\n" + response->body).find(needle);
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoull(response->body.substr(at + needle.size() - 1));
+  }
+
+  std::vector<Agent>& agents() { return agents_; }
+
+  void WriteConfig(const Agent& agent, const std::vector<Agent>& join) {
+    std::ofstream config(agent.config);
+    config << "node_name = \"" << agent.name << "\"\n"
+           << "bind = \"127.0.0.1:" << agent.gossip_port << "\"\n"
+           << "api = \"127.0.0.1:" << agent.api_port << "\"\n"
+           << "key_file = \"" << agent.key_file.string() << "\"\n"
+           << "data_dir = \"" << (dir_ / agent.name).string() << "\"\n"
+           << "log_level = \"debug\"\n";
+    if (!join.empty()) {
+      config << "join = [";
+      for (size_t i = 0; i < join.size(); ++i) {
+        config << (i > 0 ? ", " : "") << "\"127.0.0.1:" << join[i].gossip_port << "\"";
+      }
+      config << "]\n";
+    }
+    config << agent.extra;  // tables last: TOML keys after a table header belong to it
+  }
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  fs::path dir_;
+  std::string key_;
+  std::vector<Agent> agents_;
+};
+
+}  // namespace starling::testing

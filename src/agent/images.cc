@@ -561,6 +561,10 @@ void ImageService::CollectGarbage() {
             if (referenced->contains(hash)) continue;
             if (chunks_->Delete(hash).ok()) ++deleted;
           }
+          if (deleted > 0) {
+            if (Status s = chunks_->ReclaimSpace(); !s.ok())
+              spdlog::warn("images: {}", s.ToString());
+          }
           std::error_code ec;
           const auto root = std::filesystem::path(config_.data_dir) / "images";
           for (const auto& site : std::filesystem::directory_iterator(root, ec)) {

@@ -9,17 +9,25 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "store/images/paths.h"
+#include "store/images/puller.h"  // HashOfHash
 
 namespace starling::images {
 namespace {
 
 constexpr size_t kMaxXattrBytes = 64 * 1024;
+constexpr int kWriterThreads = 2;  // compress and store beside the reading thread
 
 struct Fd {
   int fd = -1;
@@ -41,11 +49,98 @@ uint64_t TotalOf(const FileEntry& file) {
   return total;
 }
 
-// Reads a file's bytes with `read` (0 = end) through `buffer`, cuts them into chunks, stores the
-// chunks and lists them in `file`. Memory: the buffer, whatever the file's size. Each byte is
-// moved within the buffer at most once.
+// Compresses and stores chunks on worker threads while the caller reads, cuts and names the
+// next ones: import uses both cores. The queue is bounded in bytes, so memory stays bounded.
+// Each distinct chunk is queued once per import (the caller names chunks, so duplicates are
+// known at once).
+class ChunkWriter {
+ public:
+  ChunkWriter(ChunkStore* store, int threads) : store_(store) {
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  ~ChunkWriter() {
+    {
+      std::lock_guard lock(mutex_);
+      closing_ = true;
+    }
+    ready_.notify_all();
+    for (auto& worker : workers_) worker.join();
+  }
+
+  // Queues `chunk` (copied) to be stored under `hash`, unless this import queued it already.
+  // Returns a worker's earlier error, if any.
+  Status Add(const Hash& hash, std::span<const uint8_t> chunk) {
+    std::unique_lock lock(mutex_);
+    if (!error_.ok()) return error_;
+    if (!queued_hashes_.insert(hash).second) return Status::Ok();
+    room_.wait(lock, [&] { return queued_bytes_ < kMaxQueuedBytes || !error_.ok(); });
+    queued_bytes_ += chunk.size();
+    queue_.push_back(Job{hash, std::vector<uint8_t>(chunk.begin(), chunk.end())});
+    lock.unlock();
+    ready_.notify_one();
+    return Status::Ok();
+  }
+
+  ChunkStore* store() const { return store_; }
+
+  // Waits for every queued chunk; adds what was new to `stats`.
+  Status Finish(ImportStats* stats) {
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [&] { return (queue_.empty() && busy_ == 0) || !error_.ok(); });
+    stats->new_chunks += new_chunks_;
+    stats->new_chunk_bytes += new_chunk_bytes_;
+    return error_;
+  }
+
+ private:
+  static constexpr size_t kMaxQueuedBytes = 32u << 20;
+  struct Job {
+    Hash hash;
+    std::vector<uint8_t> bytes;
+  };
+
+  void Work() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      ready_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // closing
+      Job job = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+      lock.unlock();
+      auto added = store_->Put(job.hash, job.bytes);
+      lock.lock();
+      --busy_;
+      queued_bytes_ -= job.bytes.size();
+      if (!added.ok() && error_.ok()) error_ = added.status();
+      if (added.ok() && *added) {
+        ++new_chunks_;
+        new_chunk_bytes_ += job.bytes.size();
+      }
+      room_.notify_all();
+      if (queue_.empty() && busy_ == 0) idle_.notify_all();
+    }
+  }
+
+  ChunkStore* store_;
+  std::mutex mutex_;
+  std::condition_variable ready_, room_, idle_;
+  std::deque<Job> queue_;
+  std::unordered_set<Hash, HashOfHash> queued_hashes_;
+  size_t queued_bytes_ = 0;
+  int busy_ = 0;
+  bool closing_ = false;
+  Status error_ = Status::Ok();
+  uint64_t new_chunks_ = 0;
+  uint64_t new_chunk_bytes_ = 0;
+  std::vector<std::thread> workers_;
+};
+
+// Reads a file's bytes with `read` (0 = end) through `buffer`, cuts them into chunks, names them,
+// hands them to `writer` and lists them in `file`. Memory: the buffer, whatever the file's size.
+// Each byte is moved within the buffer at most once.
 template <typename Read>
-Status ChunkStream(Read& read, const Chunker& chunker, ChunkStore* store,
+Status ChunkStream(Read& read, const Chunker& chunker, ChunkWriter* writer,
                    std::vector<uint8_t>* buffer, FileEntry* file, ImportStats* stats) {
   const size_t max = chunker.options().max_bytes;
   if (buffer->size() < 2 * max) buffer->resize(2 * max);
@@ -69,12 +164,7 @@ Status ChunkStream(Read& read, const Chunker& chunker, ChunkStore* store,
     const size_t cut = chunker.NextCut(data);
     const auto chunk = data.subspan(0, cut);
     const Hash hash = Sha256(chunk);
-    auto added = store->Put(hash, chunk);
-    if (!added.ok()) return added.status();
-    if (*added) {
-      ++stats->new_chunks;
-      stats->new_chunk_bytes += cut;
-    }
+    if (Status s = writer->Add(hash, chunk); !s.ok()) return s;
     ++stats->chunks;
     stats->bytes_read += cut;
     file->chunks.push_back(ChunkRef{hash, static_cast<uint32_t>(cut)});
@@ -85,9 +175,9 @@ Status ChunkStream(Read& read, const Chunker& chunker, ChunkStore* store,
 
 class Walker {
  public:
-  Walker(const std::string& root, const ImportOptions& options, ChunkStore* store,
+  Walker(const std::string& root, const ImportOptions& options, ChunkWriter* writer,
          ImportStats* stats)
-      : root_(root), options_(options), chunker_(options.chunker), store_(store), stats_(stats) {
+      : root_(root), options_(options), chunker_(options.chunker), writer_(writer), stats_(stats) {
     if (options.previous != nullptr) {
       for (const FileEntry& file : options.previous->files) previous_.emplace(file.path, &file);
     }
@@ -178,7 +268,8 @@ class Walker {
       if (before.kind == FileKind::kRegular && before.size == file.size &&
           before.mtime_ns == file.mtime_ns && before.mode == file.mode) {
         bool present = true;
-        for (const ChunkRef& chunk : before.chunks) present = present && store_->Has(chunk.hash);
+        for (const ChunkRef& chunk : before.chunks)
+          present = present && writer_->store()->Has(chunk.hash);
         if (present) {
           file.chunks = before.chunks;
           stats_->chunks += file.chunks.size();
@@ -203,7 +294,7 @@ class Walker {
         if (errno != EINTR) return Errno("cannot read", full);
       }
     };
-    if (Status s = ChunkStream(read, chunker_, store_, &buffer_, file, stats_); !s.ok()) return s;
+    if (Status s = ChunkStream(read, chunker_, writer_, &buffer_, file, stats_); !s.ok()) return s;
     if (file->size != TotalOf(*file)) {
       return Status::IoError("'" + file->path + "' changed size while being read");
     }
@@ -237,7 +328,7 @@ class Walker {
   std::string root_;
   const ImportOptions& options_;
   Chunker chunker_;
-  ChunkStore* store_;
+  ChunkWriter* writer_;
   ImportStats* stats_;
   std::vector<uint8_t> buffer_;
   std::map<std::pair<dev_t, ino_t>, std::string> inodes_;
@@ -307,9 +398,13 @@ Status ImportDirectory(const std::string& root, const ImportOptions& options, Ch
     return Status::InvalidArgument("'" + root + "' is not a directory");
   }
   *stats = ImportStats{};
-  Walker walker(root, options, store, stats);
+  ChunkWriter writer(store, kWriterThreads);
+  Walker walker(root, options, &writer, stats);
   std::vector<FileEntry> files;
-  if (Status s = walker.Walk("", &files); !s.ok()) return s;
+  Status walked = walker.Walk("", &files);
+  Status written = writer.Finish(stats);
+  if (!walked.ok()) return walked;
+  if (!written.ok()) return written;
   return Finish(std::move(files), options, manifest);
 }
 
@@ -326,6 +421,7 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
                                    "': " + archive_error_string(reader.get()));
   }
   const Chunker chunker(options.chunker);
+  ChunkWriter writer(store, kWriterThreads);
   std::vector<uint8_t> buffer;
   std::map<std::string, FileEntry> files;  // later entries for the same path win, as in tar
   auto fail = [&](const std::string& what) {
@@ -385,7 +481,7 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
         }
         return static_cast<size_t>(n);
       };
-      if (Status s = ChunkStream(read, chunker, store, &buffer, &file, stats); !s.ok()) return s;
+      if (Status s = ChunkStream(read, chunker, &writer, &buffer, &file, stats); !s.ok()) return s;
       if (TotalOf(file) != file.size) return fail("'" + file.path + "' is truncated");
     } else {
       return fail("'" + file.path + "' is a device node, FIFO or socket: not allowed in an image");
@@ -415,6 +511,7 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
     dir.mode = 0755;
     files.emplace(parent, std::move(dir));
   }
+  if (Status s = writer.Finish(stats); !s.ok()) return s;
   std::vector<FileEntry> list;
   list.reserve(files.size());
   for (auto& [p, file] : files) list.push_back(std::move(file));

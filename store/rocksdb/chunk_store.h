@@ -28,19 +28,22 @@ class ChunkStore {
   ~ChunkStore();
 
   // Stores `plain` under `hash` (which the caller computed) unless present. Returns true when it
-  // was new. `sync` makes it durable before returning.
-  Result<bool> Put(const Hash& hash, std::span<const uint8_t> plain, bool sync = false);
+  // was new. Durable once Sync() returns (chunks skip the write-ahead log: see the .cc).
+  Result<bool> Put(const Hash& hash, std::span<const uint8_t> plain);
   // Stores bytes as a peer sent them (zstd frame): decompressed and verified first.
-  Status PutCompressed(const Hash& hash, std::string_view compressed, bool sync = false);
+  Status PutCompressed(const Hash& hash, std::string_view compressed);
   bool Has(const Hash& hash);
   // The plain bytes, verified. A stored chunk whose hash does not match is Corruption.
   Result<std::string> Get(const Hash& hash);
   // The stored (compressed) bytes, verified, to send to a peer.
   Result<std::string> GetCompressed(const Hash& hash);
   Status Delete(const Hash& hash);
+  // Gives the space of deleted chunks back to the file system (a compaction with blob garbage
+  // collection; costs a rewrite of the live chunks that share blob files with dead ones).
+  Status ReclaimSpace();
   // Every stored chunk's name (for garbage collection), in byte order.
   Result<std::vector<Hash>> List();
-  // Makes every earlier Put durable.
+  // Makes every earlier Put and Delete durable (flushes the memtable to blob files).
   Status Sync();
   uint64_t SizeOnDisk();
 

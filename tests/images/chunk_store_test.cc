@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <random>
@@ -29,7 +30,8 @@ TEST_CASE("chunks are stored once, verified on every read, and a corrupt one is 
     };
     CHECK(*(*store)->Put(text_hash, span(text)) == true);
     CHECK(*(*store)->Put(text_hash, span(text)) == false);  // already there
-    CHECK(*(*store)->Put(noise_hash, span(noise), /*sync=*/true) == true);
+    CHECK(*(*store)->Put(noise_hash, span(noise)) == true);
+    REQUIRE((*store)->Sync().ok());
     CHECK((*store)->Has(text_hash));
     CHECK(*(*store)->Get(text_hash) == text);
     auto compressed = (*store)->GetCompressed(text_hash);
@@ -58,6 +60,40 @@ TEST_CASE("chunks are stored once, verified on every read, and a corrupt one is 
   REQUIRE((*store)->Delete(text_hash).ok());
   CHECK_FALSE((*store)->Has(text_hash));
   CHECK((*store)->Get(text_hash).status().code() == StatusCode::kNotFound);
+  store->reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the chunk store lists its chunks and gives deleted chunks' space back",
+          "[unit][images]") {
+  const auto dir = std::filesystem::temp_directory_path() / "starling-chunk-reclaim-test";
+  std::filesystem::remove_all(dir);
+  auto store = ChunkStore::Open(dir.string());
+  REQUIRE(store.ok());
+  std::mt19937_64 rng(5);
+  std::vector<Hash> hashes;
+  for (int i = 0; i < 64; ++i) {  // 16 MiB of incompressible chunks
+    std::vector<uint8_t> bytes(256 << 10);
+    for (auto& b : bytes) b = static_cast<uint8_t>(rng());
+    hashes.push_back(Sha256(bytes));
+    REQUIRE((*store)->Put(hashes.back(), bytes).ok());
+  }
+  REQUIRE((*store)->Sync().ok());
+  auto listed = (*store)->List();
+  REQUIRE(listed.ok());
+  std::vector<Hash> sorted = hashes;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(*listed == sorted);
+  const uint64_t full = (*store)->SizeOnDisk();
+  CHECK(full >= (16u << 20));
+  for (size_t i = 0; i < hashes.size(); i += 4) {  // keep one in four
+    for (size_t j = i + 1; j < i + 4; ++j) REQUIRE((*store)->Delete(hashes[j]).ok());
+  }
+  REQUIRE((*store)->Sync().ok());
+  REQUIRE((*store)->ReclaimSpace().ok());
+  CHECK((*store)->SizeOnDisk() < full / 2);
+  for (size_t i = 0; i < hashes.size(); ++i) CHECK((*store)->Has(hashes[i]) == (i % 4 == 0));
+  CHECK((*store)->Get(hashes[0]).ok());
   store->reset();
   std::filesystem::remove_all(dir);
 }

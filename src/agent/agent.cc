@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <array>
 #include <asio.hpp>
 #include <chrono>
 #include <filesystem>
@@ -320,7 +321,7 @@ class AgentImpl final : public Agent {
     if (images_) images_->SetMembers(std::move(live));
   }
 
-  // One chunk request to a peer over the sealed TCP channel; the reply's payload.
+  // One chunk request to a peer over the sealed TCP channel; the reply frame (kind byte first).
   asio::awaitable<std::optional<std::string>> ExchangeChunks(std::string peer,
                                                              std::string payload) {
     const gossip::Member* member = core_->FindMember(peer);
@@ -342,8 +343,7 @@ class AgentImpl final : public Agent {
     }
     deadline->cancel();
     if (!reply || reply->empty() || reply->front() != kFrameChunks) co_return std::nullopt;
-    reply->erase(0, 1);
-    co_return reply;
+    co_return reply;  // the frame kind stays in front: no copy of megabytes to drop one byte
   }
 
   void RescheduleLog() {
@@ -540,11 +540,11 @@ class AgentImpl final : public Agent {
 
   // --- streams ---------------------------------------------------------------------------
 
-  static std::string Frame(const std::string& sealed) {
-    std::string frame(4, '\0');
-    const auto size = static_cast<uint32_t>(sealed.size());
-    for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>((size >> (8 * (3 - i))) & 0xff);
-    return frame + sealed;
+  // The big-endian length that precedes each sealed frame.
+  static std::array<uint8_t, 4> FrameHeader(size_t sealed_size) {
+    const auto size = static_cast<uint32_t>(sealed_size);
+    return {static_cast<uint8_t>(size >> 24), static_cast<uint8_t>(size >> 16),
+            static_cast<uint8_t>(size >> 8), static_cast<uint8_t>(size)};
   }
 
   // Reads one frame; returns an empty optional on any error (logged at debug).
@@ -570,12 +570,17 @@ class AgentImpl final : public Agent {
   }
 
   asio::awaitable<bool> WriteFrame(tcp::socket& socket, char kind, const std::string& payload) {
-    std::string plain(1, kind);
+    std::string plain;
+    plain.reserve(1 + payload.size());
+    plain.push_back(kind);
     plain += payload;
-    const std::string frame = Frame(sealer_.Seal(net::Channel::kStream, plain, WallMs()));
+    const std::string sealed = sealer_.Seal(net::Channel::kStream, plain, WallMs());
+    const auto header = FrameHeader(sealed.size());
+    // Header and body go out together without being copied into one buffer (chunk replies run
+    // to megabytes).
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(header), asio::buffer(sealed)};
     asio::error_code ec;
-    co_await asio::async_write(socket, asio::buffer(frame),
-                               asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
     co_return !ec;
   }
 

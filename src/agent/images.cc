@@ -144,7 +144,7 @@ asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
   if (!*alive) co_return;
   std::vector<images::PullRequest> out;
   Result<images::ChunkReply> decoded = Status::Unavailable("no answer");
-  if (reply) decoded = images::DecodeChunkReply(*reply);
+  if (reply) decoded = images::DecodeChunkReply(std::string_view(*reply).substr(1));
   if (!decoded.ok() || decoded->busy) {
     if (!decoded.ok() && reply) {
       spdlog::warn("undecodable chunk reply from {}: {}", request.peer, decoded.status().message());
@@ -623,7 +623,7 @@ Result<std::pair<images::ImageRecord, json>> ImageService::Import(
   manifest.site = site;
   manifest.command = std::move(command);
   manifest.env = std::move(env);
-  auto record = images::StoreManifest(manifest, options.chunker, chunks_.get());
+  auto record = images::StoreManifest(manifest, images::kManifestChunker, chunks_.get());
   if (!record.ok()) return record.status();
   if (Status s = chunks_->Sync(); !s.ok()) return s;
   record->pushed_ms = WallMs();

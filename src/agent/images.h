@@ -37,7 +37,8 @@ class ImageService {
   struct Hooks {
     // Writes a state log entry (acknowledged locally).
     std::function<void(std::string key, std::string value, bool tombstone)> write;
-    // Sends a chunk request to a peer; the reply's payload, or nothing when the exchange failed.
+    // Sends a chunk request to a peer; the reply frame (its kind byte, then the payload), or
+    // nothing when the exchange failed.
     std::function<asio::awaitable<std::optional<std::string>>(std::string peer,
                                                               std::string payload)>
         exchange;

@@ -31,6 +31,10 @@ struct ImageRecord {
 std::string RecordKey(std::string_view site, std::string_view version);
 std::string SitePrefix(std::string_view site);
 
+// How manifests are cut: small chunks, so a version that edits scattered files moves only the
+// parts of the manifest around those files (a manifest runs to ~100 B per file).
+inline constexpr ChunkerOptions kManifestChunker{2 * 1024, 8 * 1024, 32 * 1024};
+
 // Stores the encoded manifest's chunks and returns the record to write to the log.
 Result<ImageRecord> StoreManifest(const Manifest& manifest, const ChunkerOptions& chunker,
                                   ChunkStore* store);

@@ -4,6 +4,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
 #include <zstd.h>
 
 #include <cstring>
@@ -82,20 +83,40 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const std::string& director
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   options.memtable_whole_key_filtering = true;
   options.memtable_prefix_bloom_size_ratio = 0.05;
+  options.create_missing_column_families = true;
+  // "names": one small entry per chunk, no blob. Has() and List() read only these: asking the
+  // default family would fetch (and checksum) the blob itself.
+  rocksdb::ColumnFamilyOptions names(options);
+  names.enable_blob_files = false;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)}, {"names", names}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
-  rocksdb::Status status = rocksdb::DB::Open(options, directory, &db);
+  rocksdb::Status status = rocksdb::DB::Open(options, directory, families, &handles, &db);
   if (!status.ok()) {
     return Status::IoError("cannot open the chunk store at " + directory + ": " +
                            status.ToString());
   }
   std::unique_ptr<ChunkStore> store(new ChunkStore());
   store->db_.reset(db);
+  store->names_.reset(handles[1]);
+  delete handles[0];  // the default family's handle: db_->DefaultColumnFamily() serves
   store->directory_ = directory;
   return store;
 }
 
 ChunkStore::~ChunkStore() {
+  names_.reset();
   if (db_) db_->Close().PermitUncheckedError();
+}
+
+Status ChunkStore::Write(const Hash& hash, rocksdb::Slice stored) {
+  rocksdb::WriteBatch batch;
+  batch.Put(Key(hash), stored);
+  batch.Put(names_.get(), Key(hash), rocksdb::Slice());
+  rocksdb::Status status = db_->Write(WriteOptions(), &batch);
+  if (!status.ok()) return Status::IoError("storing a chunk: " + status.ToString());
+  return Status::Ok();
 }
 
 Result<bool> ChunkStore::Put(const Hash& hash, std::span<const uint8_t> plain) {
@@ -106,8 +127,7 @@ Result<bool> ChunkStore::Put(const Hash& hash, std::span<const uint8_t> plain) {
                                      plain.data(), plain.size(), kZstdLevel);
   if (ZSTD_isError(n)) return Status::IoError(std::string("zstd: ") + ZSTD_getErrorName(n));
   compressed.resize(n);
-  rocksdb::Status status = db_->Put(WriteOptions(), Key(hash), compressed);
-  if (!status.ok()) return Status::IoError("storing a chunk: " + status.ToString());
+  if (Status s = Write(hash, compressed); !s.ok()) return s;
   return true;
 }
 
@@ -117,19 +137,16 @@ Status ChunkStore::PutCompressed(const Hash& hash, std::string_view compressed) 
   if (Sha256(*plain) != hash) {
     return Status::Corruption("chunk " + Hex(hash).substr(0, 16) + " does not match its hash");
   }
-  rocksdb::Status status =
-      db_->Put(WriteOptions(), Key(hash), rocksdb::Slice(compressed.data(), compressed.size()));
-  if (!status.ok()) return Status::IoError("storing a chunk: " + status.ToString());
-  return Status::Ok();
+  return Write(hash, rocksdb::Slice(compressed.data(), compressed.size()));
 }
 
 bool ChunkStore::Has(const Hash& hash) {
   std::string ignored;
-  if (!db_->KeyMayExist(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), Key(hash), &ignored)) {
+  if (!db_->KeyMayExist(rocksdb::ReadOptions(), names_.get(), Key(hash), &ignored)) {
     return false;
   }
   rocksdb::PinnableSlice value;
-  return db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), Key(hash), &value).ok();
+  return db_->Get(rocksdb::ReadOptions(), names_.get(), Key(hash), &value).ok();
 }
 
 Result<std::pair<std::string, std::string>> ChunkStore::ReadVerified(const Hash& hash) {
@@ -157,7 +174,10 @@ Result<std::string> ChunkStore::Get(const Hash& hash) {
 }
 
 Status ChunkStore::Delete(const Hash& hash) {
-  rocksdb::Status status = db_->Delete(WriteOptions(), Key(hash));
+  rocksdb::WriteBatch batch;
+  batch.Delete(Key(hash));
+  batch.Delete(names_.get(), Key(hash));
+  rocksdb::Status status = db_->Write(WriteOptions(), &batch);
   if (!status.ok()) return Status::IoError("deleting a chunk: " + status.ToString());
   return Status::Ok();
 }
@@ -166,7 +186,7 @@ Result<std::vector<Hash>> ChunkStore::List() {
   std::vector<Hash> hashes;
   rocksdb::ReadOptions options;
   options.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, names_.get()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->key().size() != 32) continue;  // not a chunk
     Hash hash;

@@ -15,7 +15,9 @@
 #include "store/images/hash.h"
 
 namespace rocksdb {
+class ColumnFamilyHandle;
 class DB;
+class Slice;
 }  // namespace rocksdb
 
 namespace starling::images {
@@ -54,7 +56,10 @@ class ChunkStore {
   ChunkStore() = default;
   // The stored bytes and their plain form, checked against `hash`.
   Result<std::pair<std::string, std::string>> ReadVerified(const Hash& hash);
+  // Writes the stored bytes and the chunk's name in one batch.
+  Status Write(const Hash& hash, rocksdb::Slice stored);
   std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<rocksdb::ColumnFamilyHandle> names_;
   std::string directory_;
 };
 

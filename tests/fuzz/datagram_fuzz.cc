@@ -1,6 +1,7 @@
 // libFuzzer target for everything a stranger can send: sealed datagrams and frames, and (for a
 // holder of the key) the plaintext datagram, push-pull and state log decoders, the membership
-// core's and the state log replica's handling of them, and stored site records. Build: cmake
+// core's and the state log replica's handling of them, stored site records, and image manifests and
+// chunk transfer messages. Build: cmake
 // -DSTARLING_FUZZ=ON with clang; run: fuzz_datagram -max_total_time=60 corpus/
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,8 @@
 #include "src/net/sealer.h"
 #include "src/sites/site.h"
 #include "store/codec.h"
+#include "store/images/manifest.h"
+#include "store/images/transfer.h"
 #include "store/memory_storage.h"
 #include "store/replica.h"
 
@@ -58,6 +61,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   (void)store::DecodeEntry(bytes);
   (void)sites::Decode(bytes);
+  (void)images::DecodeChunkRequest(bytes);
+  (void)images::DecodeChunkReply(bytes);
+  (void)images::Decode(bytes);  // manifests
   store::StoreOutbox log_out;
   const store::Digest heads = Log().heads();
   if (!store::DecodeExchange(bytes).ok()) {

@@ -156,7 +156,7 @@ asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
   struct Stored {
     std::vector<Hash> ok;
     uint64_t bytes = 0;
-    uint64_t rejected = 0;
+    std::vector<Hash> rejected;  // bytes that did not match their name
   };
   auto answer = std::make_shared<images::ChunkReply>(std::move(decoded.value()));
   auto asked = std::make_shared<std::unordered_set<Hash, images::HashOfHash>>(
@@ -164,12 +164,9 @@ asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
   auto task1 = OffThread([this, answer, asked] {
     Stored result;
     for (const auto& [hash, zstd] : answer->chunks) {
-      if (!asked->contains(hash)) {
-        ++result.rejected;
-        continue;
-      }
+      if (!asked->contains(hash)) continue;  // not asked for: ignored
       if (Status s = chunks_->PutCompressed(hash, zstd); !s.ok()) {
-        ++result.rejected;
+        result.rejected.push_back(hash);
         spdlog::warn("chunk {} from a peer rejected: {}", images::Hex(hash), s.message());
         continue;
       }
@@ -182,8 +179,11 @@ asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
   if (!*alive) co_return;
   stats_.chunks_fetched += stored.ok.size();
   stats_.bytes_fetched += stored.bytes;
-  stats_.chunks_rejected += stored.rejected;
-  puller_.OnReply(hooks_.now(), request.id, stored.ok, answer->lacking, &out);
+  stats_.chunks_rejected += stored.rejected.size();
+  // A chunk that failed verification is treated as one the peer lacks: asked elsewhere first.
+  std::vector<Hash> lacking = std::move(answer->lacking);
+  lacking.insert(lacking.end(), stored.rejected.begin(), stored.rejected.end());
+  puller_.OnReply(hooks_.now(), request.id, stored.ok, lacking, &out);
   OnChunksStored(stored.ok);
   DrainPulls(&out);
 }
@@ -210,7 +210,7 @@ asio::awaitable<std::string> ImageService::Serve(std::string request) {
     Served result;
     for (const Hash& hash : *wanted) {
       if (result.bytes >= kMaxServeBytes) break;  // unanswered: asked again later
-      auto bytes = chunks_->GetCompressed(hash);
+      auto bytes = chunks_->GetStored(hash);      // the puller verifies; so does the scrub here
       if (bytes.ok()) {
         result.bytes += bytes->size();
         result.reply.chunks.emplace_back(hash, std::move(bytes.value()));

@@ -1,6 +1,7 @@
 // starling — the node (`starling agent`) and the cluster-query CLI, a client of the local API.
 #include <fmt/format.h>
 #include <httplib.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -398,6 +399,10 @@ int main(int argc, char** argv) {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%f %^%l%$ [" + config->node_name + "] %v");
     spdlog::set_level(spdlog::level::from_str(config->log_level));
     spdlog::flush_on(spdlog::level::trace);  // a killed agent leaves its last words in the log
+    // Chunk transfers allocate and free buffers of megabytes all the time: keep those in the
+    // heap rather than in fresh mmap'ed memory, zero-filled and page-faulted on every use.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     auto agent = starling::agent::Agent::Create(std::move(*config));
     if (!agent.ok()) return Fail(agent.status().ToString());
     return (*agent)->Run();

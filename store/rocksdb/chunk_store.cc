@@ -167,6 +167,17 @@ Result<std::string> ChunkStore::GetCompressed(const Hash& hash) {
   return std::move(read->first);
 }
 
+Result<std::string> ChunkStore::GetStored(const Hash& hash) {
+  std::string stored;
+  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), Key(hash), &stored);
+  if (status.IsNotFound()) return Status::NotFound("no chunk " + Hex(hash).substr(0, 16));
+  if (status.IsCorruption()) {
+    return Status::Corruption("chunk " + Hex(hash).substr(0, 16) + ": " + status.ToString());
+  }
+  if (!status.ok()) return Status::IoError("reading a chunk: " + status.ToString());
+  return stored;
+}
+
 Result<std::string> ChunkStore::Get(const Hash& hash) {
   auto read = ReadVerified(hash);
   if (!read.ok()) return read.status();

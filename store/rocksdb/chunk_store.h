@@ -37,8 +37,12 @@ class ChunkStore {
   bool Has(const Hash& hash);
   // The plain bytes, verified. A stored chunk whose hash does not match is Corruption.
   Result<std::string> Get(const Hash& hash);
-  // The stored (compressed) bytes, verified, to send to a peer.
+  // The stored (compressed) bytes, verified.
   Result<std::string> GetCompressed(const Hash& hash);
+  // The stored bytes as they are, checked only by RocksDB's own block checksum: what a node
+  // sends to peers, who verify every chunk against its name anyway (and the background scrub
+  // verifies everything here). Spares the sender a decompression and a hash per chunk sent.
+  Result<std::string> GetStored(const Hash& hash);
   Status Delete(const Hash& hash);
   // Gives the space of deleted chunks back to the file system (a compaction with blob garbage
   // collection; costs a rewrite of the live chunks that share blob files with dead ones).

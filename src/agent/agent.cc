@@ -20,6 +20,7 @@
 #include "gossip/codec.h"
 #include "gossip/swim.h"
 #include "src/agent/images.h"
+#include "src/agent/metrics.h"
 #include "src/net/sealer.h"
 #include "src/sites/site.h"
 #include "store/replica.h"
@@ -824,8 +825,8 @@ class AgentImpl final : public Agent {
     for (const gossip::Member* member : core_->members())
       ++counts[static_cast<int>(member->status)];
     std::string out;
-    auto line = [&](const std::string& name, const std::string& labels, uint64_t value) {
-      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(value) + "\n";
+    auto line = [&out](std::string_view name, std::string_view labels, uint64_t value) {
+      AppendMetric(&out, name, labels, value);
     };
     out += "# TYPE starling_members gauge\n";
     for (int i = 0; i < 4; ++i) {
@@ -1154,22 +1155,10 @@ class AgentImpl final : public Agent {
     http_.Get("/v1/images", [this](const httplib::Request&, httplib::Response& response) {
       Answer(response, Query([this] { return images_->ListJson(""); }));
     });
-    http_.Get(R"(/v1/images/([^/]+))",
-              [this](const httplib::Request& request, httplib::Response& response) {
-                const std::string site = request.matches[1];
-                Answer(response, Query([this, site] {
-                         if (Status s = sites::ValidateName(site); !s.ok()) return ErrorJson(s);
-                         return images_->ListJson(site);
-                       }));
-              });
-    http_.Get(R"(/v1/images/([^/]+)/status)",
-              [this](const httplib::Request& request, httplib::Response& response) {
-                const std::string site = request.matches[1];
-                Answer(response, Query([this, site] {
-                         if (Status s = sites::ValidateName(site); !s.ok()) return ErrorJson(s);
-                         return images_->StatusJson(site);
-                       }));
-              });
+    GetForSite(R"(/v1/images/([^/]+))",
+               [this](const std::string& site) { return images_->ListJson(site); });
+    GetForSite(R"(/v1/images/([^/]+)/status)",
+               [this](const std::string& site) { return images_->StatusJson(site); });
     http_.Get(R"(/v1/images/([^/]+)/([0-9a-f]{64})/missing)",
               [this](const httplib::Request& request, httplib::Response& response) {
                 const std::string site = request.matches[1], version = request.matches[2];
@@ -1209,6 +1198,18 @@ class AgentImpl final : public Agent {
       Answer(response, Query([this] {
                images_->Scrub();
                return json{{"verifying", true}};
+             }));
+    });
+  }
+
+  // A GET route whose first match is a site name: validated, then `query(site)` on the io thread.
+  template <typename F>
+  void GetForSite(const char* pattern, F query) {
+    http_.Get(pattern, [this, query](const httplib::Request& request, httplib::Response& response) {
+      const std::string site = request.matches[1];
+      Answer(response, Query([site, query] {
+               if (Status s = sites::ValidateName(site); !s.ok()) return ErrorJson(s);
+               return query(site);
              }));
     });
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "src/agent/metrics.h"
 #include "src/images/importer.h"
 #include "src/images/materialize.h"
 #include "src/sites/site.h"
@@ -716,7 +717,6 @@ json ImageService::RecordJson(const images::ImageRecord& record) const {
 
 json ImageService::ListJson(const std::string& site) {
   json versions = json::array();
-  const std::string current_site;
   std::set<std::string> seen_sites;
   for (const auto& record : Records(site)) {
     json entry = RecordJson(record);
@@ -789,8 +789,8 @@ json ImageService::MissingJson(const std::string& site, const std::string& versi
 
 std::string ImageService::Metrics() const {
   std::string out;
-  auto line = [&](const std::string& name, const std::string& labels, uint64_t value) {
-    out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(value) + "\n";
+  auto line = [&out](std::string_view name, std::string_view labels, uint64_t value) {
+    AppendMetric(&out, name, labels, value);
   };
   const auto& p = puller_.stats();
   out += "# TYPE starling_image_chunks_total counter\n";

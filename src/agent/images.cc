@@ -537,7 +537,9 @@ void ImageService::CollectGarbage() {
     for (const auto* refs : {&version.record.manifest_chunks, &version.content}) {
       for (const ChunkRef& ref : *refs) referenced->insert(ref.hash);
     }
+    // A kept version's tree, and the one being built beside it (never pulled from under it).
     kept_dirs.insert(ImageDir(version.record.site, version.record.version));
+    kept_dirs.insert(ImageDir(version.record.site, version.record.version) + ".partial");
   }
   uint64_t generation = 0;
   {

@@ -164,9 +164,12 @@ asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
       request.hashes.begin(), request.hashes.end());
   auto task1 = OffThread([this, answer, asked] {
     Stored result;
-    for (const auto& [hash, zstd] : answer->chunks) {
-      if (!asked->contains(hash)) continue;  // not asked for: ignored
-      if (Status s = chunks_->PutCompressed(hash, zstd); !s.ok()) {
+    std::erase_if(answer->chunks, [&](const auto& chunk) { return !asked->contains(chunk.first); });
+    auto statuses = chunks_->PutCompressedBatch(answer->chunks);
+    for (size_t i = 0; i < answer->chunks.size(); ++i) {
+      const auto& [hash, zstd] = answer->chunks[i];
+      const Status& s = statuses.ok() ? (*statuses)[i] : statuses.status();
+      if (!s.ok()) {
         result.rejected.push_back(hash);
         spdlog::warn("chunk {} from a peer rejected: {}", images::Hex(hash), s.message());
         continue;

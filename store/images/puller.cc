@@ -120,7 +120,49 @@ void Puller::Refill(Instant now) {
 }
 
 void Puller::CompactOrder() {
-  std::erase_if(order_, [this](const Hash& hash) { return !wanted_.contains(hash); });
+  // Cursors keep their place: each becomes the count of kept entries before it.
+  std::vector<size_t> kept_before(order_.size() + 1, 0);
+  size_t kept = 0;
+  for (size_t i = 0; i < order_.size(); ++i) {
+    kept_before[i] = kept;
+    if (wanted_.contains(order_[i])) order_[kept++] = order_[i];
+  }
+  kept_before[order_.size()] = kept;
+  for (auto& [name, peer] : peers_) peer.cursor = kept_before[std::min(peer.cursor, order_.size())];
+  order_.resize(kept);
+}
+
+PullRequest Puller::NextBatch(Instant now, const std::string& name, Peer& peer, uint64_t* bytes) {
+  constexpr size_t kScanLimit = 4096;
+  PullRequest request;
+  *bytes = 0;
+  const size_t n = order_.size();
+  if (n == 0) return request;
+  size_t pos = peer.cursor % n;
+  size_t scanned = 0;
+  for (; scanned < n && scanned < kScanLimit; ++scanned, pos = (pos + 1) % n) {
+    auto it = wanted_.find(order_[pos]);
+    if (it == wanted_.end() || it->second.in_flight) continue;
+    Wanted& wanted = it->second;
+    std::erase_if(wanted.lacking, [now](const auto& lack) { return lack.second <= now; });
+    if (LacksAt(wanted, name, now)) {
+      for (const auto& lack : wanted.lacking) next_wake_ = std::min(next_wake_, lack.second);
+      continue;
+    }
+    if (!request.hashes.empty() && *bytes + wanted.size > options_.batch_bytes) break;
+    request.hashes.push_back(order_[pos]);
+    *bytes += wanted.size;
+    if (request.hashes.size() >= options_.batch_chunks) {
+      pos = (pos + 1) % n;
+      break;
+    }
+  }
+  peer.cursor = pos;
+  // Stopped by the limit, not by a full lap: look further soon.
+  if (request.hashes.empty() && scanned < n) {
+    next_wake_ = std::min(next_wake_, now + Milliseconds(20));
+  }
+  return request;
 }
 
 void Puller::Schedule(Instant now, std::vector<PullRequest>* out) {
@@ -149,22 +191,8 @@ void Puller::Schedule(Instant now, std::vector<PullRequest>* out) {
         wake_at(now + Duration(static_cast<int64_t>(std::ceil(wait_s * 1e6))));
         return;
       }
-      PullRequest request;
       uint64_t bytes = 0;
-      for (const Hash& hash : order_) {
-        auto it = wanted_.find(hash);
-        if (it == wanted_.end() || it->second.in_flight) continue;
-        Wanted& wanted = it->second;
-        std::erase_if(wanted.lacking, [now](const auto& lack) { return lack.second <= now; });
-        if (LacksAt(wanted, name, now)) {
-          for (const auto& lack : wanted.lacking) wake_at(lack.second);
-          continue;
-        }
-        if (!request.hashes.empty() && bytes + wanted.size > options_.batch_bytes) break;
-        request.hashes.push_back(hash);
-        bytes += wanted.size;
-        if (request.hashes.size() >= options_.batch_chunks) break;
-      }
+      PullRequest request = NextBatch(now, name, peer, &bytes);
       if (request.hashes.empty()) continue;
       for (const Hash& hash : request.hashes) wanted_[hash].in_flight = true;
       request.id = next_id_++;

@@ -94,6 +94,7 @@ class Puller {
   struct Peer {
     int in_flight = 0;
     Instant rested_until{};
+    size_t cursor = 0;  // where in order_ the next look for this peer starts
   };
   struct InFlight {
     std::string peer;
@@ -101,6 +102,8 @@ class Puller {
   };
 
   void Schedule(Instant now, std::vector<PullRequest>* out);
+  // The next batch for `name`, looked for from its cursor onward (at most kScanLimit entries).
+  PullRequest NextBatch(Instant now, const std::string& name, Peer& peer, uint64_t* bytes);
   bool LacksAt(const Wanted& wanted, const std::string& peer, Instant now) const;
   void Release(Instant now, const InFlight& request, const std::vector<Hash>& received,
                const std::vector<Hash>& lacking);
@@ -109,7 +112,10 @@ class Puller {
 
   PullerOptions options_;
   std::unordered_map<Hash, Wanted, HashOfHash> wanted_;
-  std::vector<Hash> order_;  // fetch order; entries no longer wanted are skipped, then compacted
+  // Fetch order; entries no longer wanted are skipped, then compacted. Each peer walks it from its
+  // own cursor, a bounded number of entries per look, so a peer that lacks most chunks costs a
+  // bounded amount of work per reply instead of a scan of the whole list.
+  std::vector<Hash> order_;
   std::map<std::string, Peer> peers_;
   size_t peer_cursor_ = 0;  // round-robin start among peers
   std::map<uint64_t, InFlight> in_flight_;

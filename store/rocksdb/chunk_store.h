@@ -34,14 +34,20 @@ class ChunkStore {
   Result<bool> Put(const Hash& hash, std::span<const uint8_t> plain);
   // Stores bytes as a peer sent them (zstd frame): decompressed and verified first.
   Status PutCompressed(const Hash& hash, std::string_view compressed);
+  // The same for many chunks in one write: each is verified, those that match their name are
+  // stored together. Returns one status per chunk (Corruption for bytes that do not match), or
+  // IoError when the write itself failed (then nothing was stored).
+  Result<std::vector<Status>> PutCompressedBatch(
+      std::span<const std::pair<Hash, std::string>> chunks);
   bool Has(const Hash& hash);
   // The plain bytes, verified. A stored chunk whose hash does not match is Corruption.
   Result<std::string> Get(const Hash& hash);
   // The stored (compressed) bytes, verified.
   Result<std::string> GetCompressed(const Hash& hash);
-  // The stored bytes as they are, checked only by RocksDB's own block checksum: what a node
-  // sends to peers, who verify every chunk against its name anyway (and the background scrub
-  // verifies everything here). Spares the sender a decompression and a hash per chunk sent.
+  // The stored bytes as they are, unchecked (not even RocksDB's blob checksum, computed in
+  // software by Debian's portable build): what a node sends to peers, who verify every chunk
+  // against its name anyway and ask elsewhere when it does not match (and the background scrub
+  // verifies everything here). Spares the sender a decompression, a hash and a CRC per chunk.
   Result<std::string> GetStored(const Hash& hash);
   Status Delete(const Hash& hash);
   // Gives the space of deleted chunks back to the file system (a compaction with blob garbage

@@ -57,6 +57,22 @@ TEST_CASE("chunks are stored once, verified on every read, and a corrupt one is 
   // ... and replaced by a good copy.
   REQUIRE((*store)->PutCompressed(text_hash, *good).ok());
   CHECK(*(*store)->Get(text_hash) == text);
+  // A batch from a peer: what matches its name is kept, what does not is refused by name.
+  std::string other = text + "<p>one more</p>";
+  const Hash other_hash = Sha256(other);
+  auto other_stored = (*store)->GetCompressed(noise_hash);  // bytes of another chunk
+  REQUIRE(other_stored.ok());
+  REQUIRE((*store)->Delete(noise_hash).ok());
+  const std::vector<std::pair<Hash, std::string>> batch = {
+      {noise_hash, *other_stored}, {other_hash, *other_stored}, {text_hash, *good}};
+  auto statuses = (*store)->PutCompressedBatch(batch);
+  REQUIRE(statuses.ok());
+  REQUIRE(statuses->size() == 3);
+  CHECK((*statuses)[0].ok());
+  CHECK((*statuses)[1].code() == StatusCode::kCorruption);
+  CHECK((*statuses)[2].ok());
+  CHECK(*(*store)->Get(noise_hash) == noise);
+  CHECK_FALSE((*store)->Has(other_hash));
   REQUIRE((*store)->Delete(text_hash).ok());
   CHECK_FALSE((*store)->Has(text_hash));
   CHECK((*store)->Get(text_hash).status().code() == StatusCode::kNotFound);

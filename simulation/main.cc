@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "simulation/copies_sim.h"
 #include "simulation/membership_sim.h"
 #include "simulation/statelog_sim.h"
 
@@ -66,6 +67,14 @@ int main(int argc, char** argv) {
                  "--log: the workload stops here (default: "
                  "faults end + 10 s)");
   app.add_option("--write-interval-ms", write_interval_ms, "--log: one write this often");
+  bool copies_model = false;
+  size_t sites = 200;
+  app.add_flag("--copies", copies_model,
+               "Simulate sites' copies (the rules: autoscale, placement, replacement) instead of "
+               "membership; uses --nodes, --seconds, --crashes, --restart-fraction, "
+               "--restart-delay-s, --partitions, --partition-fraction, --partition-s, "
+               "--faults-start-s, --faults-end-s");
+  app.add_option("--sites", sites, "--copies: number of sites")->check(CLI::Range(1, 100000));
   CLI11_PARSE(app, argc, argv);
 
   auto swim = gossip::SwimOptions::ForProfile(profile);
@@ -95,6 +104,32 @@ int main(int argc, char** argv) {
 
   int failed = 0;
   const uint64_t first = options.seed;
+  if (copies_model) {
+    sim::CopiesSimOptions copies;
+    copies.nodes = options.nodes;
+    copies.sites = sites;
+    copies.duration = s(seconds);
+    copies.crashes = options.faults.crashes;
+    copies.restart_fraction = options.faults.restart_fraction;
+    copies.restart_delay = s(restart_delay_s);
+    copies.partitions = options.faults.partitions;
+    copies.partition_fraction = options.faults.partition_fraction;
+    copies.partition_duration = s(partition_s);
+    copies.faults_start = s(faults_start_s);
+    copies.faults_end = s(faults_end_s);
+    for (uint64_t seed = first; seed < first + seeds; ++seed) {
+      copies.seed = seed;
+      const auto report = sim::RunCopiesSim(copies);
+      std::fputs(report.Format().c_str(), stdout);
+      if (!report.violations.empty()) {
+        ++failed;
+        std::printf("  replay: starling-sim --copies --seed %llu --seeds 1 (same flags)\n",
+                    static_cast<unsigned long long>(seed));
+      }
+    }
+    std::printf("%llu seeds, %d with violations\n", static_cast<unsigned long long>(seeds), failed);
+    return failed == 0 ? 0 : 1;
+  }
   if (log_model) {
     sim::StateLogSimOptions log;
     log.nodes = options.nodes;

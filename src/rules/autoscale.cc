@@ -51,9 +51,13 @@ ScaleDecision Autoscaler::Round(Instant now, const SiteLoad& site) {
   const double highest = *std::max_element(site.loads.begin(), site.loads.end());
 
   const bool above = mean >= site.up;
-  // Removing one copy spreads its load over the others: only if that stays clear of `up`.
+  // A step down leaves desired - 1 copies to carry the whole load (extra copies that are about
+  // to go, e.g. after a partition healed, carry part of it now but will not): only if that stays
+  // clear of `up`.
   const double midpoint = (site.up + site.down) / 2;
-  const bool below = highest < site.down && n > 1 && sum / static_cast<double>(n - 1) < midpoint;
+  // Not while copies are missing: the loads in view then lack the missing copies' share.
+  const bool below = highest < site.down && site.desired > 1 && n >= site.desired &&
+                     sum / static_cast<double>(site.desired - 1) < midpoint;
   if (!above) above_since_ = kInstantMax;
   if (!below) below_since_ = kInstantMax;
   if (above && above_since_ == kInstantMax) above_since_ = now;

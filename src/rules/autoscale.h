@@ -2,11 +2,13 @@
 // coordinator alone from the loads of its serving copies.
 //
 // One more copy when the mean load per serving copy stays at or above `up` (default 2.0) for
-// `up_window`; one fewer when every copy stays under `down` (1.0) for `down_window` and the load
-// spread over one copy fewer would stay under the midpoint of the two thresholds (so that the
-// step down cannot itself cause a step up: no flapping at steady demand). Asymmetric cooldowns
-// after any step, at most one step per round, never outside [min, max], and no step up while
-// earlier steps are still starting (fewer serving copies than wanted).
+// `up_window`; one fewer when every copy stays under `down` (1.0) for `down_window` and the whole
+// load spread over the copies left after the step (desired - 1) would stay under the midpoint of
+// the two thresholds (so that the step down cannot itself cause a step up: no flapping at steady
+// demand, nor after a partition left extra copies sharing the load for a while). Asymmetric
+// cooldowns after any step, at most one step per round, never outside [min, max], and no step up
+// while earlier steps are still starting (fewer serving copies than wanted), and no step down while
+// copies are missing (a crashed copy's share is not in the loads yet).
 //
 // Pure: the caller gives the time and the view; the state is only the windows and the last step,
 // so a new coordinator starts with fresh windows (it acts later, never wrongly).
@@ -45,6 +47,8 @@ struct ScaleDecision {
   std::string reason;  // why it changed (empty when it did not)
 };
 
+// Feed it every round while this node coordinates the site; drop it when the node stops being
+// the coordinator (its windows would otherwise hold observations with a gap in them).
 class Autoscaler {
  public:
   explicit Autoscaler(const AutoscaleOptions& options = {}) : options_(options) {}

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <set>
+#include <unordered_map>
 
 namespace starling::rules {
 
@@ -62,7 +62,9 @@ double WeightedScore(std::string_view site, std::string_view node, uint32_t weig
 
 Placement Place(std::string_view site, uint32_t desired, const std::vector<WorkerView>& workers,
                 const std::vector<CopyView>& copies) {
-  std::map<std::string, const WorkerView*> by_name;
+  // Lookups only (never iterated), so a hash map does not make the answer depend on its order.
+  std::unordered_map<std::string_view, const WorkerView*> by_name;
+  by_name.reserve(workers.size());
   for (const WorkerView& worker : workers) by_name.emplace(worker.name, &worker);
   std::set<std::string> hosting;  // nodes in the view with a copy (not stopping or failed)
   std::set<std::string> to_remove;
@@ -77,11 +79,13 @@ Placement Place(std::string_view site, uint32_t desired, const std::vector<Worke
     hosting.insert(copy.node);
   }
   // Existing copies, best-ranked first (unweighted: stable while slots fill).
-  std::vector<std::string> kept(hosting.begin(), hosting.end());
-  std::sort(kept.begin(), kept.end(), [&](const std::string& a, const std::string& b) {
-    const uint64_t ha = RendezvousHash(site, a), hb = RendezvousHash(site, b);
-    return ha != hb ? ha > hb : a < b;
+  std::vector<std::pair<uint64_t, std::string>> ranked;
+  for (const std::string& node : hosting) ranked.emplace_back(RendezvousHash(site, node), node);
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
+  std::vector<std::string> kept;
+  for (auto& [hash, node] : ranked) kept.push_back(std::move(node));
   Placement placement;
   if (kept.size() >= desired) {
     for (size_t i = desired; i < kept.size(); ++i) to_remove.insert(kept[i]);

@@ -34,6 +34,12 @@ TEST_CASE("autoscale steps: windows, cooldowns, bounds", "[unit]") {
       {"one copy under down but another not", {.desired = 2, .loads = {0.1, 1.2}}, 300, 2},
       // Two copies at 0.9: one would carry 1.8, past the midpoint 1.5: stays.
       {"the step down would cause a step up", {.desired = 2, .loads = {0.9, 0.9}}, 300, 2},
+      // Four copies where two are wanted (extras left by a partition): the two would carry 2.8.
+      {"extras share the load now, not after",
+       {.desired = 2, .loads = {0.7, 0.7, 0.7, 0.7}},
+       300,
+       2},
+      {"a copy missing (crashed): no step down", {.desired = 3, .loads = {0.2, 0.2}}, 300, 3},
       {"below min is raised at once", {.min = 2, .desired = 1, .loads = {}}, 1, 2},
       {"above max is lowered at once", {.max = 3, .desired = 5, .loads = {1, 1}}, 1, 3},
       {"nothing serving: nothing judged", {.desired = 2, .loads = {}}, 300, 2},

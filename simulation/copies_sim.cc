@@ -1,0 +1,601 @@
+#include "simulation/copies_sim.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <numbers>
+
+#include "src/base/rng.h"
+#include "src/rules/load_average.h"
+#include "src/rules/placement.h"
+
+namespace starling::sim {
+namespace {
+
+using rules::CopyState;
+constexpr Duration kRound = Seconds(1);
+
+enum class Demand : uint8_t { kSteady, kDiurnal, kSpiky };
+
+struct Site {
+  std::string name;
+  uint32_t min = 1, max = 6;
+  Demand kind = Demand::kSteady;
+  double base = 1, phase = 0;
+  std::vector<std::pair<Instant, Instant>> spikes;
+  double spike_height = 0;
+};
+
+struct Stamp {
+  int64_t micros = -1;
+  int node = -1;
+  auto operator<=>(const Stamp&) const = default;
+};
+
+struct Desired {
+  uint32_t count = 1;
+  Stamp stamp;
+};
+
+struct Copy {
+  CopyState state = CopyState::kStarting;
+  Instant ready_at{};
+  rules::LoadAverage load;
+};
+
+// What a node publishes each round (the gossiped load report).
+struct Report {
+  std::vector<std::tuple<int, CopyState, double>> copies;  // site, state, load
+  uint32_t free_slots = 0;
+};
+
+struct Pending {
+  Instant at = kInstantMax;
+  bool alive = false;
+};
+
+struct Node {
+  bool up = true;
+  std::map<int, Copy> copies;  // by site: at most one copy of a site per node
+  std::vector<bool> alive_view;
+  std::vector<Pending> pending;  // per other node: a change of alive_view due then
+  std::vector<std::shared_ptr<const Report>> reports;  // per node: the last one received
+  std::vector<Desired> desired;                        // per site: the log as this node holds it
+  std::map<int, rules::Autoscaler> scalers;            // sites it coordinates
+};
+
+struct Delivery {
+  Instant at;
+  int site;
+  Desired value;
+};
+
+class CopiesSim {
+ public:
+  explicit CopiesSim(const CopiesSimOptions& options) : options_(options), rng_(options.seed) {}
+
+  CopiesReport Run() {
+    const auto wall_start = std::chrono::steady_clock::now();
+    Setup();
+    for (now_ = Instant{}; now_ < Instant{} + options_.duration; now_ += kRound) Round();
+    for (size_t s = 0; s < sites_.size(); ++s) {
+      if (outage_since_[s] != kInstantMax) EndOutage(s);
+      if (excess_since_[s] != kInstantMax) EndExcess(s);
+    }
+    for (const auto& wait : replacing_) {
+      report_.violations.push_back(fmt::format("site {} hit by a crash at {:.0f}s never recovered",
+                                               sites_[wait.site].name, Secs(wait.since)));
+    }
+    report_.seed = options_.seed;
+    report_.nodes = options_.nodes;
+    report_.sites = options_.sites;
+    report_.simulated_seconds = ToSeconds(options_.duration);
+    report_.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    return report_;
+  }
+
+ private:
+  static double Secs(Instant t) { return ToSeconds(t - Instant{}); }
+
+  Duration Between(Duration lo, Duration hi) {
+    return lo + Duration(static_cast<int64_t>(
+                    rng_.Uniform(static_cast<uint64_t>((hi - lo).count()) + 1)));
+  }
+
+  void Setup() {
+    const size_t n = options_.nodes;
+    for (size_t i = 0; i < n; ++i) names_.push_back(fmt::format("node-{:03}", i + 1));
+    for (size_t s = 0; s < options_.sites; ++s) {
+      Site site;
+      site.name = fmt::format("site-{:03}", s + 1);
+      site.min = rng_.Uniform(10) == 0 ? 2 : 1;
+      site.max = 4 + static_cast<uint32_t>(rng_.Uniform(5));
+      const uint64_t kind = rng_.Uniform(4);
+      site.kind = kind < 2 ? Demand::kSteady : kind == 2 ? Demand::kDiurnal : Demand::kSpiky;
+      site.base = site.kind == Demand::kSteady    ? 0.2 + rng_.NextDouble() * 5.8
+                  : site.kind == Demand::kDiurnal ? 0.5 + rng_.NextDouble() * 3.5
+                                                  : 0.2 + rng_.NextDouble() * 1.8;
+      site.phase = rng_.NextDouble() * 2 * std::numbers::pi;
+      if (site.kind == Demand::kSpiky) {
+        site.spike_height = 3 + rng_.NextDouble() * 5;
+        for (int k = 0, spikes = 2 + static_cast<int>(rng_.Uniform(2)); k < spikes; ++k) {
+          const Instant start =
+              Instant{} + options_.warmup +
+              Between(Duration::zero(), options_.duration - options_.warmup - Seconds(200));
+          site.spikes.emplace_back(start, start + Between(Seconds(60), Seconds(180)));
+        }
+      }
+      sites_.push_back(std::move(site));
+    }
+    nodes_.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      Node& node = nodes_[i];
+      node.alive_view.assign(n, true);
+      node.pending.assign(n, Pending{});
+      node.reports.assign(n, nullptr);
+      for (const Site& site : sites_) node.desired.push_back(Desired{.count = site.min});
+    }
+    side_.assign(n, 0);
+    published_.assign(
+        n, std::make_shared<const Report>(Report{.free_slots = options_.slots_per_node}));
+    outage_since_.assign(sites_.size(), kInstantMax);
+    excess_since_.assign(sites_.size(), kInstantMax);
+    last_desired_.assign(sites_.size(), Desired{});
+    for (size_t s = 0; s < sites_.size(); ++s) last_desired_[s].count = sites_[s].min;
+    last_direction_.assign(sites_.size(), 0);
+    // Faults: crashes and partitions at seeded times in the fault window.
+    for (int k = 0; k < options_.crashes; ++k) {
+      faults_.push_back({Instant{} + Between(options_.faults_start, options_.faults_end), 0,
+                         static_cast<int>(rng_.Uniform(n))});
+    }
+    Instant at = Instant{} + options_.faults_start;
+    for (int k = 0; k < options_.partitions; ++k) {
+      const Duration room = (options_.faults_end - options_.faults_start) / options_.partitions;
+      const Instant start = at + Between(Duration::zero(), room - options_.partition_duration);
+      faults_.push_back({start, 1, -1});
+      faults_.push_back({start + options_.partition_duration, 2, -1});
+      at += room;
+    }
+    std::sort(faults_.begin(), faults_.end(),
+              [](const Fault& a, const Fault& b) { return a.at < b.at; });
+  }
+
+  bool Reachable(size_t i, size_t j) const {
+    return nodes_[i].up && nodes_[j].up && side_[i] == side_[j];
+  }
+
+  double DemandOf(const Site& site) const {
+    const double t = Secs(now_);
+    switch (site.kind) {
+      case Demand::kSteady:
+        return site.base;
+      case Demand::kDiurnal:
+        return site.base * (1 + 0.6 * std::sin(2 * std::numbers::pi * t / 1200 + site.phase));
+      case Demand::kSpiky: {
+        double demand = site.base;
+        for (const auto& [from, to] : site.spikes) {
+          if (now_ >= from && now_ < to) demand += site.spike_height;
+        }
+        return demand;
+      }
+    }
+    return 0;
+  }
+
+  void SeeLater(size_t observer, size_t subject, bool alive, Duration delay) {
+    nodes_[observer].pending[subject] = Pending{now_ + delay, alive};
+  }
+
+  void ApplyFaults() {
+    while (next_fault_ < faults_.size() && faults_[next_fault_].at <= now_) {
+      const Fault fault = faults_[next_fault_++];
+      const size_t n = nodes_.size();
+      if (fault.kind == 0) {  // a crash (or a restart, queued below)
+        Node& node = nodes_[fault.node];
+        if (!node.up) continue;
+        for (const auto& [site, copy] : node.copies) {
+          ++report_.copies_lost;
+          replacing_.push_back({site, now_, Serving(site)});
+        }
+        node.up = false;
+        node.copies.clear();
+        node.scalers.clear();
+        for (size_t i = 0; i < n; ++i) {
+          if (i != static_cast<size_t>(fault.node) && nodes_[i].up) {
+            SeeLater(i, fault.node, false, Between(options_.detect_min, options_.detect_max));
+          }
+        }
+        if (rng_.NextDouble() < options_.restart_fraction) {
+          Fault restart{now_ + options_.restart_delay, 3, fault.node};
+          faults_.insert(
+              std::upper_bound(faults_.begin() + static_cast<long>(next_fault_), faults_.end(),
+                               restart, [](const Fault& a, const Fault& b) { return a.at < b.at; }),
+              restart);
+        }
+      } else if (fault.kind == 3) {  // the crashed node comes back, with no copies
+        Node& node = nodes_[fault.node];
+        node.up = true;
+        for (size_t j = 0; j < n; ++j) {
+          node.alive_view[j] = Reachable(fault.node, j) || j == static_cast<size_t>(fault.node);
+          node.pending[j] = Pending{};
+          node.reports[j] = nullptr;
+          if (j != static_cast<size_t>(fault.node) && Reachable(j, fault.node)) {
+            SeeLater(j, fault.node, true, kRound);
+          }
+        }
+        for (size_t s = 0; s < sites_.size(); ++s) {  // the log, from whoever it reaches
+          for (size_t j = 0; j < n; ++j) {
+            if (Reachable(fault.node, j)) {
+              node.desired[s] =
+                  std::max(node.desired[s], nodes_[j].desired[s],
+                           [](const Desired& a, const Desired& b) { return a.stamp < b.stamp; });
+            }
+          }
+        }
+      } else if (fault.kind == 1) {  // a partition: a share of the nodes cut off
+        partitioned_ = true;
+        for (size_t i = 0; i < n; ++i) side_[i] = rng_.NextDouble() < options_.partition_fraction;
+        for (size_t i = 0; i < n; ++i) {
+          for (size_t j = 0; j < n; ++j) {
+            if (i != j && side_[i] != side_[j] && nodes_[i].up) {
+              SeeLater(i, j, false, Between(options_.detect_min, options_.detect_max));
+            }
+          }
+        }
+      } else {  // the partition heals: members seen alive again, the log merged
+        partitioned_ = false;
+        for (size_t i = 0; i < n; ++i) {
+          for (size_t j = 0; j < n; ++j) {
+            if (i != j && side_[i] != side_[j] && nodes_[i].up && nodes_[j].up) {
+              SeeLater(i, j, true, kRound);
+            }
+          }
+        }
+        side_.assign(n, 0);
+        for (size_t s = 0; s < sites_.size(); ++s) {
+          Desired best;
+          for (const Node& node : nodes_) {
+            if (node.up && best.stamp < node.desired[s].stamp) best = node.desired[s];
+          }
+          deliveries_.push_back({now_ + kRound, static_cast<int>(s), best});
+        }
+      }
+    }
+  }
+
+  size_t Serving(int site) const {
+    size_t serving = 0;
+    for (const Node& node : nodes_) {
+      if (!node.up) continue;
+      auto it = node.copies.find(site);
+      serving += it != node.copies.end() && it->second.state == CopyState::kServing;
+    }
+    return serving;
+  }
+
+  void Round() {
+    ApplyFaults();
+    const size_t n = nodes_.size();
+    // Views of membership catch up.
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < n; ++j) {
+        Pending& pending = nodes_[i].pending[j];
+        if (pending.at <= now_) {
+          nodes_[i].alive_view[j] = pending.alive;
+          pending = Pending{};
+        }
+      }
+    }
+    // Copies come up; serving copies carry their share of the demand.
+    std::vector<size_t> serving(sites_.size(), 0);
+    for (Node& node : nodes_) {
+      if (!node.up) continue;
+      for (auto& [site, copy] : node.copies) {
+        if (copy.state == CopyState::kStarting && copy.ready_at <= now_) {
+          copy.state = CopyState::kServing;
+        }
+        serving[site] += copy.state == CopyState::kServing;
+      }
+    }
+    for (Node& node : nodes_) {
+      if (!node.up) continue;
+      for (auto& [site, copy] : node.copies) {
+        if (copy.state != CopyState::kServing) continue;
+        const double share = DemandOf(sites_[site]) / static_cast<double>(serving[site]);
+        const auto whole = static_cast<uint32_t>(share);
+        copy.load.Sample(whole + (rng_.NextDouble() < share - whole ? 1 : 0));
+      }
+    }
+    // Reports: everyone reachable receives last round's; the log's writes arrive.
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < n; ++j) {
+        if (Reachable(i, j)) nodes_[i].reports[j] = published_[j];
+      }
+    }
+    for (size_t j = 0; j < n; ++j) {
+      auto report = std::make_shared<Report>();
+      for (const auto& [site, copy] : nodes_[j].copies) {
+        report->copies.emplace_back(site, copy.state, copy.load.value());
+      }
+      report->free_slots = options_.slots_per_node - static_cast<uint32_t>(nodes_[j].copies.size());
+      published_[j] = std::move(report);
+    }
+    Deliver();
+    Decide();
+    Check(serving);
+  }
+
+  void Write(size_t writer, int site, uint32_t count) {
+    const Desired value{count, Stamp{(now_ - Instant{}).count(), static_cast<int>(writer)}};
+    nodes_[writer].desired[site] = value;
+    deliveries_.push_back({now_ + kRound, site, value});
+    // The log's value: the newest write wins (what every node converges to).
+    if (last_desired_[site].stamp < value.stamp) {
+      const int direction = count > last_desired_[site].count ? 1 : -1;
+      if (direction > 0)
+        ++report_.scale_ups;
+      else
+        ++report_.scale_downs;
+      if (sites_[site].kind == Demand::kSteady && now_ >= Instant{} + options_.warmup &&
+          last_direction_[site] != 0 && direction != last_direction_[site]) {
+        ++report_.steady_flaps;
+        report_.flaps.push_back(fmt::format("{} {} to {} at {:.0f}s (faults {})", sites_[site].name,
+                                            direction > 0 ? "up" : "down", count, Secs(now_),
+                                            FaultsNear()));
+      }
+      last_direction_[site] = direction;
+      last_desired_[site] = value;
+    }
+  }
+
+  // The faults in the last two minutes, for the record of a flap.
+  std::string FaultsNear() const {
+    std::string out;
+    for (size_t k = 0; k < next_fault_; ++k) {
+      if (now_ - faults_[k].at <= Seconds(120)) {
+        out += fmt::format("{}{}@{:.0f}s", out.empty() ? "" : ",",
+                           std::array{"crash", "partition", "heal", "restart"}[faults_[k].kind],
+                           Secs(faults_[k].at));
+      }
+    }
+    return out.empty() ? "none" : out;
+  }
+
+  void Deliver() {
+    std::vector<Delivery> later;
+    for (size_t k = 0; k < deliveries_.size(); ++k) {
+      const Delivery& delivery = deliveries_[k];
+      if (delivery.at > now_) {
+        later.push_back(delivery);
+        continue;
+      }
+      const int writer = delivery.value.stamp.node;
+      for (size_t i = 0; i < nodes_.size(); ++i) {
+        if (!nodes_[i].up) continue;
+        if (writer >= 0 && !Reachable(i, static_cast<size_t>(writer)) && nodes_[writer].up)
+          continue;
+        Desired& held = nodes_[i].desired[delivery.site];
+        if (held.stamp < delivery.value.stamp) held = delivery.value;
+      }
+    }
+    deliveries_ = std::move(later);
+  }
+
+  // Nodes with the same view compute the same plans: computed once per distinct view.
+  struct ViewKey {
+    std::vector<bool> alive;
+    std::vector<const Report*> reports;
+    std::vector<uint32_t> desired;
+    auto operator<=>(const ViewKey&) const = default;
+  };
+
+  void Decide() {
+    const size_t n = nodes_.size();
+    std::map<ViewKey, std::vector<size_t>> groups;
+    for (size_t i = 0; i < n; ++i) {
+      if (!nodes_[i].up) continue;
+      ViewKey key;
+      key.alive = nodes_[i].alive_view;
+      for (size_t j = 0; j < n; ++j) key.reports.push_back(nodes_[i].reports[j].get());
+      for (const Desired& d : nodes_[i].desired) key.desired.push_back(d.count);
+      groups[std::move(key)].push_back(i);
+    }
+    // In the order of their first member (the keys hold addresses: their order is not the seed's).
+    std::vector<std::pair<const ViewKey*, const std::vector<size_t>*>> ordered;
+    for (const auto& [key, members] : groups) ordered.emplace_back(&key, &members);
+    std::sort(ordered.begin(), ordered.end(),
+              [](const auto& a, const auto& b) { return a.second->front() < b.second->front(); });
+    for (const auto& [key, members] : ordered) DecideForView(*key, *members);
+  }
+
+  void DecideForView(const ViewKey& key, const std::vector<size_t>& members) {
+    const size_t n = nodes_.size();
+    const size_t self = members.front();  // any member: they see the same
+    std::vector<rules::WorkerView> workers;
+    std::vector<std::string> alive_names;
+    std::vector<std::vector<rules::CopyView>> copies(sites_.size());
+    std::vector<std::vector<double>> loads(sites_.size());
+    for (size_t j = 0; j < n; ++j) {
+      if (!key.alive[j] && j != self) continue;
+      const Report* report = key.reports[j];
+      workers.push_back({names_[j], report ? report->free_slots : options_.slots_per_node, true});
+      alive_names.push_back(names_[j]);
+      if (!report) continue;
+      for (const auto& [site, state, load] : report->copies) {
+        copies[site].push_back({names_[j], state});
+        if (state == CopyState::kServing) loads[site].push_back(load);
+      }
+    }
+    std::map<std::string, size_t> member_index;
+    for (size_t m : members) member_index.emplace(names_[m], m);
+    const std::vector<std::string>& coordinators = Coordinators(alive_names);
+    for (size_t s = 0; s < sites_.size(); ++s) {
+      const Site& site = sites_[s];
+      // The coordinator, if it is one of these nodes, runs the autoscaler.
+      const std::string& coordinator = coordinators[s];
+      uint32_t desired = key.desired[s];
+      // A node that no longer coordinates the site drops its autoscaler (see its contract).
+      for (size_t m : members) {
+        if (names_[m] != coordinator) nodes_[m].scalers.erase(static_cast<int>(s));
+      }
+      if (auto it = member_index.find(coordinator); it != member_index.end()) {
+        rules::Autoscaler& scaler =
+            nodes_[it->second]
+                .scalers.try_emplace(static_cast<int>(s), options_.autoscale)
+                .first->second;
+        const rules::ScaleDecision decision = scaler.Round(
+            now_, {.min = site.min, .max = site.max, .desired = desired, .loads = loads[s]});
+        if (decision.changed) {
+          Write(it->second, static_cast<int>(s), decision.desired);
+          // The writer sees its own write now; the others of this view next round.
+        }
+      }
+      const rules::Placement plan = rules::Place(site.name, desired, workers, copies[s]);
+      for (const std::string& name : plan.start) {
+        auto it = member_index.find(name);
+        if (it == member_index.end()) continue;
+        Node& node = nodes_[it->second];
+        if (node.copies.contains(static_cast<int>(s))) continue;  // it knows its own copies
+        if (node.copies.size() >= options_.slots_per_node) continue;
+        Copy copy;
+        copy.ready_at = now_ + Between(options_.start_min, options_.start_max);
+        node.copies.emplace(static_cast<int>(s), std::move(copy));
+        ++report_.copies_started;
+      }
+      if (plan.remove.empty() || !rules::SafeToStop(plan, copies[s])) continue;
+      for (const std::string& name : plan.remove) {
+        auto it = member_index.find(name);
+        if (it == member_index.end()) continue;
+        if (nodes_[it->second].copies.erase(static_cast<int>(s)) > 0) ++report_.copies_stopped;
+      }
+    }
+  }
+
+  // Each site's coordinator among `alive`: the same for every view with the same members.
+  const std::vector<std::string>& Coordinators(const std::vector<std::string>& alive) {
+    auto it = coordinators_.find(alive);
+    if (it != coordinators_.end()) return it->second;
+    if (coordinators_.size() > 64) coordinators_.clear();
+    std::vector<std::string> by_site;
+    for (const Site& site : sites_) by_site.push_back(rules::Coordinator(site.name, alive));
+    return coordinators_.emplace(alive, std::move(by_site)).first->second;
+  }
+
+  void EndOutage(size_t s) {
+    const Duration length = now_ - outage_since_[s];
+    report_.outage.samples.push_back(ToSeconds(length));
+    if (length > options_.outage_bound) {
+      report_.violations.push_back(fmt::format("{} had no serving copy for {:.0f}s from {:.0f}s",
+                                               sites_[s].name, ToSeconds(length),
+                                               Secs(outage_since_[s])));
+    }
+    outage_since_[s] = kInstantMax;
+  }
+
+  void EndExcess(size_t s) {
+    const Duration length = now_ - excess_since_[s];
+    report_.excess.samples.push_back(ToSeconds(length));
+    if (length > options_.excess_bound) {
+      report_.violations.push_back(fmt::format("{} above its max for {:.0f}s from {:.0f}s",
+                                               sites_[s].name, ToSeconds(length),
+                                               Secs(excess_since_[s])));
+    }
+    excess_since_[s] = kInstantMax;
+  }
+
+  void Check(const std::vector<size_t>& serving) {
+    double peak = 0;
+    for (const Node& node : nodes_) {
+      peak = std::max(peak, static_cast<double>(node.copies.size()) / options_.slots_per_node);
+    }
+    report_.peak_copies_per_slot = std::max(report_.peak_copies_per_slot, peak);
+    if (now_ < Instant{} + options_.warmup) return;
+    for (size_t s = 0; s < sites_.size(); ++s) {
+      // Invariant 2: a serving copy, except for a bounded window.
+      if (serving[s] == 0 && outage_since_[s] == kInstantMax) outage_since_[s] = now_;
+      if (serving[s] > 0 && outage_since_[s] != kInstantMax) EndOutage(s);
+      // Invariant 3: never above max, except for a bounded window after a partition heals.
+      size_t running = 0;
+      for (const Node& node : nodes_)
+        running += node.up && node.copies.contains(static_cast<int>(s));
+      const bool excess = running > sites_[s].max && !partitioned_;
+      if (excess && excess_since_[s] == kInstantMax) excess_since_[s] = now_;
+      if (!excess && excess_since_[s] != kInstantMax) EndExcess(s);
+    }
+    for (auto it = replacing_.begin(); it != replacing_.end();) {
+      const size_t want = std::min<size_t>(it->serving_before, last_desired_[it->site].count);
+      if (serving[it->site] >= want) {
+        report_.replacement.samples.push_back(ToSeconds(now_ - it->since));
+        it = replacing_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (now_ + kRound >= Instant{} + options_.duration) {
+      size_t steady = 0;
+      for (const Site& site : sites_) steady += site.kind == Demand::kSteady;
+      report_.steady_site_hours =
+          static_cast<double>(steady) * ToSeconds(options_.duration - options_.warmup) / 3600;
+    }
+  }
+
+  struct Fault {
+    Instant at;
+    int kind;  // 0 crash, 1 partition, 2 heal, 3 restart
+    int node;
+  };
+  struct Waiting {
+    int site;
+    Instant since;
+    size_t serving_before;
+  };
+
+  CopiesSimOptions options_;
+  Rng rng_;
+  Instant now_{};
+  std::vector<std::string> names_;
+  std::vector<Site> sites_;
+  std::vector<Node> nodes_;
+  std::vector<int> side_;
+  bool partitioned_ = false;
+  std::vector<std::shared_ptr<const Report>> published_;
+  std::vector<Delivery> deliveries_;
+  std::vector<Fault> faults_;
+  size_t next_fault_ = 0;
+  std::vector<Instant> outage_since_, excess_since_;
+  std::vector<Desired> last_desired_;
+  std::vector<int> last_direction_;
+  std::vector<Waiting> replacing_;
+  std::map<std::vector<std::string>, std::vector<std::string>> coordinators_;
+  CopiesReport report_;
+};
+
+}  // namespace
+
+CopiesReport RunCopiesSim(const CopiesSimOptions& options) { return CopiesSim(options).Run(); }
+
+std::string CopiesReport::Format() const {
+  std::string out;
+  out += fmt::format("seed {}  nodes {}  sites {}  simulated {:.0f}s  wall {:.2f}s\n", seed, nodes,
+                     sites, simulated_seconds, wall_seconds);
+  out += fmt::format("  copies started {}  stopped {}  lost with crashed nodes {}\n",
+                     copies_started, copies_stopped, copies_lost);
+  out += fmt::format("  scale steps up {}  down {}\n", scale_ups, scale_downs);
+  out += fmt::format("  no serving copy            {}\n", outage.Format());
+  out += fmt::format("  crash -> serving elsewhere {}\n", replacement.Format());
+  out += fmt::format("  above max                  {}\n", excess.Format());
+  out += fmt::format("  steady sites: {} flaps in {:.1f} site-hours\n", steady_flaps,
+                     steady_site_hours);
+  out += fmt::format("  peak copies per slot       {:.2f}\n", peak_copies_per_slot);
+  for (const auto& flap : flaps) out += "  flap: " + flap + "\n";
+  for (const auto& violation : violations) out += "  VIOLATION " + violation + "\n";
+  return out;
+}
+
+}  // namespace starling::sim

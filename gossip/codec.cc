@@ -43,6 +43,13 @@ void SetLoad(s::Load::Builder out, const Load& in) {
   report.setCpuCount(in.report.cpu_count);
   report.setFreeSlots(in.report.free_slots);
   report.setBalancerGeneration(in.report.balancer_generation);
+  const size_t copies = std::min(in.report.copies.size(), kMaxCopyLoads);
+  auto list = report.initCopies(static_cast<unsigned>(copies));
+  for (size_t i = 0; i < copies; ++i) {
+    list[static_cast<unsigned>(i)].setSite(Text(in.report.copies[i].site));
+    list[static_cast<unsigned>(i)].setLoad1(in.report.copies[i].load1);
+    list[static_cast<unsigned>(i)].setServing(in.report.copies[i].serving);
+  }
 }
 
 // Decoding helpers raise DecodeError, caught once at the top of each decoder, so that every
@@ -92,6 +99,16 @@ Load GetLoad(s::Load::Reader in) {
   out.report.cpu_count = report.getCpuCount();
   out.report.free_slots = report.getFreeSlots();
   out.report.balancer_generation = report.getBalancerGeneration();
+  const auto copies = report.getCopies();
+  if (copies.size() > kMaxCopyLoads) throw DecodeError{"too many copies in a load report"};
+  for (const auto copy : copies) {
+    CopyLoad load;
+    load.site = BoundedText(copy.getSite(), kMaxMetaTextBytes, "copy site");
+    load.load1 = copy.getLoad1();
+    if (!std::isfinite(load.load1) || load.load1 < 0) throw DecodeError{"bad copy load"};
+    load.serving = copy.getServing();
+    out.report.copies.push_back(std::move(load));
+  }
   return out;
 }
 

@@ -19,6 +19,9 @@ inline constexpr size_t kMaxPushPullMembers = 100000;
 inline constexpr size_t kMaxUserEventPayloadBytes = 1024;
 inline constexpr size_t kMaxHostBytes = 64;
 inline constexpr size_t kMaxMetaTextBytes = 128;
+// Copies in one load report: with site names up to 63 bytes a full report stays within one
+// default datagram (1400 bytes). A node that runs more reports its busiest (the agent's choice).
+inline constexpr size_t kMaxCopyLoads = 16;
 // Bytes a length prefix adds to each item of a datagram.
 inline constexpr size_t kItemPrefixBytes = 2;
 

@@ -36,6 +36,14 @@ struct NodeMeta {
   bool operator==(const NodeMeta&) const = default;
 };
 
+// One copy a node runs, as its load report carries it.
+struct CopyLoad {
+  std::string site;
+  float load1 = 0;
+  bool serving = false;
+  bool operator==(const CopyLoad&) const = default;
+};
+
 // Soft, versioned per-node state (DESIGN §4). The newest version per node wins; never persisted.
 struct LoadReport {
   uint64_t version = 0;
@@ -43,6 +51,7 @@ struct LoadReport {
   uint32_t cpu_count = 0;
   uint32_t free_slots = 0;
   uint64_t balancer_generation = 0;
+  std::vector<CopyLoad> copies;  // at most kMaxCopyLoads (codec.h)
   bool operator==(const LoadReport&) const = default;
 };
 

@@ -34,6 +34,13 @@ struct LoadReport {
   cpuCount @2 :UInt32;
   freeSlots @3 :UInt32;
   balancerGeneration @4 :UInt64;  # upstream generation applied (balancers)
+  copies @5 :List(CopyLoad);      # the copies this node runs, with their load averages
+}
+
+struct CopyLoad {
+  site @0 :Text;
+  load1 @1 :Float32;  # the copy's 1-minute load average (its cgroup's runnable tasks)
+  serving @2 :Bool;   # its port answers
 }
 
 enum MemberStatus {

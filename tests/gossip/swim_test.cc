@@ -283,9 +283,13 @@ TEST_CASE("a user event reaches every core exactly once", "[core]") {
 TEST_CASE("load reports spread and the newest version wins", "[core]") {
   Harness h(3);
   h.RunFor(Seconds(2));
-  h.Step(0, [&](Outbox* out) { h.core(0).PublishLoad(h.now(), LoadReport{0, 1.5, 2, 3, 0}, out); });
+  h.Step(0, [&](Outbox* out) {
+    h.core(0).PublishLoad(h.now(), LoadReport{0, 1.5, 2, 3, 0, {}}, out);
+  });
   h.RunFor(Seconds(1));
-  h.Step(0, [&](Outbox* out) { h.core(0).PublishLoad(h.now(), LoadReport{0, 2.5, 2, 1, 0}, out); });
+  h.Step(0, [&](Outbox* out) {
+    h.core(0).PublishLoad(h.now(), LoadReport{0, 2.5, 2, 1, 0, {}}, out);
+  });
   h.RunFor(Seconds(1));
   for (int i = 1; i < 3; ++i) {
     const LoadReport* load = h.core(i).LoadOf("node-0");

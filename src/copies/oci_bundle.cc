@@ -1,0 +1,73 @@
+#include "src/copies/oci_bundle.h"
+
+#include <cmath>
+
+namespace starling::copies {
+
+namespace {
+
+constexpr int64_t kCfsPeriodMicros = 100'000;
+
+nlohmann::json Mount(const char* destination, const char* type, const char* source,
+                     std::vector<std::string> options) {
+  return {{"destination", destination}, {"type", type}, {"source", source}, {"options", options}};
+}
+
+}  // namespace
+
+nlohmann::json OciConfig(const CopySpec& spec) {
+  std::vector<std::string> env = {
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+  for (const auto& [name, value] : spec.env) {
+    if (name != "PORT" && name != "PATH") env.push_back(name + "=" + value);
+    if (name == "PATH") env[0] = "PATH=" + value;
+  }
+  env.push_back("PORT=" + std::to_string(spec.port));
+  nlohmann::json resources = {
+      {"cpu",
+       {{"period", kCfsPeriodMicros},
+        {"quota", static_cast<int64_t>(std::llround(spec.cpus * kCfsPeriodMicros))}}}};
+  if (spec.memory_bytes > 0) resources["memory"] = {{"limit", spec.memory_bytes}};
+  if (spec.pids > 0) resources["pids"] = {{"limit", spec.pids}};
+  return {
+      {"ociVersion", "1.0.2"},
+      {"process",
+       {{"terminal", false},
+        {"user", {{"uid", 0}, {"gid", 0}}},
+        {"args", spec.command},
+        {"env", env},
+        {"cwd", spec.cwd},
+        {"noNewPrivileges", true},
+        {"capabilities",
+         {{"bounding",
+           {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+            "CAP_SETGID", "CAP_SETUID"}},
+          {"effective",
+           {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+            "CAP_SETGID", "CAP_SETUID"}},
+          {"permitted",
+           {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+            "CAP_SETGID", "CAP_SETUID"}}}}}},
+      {"root", {{"path", spec.root}, {"readonly", false}}},
+      {"hostname", spec.id},
+      {"mounts",
+       {Mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}),
+        Mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
+        Mount("/dev/pts", "devpts", "devpts",
+              {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}),
+        Mount("/dev/shm", "tmpfs", "shm",
+              {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}),
+        Mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}),
+        Mount("/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777"})}},
+      {"linux",
+       {{"cgroupsPath", spec.cgroup_path},
+        {"resources", resources},
+        // No network namespace: the copy listens on the host's loopback or address, on its port.
+        {"namespaces",
+         {{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}}},
+        {"maskedPaths", {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"}},
+        {"readonlyPaths",
+         {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}}};
+}
+
+}  // namespace starling::copies

@@ -1,0 +1,34 @@
+// src/copies/oci_bundle.h — the OCI runtime spec (config.json) of one copy, for runc or crun.
+//
+// The copy's root is its overlay (the image below, its own writable layer above); it shares the
+// host's network (it listens on the port the node gave it, passed as PORT) and gets its own
+// pid, mount, ipc and uts namespaces and its own cgroup: one CPU core (CFS quota = period), and
+// the site's memory and pids limits. The process runs as root inside unless the image says
+// otherwise (a later issue maps users).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace starling::copies {
+
+struct CopySpec {
+  std::string id;                          // the container id, e.g. "starling-shop-7f3a"
+  std::string root;                        // the copy's root directory (its overlay mount)
+  std::vector<std::string> command;        // argv, from the image's metadata
+  std::map<std::string, std::string> env;  // the image's environment; PORT is added
+  std::string cwd = "/";
+  uint16_t port = 0;
+  double cpus = 1.0;                   // cores (CFS quota / period)
+  uint64_t memory_bytes = 512u << 20;  // 0: no limit
+  int64_t pids = 256;                  // 0: no limit
+  std::string cgroup_path;             // e.g. "/starling/starling-shop-7f3a"
+};
+
+// The config.json of `spec`.
+nlohmann::json OciConfig(const CopySpec& spec);
+
+}  // namespace starling::copies

@@ -1,0 +1,45 @@
+// [unit] the OCI config of a copy: one core, the site's limits, the host's network, PORT.
+#include "src/copies/oci_bundle.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+
+namespace starling::copies {
+namespace {
+
+TEST_CASE("a copy's OCI config holds its limits, command and port", "[unit]") {
+  CopySpec spec;
+  spec.id = "starling-shop-1";
+  spec.root = "/var/lib/starling/copies/shop-1/root";
+  spec.command = {"/bin/busybox", "httpd", "-f", "-p", "127.0.0.1:8080"};
+  spec.env = {{"APP_ENV", "production"}, {"PORT", "1"}};
+  spec.port = 31001;
+  spec.memory_bytes = 256u << 20;
+  spec.pids = 64;
+  spec.cgroup_path = "/starling/starling-shop-1";
+  const nlohmann::json config = OciConfig(spec);
+  CHECK(config["process"]["args"] == spec.command);
+  const auto& env = config["process"]["env"];
+  CHECK(std::count(env.begin(), env.end(), "PORT=31001") == 1);
+  CHECK(std::count(env.begin(), env.end(), "PORT=1") == 0);  // the node's port wins
+  CHECK(std::count(env.begin(), env.end(), "APP_ENV=production") == 1);
+  CHECK(config["root"]["path"] == spec.root);
+  CHECK(config["root"]["readonly"] == false);
+  const auto& resources = config["linux"]["resources"];
+  CHECK(resources["cpu"]["quota"] == resources["cpu"]["period"]);  // one core
+  CHECK(resources["memory"]["limit"] == uint64_t{256} << 20);
+  CHECK(resources["pids"]["limit"] == 64);
+  CHECK(config["linux"]["cgroupsPath"] == spec.cgroup_path);
+  for (const auto& ns : config["linux"]["namespaces"]) CHECK(ns["type"] != "network");
+  CHECK(config["linux"]["namespaces"].size() == 4);
+  spec.cpus = 0.5;
+  spec.memory_bytes = 0;
+  spec.pids = 0;
+  const nlohmann::json half = OciConfig(spec);
+  CHECK(half["linux"]["resources"]["cpu"]["quota"] == 50000);
+  CHECK_FALSE(half["linux"]["resources"].contains("memory"));
+  CHECK_FALSE(half["linux"]["resources"].contains("pids"));
+}
+
+}  // namespace
+}  // namespace starling::copies

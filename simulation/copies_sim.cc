@@ -435,15 +435,16 @@ class CopiesSim {
     std::map<std::string, size_t> member_index;
     for (size_t m : members) member_index.emplace(names_[m], m);
     const std::vector<std::string>& coordinators = Coordinators(alive_names);
+    // A node that no longer coordinates a site drops its autoscaler (see its contract).
+    for (size_t m : members) {
+      std::erase_if(nodes_[m].scalers,
+                    [&](const auto& entry) { return coordinators[entry.first] != names_[m]; });
+    }
     for (size_t s = 0; s < sites_.size(); ++s) {
       const Site& site = sites_[s];
       // The coordinator, if it is one of these nodes, runs the autoscaler.
       const std::string& coordinator = coordinators[s];
       uint32_t desired = key.desired[s];
-      // A node that no longer coordinates the site drops its autoscaler (see its contract).
-      for (size_t m : members) {
-        if (names_[m] != coordinator) nodes_[m].scalers.erase(static_cast<int>(s));
-      }
       if (auto it = member_index.find(coordinator); it != member_index.end()) {
         rules::Autoscaler& scaler =
             nodes_[it->second]

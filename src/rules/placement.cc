@@ -4,20 +4,26 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
-#include <unordered_map>
+#include <cstring>
 
 namespace starling::rules {
 
 uint64_t RendezvousHash(std::string_view site, std::string_view node) {
   static constexpr unsigned char kZeroKey[crypto_shorthash_KEYBYTES] = {};
-  std::string input;
-  input.reserve(site.size() + 1 + node.size());
-  input.append(site).push_back('\0');
-  input.append(node);
+  // Site and node names are short (≤ 63 and ≤ 64 bytes): no allocation for the input.
+  unsigned char buffer[256];
+  std::string heap;
+  unsigned char* input = buffer;
+  const size_t size = site.size() + 1 + node.size();
+  if (size > sizeof buffer) {
+    heap.resize(size);
+    input = reinterpret_cast<unsigned char*>(heap.data());
+  }
+  std::memcpy(input, site.data(), site.size());
+  input[site.size()] = 0;
+  std::memcpy(input + site.size() + 1, node.data(), node.size());
   unsigned char out[crypto_shorthash_BYTES];
-  crypto_shorthash(out, reinterpret_cast<const unsigned char*>(input.data()), input.size(),
-                   kZeroKey);
+  crypto_shorthash(out, input, size, kZeroKey);
   uint64_t value = 0;
   for (int i = 7; i >= 0; --i) value = (value << 8) | out[i];  // little-endian, as SipHash
   return value;
@@ -62,38 +68,46 @@ double WeightedScore(std::string_view site, std::string_view node, uint32_t weig
 
 Placement Place(std::string_view site, uint32_t desired, const std::vector<WorkerView>& workers,
                 const std::vector<CopyView>& copies) {
-  // Lookups only (never iterated), so a hash map does not make the answer depend on its order.
-  std::unordered_map<std::string_view, const WorkerView*> by_name;
+  // Names are looked up in a sorted index (the views hold tens of workers, not thousands).
+  std::vector<std::pair<std::string_view, const WorkerView*>> by_name;
   by_name.reserve(workers.size());
-  for (const WorkerView& worker : workers) by_name.emplace(worker.name, &worker);
-  std::set<std::string> hosting;  // nodes in the view with a copy (not stopping or failed)
-  std::set<std::string> to_remove;
+  for (const WorkerView& worker : workers) by_name.emplace_back(worker.name, &worker);
+  if (!std::is_sorted(by_name.begin(), by_name.end())) std::sort(by_name.begin(), by_name.end());
+  auto find = [&](std::string_view name) -> const WorkerView* {
+    auto it =
+        std::lower_bound(by_name.begin(), by_name.end(), name,
+                         [](const auto& entry, std::string_view key) { return entry.first < key; });
+    return it != by_name.end() && it->first == name ? it->second : nullptr;
+  };
+  std::vector<std::string_view> hosting;  // nodes in the view with a copy (not stopping or failed)
+  std::vector<std::string_view> to_remove;
   for (const CopyView& copy : copies) {
-    auto it = by_name.find(copy.node);
-    if (it == by_name.end()) continue;  // dead or gone: its copies left with it
+    const WorkerView* worker = find(copy.node);
+    if (worker == nullptr) continue;  // dead or gone: its copies left with it
     if (copy.state == CopyState::kStopping || copy.state == CopyState::kFailed) continue;
-    if (!it->second->eligible) {
-      to_remove.insert(copy.node);
-      continue;
-    }
-    hosting.insert(copy.node);
+    (worker->eligible ? hosting : to_remove).push_back(copy.node);
   }
+  std::sort(hosting.begin(), hosting.end());
+  hosting.erase(std::unique(hosting.begin(), hosting.end()), hosting.end());
   // Existing copies, best-ranked first (unweighted: stable while slots fill).
-  std::vector<std::pair<uint64_t, std::string>> ranked;
-  for (const std::string& node : hosting) ranked.emplace_back(RendezvousHash(site, node), node);
+  std::vector<std::pair<uint64_t, std::string_view>> ranked;
+  for (std::string_view node : hosting) ranked.emplace_back(RendezvousHash(site, node), node);
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
-  std::vector<std::string> kept;
-  for (auto& [hash, node] : ranked) kept.push_back(std::move(node));
+  std::vector<std::string_view> kept;
+  for (const auto& [hash, node] : ranked) kept.push_back(node);
   Placement placement;
   if (kept.size() >= desired) {
-    for (size_t i = desired; i < kept.size(); ++i) to_remove.insert(kept[i]);
+    for (size_t i = desired; i < kept.size(); ++i) to_remove.push_back(kept[i]);
     kept.resize(desired);
   } else {
-    std::vector<std::pair<double, std::string>> candidates;
+    std::vector<std::pair<double, std::string_view>> candidates;
     for (const WorkerView& worker : workers) {
-      if (!worker.eligible || worker.free_slots == 0 || hosting.contains(worker.name)) continue;
+      if (!worker.eligible || worker.free_slots == 0 ||
+          std::binary_search(hosting.begin(), hosting.end(), std::string_view(worker.name))) {
+        continue;
+      }
       candidates.emplace_back(WeightedScore(site, worker.name, worker.free_slots), worker.name);
     }
     std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
@@ -101,10 +115,12 @@ Placement Place(std::string_view site, uint32_t desired, const std::vector<Worke
     });
     for (size_t i = 0; i < candidates.size() && kept.size() < desired; ++i) {
       kept.push_back(candidates[i].second);
-      placement.start.push_back(candidates[i].second);
+      placement.start.emplace_back(candidates[i].second);
     }
   }
-  placement.chosen = std::move(kept);
+  std::sort(to_remove.begin(), to_remove.end());
+  to_remove.erase(std::unique(to_remove.begin(), to_remove.end()), to_remove.end());
+  placement.chosen.assign(kept.begin(), kept.end());
   std::sort(placement.chosen.begin(), placement.chosen.end());
   std::sort(placement.start.begin(), placement.start.end());
   placement.remove.assign(to_remove.begin(), to_remove.end());

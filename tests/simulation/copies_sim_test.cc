@@ -13,7 +13,7 @@ namespace {
 
 TEST_CASE(
     "invariants 2 and 3: a serving copy, no excess, no flapping, under crashes and a partition",
-    "[sim]") {
+    "[sim][copies]") {
   CopiesSimOptions options;
   options.nodes = 50;
   options.sites = 200;

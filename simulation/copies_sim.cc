@@ -11,6 +11,7 @@
 #include <numbers>
 
 #include "src/base/rng.h"
+#include "src/rules/copy_planner.h"
 #include "src/rules/load_average.h"
 #include "src/rules/placement.h"
 
@@ -66,7 +67,7 @@ struct Node {
   std::vector<Pending> pending;  // per other node: a change of alive_view due then
   std::vector<std::shared_ptr<const Report>> reports;  // per node: the last one received
   std::vector<Desired> desired;                        // per site: the log as this node holds it
-  std::map<int, rules::Autoscaler> scalers;            // sites it coordinates
+  std::map<std::string, rules::Autoscaler> scalers;    // sites it coordinates, by name
 };
 
 struct Delivery {
@@ -417,63 +418,53 @@ class CopiesSim {
   void DecideForView(const ViewKey& key, const std::vector<size_t>& members) {
     const size_t n = nodes_.size();
     const size_t self = members.front();  // any member: they see the same
-    std::vector<rules::WorkerView> workers;
+    rules::RoundView view;
     std::vector<std::string> alive_names;
-    std::vector<std::vector<rules::CopyView>> copies(sites_.size());
-    std::vector<std::vector<double>> loads(sites_.size());
+    for (const Site& site : sites_) {
+      view.sites.push_back({.name = site.name, .min = site.min, .max = site.max});
+    }
+    for (size_t s = 0; s < sites_.size(); ++s) view.sites[s].desired = key.desired[s];
     for (size_t j = 0; j < n; ++j) {
       if (!key.alive[j] && j != self) continue;
       const Report* report = key.reports[j];
-      workers.push_back({names_[j], report ? report->free_slots : options_.slots_per_node, true});
+      view.workers.push_back(
+          {names_[j], report ? report->free_slots : options_.slots_per_node, true});
       alive_names.push_back(names_[j]);
       if (!report) continue;
       for (const auto& [site, state, load] : report->copies) {
-        copies[site].push_back({names_[j], state});
-        if (state == CopyState::kServing) loads[site].push_back(load);
+        view.sites[site].copies.push_back({names_[j], state});
+        if (state == CopyState::kServing) view.sites[site].loads.push_back(load);
       }
     }
-    std::map<std::string, size_t> member_index;
-    for (size_t m : members) member_index.emplace(names_[m], m);
-    const std::vector<std::string>& coordinators = Coordinators(alive_names);
-    // A node that no longer coordinates a site drops its autoscaler (see its contract).
+    std::vector<rules::Decider> deciders;
+    std::map<std::string_view, size_t> member_index;
     for (size_t m : members) {
-      std::erase_if(nodes_[m].scalers,
-                    [&](const auto& entry) { return coordinators[entry.first] != names_[m]; });
+      deciders.push_back({names_[m], &nodes_[m].scalers});
+      member_index.emplace(names_[m], m);
     }
-    for (size_t s = 0; s < sites_.size(); ++s) {
-      const Site& site = sites_[s];
-      // The coordinator, if it is one of these nodes, runs the autoscaler.
-      const std::string& coordinator = coordinators[s];
-      uint32_t desired = key.desired[s];
-      if (auto it = member_index.find(coordinator); it != member_index.end()) {
-        rules::Autoscaler& scaler =
-            nodes_[it->second]
-                .scalers.try_emplace(static_cast<int>(s), options_.autoscale)
-                .first->second;
-        const rules::ScaleDecision decision = scaler.Round(
-            now_, {.min = site.min, .max = site.max, .desired = desired, .loads = loads[s]});
-        if (decision.changed) {
-          Write(it->second, static_cast<int>(s), decision.desired);
+    const auto decisions =
+        rules::PlanRound(now_, view, deciders, options_.autoscale, &Coordinators(alive_names));
+    for (const rules::Decision& decision : decisions) {
+      const size_t m = member_index.at(decision.node);
+      const int s = static_cast<int>(decision.site);
+      Node& node = nodes_[m];
+      switch (decision.kind) {
+        case rules::Decision::Kind::kScale:
           // The writer sees its own write now; the others of this view next round.
+          Write(m, s, decision.count);
+          break;
+        case rules::Decision::Kind::kStart: {
+          if (node.copies.contains(s)) break;  // it knows its own copies
+          if (node.copies.size() >= options_.slots_per_node) break;
+          Copy copy;
+          copy.ready_at = now_ + Between(options_.start_min, options_.start_max);
+          node.copies.emplace(s, std::move(copy));
+          ++report_.copies_started;
+          break;
         }
-      }
-      const rules::Placement plan = rules::Place(site.name, desired, workers, copies[s]);
-      for (const std::string& name : plan.start) {
-        auto it = member_index.find(name);
-        if (it == member_index.end()) continue;
-        Node& node = nodes_[it->second];
-        if (node.copies.contains(static_cast<int>(s))) continue;  // it knows its own copies
-        if (node.copies.size() >= options_.slots_per_node) continue;
-        Copy copy;
-        copy.ready_at = now_ + Between(options_.start_min, options_.start_max);
-        node.copies.emplace(static_cast<int>(s), std::move(copy));
-        ++report_.copies_started;
-      }
-      if (plan.remove.empty() || !rules::SafeToStop(plan, copies[s])) continue;
-      for (const std::string& name : plan.remove) {
-        auto it = member_index.find(name);
-        if (it == member_index.end()) continue;
-        if (nodes_[it->second].copies.erase(static_cast<int>(s)) > 0) ++report_.copies_stopped;
+        case rules::Decision::Kind::kStop:
+          if (node.copies.erase(s) > 0) ++report_.copies_stopped;
+          break;
       }
     }
   }

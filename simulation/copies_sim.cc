@@ -123,12 +123,11 @@ class CopiesSim {
                   : site.kind == Demand::kDiurnal ? 0.5 + rng_.NextDouble() * 3.5
                                                   : 0.2 + rng_.NextDouble() * 1.8;
       site.phase = rng_.NextDouble() * 2 * std::numbers::pi;
-      if (site.kind == Demand::kSpiky) {
+      const Duration spike_room = options_.duration - options_.warmup - Seconds(200);
+      if (site.kind == Demand::kSpiky && spike_room > Duration::zero()) {
         site.spike_height = 3 + rng_.NextDouble() * 5;
         for (int k = 0, spikes = 2 + static_cast<int>(rng_.Uniform(2)); k < spikes; ++k) {
-          const Instant start =
-              Instant{} + options_.warmup +
-              Between(Duration::zero(), options_.duration - options_.warmup - Seconds(200));
+          const Instant start = Instant{} + options_.warmup + Between(Duration::zero(), spike_room);
           site.spikes.emplace_back(start, start + Between(Seconds(60), Seconds(180)));
         }
       }
@@ -479,26 +478,22 @@ class CopiesSim {
     return coordinators_.emplace(alive, std::move(by_site)).first->second;
   }
 
-  void EndOutage(size_t s) {
-    const Duration length = now_ - outage_since_[s];
-    report_.outage.samples.push_back(ToSeconds(length));
-    if (length > options_.outage_bound) {
-      report_.violations.push_back(fmt::format("{} had no serving copy for {:.0f}s from {:.0f}s",
-                                               sites_[s].name, ToSeconds(length),
-                                               Secs(outage_since_[s])));
+  // Ends a window of site `s` that began at `*since`: recorded, and a violation past `bound`.
+  void EndWindow(size_t s, Instant* since, Distribution* windows, Duration bound,
+                 std::string_view what) {
+    const Duration length = now_ - *since;
+    windows->samples.push_back(ToSeconds(length));
+    if (length > bound) {
+      report_.violations.push_back(fmt::format("{} {} for {:.0f}s from {:.0f}s", sites_[s].name,
+                                               what, ToSeconds(length), Secs(*since)));
     }
-    outage_since_[s] = kInstantMax;
+    *since = kInstantMax;
   }
-
+  void EndOutage(size_t s) {
+    EndWindow(s, &outage_since_[s], &report_.outage, options_.outage_bound, "had no serving copy");
+  }
   void EndExcess(size_t s) {
-    const Duration length = now_ - excess_since_[s];
-    report_.excess.samples.push_back(ToSeconds(length));
-    if (length > options_.excess_bound) {
-      report_.violations.push_back(fmt::format("{} above its max for {:.0f}s from {:.0f}s",
-                                               sites_[s].name, ToSeconds(length),
-                                               Secs(excess_since_[s])));
-    }
-    excess_since_[s] = kInstantMax;
+    EndWindow(s, &excess_since_[s], &report_.excess, options_.excess_bound, "above its max");
   }
 
   void Check(const std::vector<size_t>& serving) {
@@ -569,6 +564,22 @@ class CopiesSim {
 };
 
 }  // namespace
+
+Status CopiesSimOptions::Validate() const {
+  if (nodes == 0 || sites == 0 || slots_per_node == 0) {
+    return Status::InvalidArgument("the copies simulation needs nodes, sites and slots");
+  }
+  if (faults_start < warmup || faults_end < faults_start || faults_end + Seconds(60) > duration) {
+    return Status::InvalidArgument(fmt::format(
+        "the copies simulation needs {:.0f} s <= faults start <= faults end <= seconds - 60 "
+        "(faults during the warm-up are not judged; recovery needs time before the end)",
+        ToSeconds(warmup)));
+  }
+  if (partitions > 0 && partition_duration > (faults_end - faults_start) / partitions) {
+    return Status::InvalidArgument("each partition must fit its share of the fault window");
+  }
+  return autoscale.Validate();
+}
 
 CopiesReport RunCopiesSim(const CopiesSimOptions& options) { return CopiesSim(options).Run(); }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "simulation/membership_sim.h"
+#include "src/base/status.h"
 #include "src/base/time.h"
 #include "src/rules/autoscale.h"
 
@@ -46,6 +47,9 @@ struct CopiesSimOptions {
   // Bounds the invariants are held to.
   Duration outage_bound = Seconds(10);  // no serving copy, after a failure
   Duration excess_bound = Seconds(20);  // copies above max, after a partition heals
+  // warmup <= faults_start <= faults_end <= duration - 60 s (time to recover before the end), and
+  // each partition fits its share of the fault window.
+  Status Validate() const;
 };
 
 struct CopiesReport {

@@ -9,6 +9,28 @@
 #include "simulation/membership_sim.h"
 #include "simulation/statelog_sim.h"
 
+namespace {
+
+// Runs seeds first .. first + count - 1 through `run` (seed -> report), prints each report and a
+// replay line for each seed with violations. Returns the exit code: 0 when every seed held.
+template <typename Run>
+int RunSeeds(uint64_t first, uint64_t count, const char* flag, Run run) {
+  int failed = 0;
+  for (uint64_t seed = first; seed < first + count; ++seed) {
+    const auto report = run(seed);
+    std::fputs(report.Format().c_str(), stdout);
+    if (!report.violations.empty()) {
+      ++failed;
+      std::printf("  replay: starling-sim%s --seed %llu --seeds 1 (same flags)\n", flag,
+                  static_cast<unsigned long long>(seed));
+    }
+  }
+  std::printf("%llu seeds, %d with violations\n", static_cast<unsigned long long>(count), failed);
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace starling;
   CLI::App app{"starling-sim: deterministic failure-injection simulator for Starling membership"};
@@ -102,7 +124,6 @@ int main(int argc, char** argv) {
   options.faults.faults_start = s(faults_start_s);
   options.faults.faults_end = s(faults_end_s);
 
-  int failed = 0;
   const uint64_t first = options.seed;
   if (copies_model) {
     sim::CopiesSimOptions copies;
@@ -117,18 +138,14 @@ int main(int argc, char** argv) {
     copies.partition_duration = s(partition_s);
     copies.faults_start = s(faults_start_s);
     copies.faults_end = s(faults_end_s);
-    for (uint64_t seed = first; seed < first + seeds; ++seed) {
-      copies.seed = seed;
-      const auto report = sim::RunCopiesSim(copies);
-      std::fputs(report.Format().c_str(), stdout);
-      if (!report.violations.empty()) {
-        ++failed;
-        std::printf("  replay: starling-sim --copies --seed %llu --seeds 1 (same flags)\n",
-                    static_cast<unsigned long long>(seed));
-      }
+    if (Status valid = copies.Validate(); !valid.ok()) {
+      std::fprintf(stderr, "starling-sim: %s\n", valid.message().c_str());
+      return 2;
     }
-    std::printf("%llu seeds, %d with violations\n", static_cast<unsigned long long>(seeds), failed);
-    return failed == 0 ? 0 : 1;
+    return RunSeeds(first, seeds, " --copies", [&](uint64_t seed) {
+      copies.seed = seed;
+      return sim::RunCopiesSim(copies);
+    });
   }
   if (log_model) {
     sim::StateLogSimOptions log;
@@ -146,29 +163,13 @@ int main(int argc, char** argv) {
     log.interval_sync = interval_sync;
     log.write_interval = ms(write_interval_ms);
     log.writes_end = s(writes_end_s >= 0 ? writes_end_s : faults_end_s + 10);
-    for (uint64_t seed = first; seed < first + seeds; ++seed) {
+    return RunSeeds(first, seeds, " --log", [&](uint64_t seed) {
       log.seed = seed;
-      const auto report = sim::RunStateLogSim(log);
-      std::fputs(report.Format().c_str(), stdout);
-      if (!report.violations.empty()) {
-        ++failed;
-        std::printf("  replay: starling-sim --log --seed %llu --seeds 1 (same flags)\n",
-                    static_cast<unsigned long long>(seed));
-      }
-    }
-    std::printf("%llu seeds, %d with violations\n", static_cast<unsigned long long>(seeds), failed);
-    return failed == 0 ? 0 : 1;
+      return sim::RunStateLogSim(log);
+    });
   }
-  for (uint64_t seed = first; seed < first + seeds; ++seed) {
+  return RunSeeds(first, seeds, "", [&](uint64_t seed) {
     options.seed = seed;
-    const auto report = sim::RunMembershipSim(options);
-    std::fputs(report.Format().c_str(), stdout);
-    if (!report.violations.empty()) {
-      ++failed;
-      std::printf("  replay: starling-sim --seed %llu --seeds 1 (same flags)\n",
-                  static_cast<unsigned long long>(seed));
-    }
-  }
-  std::printf("%llu seeds, %d with violations\n", static_cast<unsigned long long>(seeds), failed);
-  return failed == 0 ? 0 : 1;
+    return sim::RunMembershipSim(options);
+  });
 }

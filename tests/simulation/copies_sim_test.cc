@@ -25,6 +25,7 @@ TEST_CASE(
   options.partition_duration = Seconds(30);
   options.faults_start = Seconds(250);
   options.faults_end = Seconds(750);
+  REQUIRE(options.Validate().ok());
   Distribution outage, replacement, excess;
   uint64_t flaps = 0, started = 0, lost = 0, ups = 0, downs = 0;
   double steady_hours = 0;

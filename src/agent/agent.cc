@@ -21,6 +21,7 @@
 #include "gossip/swim.h"
 #include "src/agent/images.h"
 #include "src/agent/metrics.h"
+#include "src/base/file.h"
 #include "src/net/sealer.h"
 #include "src/sites/site.h"
 #include "store/replica.h"
@@ -96,14 +97,6 @@ Status WriteFileAtomically(const std::filesystem::path& path, const std::string&
     return Status::IoError("rename to " + path.string() + ": " + std::strerror(errno));
   }
   return Status::Ok();
-}
-
-Result<std::string> ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot read " + path.string());
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 class AgentImpl final : public Agent {

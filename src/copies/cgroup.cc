@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "src/base/file.h"
+
 namespace starling::copies {
 
 std::string_view CgroupModeName(CgroupMode mode) {
@@ -45,18 +47,6 @@ CgroupLayout CgroupLayout::Detect() {
   }
   return layout;
 }
-
-namespace {
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot read " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-}  // namespace
 
 Result<std::vector<pid_t>> CgroupLayout::Threads(std::string_view path) const {
   if (mode == CgroupMode::kNone) return Status::Unavailable("no cgroup file system mounted");

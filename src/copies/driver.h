@@ -35,8 +35,7 @@ class Driver {
 };
 
 // runc or crun through its command line. `state_root` is the runtime's --root (its state dir).
-std::unique_ptr<Driver> MakeOciDriver(std::string runtime, std::string state_root,
-                                      CgroupLayout layout);
+std::unique_ptr<Driver> MakeOciDriver(std::string runtime, std::string state_root);
 
 // Picks the driver: "runc", "crun" or "process" as configured, or "auto": the first OCI
 // runtime that is installed and answers, else an error that says what is missing (the process

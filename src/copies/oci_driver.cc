@@ -16,10 +16,8 @@ namespace {
 
 class OciDriver final : public Driver {
  public:
-  OciDriver(std::string runtime, std::string state_root, CgroupLayout layout)
-      : runtime_(std::move(runtime)),
-        state_root_(std::move(state_root)),
-        layout_(std::move(layout)) {}
+  OciDriver(std::string runtime, std::string state_root)
+      : runtime_(std::move(runtime)), state_root_(std::move(state_root)) {}
 
   std::string_view name() const override { return runtime_; }
 
@@ -128,19 +126,17 @@ class OciDriver final : public Driver {
 
   std::string runtime_;
   std::string state_root_;
-  CgroupLayout layout_;
 };
 
 }  // namespace
 
-std::unique_ptr<Driver> MakeOciDriver(std::string runtime, std::string state_root,
-                                      CgroupLayout layout) {
-  return std::make_unique<OciDriver>(std::move(runtime), std::move(state_root), std::move(layout));
+std::unique_ptr<Driver> MakeOciDriver(std::string runtime, std::string state_root) {
+  return std::make_unique<OciDriver>(std::move(runtime), std::move(state_root));
 }
 
 Result<std::unique_ptr<Driver>> PickDriver(std::string_view configured,
                                            const std::string& state_root) {
-  const CgroupLayout layout = CgroupLayout::Detect();
+  const bool cgroups = CgroupLayout::Detect().mode != CgroupMode::kNone;
   std::vector<std::string> candidates;
   if (configured == "auto") {
     candidates = {"runc", "crun"};
@@ -158,11 +154,11 @@ Result<std::unique_ptr<Driver>> PickDriver(std::string_view configured,
       why += runtime + ": not installed; ";
       continue;
     }
-    if (layout.mode == CgroupMode::kNone) {
+    if (!cgroups) {
       why += runtime + ": no cgroup file system mounted; ";
       continue;
     }
-    auto driver = MakeOciDriver(runtime, state_root, layout);
+    auto driver = MakeOciDriver(runtime, state_root);
     auto listed = driver->List();  // it runs, and it can use its state directory
     if (!listed.ok()) {
       why += runtime + ": " + listed.status().message() + "; ";

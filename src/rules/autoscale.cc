@@ -63,13 +63,15 @@ ScaleDecision Autoscaler::Round(Instant now, const SiteLoad& site) {
   if (above && above_since_ == kInstantMax) above_since_ = now;
   if (below && below_since_ == kInstantMax) below_since_ = now;
 
+  auto cooled = [&](Duration cooldown) {
+    return last_step_ == Instant::min() || now - last_step_ >= cooldown;
+  };
   if (above && site.desired < site.max && n >= site.desired &&
-      Elapsed(above_since_, now, options_.up_window) &&
-      (last_step_ == Instant::min() || now - last_step_ >= options_.up_cooldown)) {
+      Elapsed(above_since_, now, options_.up_window) && cooled(options_.up_cooldown)) {
     step(site.desired + 1, fmt::format("mean load {:.2f} of {} serving >= {:.2f} for {:.0f} s",
                                        mean, n, site.up, ToSeconds(now - above_since_)));
   } else if (below && site.desired > site.min && Elapsed(below_since_, now, options_.down_window) &&
-             (last_step_ == Instant::min() || now - last_step_ >= options_.down_cooldown)) {
+             cooled(options_.down_cooldown)) {
     step(site.desired - 1, fmt::format("every copy's load < {:.2f} (highest {:.2f}) for {:.0f} s",
                                        site.down, highest, ToSeconds(now - below_since_)));
   }

@@ -1,12 +1,13 @@
 #include "src/rules/load_average.h"
 
-#include <cassert>
 #include <cmath>
+
+#include "src/base/status.h"
 
 namespace starling::rules {
 
 uint64_t LoadAverage::DecayFactor(Duration interval, Duration period) {
-  assert(interval > Duration::zero() && period > Duration::zero());
+  STARLING_CHECK(interval > Duration::zero() && period > Duration::zero());
   const double ratio = std::chrono::duration<double>(interval) / period;
   return static_cast<uint64_t>(std::llround(static_cast<double>(kFixed1) * std::exp(-ratio)));
 }

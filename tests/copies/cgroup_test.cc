@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -38,10 +39,10 @@ TEST_CASE("runnable threads are counted, sleeping and exited ones are not", "[un
     std::unique_lock lock(mutex);
     wake.wait(lock, [&] { return stop.load(); });
   });
-  // Wait (bounded) until both threads have said who they are and the sleeper sleeps.
-  for (int i = 0; i < 5000 &&
-                  (busy_tid == 0 || sleeping_tid == 0 || CountRunnable({sleeping_tid.load()}) != 0);
-       ++i) {
+  // Wait, with a deadline, until both threads have said who they are and the sleeper sleeps.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline &&
+         (busy_tid == 0 || sleeping_tid == 0 || CountRunnable({sleeping_tid.load()}) != 0)) {
     std::this_thread::yield();
   }
   const pid_t gone = 0x3fffffff;  // above pid_max: no such thread

@@ -19,7 +19,6 @@ std::vector<WorkerView> Workers(int n, uint32_t free_slots = 4) {
 
 TEST_CASE("the rendezvous hash is fixed: SipHash-2-4 under the zero key", "[unit]") {
   // Pinned values: a change here would move every site's coordinator on a rolling upgrade.
-  CHECK(RendezvousHash("shop", "node-1") == RendezvousHash("shop", "node-1"));
   CHECK(RendezvousHash("shop", "node-1") != RendezvousHash("shop", "node-2"));
   CHECK(RendezvousHash("shop", "node-1") != RendezvousHash("shopnode-1", ""));
   CHECK(RendezvousHash("a", "b") == 0xf59b60f31b14f7baULL);

@@ -226,6 +226,14 @@ void CopyService::Start(const rules::SiteView& site, const std::string& reason) 
   if (!latest) return;  // no image pushed yet
   const std::string image_dir = images_->ImageDir(site.name, latest->version);
   if (!std::filesystem::exists(image_dir)) return;  // not held here yet: asked again next round
+  if (latest->command.empty()) {
+    // Said once per version: the rules ask again every round.
+    if (unstartable_.insert(latest->version).second) {
+      Event("cannot start " + site.name + ": its image " + latest->version.substr(0, 12) +
+            " has no start command (starling image push --command ...)");
+    }
+    return;
+  }
   const uint16_t port = AllocatePort();
   if (port == 0) {
     Event("cannot start " + site.name + ": no free port in the node's range");

@@ -102,6 +102,7 @@ class CopyService {
   std::map<std::string, Copy> copies_;  // by site: at most one copy of a site per node
   std::map<std::string, rules::Autoscaler> autoscalers_;
   std::set<uint16_t> ports_in_use_;
+  std::set<std::string> unstartable_;  // image versions without a start command (said once)
   std::deque<std::pair<uint64_t, nlohmann::json>> events_;
   uint64_t next_event_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -73,6 +73,12 @@ void CopyService::Event(std::string text) {
   while (events_.size() > kMaxEvents) events_.pop_front();
 }
 
+void CopyService::Failed(const std::string& site) {
+  auto& [retry_at, failures] = backoff_[site];
+  failures = std::min(failures + 1, 5);
+  retry_at = hooks_.now() + Seconds(int64_t{1} << failures);  // 2, 4, ... 32 s
+}
+
 uint16_t CopyService::AllocatePort() {
   for (uint32_t port = kFirstPort; port <= kLastPort; ++port) {
     if (!ports_in_use_.contains(static_cast<uint16_t>(port))) {
@@ -113,6 +119,7 @@ void CopyService::Sample(Copy& copy) {
   copy.load.Sample(copies::CountRunnable(*threads));
   if (copy.state == rules::CopyState::kStarting && PortAnswers(copy.port)) {
     copy.state = rules::CopyState::kServing;
+    backoff_.erase(copy.site);
     Event(fmt::format("copy {} of {} serves on port {} ({:.0f} ms after its start)", copy.id,
                       copy.site, copy.port, ToMilliseconds(hooks_.now() - copy.started)));
   }
@@ -128,7 +135,10 @@ void CopyService::Tick(const std::vector<Member>& alive) {
   for (const auto& [site, copy] : copies_) {
     if (!copy.busy && copy.state == rules::CopyState::kFailed) failed.push_back(site);
   }
-  for (const std::string& site : failed) Stop(site, "its process exited");
+  for (const std::string& site : failed) {
+    Failed(site);
+    Stop(site, "its process exited");
+  }
 
   std::set<std::string> draining;
   std::vector<store::Entry> entries;
@@ -222,6 +232,10 @@ void CopyService::Tick(const std::vector<Member>& alive) {
 }
 
 void CopyService::Start(const rules::SiteView& site, const std::string& reason) {
+  if (auto backoff = backoff_.find(site.name);
+      backoff != backoff_.end() && backoff->second.first > hooks_.now()) {
+    return;  // it failed here lately: wait before trying again
+  }
   auto latest = images_->Latest(site.name);
   if (!latest) return;  // no image pushed yet
   const std::string image_dir = images_->ImageDir(site.name, latest->version);
@@ -271,6 +285,7 @@ void CopyService::Start(const rules::SiteView& site, const std::string& reason) 
       if (it == copies_.end()) return;
       Copy& copy = it->second;
       if (!started.ok()) {
+        Failed(site);
         Event("copy " + copy.id + " of " + site + " did not start: " + started.message());
         images_->Unpin(copy.site, copy.version);
         ports_in_use_.erase(copy.port);

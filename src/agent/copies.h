@@ -90,6 +90,8 @@ class CopyService {
   void Stop(const std::string& site, const std::string& reason);
   void Event(std::string text);
   uint16_t AllocatePort();
+  // A copy of `site` failed to start or died: starting it here again waits, doubling each time.
+  void Failed(const std::string& site);
 
   asio::io_context& io_;
   AgentConfig config_;
@@ -103,6 +105,7 @@ class CopyService {
   std::map<std::string, rules::Autoscaler> autoscalers_;
   std::set<uint16_t> ports_in_use_;
   std::set<std::string> unstartable_;  // image versions without a start command (said once)
+  std::map<std::string, std::pair<Instant, int>> backoff_;  // site: retry at, failures
   std::deque<std::pair<uint64_t, nlohmann::json>> events_;
   uint64_t next_event_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

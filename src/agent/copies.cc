@@ -281,19 +281,19 @@ void CopyService::Start(const rules::SiteView& site, const std::string& reason) 
     }
     asio::post(io_, [this, alive, site, started, mount = mount.ok() ? *mount : images::OverlayMount{}] {
       if (!*alive) return;
-      auto it = copies_.find(site);
-      if (it == copies_.end()) return;
-      Copy& copy = it->second;
+      auto found = copies_.find(site);
+      if (found == copies_.end()) return;
+      Copy& started_copy = found->second;
       if (!started.ok()) {
         Failed(site);
-        Event("copy " + copy.id + " of " + site + " did not start: " + started.message());
-        images_->Unpin(copy.site, copy.version);
-        ports_in_use_.erase(copy.port);
-        copies_.erase(it);
+        Event("copy " + started_copy.id + " of " + site + " did not start: " + started.message());
+        images_->Unpin(started_copy.site, started_copy.version);
+        ports_in_use_.erase(started_copy.port);
+        copies_.erase(found);
         return;
       }
-      copy.mount = mount;
-      copy.busy = false;
+      started_copy.mount = mount;
+      started_copy.busy = false;
     });
   });
 }
@@ -313,12 +313,12 @@ void CopyService::Stop(const std::string& site, const std::string& reason) {
     std::filesystem::remove_all(dir, ec);
     asio::post(io_, [this, alive, site, stopped] {
       if (!*alive) return;
-      auto it = copies_.find(site);
-      if (it == copies_.end()) return;
-      if (!stopped.ok()) Event("stopping " + it->second.id + ": " + stopped.message());
-      images_->Unpin(it->second.site, it->second.version);
-      ports_in_use_.erase(it->second.port);
-      copies_.erase(it);
+      auto found = copies_.find(site);
+      if (found == copies_.end()) return;
+      if (!stopped.ok()) Event("stopping " + found->second.id + ": " + stopped.message());
+      images_->Unpin(found->second.site, found->second.version);
+      ports_in_use_.erase(found->second.port);
+      copies_.erase(found);
     });
   });
 }

@@ -185,24 +185,23 @@ class AgentImpl final : public Agent {
             .now = [this] { return Now(); }});
     // Copies need a container runtime; without one the node still gossips, replicates and
     // serves images, and says why it runs no copies.
-    auto driver = copies::PickDriver(
-        "auto", (std::filesystem::path(config_.data_dir) / "runtime").string());
+    auto driver =
+        copies::PickDriver("auto", (std::filesystem::path(config_.data_dir) / "runtime").string());
     if (driver.ok() && config_.role == gossip::Role::kWorker) {
       copies_ = std::make_unique<CopyService>(
           io_, config_, std::move(driver.value()), log_.get(), images_.get(),
-          CopyService::Hooks{.write =
-                                 [this](std::string key, std::string value, bool tombstone) {
-                                   auto ticket = log_->Write(
-                                       Now(), static_cast<uint64_t>(WallMs()), std::move(key),
-                                       std::move(value), tombstone, store::AckMode::kLocal,
-                                       Now() + Seconds(5));
-                                   if (!ticket.ok())
-                                     spdlog::error("state log write: {}",
-                                                   ticket.status().ToString());
-                                   ScheduleFlush();
-                                 },
-                             .now = [this] { return Now(); },
-                             .wall_ms = [] { return WallMs(); }});
+          CopyService::Hooks{
+              .write =
+                  [this](std::string key, std::string value, bool tombstone) {
+                    auto ticket = log_->Write(Now(), static_cast<uint64_t>(WallMs()),
+                                              std::move(key), std::move(value), tombstone,
+                                              store::AckMode::kLocal, Now() + Seconds(5));
+                    if (!ticket.ok())
+                      spdlog::error("state log write: {}", ticket.status().ToString());
+                    ScheduleFlush();
+                  },
+              .now = [this] { return Now(); },
+              .wall_ms = [] { return WallMs(); }});
       copies_->Recover();
     } else if (!driver.ok()) {
       spdlog::warn("no copies will run on this node: {}", driver.status().ToString());
@@ -515,7 +514,8 @@ class AgentImpl final : public Agent {
       view.name = member->name();
       view.worker = member->meta().role == gossip::Role::kWorker;
       view.capacity = member->meta().capacity;
-      if (const gossip::LoadReport* load = core_->LoadOf(member->name())) view.copies = load->copies;
+      if (const gossip::LoadReport* load = core_->LoadOf(member->name()))
+        view.copies = load->copies;
       out.push_back(std::move(view));
     }
     return out;
@@ -1323,7 +1323,7 @@ class AgentImpl final : public Agent {
     // This node's copies and its recent decisions (`starling copies`, `starling events`).
     http_.Get("/v1/copies", [this](const httplib::Request&, httplib::Response& response) {
       Answer(response, Query([this] {
-               return copies_ ? copies_->CopiesJson() : json::array();
+               return json{{"copies", copies_ ? copies_->CopiesJson() : json::array()}};
              }));
     });
     http_.Get("/v1/events", [this](const httplib::Request& request, httplib::Response& response) {
@@ -1337,7 +1337,7 @@ class AgentImpl final : public Agent {
         }
       }
       Answer(response, Query([this, after] {
-               return copies_ ? copies_->EventsJson(after) : json::array();
+               return json{{"events", copies_ ? copies_->EventsJson(after) : json::array()}};
              }));
     });
     http_.Get("/v1/self", [this](const httplib::Request&, httplib::Response& response) {

@@ -3,12 +3,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <spdlog/spdlog.h>
+#include <fstream>
 
 #include "gossip/codec.h"
 #include "src/sites/site.h"
@@ -79,9 +80,23 @@ void CopyService::Failed(const std::string& site) {
   retry_at = hooks_.now() + Seconds(int64_t{1} << failures);  // 2, 4, ... 32 s
 }
 
+// Whether nothing listens on `port` here (another agent on this host may use the same range).
+bool PortFree(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
+  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return free;
+}
+
 uint16_t CopyService::AllocatePort() {
   for (uint32_t port = kFirstPort; port <= kLastPort; ++port) {
-    if (!ports_in_use_.contains(static_cast<uint16_t>(port))) {
+    if (!ports_in_use_.contains(static_cast<uint16_t>(port)) &&
+        PortFree(static_cast<uint16_t>(port))) {
       ports_in_use_.insert(static_cast<uint16_t>(port));
       return static_cast<uint16_t>(port);
     }
@@ -112,7 +127,13 @@ void CopyService::Sample(Copy& copy) {
   if (!threads.ok() || threads->empty()) {
     if (copy.state != rules::CopyState::kFailed) {
       copy.state = rules::CopyState::kFailed;
-      Event("copy " + copy.id + " of " + copy.site + " is gone (its process exited)");
+      // The end of its output says why, usually.
+      std::ifstream log(copy.dir + "/bundle/log");
+      std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+      if (text.size() > 300) text = "..." + text.substr(text.size() - 300);
+      Event("copy " + copy.id + " of " + copy.site + " is gone (its process exited" +
+            (threads.ok() ? "" : ": " + threads.status().message()) +
+            (text.empty() ? "" : "; its output ends: " + text) + ")");
     }
     return;
   }
@@ -155,8 +176,11 @@ void CopyService::Tick(const std::vector<Member>& alive) {
     if (entry.tombstone) continue;
     auto site = sites::Decode(entry.value);
     if (!site.ok()) continue;
-    rules::SiteView view_site{.name = site->name, .min = site->min_copies,
-                              .max = site->max_copies, .up = site->up, .down = site->down,
+    rules::SiteView view_site{.name = site->name,
+                              .min = site->min_copies,
+                              .max = site->max_copies,
+                              .up = site->up,
+                              .down = site->down,
                               .desired = site->min_copies};
     auto desired = log_->Get(std::string(kDesiredPrefix) + site->name);
     if (desired.ok() && desired->has_value() && !(*desired)->tombstone) {
@@ -279,7 +303,8 @@ void CopyService::Start(const rules::SiteView& site, const std::string& reason) 
       started = driver_->Start(spec, dir + "/bundle");
       if (!started.ok()) images::UnmountOverlay(*mount).IgnoreError();
     }
-    asio::post(io_, [this, alive, site, started, mount = mount.ok() ? *mount : images::OverlayMount{}] {
+    asio::post(io_, [this, alive, site, started,
+                     mount = mount.ok() ? *mount : images::OverlayMount{}] {
       if (!*alive) return;
       auto found = copies_.find(site);
       if (found == copies_.end()) return;
@@ -305,8 +330,7 @@ void CopyService::Stop(const std::string& site, const std::string& reason) {
   copy.busy = true;
   copy.state = rules::CopyState::kStopping;
   Event(reason + " (" + copy.id + ")");
-  asio::post(pool_, [this, alive = alive_, id = copy.id, mount = copy.mount, dir = copy.dir,
-                     site] {
+  asio::post(pool_, [this, alive = alive_, id = copy.id, mount = copy.mount, dir = copy.dir, site] {
     const Status stopped = driver_->Stop(id, kStopGrace);
     images::UnmountOverlay(mount).IgnoreError();
     std::error_code ec;
@@ -329,8 +353,8 @@ std::vector<gossip::CopyLoad> CopyService::Report() const {
     if (copy.state == rules::CopyState::kStopping || copy.state == rules::CopyState::kFailed) {
       continue;
     }
-    report.push_back({site, static_cast<float>(copy.load.value()),
-                      copy.state == rules::CopyState::kServing});
+    report.push_back(
+        {site, static_cast<float>(copy.load.value()), copy.state == rules::CopyState::kServing});
   }
   std::sort(report.begin(), report.end(),
             [](const auto& a, const auto& b) { return a.load1 > b.load1; });

@@ -1,18 +1,19 @@
 // starling — the node (`starling agent`) and the cluster-query CLI, a client of the local API.
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <httplib.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <wordexp.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <nlohmann/json.hpp>
-#include <fmt/chrono.h>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -222,7 +223,8 @@ int main(int argc, char** argv) {
   std::string copies_site;
   copies_cmd->add_option("--site", copies_site, "Only this site's copies");
   copies_cmd->add_flag("--json", as_json, "Print JSON");
-  auto* events_cmd = app.add_subcommand("events", "The rules' recent decisions, from every live node");
+  auto* events_cmd =
+      app.add_subcommand("events", "The rules' recent decisions, from every live node");
   bool follow = false;
   events_cmd->add_flag("--follow,-f", follow, "Keep printing new events (Ctrl-C ends)");
   events_cmd->add_flag("--json", as_json, "Print JSON");
@@ -301,7 +303,8 @@ int main(int argc, char** argv) {
   image_push->add_option("path", image_path, "Directory or tar archive (plain, gz, xz, zst, bz2)")
       ->required();
   image_push->add_option("--command", image_command,
-                         "Start command, split at spaces (no shell): e.g. \"php -S 0.0.0.0:8080\"");
+                         "Start command, split into words as a shell would (quotes work, nothing "
+                         "is run): e.g. \"php -S 0.0.0.0:8080\"");
   image_push->add_option("--env", image_env, "NAME=VALUE for the start command (repeat)");
   image_push->add_flag("--allow-setuid", allow_setuid, "Accept setuid/setgid files");
   image_push->add_flag("--no-wait", no_wait, "Return once imported, before it spreads");
@@ -334,9 +337,18 @@ int main(int argc, char** argv) {
       if (ec) return Fail("cannot resolve " + image_path + ": " + ec.message());
       json body = {{"path", absolute.string()}};
       if (!image_command.empty()) {
+        // Split as a shell would (quotes, escapes), by libc's wordexp(3); command substitution
+        // is refused. `$PORT` in single quotes reaches the copy as it is.
+        wordexp_t words{};
+        const int error = ::wordexp(image_command.c_str(), &words, WRDE_NOCMD);
+        if (error != 0) {
+          if (error == WRDE_NOSPACE) ::wordfree(&words);
+          return Fail("--command: cannot split '" + image_command +
+                      "' into words (unbalanced quotes, $(...) or a character such as | ; & < >)");
+        }
         json argv_json = json::array();
-        std::istringstream words(image_command);
-        for (std::string word; words >> word;) argv_json.push_back(word);
+        for (size_t i = 0; i < words.we_wordc; ++i) argv_json.push_back(words.we_wordv[i]);
+        ::wordfree(&words);
         body["command"] = argv_json;
       }
       if (!image_env.empty()) {
@@ -439,7 +451,9 @@ int main(int argc, char** argv) {
                        answer.status().message().c_str());
           continue;
         }
-        for (auto& item : *answer) {
+        const char* field = seen != nullptr ? "events" : "copies";
+        if (!answer->contains(field) || !(*answer)[field].is_array()) continue;
+        for (auto& item : (*answer)[field]) {
           if (seen != nullptr) (*seen)[name] = std::max((*seen)[name], item["seq"].get<uint64_t>());
           all->push_back(std::move(item));
         }
@@ -482,8 +496,10 @@ int main(int argc, char** argv) {
         }
         const auto at = std::chrono::system_clock::time_point(
             std::chrono::milliseconds(event["at_ms"].get<int64_t>()));
-        std::printf("%s  %-16s %s\n", fmt::format("{:%F %T}", fmt::gmtime(std::chrono::system_clock::to_time_t(at))).c_str(),
-                    event["node"].get<std::string>().c_str(), event["text"].get<std::string>().c_str());
+        std::printf(
+            "%s  %-16s %s\n",
+            fmt::format("{:%F %T}", fmt::gmtime(std::chrono::system_clock::to_time_t(at))).c_str(),
+            event["node"].get<std::string>().c_str(), event["text"].get<std::string>().c_str());
       }
       std::fflush(stdout);
       if (!follow) return 0;

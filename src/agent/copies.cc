@@ -122,6 +122,27 @@ void CopyService::Recover() {
   }
 }
 
+void CopyService::WatchUntilServing(const std::string& site, const std::string& id, int tries) {
+  // A fresh copy's port is polled every 20 ms (up to 30 s), so it serves as soon as it answers
+  // rather than at the next one-second round.
+  auto it = copies_.find(site);
+  if (it == copies_.end() || it->second.id != id) return;
+  Copy& copy = it->second;
+  if (copy.state != rules::CopyState::kStarting || tries > 1500) return;
+  if (PortAnswers(copy.port)) {
+    copy.state = rules::CopyState::kServing;
+    backoff_.erase(copy.site);
+    Event(fmt::format("copy {} of {} serves on port {} ({:.0f} ms after its start)", copy.id,
+                      copy.site, copy.port, ToMilliseconds(hooks_.now() - copy.started)));
+    return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
+  timer->async_wait([this, alive = alive_, timer, site, id, tries](const asio::error_code& ec) {
+    if (ec || !*alive) return;
+    WatchUntilServing(site, id, tries + 1);
+  });
+}
+
 void CopyService::Sample(Copy& copy) {
   auto threads = cgroups_.Threads(driver_->CgroupPath(copy.id));
   if (!threads.ok() || threads->empty()) {
@@ -319,6 +340,7 @@ void CopyService::Start(const rules::SiteView& site, const std::string& reason) 
       }
       started_copy.mount = mount;
       started_copy.busy = false;
+      WatchUntilServing(site, started_copy.id, 0);
     });
   });
 }

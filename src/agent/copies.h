@@ -86,6 +86,7 @@ class CopyService {
   };
 
   void Sample(Copy& copy);
+  void WatchUntilServing(const std::string& site, const std::string& id, int tries);
   void Start(const rules::SiteView& site, const std::string& reason);
   void Stop(const std::string& site, const std::string& reason);
   void Event(std::string text);

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <asio.hpp>
+#include <charconv>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 
 #include "gossip/codec.h"
 #include "gossip/swim.h"
+#include "src/agent/copies.h"
 #include "src/agent/images.h"
 #include "src/agent/metrics.h"
 #include "src/base/file.h"
@@ -174,6 +176,29 @@ class AgentImpl final : public Agent {
                   return ExchangeChunks(std::move(peer), std::move(payload));
                 },
             .now = [this] { return Now(); }});
+    // Copies need a container runtime; without one the node still gossips, replicates and
+    // serves images, and says why it runs no copies.
+    auto driver =
+        copies::PickDriver("auto", (std::filesystem::path(config_.data_dir) / "runtime").string());
+    if (driver.ok() && config_.role == gossip::Role::kWorker) {
+      copies_ = std::make_unique<CopyService>(
+          io_, config_, std::move(driver.value()), log_.get(), images_.get(),
+          CopyService::Hooks{
+              .write =
+                  [this](std::string key, std::string value, bool tombstone) {
+                    auto ticket = log_->Write(Now(), static_cast<uint64_t>(WallMs()),
+                                              std::move(key), std::move(value), tombstone,
+                                              store::AckMode::kLocal, Now() + Seconds(5));
+                    if (!ticket.ok())
+                      spdlog::error("state log write: {}", ticket.status().ToString());
+                    ScheduleFlush();
+                  },
+              .now = [this] { return Now(); },
+              .wall_ms = [] { return WallMs(); }});
+      copies_->Recover();
+    } else if (!driver.ok()) {
+      spdlog::warn("no copies will run on this node: {}", driver.status().ToString());
+    }
     gossip::NodeMeta meta{config_.role,
                           config_.capacity != 0 ? config_.capacity
                                                 : std::max(1u, std::thread::hardware_concurrency()),
@@ -465,6 +490,7 @@ class AgentImpl final : public Agent {
           return;
         }
       } else {
+        if (copies_) copies_->Tick(CopyMembers());
         PublishLoadIfChanged();
         images_->Refresh();
       }
@@ -472,18 +498,38 @@ class AgentImpl final : public Agent {
     });
   }
 
+  // Live members as the copy rules see them: role, slots, and the copies their reports carry.
+  std::vector<CopyService::Member> CopyMembers() const {
+    std::vector<CopyService::Member> out;
+    for (const gossip::Member* member : core_->members()) {
+      if (member->status != gossip::MemberStatus::kAlive) continue;
+      CopyService::Member view;
+      view.name = member->name();
+      view.worker = member->meta().role == gossip::Role::kWorker;
+      view.capacity = member->meta().capacity;
+      if (const gossip::LoadReport* load = core_->LoadOf(member->name()))
+        view.copies = load->copies;
+      out.push_back(std::move(view));
+    }
+    return out;
+  }
+
   void PublishLoadIfChanged() {
     double load1 = 0;
     std::ifstream loadavg("/proc/loadavg");
     loadavg >> load1;
     const auto now = Now();
-    if (std::abs(load1 - last_load_) < 0.05 && now - last_load_published_ < Seconds(30) &&
-        last_load_published_ != Instant{}) {
+    // Copies change the report every second (their load averages): it goes out each second
+    // while the node runs any; otherwise when the node's load moves or every 30 s.
+    const bool has_copies = copies_ && !copies_->Report().empty();
+    if (!has_copies && std::abs(load1 - last_load_) < 0.05 &&
+        now - last_load_published_ < Seconds(30) && last_load_published_ != Instant{}) {
       return;
     }
     last_load_ = load1;
     last_load_published_ = now;
     gossip::LoadReport report;
+    if (copies_) report.copies = copies_->Report();
     report.load1 = load1;
     report.cpu_count = std::max(1u, std::thread::hardware_concurrency());
     report.free_slots = core_->FindMember(config_.node_name)->meta().capacity;
@@ -499,6 +545,7 @@ class AgentImpl final : public Agent {
 
   void Shutdown() {
     spdlog::info("left the cluster");
+    if (copies_) copies_->StopAll();
     asio::error_code ignored;
     udp_.close(ignored);
     acceptor_.close(ignored);
@@ -1266,6 +1313,26 @@ class AgentImpl final : public Agent {
     http_.Get("/v1/members", [this](const httplib::Request&, httplib::Response& response) {
       Answer(response, Query([this] { return MembersJson(); }));
     });
+    // This node's copies and its recent decisions (`starling copies`, `starling events`).
+    http_.Get("/v1/copies", [this](const httplib::Request&, httplib::Response& response) {
+      Answer(response, Query([this] {
+               return json{{"copies", copies_ ? copies_->CopiesJson() : json::array()}};
+             }));
+    });
+    http_.Get("/v1/events", [this](const httplib::Request& request, httplib::Response& response) {
+      uint64_t after = 0;
+      if (request.has_param("after")) {
+        const std::string text = request.get_param_value("after");
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), after);
+        if (error != std::errc() || end != text.data() + text.size()) {
+          Reply(response, 400, json{{"error", "after must be a sequence number"}});
+          return;
+        }
+      }
+      Answer(response, Query([this, after] {
+               return json{{"events", copies_ ? copies_->EventsJson(after) : json::array()}};
+             }));
+    });
     http_.Get("/v1/self", [this](const httplib::Request&, httplib::Response& response) {
       Answer(response, Query([this] {
                return json{{"name", config_.node_name},
@@ -1360,6 +1427,7 @@ class AgentImpl final : public Agent {
   std::unique_ptr<store::RocksDbStorage> storage_;
   std::unique_ptr<store::Replica> log_;
   std::unique_ptr<ImageService> images_;
+  std::unique_ptr<CopyService> copies_;  // null when no container runtime works here
   uint64_t log_changes_seen_ = 0;
   bool refresh_posted_ = false;
   std::map<uint64_t, PendingWrite> pending_writes_;

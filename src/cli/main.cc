@@ -1,15 +1,18 @@
 // starling — the node (`starling agent`) and the cluster-query CLI, a client of the local API.
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <httplib.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <wordexp.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -216,6 +219,16 @@ int main(int argc, char** argv) {
   auto* members_cmd = app.add_subcommand("members", "List the cluster's members");
   members_cmd->add_flag("--json", as_json, "Print JSON");
 
+  auto* copies_cmd = app.add_subcommand("copies", "List the copies of sites, on every live node");
+  std::string copies_site;
+  copies_cmd->add_option("--site", copies_site, "Only this site's copies");
+  copies_cmd->add_flag("--json", as_json, "Print JSON");
+  auto* events_cmd =
+      app.add_subcommand("events", "The rules' recent decisions, from every live node");
+  bool follow = false;
+  events_cmd->add_flag("--follow,-f", follow, "Keep printing new events (Ctrl-C ends)");
+  events_cmd->add_flag("--json", as_json, "Print JSON");
+
   auto* join_cmd = app.add_subcommand("join", "Join the cluster through other nodes");
   std::vector<std::string> join_addresses;
   join_cmd->add_option("addresses", join_addresses, "host:port of nodes to join")->required();
@@ -290,7 +303,8 @@ int main(int argc, char** argv) {
   image_push->add_option("path", image_path, "Directory or tar archive (plain, gz, xz, zst, bz2)")
       ->required();
   image_push->add_option("--command", image_command,
-                         "Start command, split at spaces (no shell): e.g. \"php -S 0.0.0.0:8080\"");
+                         "Start command, split into words as a shell would (quotes work, nothing "
+                         "is run): e.g. \"php -S 0.0.0.0:8080\"");
   image_push->add_option("--env", image_env, "NAME=VALUE for the start command (repeat)");
   image_push->add_flag("--allow-setuid", allow_setuid, "Accept setuid/setgid files");
   image_push->add_flag("--no-wait", no_wait, "Return once imported, before it spreads");
@@ -323,9 +337,18 @@ int main(int argc, char** argv) {
       if (ec) return Fail("cannot resolve " + image_path + ": " + ec.message());
       json body = {{"path", absolute.string()}};
       if (!image_command.empty()) {
+        // Split as a shell would (quotes, escapes), by libc's wordexp(3); command substitution
+        // is refused. `$PORT` in single quotes reaches the copy as it is.
+        wordexp_t words{};
+        const int error = ::wordexp(image_command.c_str(), &words, WRDE_NOCMD);
+        if (error != 0) {
+          if (error == WRDE_NOSPACE) ::wordfree(&words);
+          return Fail("--command: cannot split '" + image_command +
+                      "' into words (unbalanced quotes, $(...) or a character such as | ; & < >)");
+        }
         json argv_json = json::array();
-        std::istringstream words(image_command);
-        for (std::string word; words >> word;) argv_json.push_back(word);
+        for (size_t i = 0; i < words.we_wordc; ++i) argv_json.push_back(words.we_wordv[i]);
+        ::wordfree(&words);
         body["command"] = argv_json;
       }
       if (!image_env.empty()) {
@@ -411,6 +434,77 @@ int main(int argc, char** argv) {
     std::printf("%s\n",
                 starling::net::Keyring::EncodeKey(starling::net::Keyring::Generate()).c_str());
     return 0;
+  }
+  if (copies_cmd->parsed() || events_cmd->parsed()) {
+    auto members = Call(api, "GET", "/v1/members");
+    if (!members.ok()) return Fail(members.status().message());
+    // Every live member's own API answers for its copies and its decisions.
+    auto gather = [&](const std::string& path, json* all, std::map<std::string, uint64_t>* seen) {
+      for (const auto& member : (*members)["members"]) {
+        if (member["status"] != "alive" || !member.contains("api")) continue;
+        const std::string name = member["name"].get<std::string>();
+        std::string query = path;
+        if (seen != nullptr) query += "?after=" + std::to_string((*seen)[name]);
+        auto answer = Call(member["api"].get<std::string>(), "GET", query);
+        if (!answer.ok()) {
+          std::fprintf(stderr, "starling: %s: %s\n", name.c_str(),
+                       answer.status().message().c_str());
+          continue;
+        }
+        const char* field = seen != nullptr ? "events" : "copies";
+        if (!answer->contains(field) || !(*answer)[field].is_array()) continue;
+        for (auto& item : (*answer)[field]) {
+          if (seen != nullptr) (*seen)[name] = std::max((*seen)[name], item["seq"].get<uint64_t>());
+          all->push_back(std::move(item));
+        }
+      }
+    };
+    if (copies_cmd->parsed()) {
+      json all = json::array();
+      gather("/v1/copies", &all, nullptr);
+      json shown = json::array();
+      for (auto& copy : all) {
+        if (copies_site.empty() || copy["site"] == copies_site) shown.push_back(copy);
+      }
+      std::sort(shown.begin(), shown.end(), [](const json& a, const json& b) {
+        return std::tie(a["site"], a["node"]) < std::tie(b["site"], b["node"]);
+      });
+      if (as_json) {
+        std::printf("%s\n", shown.dump(2).c_str());
+        return 0;
+      }
+      std::printf("%-24s %-16s %6s %-9s %6s %9s\n", "SITE", "NODE", "PORT", "STATE", "LOAD",
+                  "UPTIME");
+      for (const auto& copy : shown) {
+        std::printf("%-24s %-16s %6u %-9s %6.2f %8.0fs\n", copy["site"].get<std::string>().c_str(),
+                    copy["node"].get<std::string>().c_str(), copy["port"].get<unsigned>(),
+                    copy["state"].get<std::string>().c_str(), copy["load1"].get<double>(),
+                    copy["uptime_s"].get<double>());
+      }
+      return 0;
+    }
+    std::map<std::string, uint64_t> seen;
+    for (;;) {
+      json events = json::array();
+      gather("/v1/events", &events, &seen);
+      std::sort(events.begin(), events.end(),
+                [](const json& a, const json& b) { return a["at_ms"] < b["at_ms"]; });
+      for (const auto& event : events) {
+        if (as_json) {
+          std::printf("%s\n", event.dump().c_str());
+          continue;
+        }
+        const auto at = std::chrono::system_clock::time_point(
+            std::chrono::milliseconds(event["at_ms"].get<int64_t>()));
+        std::printf(
+            "%s  %-16s %s\n",
+            fmt::format("{:%F %T}", fmt::gmtime(std::chrono::system_clock::to_time_t(at))).c_str(),
+            event["node"].get<std::string>().c_str(), event["text"].get<std::string>().c_str());
+      }
+      std::fflush(stdout);
+      if (!follow) return 0;
+      std::this_thread::sleep_for(std::chrono::seconds(1));  // polling the nodes' APIs
+    }
   }
   if (members_cmd->parsed()) {
     auto answer = Call(api, "GET", "/v1/members");

@@ -178,9 +178,12 @@ class AgentImpl final : public Agent {
             .now = [this] { return Now(); }});
     // Copies need a container runtime; without one the node still gossips, replicates and
     // serves images, and says why it runs no copies.
-    auto driver =
-        copies::PickDriver("auto", (std::filesystem::path(config_.data_dir) / "runtime").string());
-    if (driver.ok() && config_.role == gossip::Role::kWorker) {
+    auto driver = copies::PickDriver(
+        config_.copies.driver, (std::filesystem::path(config_.data_dir) / "runtime").string());
+    if (driver.ok() && config_.role != gossip::Role::kBalancer) {
+      spdlog::info(
+          "copies run with the {} driver{}", (*driver)->name(),
+          (*driver)->name() == "process" ? " (no isolation, no limits: development only)" : "");
       copies_ = std::make_unique<CopyService>(
           io_, config_, std::move(driver.value()), log_.get(), images_.get(),
           CopyService::Hooks{
@@ -199,10 +202,12 @@ class AgentImpl final : public Agent {
     } else if (!driver.ok()) {
       spdlog::warn("no copies will run on this node: {}", driver.status().ToString());
     }
-    gossip::NodeMeta meta{config_.role,
-                          config_.capacity != 0 ? config_.capacity
-                                                : std::max(1u, std::thread::hardware_concurrency()),
-                          config_.api.ToString(), kVersion};
+    // A node that cannot run copies offers no slots, so the rules place none on it.
+    const uint32_t slots = !copies_ ? 0
+                           : config_.capacity != 0
+                               ? config_.capacity
+                               : std::max(1u, std::thread::hardware_concurrency());
+    gossip::NodeMeta meta{config_.role, slots, config_.api.ToString(), kVersion};
     uint64_t seed = 0;
     randombytes_buf(&seed, sizeof(seed));
     core_ = std::make_unique<gossip::Swim>(
@@ -505,7 +510,7 @@ class AgentImpl final : public Agent {
       if (member->status != gossip::MemberStatus::kAlive) continue;
       CopyService::Member view;
       view.name = member->name();
-      view.worker = member->meta().role == gossip::Role::kWorker;
+      view.worker = member->meta().role != gossip::Role::kBalancer;
       view.capacity = member->meta().capacity;
       if (const gossip::LoadReport* load = core_->LoadOf(member->name()))
         view.copies = load->copies;
@@ -1111,6 +1116,33 @@ class AgentImpl final : public Agent {
         return WritePlan{sites::Key(name), "", true, {{"deleted", name}}};
       });
     });
+    // Draining a node: the rules move its copies away (make-before-break) and place none on it
+    // until it is undrained ("drain/<node>" in the state log).
+    auto drain = [this](const httplib::Request& request, httplib::Response& response, bool on) {
+      auto params = WriteParams(request);
+      if (!params.ok()) return Reply(response, 400, {{"error", params.status().message()}});
+      const std::string node = request.matches[1];
+      WriteQuery(response, params->first, params->second, [this, node, on]() -> Result<WritePlan> {
+        if (!gossip::IsValidName(node)) {
+          return Status::InvalidArgument("a node name is 1-64 characters of [A-Za-z0-9._-]");
+        }
+        if (on && core_->FindMember(node) == nullptr) {
+          return Status::NotFound("no member '" + node + "'");
+        }
+        return WritePlan{std::string(kDrainPrefix) + node,
+                         on ? "1" : "",
+                         !on,
+                         {{"node", node}, {"draining", on}}};
+      });
+    };
+    http_.Put(R"(/v1/drain/([^/]+))",
+              [drain](const httplib::Request& request, httplib::Response& response) {
+                drain(request, response, true);
+              });
+    http_.Delete(R"(/v1/drain/([^/]+))",
+                 [drain](const httplib::Request& request, httplib::Response& response) {
+                   drain(request, response, false);
+                 });
     // A small key-value space on the state log, for operators and scripts ("kv/" keys).
     http_.Put(R"(/v1/kv/(.+))",
               [this](const httplib::Request& request, httplib::Response& response) {

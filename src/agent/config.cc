@@ -84,6 +84,63 @@ Status ParseImages(toml::node_view<toml::node> node, ImagesConfig* images) {
   return Status::Ok();
 }
 
+Status ParseCopies(toml::node_view<toml::node> node, CopiesConfig* copies) {
+  if (!node.is_table()) return Status::InvalidArgument("copies must be a table ([copies])");
+  static const std::set<std::string> kKnown = {"driver",         "ports",         "stop_grace_s",
+                                               "up_window_s",    "down_window_s", "up_cooldown_s",
+                                               "down_cooldown_s"};
+  for (const auto& [key, value] : *node.as_table()) {
+    if (!kKnown.contains(std::string(key.str()))) {
+      return Status::InvalidArgument("unknown setting 'copies." + std::string(key.str()) + "'");
+    }
+  }
+  if (auto item = node["driver"]; item) {
+    static const std::set<std::string> kDrivers = {"auto", "runc", "crun", "process"};
+    if (!item.is_string() || !kDrivers.contains(item.as_string()->get())) {
+      return Status::InvalidArgument("copies.driver must be auto, runc, crun or process");
+    }
+    copies->driver = item.as_string()->get();
+  }
+  if (auto item = node["ports"]; item) {
+    // "30000-30999"
+    const std::string text = item.is_string() ? item.as_string()->get() : "";
+    unsigned first = 0, last = 0;
+    char dash = 0, extra = 0;
+    std::istringstream in(text);
+    if (!(in >> first >> dash >> last) || dash != '-' || (in >> extra) || first < 1024 ||
+        last > 65535 || first > last) {
+      return Status::InvalidArgument(
+          "copies.ports must be a range \"first-last\" within 1024-65535, e.g. \"30000-30999\"");
+    }
+    copies->first_port = static_cast<uint16_t>(first);
+    copies->last_port = static_cast<uint16_t>(last);
+  }
+  auto seconds = [&](const char* key, int64_t low, int64_t high, Duration* out) -> Status {
+    if (auto item = node[key]; item) {
+      auto value = item.value<double>();
+      if (!(item.is_integer() || item.is_floating_point()) || !value || !(*value >= low) ||
+          !(*value <= high)) {
+        return Status::InvalidArgument("copies." + std::string(key) + " must be a number of " +
+                                       "seconds " + std::to_string(low) + "-" +
+                                       std::to_string(high));
+      }
+      *out = Milliseconds(static_cast<int64_t>(*value * 1000));
+    }
+    return Status::Ok();
+  };
+  rules::AutoscaleOptions& scale = copies->autoscale;
+  for (Status s : {seconds("stop_grace_s", 0, 600, &copies->stop_grace),
+                   seconds("up_window_s", 1, 3600, &scale.up_window),
+                   seconds("down_window_s", 1, 3600, &scale.down_window),
+                   seconds("up_cooldown_s", 0, 3600, &scale.up_cooldown),
+                   seconds("down_cooldown_s", 0, 3600, &scale.down_cooldown)}) {
+    if (!s.ok()) return s;
+  }
+  if (Status s = scale.Validate(); !s.ok())
+    return Status::InvalidArgument("copies: " + s.message());
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& source_name) {
@@ -97,9 +154,9 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     return Status::InvalidArgument(message.str());
   }
   static const std::set<std::string> kKnown = {
-      "node_name",        "bind",      "advertise", "api",  "join",
-      "key_file",         "profile",   "data_dir",  "role", "capacity",
-      "replay_window_ms", "log_level", "images"};
+      "node_name",        "bind",      "advertise", "api",   "join",
+      "key_file",         "profile",   "data_dir",  "role",  "capacity",
+      "replay_window_ms", "log_level", "images",    "copies"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(source_name + ": unknown setting '" + std::string(key.str()) +
@@ -182,6 +239,9 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
   }
   if (auto images = table["images"]; images) {
     if (Status s = ParseImages(images, &config.images); !s.ok()) return s;
+  }
+  if (auto copies = table["copies"]; copies) {
+    if (Status s = ParseCopies(copies, &config.copies); !s.ok()) return s;
   }
   if (config.key_file.empty()) return Status::InvalidArgument("key_file is required");
   if (config.data_dir.empty()) return Status::InvalidArgument("data_dir is required");

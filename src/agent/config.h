@@ -7,6 +7,7 @@
 #include "gossip/options.h"
 #include "gossip/types.h"
 #include "src/base/status.h"
+#include "src/rules/autoscale.h"
 
 namespace starling::agent {
 
@@ -29,6 +30,15 @@ struct ImagesConfig {
   uint32_t scrub_mb_s = 64;        // background re-verification of stored chunks; 0 = off
 };
 
+// [copies]: how this node runs copies of sites (DESIGN.md §7–8).
+struct CopiesConfig {
+  std::string driver = "auto";  // auto (runc, then crun), runc, crun, process
+  uint16_t first_port = 30000;  // copies listen on ports from this range (host networking)
+  uint16_t last_port = 30999;
+  Duration stop_grace = Seconds(10);  // SIGTERM, then this long, then SIGKILL
+  rules::AutoscaleOptions autoscale;  // the same on every node (the rules must agree)
+};
+
 struct AgentConfig {
   std::string node_name;             // unique in the cluster; [A-Za-z0-9._-], 1–64 chars
   HostPort bind{"127.0.0.1", 7946};  // UDP and TCP gossip
@@ -44,6 +54,7 @@ struct AgentConfig {
   std::string log_level = "info";
 
   ImagesConfig images;
+  CopiesConfig copies;
 
   gossip::SwimOptions swim;  // from `profile`
 };

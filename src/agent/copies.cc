@@ -18,9 +18,6 @@ namespace starling::agent {
 
 namespace {
 
-constexpr uint16_t kFirstPort = 30000;  // TODO(config): a [copies] table with the port range
-constexpr uint16_t kLastPort = 30999;
-constexpr Duration kStopGrace = Seconds(10);
 constexpr size_t kMaxEvents = 1000;
 
 // Whether something accepts connections on 127.0.0.1:port (loopback: answers at once).
@@ -58,8 +55,7 @@ CopyService::CopyService(asio::io_context& io, const AgentConfig& config,
       driver_(std::move(driver)),
       log_(log),
       images_(images),
-      hooks_(std::move(hooks)),
-      cgroups_(copies::CgroupLayout::Detect()) {}
+      hooks_(std::move(hooks)) {}
 
 CopyService::~CopyService() {
   *alive_ = false;
@@ -94,7 +90,7 @@ bool PortFree(uint16_t port) {
 }
 
 uint16_t CopyService::AllocatePort() {
-  for (uint32_t port = kFirstPort; port <= kLastPort; ++port) {
+  for (uint32_t port = config_.copies.first_port; port <= config_.copies.last_port; ++port) {
     if (!ports_in_use_.contains(static_cast<uint16_t>(port)) &&
         PortFree(static_cast<uint16_t>(port))) {
       ports_in_use_.insert(static_cast<uint16_t>(port));
@@ -113,7 +109,7 @@ void CopyService::Recover() {
   for (const std::string& id : *listed) {
     // A copy from an earlier run: it is not ours to trust (its port and image may be stale),
     // so it stops; the rules start what is wanted again within a round.
-    driver_->Stop(id, kStopGrace).IgnoreError();
+    driver_->Stop(id, config_.copies.stop_grace).IgnoreError();
     const auto dir = std::filesystem::path(config_.data_dir) / "copies" / id;
     images::UnmountOverlay({(dir / "root").string(), (dir / "upper").string()}).IgnoreError();
     std::error_code ec;
@@ -144,8 +140,8 @@ void CopyService::WatchUntilServing(const std::string& site, const std::string& 
 }
 
 void CopyService::Sample(Copy& copy) {
-  auto threads = cgroups_.Threads(driver_->CgroupPath(copy.id));
-  if (!threads.ok() || threads->empty()) {
+  auto usage = driver_->Usage(copy.id);
+  if (!usage.ok() || usage->threads.empty()) {
     if (copy.state != rules::CopyState::kFailed) {
       copy.state = rules::CopyState::kFailed;
       // The end of its output says why, usually.
@@ -153,12 +149,13 @@ void CopyService::Sample(Copy& copy) {
       std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
       if (text.size() > 300) text = "..." + text.substr(text.size() - 300);
       Event("copy " + copy.id + " of " + copy.site + " is gone (its process exited" +
-            (threads.ok() ? "" : ": " + threads.status().message()) +
+            (usage.ok() ? "" : ": " + usage.status().message()) +
             (text.empty() ? "" : "; its output ends: " + text) + ")");
     }
     return;
   }
-  copy.load.Sample(copies::CountRunnable(*threads));
+  copy.load.Sample(copies::CountRunnable(usage->threads));
+  copy.cpu_micros = usage->cpu_micros;
   if (copy.state == rules::CopyState::kStarting && PortAnswers(copy.port)) {
     copy.state = rules::CopyState::kServing;
     backoff_.erase(copy.site);
@@ -210,6 +207,7 @@ void CopyService::Tick(const std::vector<Member>& alive) {
         view_site.desired = json["count"].get<uint32_t>();
       }
     }
+    limits_[site->name] = {site->memory_mb, site->pids};
     site_index.emplace(view_site.name, view.sites.size());
     view.sites.push_back(std::move(view_site));
   }
@@ -244,7 +242,7 @@ void CopyService::Tick(const std::vector<Member>& alive) {
     }
   }
   const auto decisions =
-      rules::PlanRound(now, view, {{config_.node_name, &autoscalers_}}, rules::AutoscaleOptions{});
+      rules::PlanRound(now, view, {{config_.node_name, &autoscalers_}}, config_.copies.autoscale);
   for (const rules::Decision& decision : decisions) {
     const rules::SiteView& site = view.sites[decision.site];
     switch (decision.kind) {
@@ -312,6 +310,10 @@ void CopyService::Start(const rules::SiteView& site, const std::string& reason) 
   spec.id = copy.id;
   spec.port = port;
   spec.command = latest->command;
+  if (auto limits = limits_.find(site.name); limits != limits_.end()) {
+    spec.memory_bytes = uint64_t{limits->second.first} << 20;
+    spec.pids = limits->second.second;
+  }
   const std::string dir = copy.dir;
   copies_.emplace(site.name, std::move(copy));
   asio::post(pool_, [this, alive = alive_, spec, image_dir, dir, site = site.name]() mutable {
@@ -353,7 +355,7 @@ void CopyService::Stop(const std::string& site, const std::string& reason) {
   copy.state = rules::CopyState::kStopping;
   Event(reason + " (" + copy.id + ")");
   asio::post(pool_, [this, alive = alive_, id = copy.id, mount = copy.mount, dir = copy.dir, site] {
-    const Status stopped = driver_->Stop(id, kStopGrace);
+    const Status stopped = driver_->Stop(id, config_.copies.stop_grace);
     images::UnmountOverlay(mount).IgnoreError();
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
@@ -394,6 +396,7 @@ nlohmann::json CopyService::CopiesJson() const {
                    {"port", copy.port},
                    {"state", rules::CopyStateName(copy.state)},
                    {"load1", copy.load.value()},
+                   {"cpu_s", static_cast<double>(copy.cpu_micros) / 1e6},
                    {"version", copy.version},
                    {"uptime_s", ToSeconds(now - copy.started)}});
   }
@@ -413,7 +416,7 @@ nlohmann::json CopyService::EventsJson(uint64_t after) const {
 
 void CopyService::StopAll() {
   for (auto& [site, copy] : copies_) {
-    driver_->Stop(copy.id, kStopGrace).IgnoreError();
+    driver_->Stop(copy.id, config_.copies.stop_grace).IgnoreError();
     images::UnmountOverlay(copy.mount).IgnoreError();
     images_->Unpin(copy.site, copy.version);
   }

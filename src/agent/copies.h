@@ -6,8 +6,6 @@
 // a port from the node's range); as a node whose copy is no longer wanted it stops it once the
 // chosen copies serve. Every decision is an event with its reason.
 //
-// WORK IN PROGRESS (branch wip/copies-agent): not yet wired into the agent; see the issue note.
-//
 // Threading: the io thread decides; the driver's blocking calls and mounts run on a small pool
 // and report back to the io thread.
 #pragma once
@@ -81,7 +79,8 @@ class CopyService {
     rules::CopyState state = rules::CopyState::kStarting;
     rules::LoadAverage load;
     Instant started{};
-    bool busy = false;  // a start or stop runs on the pool
+    uint64_t cpu_micros = 0;  // CPU time it has had
+    bool busy = false;        // a start or stop runs on the pool
     images::OverlayMount mount;
   };
 
@@ -100,11 +99,11 @@ class CopyService {
   store::Replica* log_;
   ImageService* images_;
   Hooks hooks_;
-  copies::CgroupLayout cgroups_;
   asio::thread_pool pool_{2};
   std::map<std::string, Copy> copies_;  // by site: at most one copy of a site per node
   std::map<std::string, rules::Autoscaler> autoscalers_;
   std::set<uint16_t> ports_in_use_;
+  std::map<std::string, std::pair<uint32_t, uint32_t>> limits_;  // site: memory MB, pids
   std::set<std::string> unstartable_;  // image versions without a start command (said once)
   std::map<std::string, std::pair<Instant, int>> backoff_;  // site: retry at, failures
   std::deque<std::pair<uint64_t, nlohmann::json>> events_;

@@ -44,6 +44,7 @@ Result<json> Call(const std::string& api, const std::string& method, const std::
   httplib::Result response = method == "GET"      ? client.Get(path)
                              : method == "PATCH"  ? client.Patch(path, text, "application/json")
                              : method == "DELETE" ? client.Delete(path)
+                             : method == "PUT"    ? client.Put(path, text, "application/json")
                                                   : client.Post(path, text, "application/json");
   if (!response) {
     return Status::Unavailable("no agent answers at " + api + " (" +
@@ -254,7 +255,7 @@ int main(int argc, char** argv) {
   site_cmd->require_subcommand(1);
   std::string site_name, ack = "one";
   std::vector<std::string> domains;
-  unsigned min_copies = 1, max_copies = 8, timeout_ms = 5000;
+  unsigned min_copies = 1, max_copies = 8, timeout_ms = 5000, memory_mb = 512, pids = 256;
   double up = 2.0, down = 1.0;
   auto add_write_options = [&](CLI::App* cmd) {
     cmd->add_option("--ack", ack, "Acknowledge when: local, one (default), all-live")
@@ -267,6 +268,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--max", max_copies, "Most copies");
     cmd->add_option("--up", up, "Load average per copy that adds a copy");
     cmd->add_option("--down", down, "Load average per copy under which a copy is removed");
+    cmd->add_option("--memory-mb", memory_mb, "Each copy's memory limit (MB)");
+    cmd->add_option("--pids", pids, "Each copy's limit on processes and threads");
   };
   auto* site_create = site_cmd->add_subcommand("create", "Create a site");
   site_create->add_option("name", site_name, "Site name")->required();
@@ -276,6 +279,12 @@ int main(int argc, char** argv) {
   site_update->add_option("name", site_name, "Site name")->required();
   add_site_fields(site_update);
   add_write_options(site_update);
+  auto* site_scale =
+      site_cmd->add_subcommand("scale", "Set a site's fewest and most copies (--min, --max)");
+  site_scale->add_option("name", site_name, "Site name")->required();
+  site_scale->add_option("--min", min_copies, "Fewest copies");
+  site_scale->add_option("--max", max_copies, "Most copies");
+  add_write_options(site_scale);
   auto* site_delete = site_cmd->add_subcommand("delete", "Delete a site");
   site_delete->add_option("name", site_name, "Site name")->required();
   add_write_options(site_delete);
@@ -284,6 +293,18 @@ int main(int argc, char** argv) {
   auto* site_show = site_cmd->add_subcommand("show", "Show one site");
   site_show->add_option("name", site_name, "Site name")->required();
   site_show->add_flag("--json", as_json, "Print JSON");
+
+  auto* node_cmd = app.add_subcommand("node", "Node maintenance");
+  node_cmd->require_subcommand(1);
+  std::string node_name;
+  auto* node_drain = node_cmd->add_subcommand(
+      "drain", "Move a node's copies to other nodes and place none there (before maintenance)");
+  node_drain->add_option("name", node_name, "Node name")->required();
+  add_write_options(node_drain);
+  auto* node_undrain =
+      node_cmd->add_subcommand("undrain", "Let the rules place copies on a drained node again");
+  node_undrain->add_option("name", node_name, "Node name")->required();
+  add_write_options(node_undrain);
 
   auto* log_cmd = app.add_subcommand("log", "The replicated state log");
   log_cmd->require_subcommand(1);
@@ -473,13 +494,14 @@ int main(int argc, char** argv) {
         std::printf("%s\n", shown.dump(2).c_str());
         return 0;
       }
-      std::printf("%-24s %-16s %6s %-9s %6s %9s\n", "SITE", "NODE", "PORT", "STATE", "LOAD",
-                  "UPTIME");
+      std::printf("%-24s %-16s %6s %-9s %6s %8s %9s\n", "SITE", "NODE", "PORT", "STATE", "LOAD",
+                  "CPU", "UPTIME");
       for (const auto& copy : shown) {
-        std::printf("%-24s %-16s %6u %-9s %6.2f %8.0fs\n", copy["site"].get<std::string>().c_str(),
+        std::printf("%-24s %-16s %6u %-9s %6.2f %7.1fs %8.0fs\n",
+                    copy["site"].get<std::string>().c_str(),
                     copy["node"].get<std::string>().c_str(), copy["port"].get<unsigned>(),
                     copy["state"].get<std::string>().c_str(), copy["load1"].get<double>(),
-                    copy["uptime_s"].get<double>());
+                    copy.value("cpu_s", 0.0), copy["uptime_s"].get<double>());
       }
       return 0;
     }
@@ -532,17 +554,33 @@ int main(int argc, char** argv) {
     } else {
       // Only the fields given on the command line: an update changes just those.
       const bool create = site_create->parsed();
-      CLI::App* cmd = create ? site_create : site_update;
+      CLI::App* cmd = create ? site_create : site_scale->parsed() ? site_scale : site_update;
+      if (cmd == site_scale && cmd->count("--min") + cmd->count("--max") == 0) {
+        return Fail("site scale needs --min, --max or both");
+      }
       json body = json::object();
       if (create) body["name"] = site_name;
       if (cmd->count("--domain") > 0) body["domains"] = domains;
       if (cmd->count("--min") > 0) body["min"] = min_copies;
       if (cmd->count("--max") > 0) body["max"] = max_copies;
-      if (cmd->count("--up") > 0) body["up"] = up;
-      if (cmd->count("--down") > 0) body["down"] = down;
+      if (cmd != site_scale) {
+        if (cmd->count("--up") > 0) body["up"] = up;
+        if (cmd->count("--down") > 0) body["down"] = down;
+        if (cmd->count("--memory-mb") > 0) body["memory_mb"] = memory_mb;
+        if (cmd->count("--pids") > 0) body["pids"] = pids;
+      }
       result = create ? Call(api, "POST", "/v1/sites" + query, body, wait_s)
                       : Call(api, "PATCH", "/v1/sites/" + site_name + query, body, wait_s);
     }
+    if (!result.ok()) return Fail(result.status().message());
+    std::printf("%s\n", result->dump(2).c_str());
+    return 0;
+  }
+  if (node_cmd->parsed()) {
+    const std::string query = fmt::format("?ack={}&timeout_ms={}", ack, timeout_ms);
+    const int wait_s = static_cast<int>(timeout_ms / 1000) + 5;
+    auto result = Call(api, node_drain->parsed() ? "PUT" : "DELETE",
+                       "/v1/drain/" + node_name + query, nullptr, wait_s);
     if (!result.ok()) return Fail(result.status().message());
     std::printf("%s\n", result->dump(2).c_str());
     return 0;

@@ -17,6 +17,12 @@ namespace starling::copies {
 // Container ids of copies start with this, so a node finds its own after a restart.
 inline constexpr std::string_view kIdPrefix = "starling-";
 
+// What a copy uses now: its threads (for the load average) and the CPU time it has had.
+struct CopyUsage {
+  std::vector<pid_t> threads;
+  uint64_t cpu_micros = 0;
+};
+
 class Driver {
  public:
   virtual ~Driver() = default;
@@ -32,11 +38,16 @@ class Driver {
   virtual Result<std::vector<std::string>> List() = 0;
   // The cgroup path whose threads are the copy's (for its load average).
   virtual std::string CgroupPath(const std::string& id) const = 0;
+  // The copy's threads and CPU time; NotFound (or an empty thread list) once it is gone.
+  virtual Result<CopyUsage> Usage(const std::string& id) = 0;
 };
 
 // runc or crun through its command line. `state_root` is the runtime's --root (its state dir).
 std::unique_ptr<Driver> MakeOciDriver(std::string runtime, std::string state_root);
 
+// The process driver: the command chrooted into the copy's root, in its own session; no
+// isolation and no limits (development). `state_root` holds a pid file per copy.
+std::unique_ptr<Driver> MakeProcessDriver(std::string state_root);
 // Picks the driver: "runc", "crun" or "process" as configured, or "auto": the first OCI
 // runtime that is installed and answers, else an error that says what is missing (the process
 // driver is never chosen silently: it gives no isolation).

@@ -93,6 +93,15 @@ class OciDriver final : public Driver {
 
   std::string CgroupPath(const std::string& id) const override { return "/starling/" + id; }
 
+  Result<CopyUsage> Usage(const std::string& id) override {
+    CopyUsage usage;
+    auto threads = cgroups_.Threads(CgroupPath(id));
+    if (!threads.ok()) return threads.status();
+    usage.threads = std::move(*threads);
+    if (auto cpu = cgroups_.CpuMicros(CgroupPath(id)); cpu.ok()) usage.cpu_micros = *cpu;
+    return usage;
+  }
+
  private:
   std::vector<std::string> Command(std::vector<std::string> args) const {
     std::vector<std::string> argv = {runtime_, "--root", state_root_};
@@ -126,6 +135,7 @@ class OciDriver final : public Driver {
 
   std::string runtime_;
   std::string state_root_;
+  CgroupLayout cgroups_ = CgroupLayout::Detect();
 };
 
 }  // namespace
@@ -143,7 +153,7 @@ Result<std::unique_ptr<Driver>> PickDriver(std::string_view configured,
   } else if (configured == "runc" || configured == "crun") {
     candidates = {std::string(configured)};
   } else if (configured == "process") {
-    return Status::Unavailable("the process driver is not built yet");
+    return MakeProcessDriver(state_root);
   } else {
     return Status::InvalidArgument("copies.driver must be auto, runc, crun or process, not '" +
                                    std::string(configured) + "'");

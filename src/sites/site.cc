@@ -18,6 +18,14 @@ Result<uint32_t> GetCount(const json& value, const char* field) {
   return static_cast<uint32_t>(value.get<int64_t>());
 }
 
+Result<uint32_t> GetLimit(const json& value, const char* field, uint32_t low, uint32_t high) {
+  if (!value.is_number_integer() || value.get<int64_t>() < low || value.get<int64_t>() > high) {
+    return Status::InvalidArgument(std::string(field) + " must be a whole number from " +
+                                   std::to_string(low) + " to " + std::to_string(high));
+  }
+  return static_cast<uint32_t>(value.get<int64_t>());
+}
+
 Result<double> GetLoad(const json& value, const char* field) {
   if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() <= 0 ||
       value.get<double>() > 1000) {
@@ -106,8 +114,9 @@ Status Validate(const Site& site) {
 std::string Key(std::string_view name) { return std::string(kKeyPrefix) + std::string(name); }
 
 json ToJson(const Site& site) {
-  return {{"name", site.name},      {"domains", site.domains}, {"min", site.min_copies},
-          {"max", site.max_copies}, {"up", site.up},           {"down", site.down}};
+  return {{"name", site.name},           {"domains", site.domains}, {"min", site.min_copies},
+          {"max", site.max_copies},      {"up", site.up},           {"down", site.down},
+          {"memory_mb", site.memory_mb}, {"pids", site.pids}};
 }
 
 Result<Site> Apply(const Site& base, const json& body, bool create) {
@@ -149,6 +158,14 @@ Result<Site> Apply(const Site& base, const json& body, bool create) {
       auto x = GetLoad(value, "down");
       if (!x.ok()) return x.status();
       site.down = *x;
+    } else if (field == "memory_mb") {
+      auto n = GetLimit(value, "memory_mb", kMinMemoryMb, kMaxMemoryMb);
+      if (!n.ok()) return n.status();
+      site.memory_mb = *n;
+    } else if (field == "pids") {
+      auto n = GetLimit(value, "pids", kMinPids, kMaxPids);
+      if (!n.ok()) return n.status();
+      site.pids = *n;
     } else {
       return Status::InvalidArgument("unknown field '" + field + "'");
     }

@@ -15,6 +15,13 @@ data_dir = "/var/lib/starling"
 profile = "lan"
 role = "both"
 capacity = 4
+
+[copies]
+driver = "process"
+ports = "31000-31009"
+stop_grace_s = 2.5
+up_window_s = 3
+down_cooldown_s = 15
 )";
 
 TEST_CASE("a good configuration parses", "[unit]") {
@@ -27,6 +34,13 @@ TEST_CASE("a good configuration parses", "[unit]") {
   CHECK(config->role == gossip::Role::kBoth);
   CHECK(config->capacity == 4);
   CHECK(config->swim.probe_interval == Seconds(1));  // the lan profile
+  CHECK(config->copies.driver == "process");
+  CHECK(config->copies.first_port == 31000);
+  CHECK(config->copies.last_port == 31009);
+  CHECK(config->copies.stop_grace == Milliseconds(2500));
+  CHECK(config->copies.autoscale.up_window == Seconds(3));
+  CHECK(config->copies.autoscale.down_cooldown == Seconds(15));
+  CHECK(config->copies.autoscale.down_window == Seconds(60));  // the default stays
 }
 
 TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
@@ -48,6 +62,12 @@ TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
       {base + "node_name = \"n\"\njoin = \"x:1\"", "join must be an array"},
       {"node_name = \"n\"\ndata_dir = \"d\"", "key_file is required"},
       {base + "node_name = \"n\" oops", "line 3"},
+      {base + "node_name = \"n\"\n[copies]\ndriver = \"docker\"", "copies.driver must be"},
+      {base + "node_name = \"n\"\n[copies]\nports = \"31000-30000\"", "copies.ports must be"},
+      {base + "node_name = \"n\"\n[copies]\nports = \"80-90\"", "copies.ports must be"},
+      {base + "node_name = \"n\"\n[copies]\nports = \"3-4x\"", "copies.ports must be"},
+      {base + "node_name = \"n\"\n[copies]\nup_window_s = 0", "copies.up_window_s must be"},
+      {base + "node_name = \"n\"\n[copies]\nstop_grace = 1", "unknown setting 'copies.stop"},
   };
   for (const auto& c : cases) {
     INFO(c.toml);

@@ -68,6 +68,20 @@ TEST_CASE("a site is built from JSON with clear errors", "[unit]") {
   body = base;
   body["domains"] = {"a.example.com", "a.example.com"};
   CHECK(error(body) == "a domain is listed twice");
+  body = base;
+  body["memory_mb"] = 8;
+  CHECK(error(body) == "memory_mb must be a whole number from 16 to 1048576");
+  body = base;
+  body["pids"] = "many";
+  CHECK(error(body) == "pids must be a whole number from 8 to 1048576");
+  body = base;
+  body["memory_mb"] = 64;
+  body["pids"] = 100;
+  auto limited = Apply(Site{}, body, true);
+  REQUIRE(limited.ok());
+  CHECK(limited->memory_mb == 64);
+  CHECK(limited->pids == 100);
+  CHECK(Decode(Encode(*limited))->pids == 100);
 
   // An update may not rename.
   auto renamed = Apply(*site, json{{"name", "other"}}, false);

@@ -1,7 +1,9 @@
-// [integration] the OCI driver with the real runc: a copy starts from a root directory, answers
-// on its port, runs in its own cgroup held to one core, is counted by its runnable threads, and
-// stops (SIGTERM, then SIGKILL after the grace) leaving nothing behind. Needs root, runc and
-// busybox-static (scripts/bootstrap installs them).
+// [integration] the drivers with real processes: a copy starts from a root directory, answers on
+// its port, is counted by its runnable threads, and stops (SIGTERM, then SIGKILL after the
+// grace) leaving nothing behind; under runc it runs in its own cgroup held to one core. Needs
+// root, runc and busybox-static (scripts/bootstrap installs them).
+#include "src/copies/driver.h"
+
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -12,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "src/copies/driver.h"
 #include "src/rules/load_average.h"
 #include "tests/integration/cluster.h"
 
@@ -33,7 +34,7 @@ uint16_t FreePort() {
   return ntohs(address.sin_port);
 }
 
-TEST_CASE("runc runs a copy in one core's cgroup, and stops it cleanly", "[integration]") {
+void RunCopy(const std::string& driver_name) {
   REQUIRE(::geteuid() == 0);
   REQUIRE(std::filesystem::exists("/bin/busybox"));
   const auto dir =
@@ -46,9 +47,9 @@ TEST_CASE("runc runs a copy in one core's cgroup, and stops it cleanly", "[integ
   std::filesystem::copy_file("/bin/busybox", root / "bin/busybox");
   std::ofstream(root / "www/index.html") << "hello from a copy\n";
 
-  auto driver = PickDriver("auto", (dir / "state").string());
+  auto driver = PickDriver(driver_name, (dir / "state").string());
   REQUIRE(driver.ok());
-  const CgroupLayout layout = CgroupLayout::Detect();
+  const bool contained = driver_name != "process";
   CopySpec spec;
   spec.id = std::string(kIdPrefix) + "test-" + std::to_string(::getpid());
   spec.root = root.string();
@@ -77,41 +78,73 @@ TEST_CASE("runc runs a copy in one core's cgroup, and stops it cleanly", "[integ
   }));
   CHECK(body == "hello from a copy\n");
 
-  const std::string cgroup = (*driver)->CgroupPath(spec.id);
   rules::LoadAverage load;
   uint32_t runnable = 0;
   REQUIRE(WaitFor(std::chrono::seconds(10), [&] {
-    auto threads = layout.Threads(cgroup);
-    if (!threads.ok()) return false;
-    runnable = CountRunnable(*threads);
+    auto usage = (*driver)->Usage(spec.id);
+    if (!usage.ok()) {
+      UNSCOPED_INFO(usage.status().ToString());
+      return false;
+    }
+    runnable = CountRunnable(usage->threads);
     return runnable == 2;
   }));
+  INFO("runnable threads: " << runnable);
   for (int i = 0; i < 10; ++i) load.Sample(runnable);
   CHECK(load.value() > 0.25);
-  // One core: with two busy loops, CPU time grows at most about as fast as the wall clock.
-  auto cpu_start = layout.CpuMicros(cgroup);
+  // CPU time is counted; in a container it grows, with two busy loops held to one core, at
+  // most about as fast as the wall clock.
+  auto cpu_start = (*driver)->Usage(spec.id);
   REQUIRE(cpu_start.ok());
   const auto wall_start = std::chrono::steady_clock::now();
   uint64_t used = 0;
   REQUIRE(WaitFor(std::chrono::seconds(20), [&] {
-    auto now_used = layout.CpuMicros(cgroup);
-    used = now_used.ok() ? *now_used - *cpu_start : 0;
+    auto now_used = (*driver)->Usage(spec.id);
+    used = now_used.ok() ? now_used->cpu_micros - cpu_start->cpu_micros : 0;
     return used >= 1'000'000;
   }));
   const double wall_us =
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - wall_start)
           .count();
   INFO("cpu " << used << " us in " << wall_us << " us of wall time");
-  CHECK(static_cast<double>(used) <= 1.25 * wall_us + 100'000);
+  if (contained) CHECK(static_cast<double>(used) <= 1.25 * wall_us + 100'000);
 
-  // The shell as the container's init ignores SIGTERM: the grace runs out, then SIGKILL.
+  // The shell as the container's init ignores SIGTERM: the grace runs out, then SIGKILL (the
+  // busy loops, too: the whole session or cgroup goes).
   REQUIRE((*driver)->Stop(spec.id, std::chrono::milliseconds(500)).ok());
   CHECK_FALSE(*(*driver)->Running(spec.id));
   listed = (*driver)->List();
   REQUIRE(listed.ok());
   CHECK(std::count(listed->begin(), listed->end(), spec.id) == 0);
-  CHECK_FALSE(layout.Threads(cgroup).ok());  // its cgroup is gone
+  auto after = (*driver)->Usage(spec.id);
+  CHECK((!after.ok() || after->threads.empty()));  // its cgroup (or session) is gone
   CHECK_FALSE(client.Get("/index.html"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("runc runs a copy in one core's cgroup, and stops it cleanly", "[integration]") {
+  RunCopy("auto");
+}
+
+TEST_CASE("the process driver runs a copy chrooted in its own session, and stops it",
+          "[integration]") {
+  RunCopy("process");
+}
+
+TEST_CASE("the process driver says why a copy cannot start", "[integration]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("starling-process-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "root");
+  auto driver = PickDriver("process", (dir / "state").string());
+  REQUIRE(driver.ok());
+  CopySpec spec;
+  spec.id = std::string(kIdPrefix) + "missing";
+  spec.root = (dir / "root").string();
+  spec.command = {"/bin/no-such-program"};
+  const Status started = (*driver)->Start(spec, (dir / "bundle").string());
+  CHECK(started.code() == StatusCode::kUnavailable);
+  CHECK_THAT(started.message(), Catch::Contains("No such file"));
+  CHECK(*(*driver)->List() == std::vector<std::string>{});
   std::filesystem::remove_all(dir);
 }
 

@@ -9,10 +9,12 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +24,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -92,7 +95,11 @@ class Cluster {
     std::ofstream(dir_ / "key") << key_;
   }
   ~Cluster() {
-    for (auto& agent : agents_) Kill(agent, SIGKILL);
+    for (auto& agent : agents_) {
+      Kill(agent, SIGKILL);
+      KillCopies(agent, /*remove=*/true);
+    }
+    UnmountUnder(dir_);
     if (std::getenv("STARLING_KEEP_TEST_DIR") != nullptr) {
       std::fprintf(stderr, "kept %s\n", dir_.c_str());
       return;
@@ -146,6 +153,43 @@ class Cluster {
     agent.pid = -1;
   }
 
+  // What a dead server leaves: every copy the agent ran is killed at once (runc's containers
+  // under its data dir, or the process driver's sessions), as if the machine lost power.
+  // `remove` also deletes the runtime's record of them (and their cgroups).
+  void KillCopies(const Agent& agent, bool remove = false) const {
+    const fs::path runtime = dir_ / agent.name / "runtime";
+    if (!fs::exists(runtime)) return;
+    for (const char* tool : {"runc", "crun"}) {
+      const std::string root = std::string(tool) + " --root " + runtime.string();
+      const std::string ids = RunCommand(root + " list -q 2>/dev/null");
+      std::istringstream lines(ids);
+      for (std::string id; std::getline(lines, id);) {
+        if (id.empty()) continue;
+        RunCommand(root + " kill --all " + id + " KILL 2>/dev/null");
+        if (remove) RunCommand(root + " delete --force " + id + " 2>/dev/null");
+      }
+    }
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(runtime, ec)) {
+      if (entry.path().extension() != ".pid") continue;
+      std::ifstream pid_file(entry.path());
+      long pid = 0;
+      if (pid_file >> pid && pid > 1) ::kill(-static_cast<pid_t>(pid), SIGKILL);
+    }
+  }
+
+  // Copies' overlay mounts an agent killed with SIGKILL left behind (deepest first).
+  static void UnmountUnder(const fs::path& dir) {
+    std::ifstream mounts("/proc/self/mounts");
+    std::vector<std::string> points;
+    std::string device, point, rest;
+    while (mounts >> device >> point && std::getline(mounts, rest)) {
+      if (point.starts_with(dir.string() + "/")) points.push_back(point);
+    }
+    std::sort(points.rbegin(), points.rend());
+    for (const auto& mounted : points) ::umount2(mounted.c_str(), MNT_DETACH);
+  }
+
   static std::optional<json> Members(const Agent& agent) {
     httplib::Client client("127.0.0.1", agent.api_port);
     client.set_connection_timeout(1, 0);
@@ -188,6 +232,8 @@ class Cluster {
     client.set_read_timeout(read_timeout_s, 0);
     httplib::Result response = method == "GET"      ? client.Get(path)
                                : method == "DELETE" ? client.Delete(path)
+                               : method == "PUT"    ? client.Put(path, body, "application/json")
+                               : method == "PATCH"  ? client.Patch(path, body, "application/json")
                                                     : client.Post(path, body, "application/json");
     if (!response) return std::nullopt;
     auto parsed = json::parse(response->body, nullptr, false);

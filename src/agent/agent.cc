@@ -323,6 +323,7 @@ class AgentImpl final : public Agent {
         refresh_posted_ = false;
         log_changes_seen_ = log_->stats().applied + log_->stats().writes;
         images_->Refresh();
+        if (copies_ && !leaving_) copies_->Plan(CopyMembers());
       });
     }
     for (auto& news : broadcasts) {

@@ -119,12 +119,14 @@ void CopyService::Recover() {
 }
 
 void CopyService::WatchUntilServing(const std::string& site, const std::string& id, int tries) {
-  // A fresh copy's port is polled every 20 ms (up to 30 s), so it serves as soon as it answers
-  // rather than at the next one-second round.
+  // A fresh copy's port is polled every 5 ms for its first half second, then every 20 ms (up
+  // to 30 s in all), so it serves as soon as it answers rather than at the next round.
   auto it = copies_.find(site);
   if (it == copies_.end() || it->second.id != id) return;
   Copy& copy = it->second;
-  if (copy.state != rules::CopyState::kStarting || tries > 1500) return;
+  if (copy.state != rules::CopyState::kStarting || hooks_.now() - copy.started > Seconds(30)) {
+    return;
+  }
   if (PortAnswers(copy.port)) {
     copy.state = rules::CopyState::kServing;
     backoff_.erase(copy.site);
@@ -132,7 +134,8 @@ void CopyService::WatchUntilServing(const std::string& site, const std::string& 
                       copy.site, copy.port, ToMilliseconds(hooks_.now() - copy.started)));
     return;
   }
-  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
+  auto timer = std::make_shared<asio::steady_timer>(
+      io_, std::chrono::milliseconds(tries < 100 ? 5 : 20));
   timer->async_wait([this, alive = alive_, timer, site, id, tries](const asio::error_code& ec) {
     if (ec || !*alive) return;
     WatchUntilServing(site, id, tries + 1);
@@ -165,7 +168,6 @@ void CopyService::Sample(Copy& copy) {
 }
 
 void CopyService::Tick(const std::vector<Member>& alive) {
-  const Instant now = hooks_.now();
   for (auto& [site, copy] : copies_) {
     if (!copy.busy) Sample(copy);
   }
@@ -178,6 +180,11 @@ void CopyService::Tick(const std::vector<Member>& alive) {
     Failed(site);
     Stop(site, "its process exited");
   }
+  Plan(alive);
+}
+
+void CopyService::Plan(const std::vector<Member>& alive) {
+  const Instant now = hooks_.now();
 
   std::set<std::string> draining;
   std::vector<store::Entry> entries;

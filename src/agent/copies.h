@@ -59,8 +59,13 @@ class CopyService {
   // Finds copies an earlier run of this node left (the driver's list): they are stopped, and
   // the rules start what is wanted again. Blocking; call once before the first Tick.
   void Recover();
-  // Once a second, on the io thread. `alive`: live members, this node included.
+  // Once a second, on the io thread: samples every copy, then Plan. `alive`: live members,
+  // this node included.
   void Tick(const std::vector<Member>& alive);
+  // One round of the rules without sampling: also run when the state log changes (a site, a
+  // desired count, a drain), so a decision written elsewhere is acted on at once, not at the
+  // next tick.
+  void Plan(const std::vector<Member>& alive);
   // This node's copies for its load report (the busiest first, at most gossip::kMaxCopyLoads).
   std::vector<gossip::CopyLoad> Report() const;
   nlohmann::json CopiesJson() const;

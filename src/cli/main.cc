@@ -560,10 +560,10 @@ int main(int argc, char** argv) {
       }
       json body = json::object();
       if (create) body["name"] = site_name;
-      if (cmd->count("--domain") > 0) body["domains"] = domains;
       if (cmd->count("--min") > 0) body["min"] = min_copies;
       if (cmd->count("--max") > 0) body["max"] = max_copies;
-      if (cmd != site_scale) {
+      if (cmd != site_scale) {  // scale has only --min and --max
+        if (cmd->count("--domain") > 0) body["domains"] = domains;
         if (cmd->count("--up") > 0) body["up"] = up;
         if (cmd->count("--down") > 0) body["down"] = down;
         if (cmd->count("--memory-mb") > 0) body["memory_mb"] = memory_mb;

@@ -134,8 +134,8 @@ void CopyService::WatchUntilServing(const std::string& site, const std::string& 
                       copy.site, copy.port, ToMilliseconds(hooks_.now() - copy.started)));
     return;
   }
-  auto timer = std::make_shared<asio::steady_timer>(
-      io_, std::chrono::milliseconds(tries < 100 ? 5 : 20));
+  auto timer =
+      std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(tries < 100 ? 5 : 20));
   timer->async_wait([this, alive = alive_, timer, site, id, tries](const asio::error_code& ec) {
     if (ec || !*alive) return;
     WatchUntilServing(site, id, tries + 1);

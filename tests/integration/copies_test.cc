@@ -230,10 +230,13 @@ TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, a
   }
 
   SECTION("node drain moves the copy away and keeps the worker empty") {
-    auto drained = Cluster::Api(agents[1], "PUT", "/v1/drain/" + first_node + "?ack=all-live");
-    REQUIRE(drained);
-    INFO(drained->second.dump());
-    REQUIRE(drained->first == 200);
+    // Through the CLI, as an operator would.
+    const std::string cli =
+        fmt::format("{} --api 127.0.0.1:{} ", STARLING_BINARY, agents[1].api_port);
+    const std::string drained =
+        RunCommand(cli + "node drain " + first_node + " --ack all-live 2>&1");
+    INFO(drained);
+    REQUIRE_THAT(drained, Catch::Contains("\"draining\": true"));
     const bool moved = WaitFor(std::chrono::seconds(30), [&] {
       copies = Copies(cluster, "burn");
       return copies.size() == 1 && copies[0].node != first_node && copies[0].state == "serving";
@@ -243,9 +246,12 @@ TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, a
     CHECK(Answers(copies[0].port));
     CHECK_FALSE(Answers(first_port));
 
-    auto unknown = Cluster::Api(agents[1], "PUT", "/v1/drain/no-such-node");
-    REQUIRE(unknown);
-    CHECK(unknown->first == 404);
+    // `starling copies` lists it, from every node.
+    const std::string listed = RunCommand(cli + "copies --site burn");
+    CHECK_THAT(listed, Catch::Contains(copies[0].node) && Catch::Contains("serving"));
+    CHECK_THAT(RunCommand(cli + "node drain no-such-node 2>&1"),
+               Catch::Contains("no member 'no-such-node'"));
+    CHECK_THAT(RunCommand(cli + "site scale burn 2>&1"), Catch::Contains("needs --min, --max"));
     auto undrained = Cluster::Api(agents[1], "DELETE", "/v1/drain/" + first_node + "?ack=all-live");
     REQUIRE(undrained);
     CHECK(undrained->first == 200);

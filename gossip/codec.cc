@@ -49,6 +49,8 @@ void SetLoad(s::Load::Builder out, const Load& in) {
     list[static_cast<unsigned>(i)].setSite(Text(in.report.copies[i].site));
     list[static_cast<unsigned>(i)].setLoad1(in.report.copies[i].load1);
     list[static_cast<unsigned>(i)].setServing(in.report.copies[i].serving);
+    list[static_cast<unsigned>(i)].setPort(in.report.copies[i].port);
+    list[static_cast<unsigned>(i)].setDraining(in.report.copies[i].draining);
   }
 }
 
@@ -107,6 +109,8 @@ Load GetLoad(s::Load::Reader in) {
     load.load1 = copy.getLoad1();
     if (!std::isfinite(load.load1) || load.load1 < 0) throw DecodeError{"bad copy load"};
     load.serving = copy.getServing();
+    load.port = copy.getPort();
+    load.draining = copy.getDraining();
     out.report.copies.push_back(std::move(load));
   }
   return out;

@@ -41,6 +41,8 @@ struct CopyLoad {
   std::string site;
   float load1 = 0;
   bool serving = false;
+  uint16_t port = 0;      // on the node's advertised host
+  bool draining = false;  // about to stop: balancers remove it first
   bool operator==(const CopyLoad&) const = default;
 };
 

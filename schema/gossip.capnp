@@ -41,6 +41,8 @@ struct CopyLoad {
   site @0 :Text;
   load1 @1 :Float32;  # the copy's 1-minute load average (its cgroup's runnable tasks)
   serving @2 :Bool;   # its port answers
+  port @3 :UInt16;    # where it listens, on the node's advertised host
+  draining @4 :Bool;  # about to stop: balancers take it out of their upstreams first
 }
 
 enum MemberStatus {

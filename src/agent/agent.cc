@@ -1,6 +1,7 @@
 #include "src/agent/agent.h"
 
 #include <fcntl.h>
+#include <fmt/ranges.h>
 #include <httplib.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
@@ -14,12 +15,15 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "gossip/codec.h"
 #include "gossip/swim.h"
+#include "src/agent/balancer.h"
 #include "src/agent/copies.h"
 #include "src/agent/images.h"
 #include "src/agent/metrics.h"
@@ -197,10 +201,23 @@ class AgentImpl final : public Agent {
                     ScheduleFlush();
                   },
               .now = [this] { return Now(); },
-              .wall_ms = [] { return WallMs(); }});
+              .wall_ms = [] { return WallMs(); },
+              .publish = [this] { PublishLoadIfChanged(/*force=*/true); },
+              .drain = [this](const std::string& backend) { return Drain(backend); }});
       copies_->Recover();
     } else if (!driver.ok()) {
       spdlog::warn("no copies will run on this node: {}", driver.status().ToString());
+    }
+    if (config_.role != gossip::Role::kWorker) {
+      balancer_ = std::make_unique<BalancerService>(io_, config_, log_.get());
+      if (Status s = balancer_->Start(); !s.ok()) {
+        spdlog::error("this node balances nothing: {}", s.ToString());
+        balancer_->Stop();
+        balancer_.reset();
+      } else {
+        spdlog::info("balancer: nginx serves {} ({} mode)", config_.balancer.listen,
+                     config_.balancer.mode);
+      }
     }
     // A node that cannot run copies offers no slots, so the rules place none on it.
     const uint32_t slots = !copies_ ? 0
@@ -286,6 +303,13 @@ class AgentImpl final : public Agent {
       LogEvent(event);
     }
     out->Clear();
+    if (balancer_ && !balancer_refresh_posted_) {
+      balancer_refresh_posted_ = true;
+      asio::post(io_, [this] {
+        balancer_refresh_posted_ = false;
+        RefreshBalancer();
+      });
+    }
     PersistIncarnation();
     Reschedule();
     if (!log_) return;
@@ -497,11 +521,81 @@ class AgentImpl final : public Agent {
         }
       } else {
         if (copies_) copies_->Tick(CopyMembers());
+        RefreshBalancer();
+        UpdateBalancerApis();
         PublishLoadIfChanged();
         images_->Refresh();
       }
       Housekeeping();
     });
+  }
+
+  // The balancer's view: each live worker's advertised host and the copies its report carries.
+  void RefreshBalancer() {
+    if (!balancer_ || leaving_) return;
+    std::vector<balancer::WorkerCopies> workers;
+    for (const gossip::Member* member : core_->members()) {
+      if (member->status != gossip::MemberStatus::kAlive) continue;
+      if (member->meta().role == gossip::Role::kBalancer) continue;
+      const gossip::LoadReport* load = core_->LoadOf(member->name());
+      if (load == nullptr || load->copies.empty()) continue;
+      workers.push_back({member->address().host, load->copies});
+    }
+    balancer_->Update(workers);
+  }
+
+  void UpdateBalancerApis() {
+    std::vector<std::string> apis;
+    for (const gossip::Member* member : core_->members()) {
+      if (member->status != gossip::MemberStatus::kAlive) continue;
+      if (member->meta().role == gossip::Role::kWorker || member->meta().api_address.empty())
+        continue;
+      apis.push_back(member->meta().api_address);
+    }
+    std::lock_guard lock(balancer_apis_mutex_);
+    balancer_apis_ = std::move(apis);
+  }
+
+  // Blocks (a copy service pool thread) until every live balancer has taken `backend` out and
+  // finished its requests to it, or 10 s passed. Returns what happened, for the copy's event.
+  std::string Drain(const std::string& backend) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::set<std::string> done;
+    size_t balancers = 0;
+    while (true) {
+      std::vector<std::string> apis;
+      {
+        std::lock_guard lock(balancer_apis_mutex_);
+        apis = balancer_apis_;
+      }
+      balancers = apis.size();
+      std::vector<std::string> pending;
+      for (const auto& api : apis) {
+        if (done.contains(api)) continue;
+        auto parsed = ParseHostPort(api, "api");
+        if (!parsed.ok()) continue;
+        httplib::Client client(parsed->host, parsed->port);
+        client.set_connection_timeout(1, 0);
+        client.set_read_timeout(2, 0);
+        auto answer = client.Get("/v1/balancer/drained?backend=" + backend);
+        auto body =
+            answer && answer->status == 200 ? json::parse(answer->body, nullptr, false) : json();
+        if (body.is_object() && body.value("drained", false)) {
+          done.insert(api);
+        } else {
+          pending.push_back(api);
+        }
+      }
+      if (pending.empty()) {
+        return balancers == 0 ? "no live balancer"
+                              : fmt::format("out of all {} balancers' upstreams", balancers);
+      }
+      if (std::chrono::steady_clock::now() >= end) {
+        return fmt::format("the 10 s drain deadline passed; not confirmed by {}",
+                           fmt::join(pending, ", "));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling the balancers
+    }
   }
 
   // Live members as the copy rules see them: role, slots, and the copies their reports carry.
@@ -520,7 +614,8 @@ class AgentImpl final : public Agent {
     return out;
   }
 
-  void PublishLoadIfChanged() {
+  // `force`: the copies changed (one serves, drains or is gone): publish now, not at the tick.
+  void PublishLoadIfChanged(bool force = false) {
     double load1 = 0;
     std::ifstream loadavg("/proc/loadavg");
     loadavg >> load1;
@@ -528,7 +623,7 @@ class AgentImpl final : public Agent {
     // Copies change the report every second (their load averages): it goes out each second
     // while the node runs any; otherwise when the node's load moves or every 30 s.
     const bool has_copies = copies_ && !copies_->Report().empty();
-    if (!has_copies && std::abs(load1 - last_load_) < 0.05 &&
+    if (!force && !has_copies && std::abs(load1 - last_load_) < 0.05 &&
         now - last_load_published_ < Seconds(30) && last_load_published_ != Instant{}) {
       return;
     }
@@ -552,6 +647,7 @@ class AgentImpl final : public Agent {
   void Shutdown() {
     spdlog::info("left the cluster");
     if (copies_) copies_->StopAll();
+    if (balancer_) balancer_->Stop();
     asio::error_code ignored;
     udp_.close(ignored);
     acceptor_.close(ignored);
@@ -1352,6 +1448,29 @@ class AgentImpl final : public Agent {
                return json{{"copies", copies_ ? copies_->CopiesJson() : json::array()}};
              }));
     });
+    http_.Get("/v1/balancer", [this](const httplib::Request&, httplib::Response& response) {
+      Answer(response, Query([this]() -> json {
+               if (!balancer_) return ErrorJson(Status::NotFound("this node runs no balancer"));
+               auto state = balancer_->StateJson();
+               state["node"] = config_.node_name;
+               return state;
+             }));
+    });
+    // Whether this balancer has taken a backend out and finished its requests to it (a
+    // worker's drain before it stops a copy). Off the io thread: it asks nginx.
+    http_.Get("/v1/balancer/drained",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                const std::string backend = request.get_param_value("backend");
+                if (backend.empty() || !ParseHostPort(backend, "backend").ok()) {
+                  return Reply(response, 400, {{"error", "backend must be host:port"}});
+                }
+                if (!balancer_)
+                  return Reply(response, 404, {{"error", "this node runs no balancer"}});
+                auto drained = balancer_->Drained(backend);
+                if (!drained.ok())
+                  return Reply(response, 503, {{"error", drained.status().message()}});
+                Reply(response, 200, {{"backend", backend}, {"drained", *drained}});
+              });
     http_.Get("/v1/events", [this](const httplib::Request& request, httplib::Response& response) {
       uint64_t after = 0;
       if (request.has_param("after")) {
@@ -1460,7 +1579,11 @@ class AgentImpl final : public Agent {
   std::unique_ptr<store::RocksDbStorage> storage_;
   std::unique_ptr<store::Replica> log_;
   std::unique_ptr<ImageService> images_;
-  std::unique_ptr<CopyService> copies_;  // null when no container runtime works here
+  std::unique_ptr<CopyService> copies_;        // null when no container runtime works here
+  std::unique_ptr<BalancerService> balancer_;  // null unless a balancer with a working nginx
+  bool balancer_refresh_posted_ = false;
+  std::mutex balancer_apis_mutex_;
+  std::vector<std::string> balancer_apis_;  // live balancers' APIs (for drains, off the io thread)
   uint64_t log_changes_seen_ = 0;
   bool refresh_posted_ = false;
   std::map<uint64_t, PendingWrite> pending_writes_;

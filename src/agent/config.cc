@@ -2,10 +2,12 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace starling::agent {
 
@@ -141,6 +143,54 @@ Status ParseCopies(toml::node_view<toml::node> node, CopiesConfig* copies) {
   return Status::Ok();
 }
 
+Status ParseBalancer(toml::node_view<toml::node> node, BalancerConfig* balancer) {
+  if (!node.is_table()) return Status::InvalidArgument("balancer must be a table ([balancer])");
+  static const std::set<std::string> kKnown = {"listen", "control", "mode",   "nginx",
+                                               "user",   "workers", "retries"};
+  for (const auto& [key, value] : *node.as_table()) {
+    if (!kKnown.contains(std::string(key.str()))) {
+      return Status::InvalidArgument("unknown setting 'balancer." + std::string(key.str()) + "'");
+    }
+  }
+  for (auto [key, out] : {std::pair{"listen", &balancer->listen},
+                          {"control", &balancer->control},
+                          {"mode", &balancer->mode},
+                          {"nginx", &balancer->nginx},
+                          {"user", &balancer->user}}) {
+    if (auto item = node[key]; item) {
+      if (!item.is_string()) {
+        return Status::InvalidArgument("balancer." + std::string(key) + " must be a string");
+      }
+      *out = item.as_string()->get();
+    }
+  }
+  for (auto [key, text] : {std::pair{"listen", balancer->listen}, {"control", balancer->control}}) {
+    auto parsed = ParseHostPort(text, std::string("balancer.") + key);
+    if (!parsed.ok()) return parsed.status();
+  }
+  if (balancer->mode != "lua" && balancer->mode != "reload") {
+    return Status::InvalidArgument("balancer.mode must be lua or reload");
+  }
+  if (balancer->nginx.empty()) return Status::InvalidArgument("balancer.nginx must name a binary");
+  for (const char c : balancer->user) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+      return Status::InvalidArgument("balancer.user must be a user name");
+    }
+  }
+  for (auto [key, low, high, out] : {std::tuple{"workers", 1, 64, &balancer->worker_processes},
+                                     std::tuple{"retries", 1, 10, &balancer->retries}}) {
+    if (auto item = node[key]; item) {
+      auto value = item.value<int64_t>();
+      if (!item.is_integer() || !value || *value < low || *value > high) {
+        return Status::InvalidArgument("balancer." + std::string(key) + " must be an integer " +
+                                       std::to_string(low) + "-" + std::to_string(high));
+      }
+      *out = static_cast<int>(*value);
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& source_name) {
@@ -154,9 +204,9 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     return Status::InvalidArgument(message.str());
   }
   static const std::set<std::string> kKnown = {
-      "node_name",        "bind",      "advertise", "api",   "join",
-      "key_file",         "profile",   "data_dir",  "role",  "capacity",
-      "replay_window_ms", "log_level", "images",    "copies"};
+      "node_name",        "bind",      "advertise", "api",    "join",
+      "key_file",         "profile",   "data_dir",  "role",   "capacity",
+      "replay_window_ms", "log_level", "images",    "copies", "balancer"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(source_name + ": unknown setting '" + std::string(key.str()) +
@@ -242,6 +292,9 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
   }
   if (auto copies = table["copies"]; copies) {
     if (Status s = ParseCopies(copies, &config.copies); !s.ok()) return s;
+  }
+  if (auto balancer = table["balancer"]; balancer) {
+    if (Status s = ParseBalancer(balancer, &config.balancer); !s.ok()) return s;
   }
   if (config.key_file.empty()) return Status::InvalidArgument("key_file is required");
   if (config.data_dir.empty()) return Status::InvalidArgument("data_dir is required");

@@ -39,6 +39,17 @@ struct CopiesConfig {
   rules::AutoscaleOptions autoscale;  // the same on every node (the rules must agree)
 };
 
+// [balancer]: a balancer node's nginx (DESIGN.md §9); used when role is balancer or both.
+struct BalancerConfig {
+  std::string listen = "127.0.0.1:8080";   // where clients reach the sites
+  std::string control = "127.0.0.1:8081";  // nginx's loopback listener the agent feeds
+  std::string mode = "lua";                // lua (no reloads for copy changes) or reload
+  std::string nginx = "nginx";             // the binary
+  std::string user;                        // nginx workers' user (nginx's default if empty)
+  int worker_processes = 2;
+  int retries = 3;  // tries per idempotent request (proxy_next_upstream_tries)
+};
+
 struct AgentConfig {
   std::string node_name;             // unique in the cluster; [A-Za-z0-9._-], 1–64 chars
   HostPort bind{"127.0.0.1", 7946};  // UDP and TCP gossip
@@ -55,6 +66,7 @@ struct AgentConfig {
 
   ImagesConfig images;
   CopiesConfig copies;
+  BalancerConfig balancer;
 
   gossip::SwimOptions swim;  // from `profile`
 };

@@ -132,6 +132,7 @@ void CopyService::WatchUntilServing(const std::string& site, const std::string& 
     backoff_.erase(copy.site);
     Event(fmt::format("copy {} of {} serves on port {} ({:.0f} ms after its start)", copy.id,
                       copy.site, copy.port, ToMilliseconds(hooks_.now() - copy.started)));
+    if (hooks_.publish) hooks_.publish();
     return;
   }
   auto timer =
@@ -164,6 +165,7 @@ void CopyService::Sample(Copy& copy) {
     backoff_.erase(copy.site);
     Event(fmt::format("copy {} of {} serves on port {} ({:.0f} ms after its start)", copy.id,
                       copy.site, copy.port, ToMilliseconds(hooks_.now() - copy.started)));
+    if (hooks_.publish) hooks_.publish();
   }
 }
 
@@ -243,9 +245,11 @@ void CopyService::Plan(const std::vector<Member>& alive) {
     for (const auto& copy : member.copies) {
       auto it = site_index.find(copy.site);
       if (it == site_index.end()) continue;
-      view.sites[it->second].copies.push_back(
-          {member.name, copy.serving ? rules::CopyState::kServing : rules::CopyState::kStarting});
-      if (copy.serving) view.sites[it->second].loads.push_back(copy.load1);
+      const auto state = copy.draining  ? rules::CopyState::kStopping
+                         : copy.serving ? rules::CopyState::kServing
+                                        : rules::CopyState::kStarting;
+      view.sites[it->second].copies.push_back({member.name, state});
+      if (state == rules::CopyState::kServing) view.sites[it->second].loads.push_back(copy.load1);
     }
   }
   const auto decisions =
@@ -359,9 +363,21 @@ void CopyService::Stop(const std::string& site, const std::string& reason) {
   if (it == copies_.end() || it->second.busy) return;
   Copy& copy = it->second;
   copy.busy = true;
+  copy.state_before_stop = copy.state;
   copy.state = rules::CopyState::kStopping;
   Event(reason + " (" + copy.id + ")");
-  asio::post(pool_, [this, alive = alive_, id = copy.id, mount = copy.mount, dir = copy.dir, site] {
+  if (hooks_.publish) hooks_.publish();  // balancers see it draining
+  // A copy that served is drained first (make-before-break, DESIGN §8–9); a failed one is gone.
+  const bool drain = copy.state_before_stop == rules::CopyState::kServing && hooks_.drain;
+  const std::string backend = config_.advertise.host + ":" + std::to_string(copy.port);
+  asio::post(pool_, [this, alive = alive_, id = copy.id, mount = copy.mount, dir = copy.dir, site,
+                     drain, backend] {
+    if (drain) {
+      const std::string drained = hooks_.drain(backend);
+      asio::post(io_, [this, alive, drained, id] {
+        if (*alive) Event("drained " + id + ": " + drained);
+      });
+    }
     const Status stopped = driver_->Stop(id, config_.copies.stop_grace);
     images::UnmountOverlay(mount).IgnoreError();
     std::error_code ec;
@@ -374,6 +390,7 @@ void CopyService::Stop(const std::string& site, const std::string& reason) {
       images_->Unpin(found->second.site, found->second.version);
       ports_in_use_.erase(found->second.port);
       copies_.erase(found);
+      if (hooks_.publish) hooks_.publish();
     });
   });
 }
@@ -381,11 +398,10 @@ void CopyService::Stop(const std::string& site, const std::string& reason) {
 std::vector<gossip::CopyLoad> CopyService::Report() const {
   std::vector<gossip::CopyLoad> report;
   for (const auto& [site, copy] : copies_) {
-    if (copy.state == rules::CopyState::kStopping || copy.state == rules::CopyState::kFailed) {
-      continue;
-    }
-    report.push_back(
-        {site, static_cast<float>(copy.load.value()), copy.state == rules::CopyState::kServing});
+    if (copy.state == rules::CopyState::kFailed) continue;
+    report.push_back({site, static_cast<float>(copy.load.value()),
+                      copy.state == rules::CopyState::kServing, copy.port,
+                      copy.state == rules::CopyState::kStopping});
   }
   std::sort(report.begin(), report.end(),
             [](const auto& a, const auto& b) { return a.load1 > b.load1; });

@@ -42,6 +42,11 @@ class CopyService {
     std::function<void(std::string key, std::string value, bool tombstone)> write;
     std::function<Instant()> now;
     std::function<int64_t()> wall_ms;
+    // The node's copies changed (one serves, drains or is gone): gossip the report now.
+    std::function<void()> publish;
+    // Blocks (on the pool) until every live balancer has taken `backend` ("host:port") out of
+    // its upstreams and finished its requests to it, or a deadline passed; says which.
+    std::function<std::string(const std::string& backend)> drain;
   };
   // A live member as this node's gossip view holds it.
   struct Member {
@@ -82,6 +87,7 @@ class CopyService {
     std::string dir;
     uint16_t port = 0;
     rules::CopyState state = rules::CopyState::kStarting;
+    rules::CopyState state_before_stop = rules::CopyState::kStarting;
     rules::LoadAverage load;
     Instant started{};
     uint64_t cpu_micros = 0;  // CPU time it has had

@@ -230,6 +230,15 @@ int main(int argc, char** argv) {
   events_cmd->add_flag("--follow,-f", follow, "Keep printing new events (Ctrl-C ends)");
   events_cmd->add_flag("--json", as_json, "Print JSON");
 
+  auto* balancers_cmd = app.add_subcommand(
+      "balancers", "Each live balancer: generation applied, reloads, sites and their peers");
+  balancers_cmd->add_flag("--json", as_json, "Print JSON");
+  auto* upstreams_cmd = app.add_subcommand(
+      "upstreams", "A site's upstream peers, as each live balancer applied them");
+  std::string upstreams_site;
+  upstreams_cmd->add_option("site", upstreams_site, "Site name")->required();
+  upstreams_cmd->add_flag("--json", as_json, "Print JSON");
+
   auto* join_cmd = app.add_subcommand("join", "Join the cluster through other nodes");
   std::vector<std::string> join_addresses;
   join_cmd->add_option("addresses", join_addresses, "host:port of nodes to join")->required();
@@ -454,6 +463,65 @@ int main(int argc, char** argv) {
   if (keygen_cmd->parsed()) {
     std::printf("%s\n",
                 starling::net::Keyring::EncodeKey(starling::net::Keyring::Generate()).c_str());
+    return 0;
+  }
+  if (balancers_cmd->parsed() || upstreams_cmd->parsed()) {
+    auto members = Call(api, "GET", "/v1/members");
+    if (!members.ok()) return Fail(members.status().message());
+    json all = json::array();
+    for (const auto& member : (*members)["members"]) {
+      if (member["status"] != "alive" || member.value("role", "") == "worker" ||
+          !member.contains("api")) {
+        continue;
+      }
+      auto state = Call(member["api"].get<std::string>(), "GET", "/v1/balancer");
+      if (!state.ok()) {
+        std::fprintf(stderr, "starling: %s: %s\n", member["name"].get<std::string>().c_str(),
+                     state.status().message().c_str());
+        continue;
+      }
+      all.push_back(std::move(*state));
+    }
+    if (upstreams_cmd->parsed()) {
+      json out = json::array();
+      for (const auto& state : all) {
+        const json peers = state["sites"].value(upstreams_site, json::array());
+        out.push_back({{"balancer", state["node"]},
+                       {"generation", state["applied_generation"]},
+                       {"peers", peers}});
+      }
+      if (as_json) {
+        std::printf("%s\n", out.dump(2).c_str());
+        return 0;
+      }
+      std::printf("%-16s %10s  %s\n", "BALANCER", "GENERATION", "PEERS");
+      for (const auto& row : out) {
+        std::string peers;
+        for (const auto& peer : row["peers"]) peers += peer.get<std::string>() + " ";
+        std::printf("%-16s %10llu  %s\n", row["balancer"].get<std::string>().c_str(),
+                    static_cast<unsigned long long>(row["generation"].get<uint64_t>()),
+                    peers.empty() ? "(none serving)" : peers.c_str());
+      }
+      return 0;
+    }
+    if (as_json) {
+      std::printf("%s\n", all.dump(2).c_str());
+      return 0;
+    }
+    std::printf("%-16s %-22s %-6s %10s %8s %6s %6s %6s\n", "BALANCER", "LISTEN", "MODE",
+                "GENERATION", "APPLIED", "RELOAD", "SITES", "PEERS");
+    for (const auto& state : all) {
+      size_t peers = 0;
+      for (const auto& [site, list] : state["sites"].items()) peers += list.size();
+      std::printf("%-16s %-22s %-6s %10llu %8llu %6llu %6zu %6zu\n",
+                  state["node"].get<std::string>().c_str(),
+                  state["listen"].get<std::string>().c_str(),
+                  state["mode"].get<std::string>().c_str(),
+                  static_cast<unsigned long long>(state["generation"].get<uint64_t>()),
+                  static_cast<unsigned long long>(state["applied_generation"].get<uint64_t>()),
+                  static_cast<unsigned long long>(state["reloads"].get<uint64_t>()),
+                  state["sites"].size(), peers);
+    }
     return 0;
   }
   if (copies_cmd->parsed() || events_cmd->parsed()) {

@@ -26,7 +26,13 @@ std::vector<Message> AllKinds() {
       Suspect{4, "node-3", "node-1"},
       Dead{5, "node-3", "node-3"},
       Load{"node-2", LoadReport{12, 1.75, 4, 3, 99, {}}},
-      Load{"node-3", LoadReport{13, 2.5, 8, 6, 0, {{"shop", 2.25f, true}, {"blog", 0, false}}}},
+      Load{"node-3",
+           LoadReport{13,
+                      2.5,
+                      8,
+                      6,
+                      0,
+                      {{"shop", 2.25f, true, 30001, false}, {"blog", 0, false, 30002, true}}}},
       UserEvent{"node-1", 42, "deploy", std::string("\0\x01payload", 9)},
   };
 }

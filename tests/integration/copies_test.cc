@@ -6,107 +6,10 @@
 #include <atomic>
 #include <set>
 
-#include "tests/integration/cluster.h"
+#include "tests/integration/sites.h"
 
 namespace starling::testing {
 namespace {
-
-// The short windows keep the test to a few minutes; the rules are the defaults' otherwise.
-const char* kCopiesConfig =
-    "[copies]\nup_window_s = 2\ndown_window_s = 3\nup_cooldown_s = 2\ndown_cooldown_s = 3\n"
-    "stop_grace_s = 1\n";
-
-struct Copy {
-  std::string node, state;
-  uint16_t port = 0;
-  double load1 = 0;
-};
-
-// Every copy of `site` the live agents report.
-std::vector<Copy> Copies(Cluster& cluster, const std::string& site) {
-  std::vector<Copy> out;
-  for (const auto& agent : cluster.agents()) {
-    if (agent.pid <= 0) continue;
-    auto answer = Cluster::Api(agent, "GET", "/v1/copies", "{}", 2);
-    if (!answer || answer->first != 200) continue;
-    for (const auto& copy : answer->second["copies"]) {
-      if (copy["site"] != site) continue;
-      out.push_back({copy["node"], copy["state"], copy["port"], copy["load1"]});
-    }
-  }
-  return out;
-}
-
-std::vector<Copy> Serving(Cluster& cluster, const std::string& site) {
-  std::vector<Copy> serving;
-  for (auto& copy : Copies(cluster, site)) {
-    if (copy.state == "serving") serving.push_back(copy);
-  }
-  return serving;
-}
-
-std::string Describe(const std::vector<Copy>& copies) {
-  std::string text;
-  for (const auto& copy : copies) {
-    text += fmt::format("{}:{} {} load {:.2f}; ", copy.node, copy.port, copy.state, copy.load1);
-  }
-  return text.empty() ? "no copies" : text;
-}
-
-bool Answers(uint16_t port) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(1, 0);
-  client.set_read_timeout(2, 0);
-  auto response = client.Get("/index.html");
-  return response && response->status == 200 && response->body == "a burning site\n";
-}
-
-// Every event text the live agents hold.
-std::string Events(Cluster& cluster) {
-  std::string text;
-  for (const auto& agent : cluster.agents()) {
-    if (agent.pid <= 0) continue;
-    auto answer = Cluster::Api(agent, "GET", "/v1/events?after=0", "{}", 2);
-    if (!answer || answer->first != 200) continue;
-    for (const auto& event : answer->second["events"]) {
-      text += event["node"].get<std::string>() + ": " + event["text"].get<std::string>() + "\n";
-    }
-  }
-  return text;
-}
-
-// Whether `condition` holds at every check for `span` (polled; false at its first failure).
-bool StaysTrue(std::chrono::milliseconds span, const std::function<bool()>& condition) {
-  return !WaitFor(span, [&] { return !condition(); });
-}
-
-Cluster::Agent& Named(Cluster& cluster, const std::string& name) {
-  for (auto& agent : cluster.agents()) {
-    if (agent.name == name) return agent;
-  }
-  FAIL("no agent " << name);
-  return cluster.agents().front();
-}
-
-// The site's image: busybox's httpd, a page, and a CGI program that burns CPU per request.
-fs::path BuildImage(const fs::path& dir) {
-  const fs::path tree = dir / "burn-image";
-  for (const char* sub : {"bin", "www/cgi-bin", "proc", "dev", "sys", "tmp"}) {
-    fs::create_directories(tree / sub);
-  }
-  fs::copy_file("/bin/busybox", tree / "bin/busybox");
-  fs::create_symlink("busybox", tree / "bin/sh");
-  std::ofstream(tree / "www/index.html") << "a burning site\n";
-  std::ofstream(tree / "www/cgi-bin/burn")
-      << "#!/bin/sh\n"
-         "i=0\n"
-         "while [ $i -lt 20000 ]; do i=$((i+1)); done\n"
-         "printf 'Content-Type: text/plain\\r\\n\\r\\nburnt\\n'\n";
-  fs::permissions(tree / "www/cgi-bin/burn", fs::perms::owner_all | fs::perms::group_read |
-                                                 fs::perms::group_exec | fs::perms::others_read |
-                                                 fs::perms::others_exec);
-  return tree;
-}
 
 TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, and drain",
           "[integration][copies]") {
@@ -118,26 +21,8 @@ TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, a
   auto& agents = cluster.agents();
   REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(3); }));
 
-  auto created = Cluster::Api(agents[0], "POST", "/v1/sites?ack=all-live",
-                              R"({"name":"burn","domains":["burn.example.com"],"max":3})");
-  REQUIRE(created);
-  INFO(created->second.dump());
-  REQUIRE(created->first == 200);
-  const json push = {
-      {"path", BuildImage(cluster.dir()).string()},
-      {"command",
-       {"/bin/busybox", "sh", "-c", "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www"}}};
-  auto pushed = Cluster::Api(agents[0], "POST", "/v1/images/burn?ack=all-live", push.dump(), 60);
-  REQUIRE(pushed);
-  INFO(pushed->second.dump());
-  REQUIRE(pushed->first == 200);
-
   // One copy (the site's minimum), serving.
-  std::vector<Copy> copies;
-  REQUIRE(WaitFor(std::chrono::seconds(30), [&] {
-    copies = Serving(cluster, "burn");
-    return copies.size() == 1 && Answers(copies[0].port);
-  }));
+  std::vector<Copy> copies = {CreateSite(cluster, "burn", "burn.example.com")};
   const std::string first_node = copies[0].node;
   const uint16_t first_port = copies[0].port;
 

@@ -1,0 +1,84 @@
+// src/agent/balancer.h — a balancer node's nginx (DESIGN.md §9). The agent starts nginx as its
+// child and feeds it: each site's upstream is its serving copies (not draining) as gossip shows
+// them. In Lua mode (the default) a change is one POST of the whole table to nginx's control
+// listener on loopback — no reload; only a change of sites or domains rewrites the
+// configuration, checks it with `nginx -t`, and reloads (at most once a second; the last good
+// configuration stays when a new one fails). In reload mode every change is a rewrite and a
+// reload (plain nginx, and the bench's comparison).
+//
+// Threading: Update runs on the io thread and never blocks; nginx is spoken to from one worker
+// thread, in order. Drained may be called from any thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <asio.hpp>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "src/agent/config.h"
+#include "src/balancer/nginx.h"
+#include "src/base/status.h"
+#include "store/replica.h"
+
+namespace starling::agent {
+
+class BalancerService {
+ public:
+  BalancerService(asio::io_context& io, const AgentConfig& config, store::Replica* log);
+  ~BalancerService();
+
+  // Writes the first configuration, checks it, starts nginx and waits (bounded) until its
+  // control listener answers. Blocking; once, before the first Update.
+  Status Start();
+  // From the current view (live workers' copies): pushes a changed upstream table, reloads
+  // for changed sites or domains, restarts nginx if it died. Cheap when nothing changed.
+  void Update(const std::vector<balancer::WorkerCopies>& workers);
+  // Whether `backend` ("host:port") is out of every upstream nginx applied and no request to
+  // it is in flight. Blocking (asks nginx); any thread.
+  Result<bool> Drained(const std::string& backend);
+  // generation, applied generation, reloads, sites with their peers, nginx's pid.
+  nlohmann::json StateJson();
+  // Graceful: SIGQUIT to nginx, then SIGKILL after 10 s. Blocking; at shutdown.
+  void Stop();
+
+  uint64_t applied_generation() const;
+
+ private:
+  std::vector<balancer::SiteDomains> ReadSites();
+  Status WriteAndCheck(const std::vector<balancer::SiteDomains>& sites,
+                       const balancer::Upstreams& upstreams);
+  Status SpawnNginx();
+  void Push(uint64_t generation, balancer::Upstreams upstreams);
+  void Reload(std::vector<balancer::SiteDomains> sites, balancer::Upstreams upstreams);
+
+  asio::io_context& io_;
+  AgentConfig config_;
+  store::Replica* log_;
+  balancer::NginxOptions options_;
+  std::string nginx_;  // the binary
+  pid_t pid_ = -1;
+  std::chrono::steady_clock::time_point last_reload_{};
+  std::chrono::steady_clock::time_point restart_at_{};
+  std::vector<balancer::SiteDomains> sites_;         // what the running configuration holds
+  std::vector<balancer::SiteDomains> failed_sites_;  // a configuration nginx -t refused
+  balancer::Upstreams wanted_;                       // the newest table handed to the worker
+  std::atomic<uint64_t> generation_{0};              // read by Drained on other threads
+  std::atomic<bool> push_failed_{false};             // the next Update pushes the table again
+  uint64_t reloads_ = 0;
+  uint64_t pushes_ = 0;
+
+  mutable std::mutex mutex_;  // guards applied_ and applied_generation_
+  balancer::Upstreams applied_;
+  uint64_t applied_generation_ = 0;
+
+  asio::thread_pool worker_{1};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace starling::agent

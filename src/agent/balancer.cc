@@ -160,6 +160,10 @@ void BalancerService::Push(uint64_t generation, balancer::Upstreams upstreams) {
         return;
       }
     }
+    size_t peers = 0;
+    for (const auto& [site, list] : upstreams) peers += list.size();
+    spdlog::info("balancer: generation {} applied: {} sites, {} peers", generation,
+                 upstreams.size(), peers);
     std::lock_guard lock(mutex_);
     if (generation > applied_generation_) {
       applied_generation_ = generation;

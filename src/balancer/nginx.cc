@@ -177,7 +177,7 @@ std::string RenderConfig(const NginxOptions& options, const std::vector<SiteDoma
     out += fmt::format("load_module {}/ngx_http_lua_module.so;\n", options.modules_dir);
   }
   out += "events { worker_connections 4096; }\n\nhttp {\n";
-  out += R"(    log_format starling escape=json '{"time":"$time_iso8601","site":"$starling_site",'
+  out += R"(    log_format starling escape=json '{"time":"$time_iso8601","msec":$msec,"site":"$starling_site",'
         '"host":"$host","method":"$request_method","status":$status,'
         '"bytes":$body_bytes_sent,"request_time":$request_time,'
         '"upstream":"$upstream_addr","upstream_status":"$upstream_status",'

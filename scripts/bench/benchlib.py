@@ -119,3 +119,11 @@ class Agents:
                         return datetime.datetime.fromisoformat(stamp).timestamp()
             time.sleep(0.05)
         raise SystemExit(f"{name}: no log line matching {pattern!r} in {deadline_s} s")
+
+
+def unmount_under(path):
+    """Overlay mounts a killed agent's copies left under `path` (deepest first)."""
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f if line.split()[1].startswith(path + "/")]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)

@@ -535,11 +535,12 @@ class AgentImpl final : public Agent {
     if (!balancer_ || leaving_) return;
     std::vector<balancer::WorkerCopies> workers;
     for (const gossip::Member* member : core_->members()) {
-      if (member->status != gossip::MemberStatus::kAlive) continue;
+      const bool suspect = member->status == gossip::MemberStatus::kSuspect;
+      if (member->status != gossip::MemberStatus::kAlive && !suspect) continue;
       if (member->meta().role == gossip::Role::kBalancer) continue;
       const gossip::LoadReport* load = core_->LoadOf(member->name());
       if (load == nullptr || load->copies.empty()) continue;
-      workers.push_back({member->address().host, load->copies});
+      workers.push_back({member->address().host, load->copies, suspect});
     }
     balancer_->Update(workers);
   }

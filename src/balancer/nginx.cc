@@ -135,15 +135,23 @@ std::string UpstreamName(const std::string& site) {
 
 Upstreams BuildUpstreams(const std::vector<WorkerCopies>& workers,
                          const std::vector<SiteDomains>& sites) {
-  Upstreams out;
+  Upstreams out, suspected;
   for (const auto& site : sites) out[site.name];  // a known site with no copy: an empty list
   for (const auto& worker : workers) {
     for (const auto& copy : worker.copies) {
       if (!copy.serving || copy.draining || copy.port == 0) continue;
       auto it = out.find(copy.site);
       if (it == out.end()) continue;
-      it->second.push_back(worker.host + ":" + std::to_string(copy.port));
+      const std::string peer = worker.host + ":" + std::to_string(copy.port);
+      if (worker.suspect) {
+        suspected[copy.site].push_back(peer);
+      } else {
+        it->second.push_back(peer);
+      }
     }
+  }
+  for (auto& [site, peers] : suspected) {
+    if (out[site].empty()) out[site] = std::move(peers);
   }
   for (auto& [site, peers] : out) {
     std::sort(peers.begin(), peers.end());
@@ -177,7 +185,8 @@ std::string RenderConfig(const NginxOptions& options, const std::vector<SiteDoma
     out += fmt::format("load_module {}/ngx_http_lua_module.so;\n", options.modules_dir);
   }
   out += "events { worker_connections 4096; }\n\nhttp {\n";
-  out += R"(    log_format starling escape=json '{"time":"$time_iso8601","msec":$msec,"site":"$starling_site",'
+  out +=
+      R"(    log_format starling escape=json '{"time":"$time_iso8601","msec":$msec,"site":"$starling_site",'
         '"host":"$host","method":"$request_method","status":$status,'
         '"bytes":$body_bytes_sent,"request_time":$request_time,'
         '"upstream":"$upstream_addr","upstream_status":"$upstream_status",'

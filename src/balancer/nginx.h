@@ -30,9 +30,13 @@ using Upstreams = std::map<std::string, std::vector<std::string>>;
 struct WorkerCopies {
   std::string host;  // the worker's advertised host
   std::vector<gossip::CopyLoad> copies;
+  bool suspect = false;  // the worker is suspected of having failed
 };
 
 // The upstreams from the live workers' reports: serving, not draining, of known sites only.
+// A suspect worker's copies are left out while the site has copies on unsuspected workers (a
+// worker that died is out at its first suspicion), and kept when they are all it has (a
+// false suspicion must not take a site off the air).
 Upstreams BuildUpstreams(const std::vector<WorkerCopies>& workers,
                          const std::vector<SiteDomains>& sites);
 

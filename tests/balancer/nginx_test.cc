@@ -35,6 +35,22 @@ TEST_CASE("upstreams hold the serving copies that are not draining, of known sit
   CHECK(body["sites"]["blog"] == nlohmann::json::array());
 }
 
+TEST_CASE("a suspect worker's copies are used only when a site has no other", "[unit]") {
+  const std::vector<SiteDomains> sites = {{"shop", {"shop.example.com"}},
+                                          {"solo", {"solo.example.com"}}};
+  std::vector<WorkerCopies> workers = {
+      {"10.0.0.1", {CopyLoad{"shop", 0, true, 30000, false}}, false},
+      {"10.0.0.2",
+       {CopyLoad{"shop", 0, true, 30001, false}, CopyLoad{"solo", 0, true, 30002, false}},
+       true},
+  };
+  const Upstreams upstreams = BuildUpstreams(workers, sites);
+  CHECK(upstreams.at("shop") == std::vector<std::string>{"10.0.0.1:30000"});
+  CHECK(upstreams.at("solo") == std::vector<std::string>{"10.0.0.2:30002"});
+  workers[1].suspect = false;
+  CHECK(BuildUpstreams(workers, sites).at("shop").size() == 2);
+}
+
 TEST_CASE("the nginx configuration: Lua mode routes by domain through one dynamic upstream",
           "[unit]") {
   NginxOptions options;

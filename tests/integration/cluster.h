@@ -98,6 +98,7 @@ class Cluster {
     for (auto& agent : agents_) {
       Kill(agent, SIGKILL);
       KillCopies(agent, /*remove=*/true);
+      KillNginx(agent);
     }
     UnmountUnder(dir_);
     if (std::getenv("STARLING_KEEP_TEST_DIR") != nullptr) {
@@ -176,6 +177,29 @@ class Cluster {
       long pid = 0;
       if (pid_file >> pid && pid > 1) ::kill(-static_cast<pid_t>(pid), SIGKILL);
     }
+  }
+
+  // The nginx a balancer agent killed with SIGKILL left running (its pid file, checked against
+  // the process's command line so a reused pid is left alone): SIGTERM, bounded wait.
+  void KillNginx(const Agent& agent) const {
+    const fs::path prefix = dir_ / agent.name / "nginx";
+    std::ifstream pid_file(prefix / "nginx.pid");
+    long pid = 0;
+    if (!(pid_file >> pid) || pid <= 1) return;
+    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string command((std::istreambuf_iterator<char>(cmdline)),
+                        std::istreambuf_iterator<char>());
+    if (command.find(prefix.string()) == std::string::npos) return;
+    ::kill(static_cast<pid_t>(pid), SIGTERM);
+    WaitFor(std::chrono::seconds(5), [&] {
+      return !fs::exists("/proc/" + std::to_string(pid) + "/cmdline") ||
+             ReadAll("/proc/" + std::to_string(pid) + "/cmdline").empty();
+    });
+  }
+
+  static std::string ReadAll(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
 
   // Copies' overlay mounts an agent killed with SIGKILL left behind (deepest first).

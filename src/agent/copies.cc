@@ -20,18 +20,22 @@ namespace {
 
 constexpr size_t kMaxEvents = 1000;
 
-// Whether something accepts connections on 127.0.0.1:port (loopback: answers at once).
-bool PortAnswers(uint16_t port) {
+// Whether `call` (connect or bind) succeeds for a fresh TCP socket on host:port.
+template <typename Call>
+bool TrySocket(uint32_t host, uint16_t port, Call call) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool answered = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  address.sin_addr.s_addr = htonl(host);
+  const bool ok = call(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
   ::close(fd);
-  return answered;
+  return ok;
 }
+
+// Whether something accepts connections on 127.0.0.1:port (loopback: answers at once).
+bool PortAnswers(uint16_t port) { return TrySocket(INADDR_LOOPBACK, port, ::connect); }
 
 std::string RandomHex(size_t bytes) {
   std::string raw(bytes, '\0');
@@ -77,17 +81,7 @@ void CopyService::Failed(const std::string& site) {
 }
 
 // Whether nothing listens on `port` here (another agent on this host may use the same range).
-bool PortFree(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_ANY);
-  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  ::close(fd);
-  return free;
-}
+bool PortFree(uint16_t port) { return TrySocket(INADDR_ANY, port, ::bind); }
 
 uint16_t CopyService::AllocatePort() {
   for (uint32_t port = config_.copies.first_port; port <= config_.copies.last_port; ++port) {

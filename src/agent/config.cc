@@ -7,7 +7,6 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <tuple>
 
 namespace starling::agent {
 
@@ -48,26 +47,42 @@ Result<HostPort> ParseHostPort(std::string_view text, std::string_view what) {
 
 namespace {
 
+// A [table] whose keys must all be known: a typo is an error naming the key.
+Status CheckTable(toml::node_view<toml::node> node, const std::string& table,
+                  const std::set<std::string>& known) {
+  if (!node.is_table())
+    return Status::InvalidArgument(table + " must be a table ([" + table + "])");
+  for (const auto& [key, value] : *node.as_table()) {
+    if (!known.contains(std::string(key.str()))) {
+      return Status::InvalidArgument("unknown setting '" + table + "." + std::string(key.str()) +
+                                     "'");
+    }
+  }
+  return Status::Ok();
+}
+
+// table.key, when present, as an integer in [low, high].
+template <typename T>
+Status Integer(toml::node_view<toml::node> node, const std::string& table, const char* key,
+               int64_t low, int64_t high, T* out) {
+  if (auto item = node[key]; item) {
+    auto value = item.value<int64_t>();
+    if (!item.is_integer() || !value || *value < low || *value > high) {
+      return Status::InvalidArgument(table + "." + key + " must be an integer " +
+                                     std::to_string(low) + "-" + std::to_string(high));
+    }
+    *out = static_cast<T>(*value);
+  }
+  return Status::Ok();
+}
+
 Status ParseImages(toml::node_view<toml::node> node, ImagesConfig* images) {
-  if (!node.is_table()) return Status::InvalidArgument("images must be a table ([images])");
   static const std::set<std::string> kKnown = {"keep_versions",      "max_in_flight",
                                                "per_peer_in_flight", "bandwidth_mb_s",
                                                "materialize",        "scrub_mb_s"};
-  for (const auto& [key, value] : *node.as_table()) {
-    if (!kKnown.contains(std::string(key.str()))) {
-      return Status::InvalidArgument("unknown setting 'images." + std::string(key.str()) + "'");
-    }
-  }
-  auto integer = [&](const char* key, int64_t low, int64_t high, auto* out) -> Status {
-    if (auto item = node[key]; item) {
-      auto value = item.value<int64_t>();
-      if (!item.is_integer() || !value || *value < low || *value > high) {
-        return Status::InvalidArgument("images." + std::string(key) + " must be an integer " +
-                                       std::to_string(low) + "-" + std::to_string(high));
-      }
-      *out = static_cast<std::remove_pointer_t<decltype(out)>>(*value);
-    }
-    return Status::Ok();
+  if (Status s = CheckTable(node, "images", kKnown); !s.ok()) return s;
+  auto integer = [&](const char* key, int64_t low, int64_t high, auto* out) {
+    return Integer(node, "images", key, low, high, out);
   };
   uint64_t bandwidth_mb_s = 0;
   for (Status s : {integer("keep_versions", 1, 100, &images->keep_versions),
@@ -87,15 +102,10 @@ Status ParseImages(toml::node_view<toml::node> node, ImagesConfig* images) {
 }
 
 Status ParseCopies(toml::node_view<toml::node> node, CopiesConfig* copies) {
-  if (!node.is_table()) return Status::InvalidArgument("copies must be a table ([copies])");
   static const std::set<std::string> kKnown = {"driver",         "ports",         "stop_grace_s",
                                                "up_window_s",    "down_window_s", "up_cooldown_s",
                                                "down_cooldown_s"};
-  for (const auto& [key, value] : *node.as_table()) {
-    if (!kKnown.contains(std::string(key.str()))) {
-      return Status::InvalidArgument("unknown setting 'copies." + std::string(key.str()) + "'");
-    }
-  }
+  if (Status s = CheckTable(node, "copies", kKnown); !s.ok()) return s;
   if (auto item = node["driver"]; item) {
     static const std::set<std::string> kDrivers = {"auto", "runc", "crun", "process"};
     if (!item.is_string() || !kDrivers.contains(item.as_string()->get())) {
@@ -144,14 +154,9 @@ Status ParseCopies(toml::node_view<toml::node> node, CopiesConfig* copies) {
 }
 
 Status ParseBalancer(toml::node_view<toml::node> node, BalancerConfig* balancer) {
-  if (!node.is_table()) return Status::InvalidArgument("balancer must be a table ([balancer])");
   static const std::set<std::string> kKnown = {"listen", "control", "mode",   "nginx",
                                                "user",   "workers", "retries"};
-  for (const auto& [key, value] : *node.as_table()) {
-    if (!kKnown.contains(std::string(key.str()))) {
-      return Status::InvalidArgument("unknown setting 'balancer." + std::string(key.str()) + "'");
-    }
-  }
+  if (Status s = CheckTable(node, "balancer", kKnown); !s.ok()) return s;
   for (auto [key, out] : {std::pair{"listen", &balancer->listen},
                           {"control", &balancer->control},
                           {"mode", &balancer->mode},
@@ -177,16 +182,9 @@ Status ParseBalancer(toml::node_view<toml::node> node, BalancerConfig* balancer)
       return Status::InvalidArgument("balancer.user must be a user name");
     }
   }
-  for (auto [key, low, high, out] : {std::tuple{"workers", 1, 64, &balancer->worker_processes},
-                                     std::tuple{"retries", 1, 10, &balancer->retries}}) {
-    if (auto item = node[key]; item) {
-      auto value = item.value<int64_t>();
-      if (!item.is_integer() || !value || *value < low || *value > high) {
-        return Status::InvalidArgument("balancer." + std::string(key) + " must be an integer " +
-                                       std::to_string(low) + "-" + std::to_string(high));
-      }
-      *out = static_cast<int>(*value);
-    }
+  for (Status s : {Integer(node, "balancer", "workers", 1, 64, &balancer->worker_processes),
+                   Integer(node, "balancer", "retries", 1, 10, &balancer->retries)}) {
+    if (!s.ok()) return s;
   }
   return Status::Ok();
 }

@@ -42,7 +42,8 @@ Status Validate(const VrrpOptions& options) {
   if (!IsAddress(vip) || slash == std::string::npos ||
       options.virtual_address.find_first_not_of("0123456789", slash + 1) != std::string::npos ||
       slash + 1 == options.virtual_address.size()) {
-    return Status::InvalidArgument("vrrp: the shared address must be IP/prefix, e.g. 10.0.0.100/24");
+    return Status::InvalidArgument(
+        "vrrp: the shared address must be IP/prefix, e.g. 10.0.0.100/24");
   }
   if (options.router_id < 1 || options.router_id > 255) {
     return Status::InvalidArgument("vrrp: router id must be 1-255");

@@ -1,5 +1,5 @@
 // [unit] the balancer pair's keepalived configuration: well-formed input only, and a text the
-// real keepalived accepts (its own --config-test, when it is installed).
+// real keepalived accepts (its own --config-test, when it is installed and we are root).
 #include "src/balancer/keepalived.h"
 
 #include <unistd.h>
@@ -38,8 +38,16 @@ TEST_CASE("keepalived: a pair's configuration, unicast, nopreempt, tracking ngin
   if (std::filesystem::exists("/usr/sbin/keepalived") && ::geteuid() == 0) {
     const auto path = std::filesystem::temp_directory_path() /
                       ("starling-keepalived-" + std::to_string(::getpid()) + ".conf");
-    std::ofstream(path) << text;
-    const std::string command = "/usr/sbin/keepalived --config-test -f " + path.string() + " 2>&1";
+    // keepalived refuses interfaces the host lacks, and loopback: the check runs in a network
+    // namespace of its own with a veth pair (created and deleted here).
+    const std::string ns = "starling-kt-" + std::to_string(::getpid());
+    VrrpOptions in_ns = options;
+    in_ns.interface = "kt0";
+    std::ofstream(path) << RenderKeepalived(in_ns);
+    const std::string command = "ip netns add " + ns + " && ip -n " + ns +
+                                " link add kt0 type veth peer name kt1 && ip netns exec " + ns +
+                                " /usr/sbin/keepalived --config-test -f " + path.string() +
+                                " 2>&1; status=$?; ip netns del " + ns + "; exit $status";
     FILE* pipe = ::popen(command.c_str(), "r");
     REQUIRE(pipe != nullptr);
     std::string output;

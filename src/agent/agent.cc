@@ -542,7 +542,16 @@ class AgentImpl final : public Agent {
       if (load == nullptr || load->copies.empty()) continue;
       workers.push_back({member->address().host, load->copies, suspect});
     }
-    balancer_->Update(workers);
+    // The other balancers, for VRRP unicast: every one this node knows of that has not left
+    // (a dead one stays: it may come back, and the address must not flap on a reload).
+    std::vector<std::string> peers;
+    for (const gossip::Member* member : core_->members()) {
+      if (member->name() == config_.node_name || member->status == gossip::MemberStatus::kLeft)
+        continue;
+      if (member->meta().role == gossip::Role::kWorker) continue;
+      peers.push_back(member->address().host);
+    }
+    balancer_->Update(workers, peers);
   }
 
   void UpdateBalancerApis() {

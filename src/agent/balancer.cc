@@ -1,12 +1,16 @@
 #include "src/agent/balancer.h"
 
+#include <arpa/inet.h>
+#include <fmt/ranges.h>
 #include <httplib.h>
+#include <ifaddrs.h>
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -34,6 +38,81 @@ Result<std::pair<int, std::string>> Http(const std::string& address, const std::
                                " does not answer: " + httplib::to_string(response.error()));
   }
   return std::make_pair(response->status, response->body);
+}
+
+// Starts argv with stdout and stderr appended to `output`; the child's pid.
+Result<pid_t> Spawn(std::vector<std::string> args, const std::string& output) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int error = posix_spawnp(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (error != 0)
+    return Status::Unavailable("cannot start " + args[0] + ": " + std::strerror(error));
+  return pid;
+}
+
+// Whether an interface of this host (its network namespace) carries `vip` ("IP/prefix").
+bool HoldsAddress(const std::string& vip) {
+  if (vip.empty()) return false;
+  const std::string ip = vip.substr(0, vip.find('/'));
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  bool found = false;
+  char text[INET6_ADDRSTRLEN];
+  for (ifaddrs* at = list; at != nullptr && !found; at = at->ifa_next) {
+    if (at->ifa_addr == nullptr) continue;
+    const int family = at->ifa_addr->sa_family;
+    const void* raw =
+        family == AF_INET
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(at->ifa_addr)->sin_addr)
+        : family == AF_INET6
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(at->ifa_addr)->sin6_addr)
+            : nullptr;
+    if (raw != nullptr && inet_ntop(family, raw, text, sizeof text) != nullptr) found = ip == text;
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+bool Running(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+// Ends the process a pid file names if its command line mentions `marker` (what an earlier run
+// of this agent left, not a stranger that reused the pid): `signal`, then SIGKILL after 10 s.
+void EndLeftover(const std::filesystem::path& pid_file, const std::string& marker, int signal) {
+  std::ifstream in(pid_file);
+  long pid = 0;
+  if (!(in >> pid) || pid <= 1) return;
+  std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string command((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+  if (command.find(marker) == std::string::npos) return;
+  spdlog::warn("balancer: ending pid {} an earlier run left ({})", pid, pid_file.string());
+  ::kill(static_cast<pid_t>(pid), signal);
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Running(static_cast<pid_t>(pid)) && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling its exit
+  }
+  if (Running(static_cast<pid_t>(pid))) ::kill(static_cast<pid_t>(pid), SIGKILL);
+}
+
+// Waits (bounded) for our child `pid` to exit after `signal`; SIGKILL when the time is up.
+void EndChild(pid_t pid, int signal, std::chrono::seconds grace) {
+  if (pid <= 0) return;
+  ::kill(pid, signal);
+  const auto end = std::chrono::steady_clock::now() + grace;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling its exit
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
 }
 
 }  // namespace
@@ -100,27 +179,19 @@ Status BalancerService::WriteAndCheck(const std::vector<balancer::SiteDomains>& 
 }
 
 Status BalancerService::SpawnNginx() {
-  const std::string prefix = options_.prefix + "/";
-  const std::string output = options_.prefix + "/nginx.out";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<std::string> args = {nginx_, "-p", prefix, "-c", "nginx.conf", "-g", "daemon off;"};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const int error = posix_spawnp(&pid_, nginx_.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (error != 0) {
-    pid_ = -1;
-    return Status::Unavailable("cannot start " + nginx_ + ": " + std::strerror(error));
-  }
+  auto pid = Spawn({nginx_, "-p", options_.prefix + "/", "-c", "nginx.conf", "-g", "daemon off;"},
+                   options_.prefix + "/nginx.out");
+  if (!pid.ok()) return pid.status();
+  pid_ = *pid;
   return Status::Ok();
 }
 
 Status BalancerService::Start() {
+  // What an earlier run of this agent left (killed with SIGKILL): its nginx would hold the
+  // listeners, and its keepalived the address.
+  EndLeftover(std::filesystem::path(options_.prefix) / "nginx.pid", options_.prefix, SIGQUIT);
+  EndLeftover(std::filesystem::path(config_.data_dir) / "keepalived" / "keepalived.pid",
+              config_.data_dir, SIGTERM);
   sites_ = ReadSites();
   if (Status s = WriteAndCheck(sites_, {}); !s.ok()) return s;
   if (Status s = SpawnNginx(); !s.ok()) return s;
@@ -190,8 +261,75 @@ void BalancerService::Reload(std::vector<balancer::SiteDomains> sites,
   });
 }
 
-void BalancerService::Update(const std::vector<balancer::WorkerCopies>& workers) {
+void BalancerService::UpdateKeepalived(const std::vector<std::string>& balancer_peers,
+                                       std::chrono::steady_clock::time_point now) {
+  if (config_.balancer.vip.empty()) return;
+  if (keepalived_pid_ > 0) {
+    int status = 0;
+    if (::waitpid(keepalived_pid_, &status, WNOHANG) == keepalived_pid_) {
+      spdlog::error("balancer: keepalived (pid {}) exited; starting it again", keepalived_pid_);
+      keepalived_pid_ = -1;
+      keepalived_restart_at_ = now + std::chrono::seconds(2);
+    }
+  }
+  auto peers = config_.balancer.peers.empty() ? balancer_peers : config_.balancer.peers;
+  std::sort(peers.begin(), peers.end());
+  const auto options = VrrpFor(config_, peers);
+  if (Status s = balancer::Validate(options); !s.ok()) {
+    spdlog::error("balancer: keepalived: {}", s.ToString());
+    return;
+  }
+  const std::string text = balancer::RenderKeepalived(options);
+  if (text == keepalived_conf_ && keepalived_pid_ > 0) return;
+  if (keepalived_pid_ <= 0 && now < keepalived_restart_at_) return;
+  // A keepalived just started has not set up its SIGHUP handler yet (and would die of it):
+  // the change waits for a later round.
+  if (keepalived_pid_ > 0 && now - keepalived_started_ < std::chrono::seconds(1)) return;
+  const std::filesystem::path dir = std::filesystem::path(config_.data_dir) / "keepalived";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  {
+    std::ofstream out(dir / "keepalived.conf.new", std::ios::trunc);
+    out << text;
+    if (!out) {
+      spdlog::error("balancer: cannot write {}", (dir / "keepalived.conf.new").string());
+      return;
+    }
+  }
+  std::filesystem::rename(dir / "keepalived.conf.new", dir / "keepalived.conf", ec);
+  keepalived_conf_ = text;
+  if (keepalived_pid_ > 0) {
+    spdlog::info("balancer: keepalived reloaded for peers [{}]", fmt::join(peers, ", "));
+    ::kill(keepalived_pid_, SIGHUP);
+    return;
+  }
+  const std::string d = dir.string();
+  auto pid =
+      Spawn({config_.balancer.keepalived, "--dont-fork", "--log-console", "--log-detail", "--vrrp",
+             "--use-file=" + d + "/keepalived.conf", "--pid=" + d + "/keepalived.pid",
+             "--vrrp_pid=" + d + "/vrrp.pid", "--checkers_pid=" + d + "/checkers.pid"},
+            d + "/keepalived.out");
+  if (!pid.ok()) {
+    spdlog::error("balancer: {}", pid.status().ToString());
+    keepalived_restart_at_ = now + std::chrono::seconds(2);
+    return;
+  }
+  keepalived_pid_ = *pid;
+  keepalived_started_ = now;
+  spdlog::info("balancer: keepalived (pid {}) for {} on {}, peers [{}]", keepalived_pid_,
+               config_.balancer.vip, config_.balancer.interface, fmt::join(peers, ", "));
+}
+
+void BalancerService::StopKeepalived() {
+  if (keepalived_pid_ <= 0) return;
+  EndChild(keepalived_pid_, SIGTERM, std::chrono::seconds(10));  // it removes the address
+  keepalived_pid_ = -1;
+}
+
+void BalancerService::Update(const std::vector<balancer::WorkerCopies>& workers,
+                             const std::vector<std::string>& balancer_peers) {
   const auto now = std::chrono::steady_clock::now();
+  UpdateKeepalived(balancer_peers, now);
   // nginx died: start it again (at most every 2 s), with what it should hold.
   if (pid_ > 0) {
     int status = 0;
@@ -259,23 +397,17 @@ nlohmann::json BalancerService::StateJson() {
           {"applied_generation", applied_generation_},
           {"reloads", reloads_},
           {"nginx_pid", pid_},
+          {"vip", config_.balancer.vip},
+          {"keepalived_pid", keepalived_pid_},
+          {"holds_vip", HoldsAddress(config_.balancer.vip)},
           {"sites", std::move(sites)}};
 }
 
 void BalancerService::Stop() {
+  // The address goes first (to the other balancer), then nginx finishes its requests.
+  StopKeepalived();
   if (pid_ <= 0) return;
-  ::kill(pid_, SIGQUIT);  // graceful: workers finish their requests
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  int status = 0;
-  while (std::chrono::steady_clock::now() < end) {
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling its exit
-  }
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, &status, 0);
+  EndChild(pid_, SIGQUIT, std::chrono::seconds(10));  // graceful: workers finish their requests
   pid_ = -1;
 }
 

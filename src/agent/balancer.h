@@ -6,6 +6,12 @@
 // configuration stays when a new one fails). In reload mode every change is a rewrite and a
 // reload (plain nginx, and the bench's comparison).
 //
+// With `[balancer] vip`, the agent also runs keepalived for the shared address: its
+// configuration (VRRP unicast to the other balancers gossip shows, or the configured peers)
+// rewritten and keepalived reloaded (SIGHUP) when the peers change; restarted if it dies.
+// A restarted agent first ends the nginx and keepalived its earlier run left (their pid files,
+// checked against the command line), so it never runs beside a stale copy of itself.
+//
 // Threading: Update runs on the io thread and never blocks; nginx is spoken to from one worker
 // thread, in order. Drained may be called from any thread.
 #pragma once
@@ -38,7 +44,9 @@ class BalancerService {
   Status Start();
   // From the current view (live workers' copies): pushes a changed upstream table, reloads
   // for changed sites or domains, restarts nginx if it died. Cheap when nothing changed.
-  void Update(const std::vector<balancer::WorkerCopies>& workers);
+  // `balancer_peers`: the other balancers' addresses (for VRRP unicast when none are configured).
+  void Update(const std::vector<balancer::WorkerCopies>& workers,
+              const std::vector<std::string>& balancer_peers = {});
   // Whether `backend` ("host:port") is out of every upstream nginx applied and no request to
   // it is in flight. Blocking (asks nginx); any thread.
   Result<bool> Drained(const std::string& backend);
@@ -54,6 +62,9 @@ class BalancerService {
   Status WriteAndCheck(const std::vector<balancer::SiteDomains>& sites,
                        const balancer::Upstreams& upstreams);
   Status SpawnNginx();
+  void UpdateKeepalived(const std::vector<std::string>& balancer_peers,
+                        std::chrono::steady_clock::time_point now);
+  void StopKeepalived();
   void Push(uint64_t generation, balancer::Upstreams upstreams);
   void Reload(std::vector<balancer::SiteDomains> sites, balancer::Upstreams upstreams);
 
@@ -65,6 +76,10 @@ class BalancerService {
   pid_t pid_ = -1;
   std::chrono::steady_clock::time_point last_reload_{};
   std::chrono::steady_clock::time_point restart_at_{};
+  pid_t keepalived_pid_ = -1;
+  std::string keepalived_conf_;  // what the running keepalived holds
+  std::chrono::steady_clock::time_point keepalived_restart_at_{};
+  std::chrono::steady_clock::time_point keepalived_started_{};
   std::vector<balancer::SiteDomains> sites_;         // what the running configuration holds
   std::vector<balancer::SiteDomains> failed_sites_;  // a configuration nginx -t refused
   balancer::Upstreams wanted_;                       // the newest table handed to the worker

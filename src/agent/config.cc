@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -154,14 +155,18 @@ Status ParseCopies(toml::node_view<toml::node> node, CopiesConfig* copies) {
 }
 
 Status ParseBalancer(toml::node_view<toml::node> node, BalancerConfig* balancer) {
-  static const std::set<std::string> kKnown = {"listen", "control", "mode",   "nginx",
-                                               "user",   "workers", "retries"};
+  static const std::set<std::string> kKnown = {
+      "listen", "control", "mode",     "nginx",     "user",      "workers",   "retries",
+      "vip",    "peers",   "priority", "router_id", "advert_ms", "interface", "keepalived"};
   if (Status s = CheckTable(node, "balancer", kKnown); !s.ok()) return s;
   for (auto [key, out] : {std::pair{"listen", &balancer->listen},
                           {"control", &balancer->control},
                           {"mode", &balancer->mode},
                           {"nginx", &balancer->nginx},
-                          {"user", &balancer->user}}) {
+                          {"user", &balancer->user},
+                          {"vip", &balancer->vip},
+                          {"interface", &balancer->interface},
+                          {"keepalived", &balancer->keepalived}}) {
     if (auto item = node[key]; item) {
       if (!item.is_string()) {
         return Status::InvalidArgument("balancer." + std::string(key) + " must be a string");
@@ -183,8 +188,21 @@ Status ParseBalancer(toml::node_view<toml::node> node, BalancerConfig* balancer)
     }
   }
   for (Status s : {Integer(node, "balancer", "workers", 1, 64, &balancer->worker_processes),
-                   Integer(node, "balancer", "retries", 1, 10, &balancer->retries)}) {
+                   Integer(node, "balancer", "retries", 1, 10, &balancer->retries),
+                   Integer(node, "balancer", "priority", 1, 254, &balancer->priority),
+                   Integer(node, "balancer", "router_id", 1, 255, &balancer->router_id),
+                   Integer(node, "balancer", "advert_ms", 10, 40000, &balancer->advert_ms)}) {
     if (!s.ok()) return s;
+  }
+  if (auto peers = node["peers"]; peers) {
+    if (!peers.is_array()) return Status::InvalidArgument("balancer.peers must be an array of IPs");
+    for (const auto& item : *peers.as_array()) {
+      if (!item.is_string()) return Status::InvalidArgument("balancer.peers entries must be IPs");
+      balancer->peers.push_back(item.as_string()->get());
+    }
+  }
+  if (!balancer->vip.empty() && balancer->interface.empty()) {
+    return Status::InvalidArgument("balancer.vip needs balancer.interface (where it lives)");
   }
   return Status::Ok();
 }
@@ -294,6 +312,13 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
   if (auto balancer = table["balancer"]; balancer) {
     if (Status s = ParseBalancer(balancer, &config.balancer); !s.ok()) return s;
   }
+  if (!config.balancer.vip.empty()) {
+    // The keepalived configuration this node would write, checked now: bad addresses or
+    // names stop the agent at start with what is wrong.
+    if (Status s = balancer::Validate(VrrpFor(config, config.balancer.peers)); !s.ok()) {
+      return Status::InvalidArgument("balancer: " + s.message());
+    }
+  }
   if (config.key_file.empty()) return Status::InvalidArgument("key_file is required");
   if (config.data_dir.empty()) return Status::InvalidArgument("data_dir is required");
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
@@ -305,6 +330,21 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
   config.swim = *swim;
   if (Status s = config.swim.Validate(); !s.ok()) return s;
   return config;
+}
+
+balancer::VrrpOptions VrrpFor(const AgentConfig& config, std::vector<std::string> peers) {
+  balancer::VrrpOptions options;
+  options.node = config.node_name;
+  options.interface = config.balancer.interface;
+  options.address = config.advertise.host;
+  options.peers = std::move(peers);
+  options.virtual_address = config.balancer.vip;
+  options.router_id = config.balancer.router_id;
+  options.priority = config.balancer.priority;
+  options.advert_s = config.balancer.advert_ms / 1000.0;
+  options.nginx_pid_file =
+      (std::filesystem::absolute(config.data_dir) / "nginx" / "nginx.pid").string();
+  return options;
 }
 
 Result<AgentConfig> LoadConfig(const std::string& path) {

@@ -6,6 +6,7 @@
 
 #include "gossip/options.h"
 #include "gossip/types.h"
+#include "src/balancer/keepalived.h"
 #include "src/base/status.h"
 #include "src/rules/autoscale.h"
 
@@ -48,6 +49,14 @@ struct BalancerConfig {
   std::string user;                        // nginx workers' user (nginx's default if empty)
   int worker_processes = 2;
   int retries = 3;  // tries per idempotent request (proxy_next_upstream_tries)
+  // The shared address (keepalived, VRRP; DESIGN.md §9). Empty vip: no keepalived.
+  std::string vip;                        // "IP/prefix", e.g. "10.0.0.100/24"
+  std::string interface;                  // where it lives, e.g. "eth0"
+  std::vector<std::string> peers;         // the other balancers' IPs; empty: from gossip
+  int priority = 100;                     // 1-254
+  int router_id = 51;                     // 1-255, the same on the pair
+  int advert_ms = 500;                    // VRRP advert interval; failover ≈ 3-4 adverts
+  std::string keepalived = "keepalived";  // the binary
 };
 
 struct AgentConfig {
@@ -73,6 +82,8 @@ struct AgentConfig {
 
 // Reads and validates a TOML file. Unknown keys are errors, so typos do not pass silently.
 Result<AgentConfig> LoadConfig(const std::string& path);
+// The keepalived options a balancer with this configuration writes, with `peers`.
+balancer::VrrpOptions VrrpFor(const AgentConfig& config, std::vector<std::string> peers);
 Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& source_name);
 
 }  // namespace starling::agent

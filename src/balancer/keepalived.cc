@@ -33,7 +33,6 @@ Status Validate(const VrrpOptions& options) {
   if (!IsAddress(options.address)) {
     return Status::InvalidArgument("vrrp: '" + options.address + "' is not an IP address");
   }
-  if (options.peers.empty()) return Status::InvalidArgument("vrrp: a pair needs a peer");
   for (const auto& peer : options.peers) {
     if (!IsAddress(peer)) return Status::InvalidArgument("vrrp: peer '" + peer + "' is not an IP");
   }
@@ -62,8 +61,14 @@ Status Validate(const VrrpOptions& options) {
 }
 
 std::string RenderKeepalived(const VrrpOptions& options) {
-  std::string peers;
-  for (const auto& peer : options.peers) peers += fmt::format("        {}\n", peer);
+  // Unicast to the peers; a balancer that knows none yet speaks multicast VRRP on the
+  // interface (and holds the address alone until a peer appears).
+  std::string unicast;
+  if (!options.peers.empty()) {
+    unicast = fmt::format("    unicast_src_ip {}\n    unicast_peer {{\n", options.address);
+    for (const auto& peer : options.peers) unicast += fmt::format("        {}\n", peer);
+    unicast += "    }\n";
+  }
   return fmt::format(R"(# Written by starling agent; every change here is overwritten.
 global_defs {{
     router_id {node}
@@ -86,10 +91,7 @@ vrrp_instance starling {{
     virtual_router_id {router_id}
     priority {priority}
     advert_int {advert}
-    unicast_src_ip {address}
-    unicast_peer {{
-{peers}    }}
-    virtual_ipaddress {{
+{unicast}    virtual_ipaddress {{
         {vip} dev {interface}
     }}
     track_script {{
@@ -102,8 +104,7 @@ vrrp_instance starling {{
                      fmt::arg("router_id", options.router_id),
                      fmt::arg("priority", options.priority),
                      fmt::arg("advert", fmt::format("{:g}", options.advert_s)),
-                     fmt::arg("address", options.address), fmt::arg("peers", peers),
-                     fmt::arg("vip", options.virtual_address));
+                     fmt::arg("unicast", unicast), fmt::arg("vip", options.virtual_address));
 }
 
 }  // namespace starling::balancer

@@ -16,7 +16,7 @@ struct VrrpOptions {
   std::string node;                // this balancer (router_id)
   std::string interface;           // where the address lives, e.g. "eth0"
   std::string address;             // this balancer's own IP on that interface (unicast source)
-  std::vector<std::string> peers;  // the other balancers' IPs on it
+  std::vector<std::string> peers;  // the other balancers' IPs on it (none: multicast)
   std::string virtual_address;     // the shared address with its prefix, e.g. "10.0.0.100/24"
   int router_id = 51;              // VRRP id, 1-255, the same on the pair
   int priority = 100;              // 1-254; the pair's ranks differ

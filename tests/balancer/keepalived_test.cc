@@ -60,6 +60,15 @@ TEST_CASE("keepalived: a pair's configuration, unicast, nopreempt, tracking ngin
   }
 }
 
+TEST_CASE("keepalived: a balancer that knows no peer yet speaks multicast", "[unit]") {
+  VrrpOptions options = Good();
+  options.peers.clear();
+  REQUIRE(Validate(options).ok());
+  const std::string text = RenderKeepalived(options);
+  CHECK(text.find("unicast") == std::string::npos);
+  CHECK_THAT(text, Catch::Contains("10.77.0.100/24 dev veth-lb1"));
+}
+
 TEST_CASE("keepalived: bad input is refused with what is wrong", "[unit]") {
   struct Case {
     void (*change)(VrrpOptions*);
@@ -67,7 +76,6 @@ TEST_CASE("keepalived: bad input is refused with what is wrong", "[unit]") {
   };
   const Case cases[] = {
       {[](VrrpOptions* o) { o->address = "10.77.0"; }, "not an IP address"},
-      {[](VrrpOptions* o) { o->peers = {}; }, "needs a peer"},
       {[](VrrpOptions* o) { o->peers = {"lb-2"}; }, "peer 'lb-2'"},
       {[](VrrpOptions* o) { o->virtual_address = "10.77.0.100"; }, "IP/prefix"},
       {[](VrrpOptions* o) { o->virtual_address = "10.77.0.100/2x"; }, "IP/prefix"},

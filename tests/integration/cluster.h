@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
@@ -85,9 +86,12 @@ class Cluster {
     fs::path key_file;
     std::string extra;
     bool started = false;
+    std::string host = "127.0.0.1";  // its address: loopback, or eth0 in a NetLab namespace
+    std::string netns;               // the namespace it runs in (NetLab), or none
   };
 
-  Cluster() {
+  // `netlab`: the lab's name (NetLab) — agent I runs in namespace NAME-I at 10.77.0.I.
+  explicit Cluster(std::string netlab = "") : netlab_(std::move(netlab)) {
     char pattern[] = "/tmp/starling-it-XXXXXX";
     REQUIRE(::mkdtemp(pattern) != nullptr);
     dir_ = pattern;
@@ -120,6 +124,11 @@ class Cluster {
     agent.log = dir_ / (name + ".log");
     agent.key_file = key_file.empty() ? dir_ / "key" : key_file;
     agent.extra = extra;
+    if (!netlab_.empty()) {
+      const size_t index = agents_.size() + 1;
+      agent.host = "10.77.0." + std::to_string(index);
+      agent.netns = netlab_ + "-" + std::to_string(index);
+    }
     WriteConfig(agent, agents_);  // joins every earlier agent
     agents_.push_back(agent);
     return agents_.back();
@@ -139,10 +148,16 @@ class Cluster {
     posix_spawn_file_actions_addopen(&actions, 1, agent.log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
                                      0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::string binary = STARLING_BINARY, command = "agent", flag = "--config",
-                config = agent.config.string();
-    char* argv[] = {binary.data(), command.data(), flag.data(), config.data(), nullptr};
-    REQUIRE(posix_spawn(&agent.pid, binary.c_str(), &actions, nullptr, argv, environ) == 0);
+    // In a lab namespace through nsenter, which changes only the network namespace and then
+    // execs the agent (same pid).
+    std::vector<std::string> args = {STARLING_BINARY, "agent", "--config", agent.config.string()};
+    if (!agent.netns.empty()) {
+      args.insert(args.begin(), {"nsenter", "--net=/run/netns/" + agent.netns, "--"});
+    }
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    REQUIRE(posix_spawnp(&agent.pid, argv[0], &actions, nullptr, argv.data(), environ) == 0);
     posix_spawn_file_actions_destroy(&actions);
   }
 
@@ -179,18 +194,25 @@ class Cluster {
     }
   }
 
-  // The nginx a balancer agent killed with SIGKILL left running (its pid file, checked against
-  // the process's command line so a reused pid is left alone): SIGTERM, bounded wait.
-  void KillNginx(const Agent& agent) const {
-    const fs::path prefix = dir_ / agent.name / "nginx";
-    std::ifstream pid_file(prefix / "nginx.pid");
+  // The nginx and keepalived a balancer agent killed with SIGKILL left running.
+  void KillNginx(const Agent& agent, int signal = SIGTERM) const {
+    KillByPidFile(dir_ / agent.name / "nginx" / "nginx.pid", dir_ / agent.name / "nginx", signal);
+    for (const char* file : {"keepalived.pid", "vrrp.pid"}) {
+      KillByPidFile(dir_ / agent.name / "keepalived" / file, dir_ / agent.name, signal);
+    }
+  }
+
+  // The process a pid file names, if its command line mentions `marker` (so a reused pid is
+  // left alone): `signal`, bounded wait.
+  static void KillByPidFile(const fs::path& file, const fs::path& marker, int signal) {
+    std::ifstream pid_file(file);
     long pid = 0;
     if (!(pid_file >> pid) || pid <= 1) return;
     std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
     std::string command((std::istreambuf_iterator<char>(cmdline)),
                         std::istreambuf_iterator<char>());
-    if (command.find(prefix.string()) == std::string::npos) return;
-    ::kill(static_cast<pid_t>(pid), SIGTERM);
+    if (command.find(marker.string()) == std::string::npos) return;
+    ::kill(static_cast<pid_t>(pid), signal);
     WaitFor(std::chrono::seconds(5), [&] {
       return !fs::exists("/proc/" + std::to_string(pid) + "/cmdline") ||
              ReadAll("/proc/" + std::to_string(pid) + "/cmdline").empty();
@@ -215,7 +237,7 @@ class Cluster {
   }
 
   static std::optional<json> Members(const Agent& agent) {
-    httplib::Client client("127.0.0.1", agent.api_port);
+    httplib::Client client(agent.host, agent.api_port);
     client.set_connection_timeout(1, 0);
     client.set_read_timeout(2, 0);
     auto response = client.Get("/v1/members");
@@ -251,7 +273,7 @@ class Cluster {
                                                  const std::string& path,
                                                  const std::string& body = "{}",
                                                  int read_timeout_s = 10) {
-    httplib::Client client("127.0.0.1", agent.api_port);
+    httplib::Client client(agent.host, agent.api_port);
     client.set_connection_timeout(1, 0);
     client.set_read_timeout(read_timeout_s, 0);
     httplib::Result response = method == "GET"      ? client.Get(path)
@@ -267,7 +289,7 @@ class Cluster {
 
   // One value of the agent's /metrics, e.g. `starling_image_chunks_total{kind="fetched"}`.
   static std::optional<uint64_t> Metric(const Agent& agent, const std::string& series) {
-    httplib::Client client("127.0.0.1", agent.api_port);
+    httplib::Client client(agent.host, agent.api_port);
     client.set_connection_timeout(1, 0);
     client.set_read_timeout(2, 0);
     auto response = client.Get("/metrics");
@@ -283,15 +305,15 @@ class Cluster {
   void WriteConfig(const Agent& agent, const std::vector<Agent>& join) {
     std::ofstream config(agent.config);
     config << "node_name = \"" << agent.name << "\"\n"
-           << "bind = \"127.0.0.1:" << agent.gossip_port << "\"\n"
-           << "api = \"127.0.0.1:" << agent.api_port << "\"\n"
+           << "bind = \"" << agent.host << ":" << agent.gossip_port << "\"\n"
+           << "api = \"" << agent.host << ":" << agent.api_port << "\"\n"
            << "key_file = \"" << agent.key_file.string() << "\"\n"
            << "data_dir = \"" << (dir_ / agent.name).string() << "\"\n"
            << "log_level = \"debug\"\n";
     if (!join.empty()) {
       config << "join = [";
       for (size_t i = 0; i < join.size(); ++i) {
-        config << (i > 0 ? ", " : "") << "\"127.0.0.1:" << join[i].gossip_port << "\"";
+        config << (i > 0 ? ", " : "") << "\"" << join[i].host << ":" << join[i].gossip_port << "\"";
       }
       config << "]\n";
     }
@@ -302,7 +324,48 @@ class Cluster {
  private:
   fs::path dir_;
   std::string key_;
+  std::string netlab_;
   std::vector<Agent> agents_;
+};
+
+// scripts/netlab's namespaces for one test: NAME-1..N on a bridge in NAME-hub. The calling
+// thread (and the threads and processes it starts later) moves into NAME-hub, the LAN's client
+// side, until the lab is destroyed.
+class NetLab {
+ public:
+  NetLab(std::string name, int nodes) : name_(std::move(name)), nodes_(nodes) {
+    Script("down");  // what an interrupted run of the same name left
+    REQUIRE(Script("up") == 0);
+    home_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    const int hub = ::open(("/run/netns/" + name_ + "-hub").c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(home_ >= 0);
+    REQUIRE(hub >= 0);
+    REQUIRE(::setns(hub, CLONE_NEWNET) == 0);
+    ::close(hub);
+  }
+  ~NetLab() {
+    ::setns(home_, CLONE_NEWNET);
+    ::close(home_);
+    Script("down");
+  }
+  // Whether this machine lets us (root, ip netns, veth).
+  static bool Possible() { return std::system(STARLING_SOURCE_DIR "/scripts/netlab check") == 0; }
+  const std::string& name() const { return name_; }
+  // Runs `command` in node I's namespace (a shell line); its exit status.
+  int In(int node, const std::string& command) const {
+    return std::system(
+        fmt::format("nsenter --net=/run/netns/{}-{} -- sh -c '{}'", name_, node, command).c_str());
+  }
+
+ private:
+  int Script(const std::string& verb) {
+    return std::system(fmt::format("{}/scripts/netlab {} {} {} 2>/dev/null", STARLING_SOURCE_DIR,
+                                   verb, name_, nodes_)
+                           .c_str());
+  }
+  std::string name_;
+  int nodes_;
+  int home_ = -1;
 };
 
 }  // namespace starling::testing

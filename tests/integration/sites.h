@@ -52,8 +52,8 @@ inline std::string Describe(const std::vector<Copy>& copies) {
   return text.empty() ? "no copies" : text;
 }
 
-inline bool Answers(uint16_t port) {
-  httplib::Client client("127.0.0.1", port);
+inline bool Answers(uint16_t port, const std::string& host = "127.0.0.1") {
+  httplib::Client client(host, port);
   client.set_connection_timeout(1, 0);
   client.set_read_timeout(2, 0);
   auto response = client.Get("/index.html");
@@ -118,7 +118,10 @@ inline Copy CreateSite(Cluster& cluster, const std::string& site, const std::str
   const json push = {
       {"path", BuildImage(cluster.dir()).string()},
       {"command",
-       {"/bin/busybox", "sh", "-c", "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www"}}};
+       {"/bin/busybox", "sh", "-c",
+        // On loopback, or every address of the node (a lab namespace: balancers elsewhere).
+        agents[0].netns.empty() ? "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www"
+                                : "exec /bin/busybox httpd -f -p $PORT -h /www"}}};
   auto pushed =
       Cluster::Api(agents[0], "POST", "/v1/images/" + site + "?ack=all-live", push.dump(), 60);
   REQUIRE(pushed);
@@ -127,7 +130,7 @@ inline Copy CreateSite(Cluster& cluster, const std::string& site, const std::str
   std::vector<Copy> copies;
   REQUIRE(WaitFor(std::chrono::seconds(30), [&] {
     copies = Serving(cluster, site);
-    return copies.size() == 1 && Answers(copies[0].port);
+    return copies.size() == 1 && Answers(copies[0].port, Named(cluster, copies[0].node).host);
   }));
   return copies[0];
 }

@@ -43,6 +43,20 @@ TEST_CASE("a good configuration parses", "[unit]") {
   CHECK(config->copies.autoscale.down_window == Seconds(60));  // the default stays
 }
 
+TEST_CASE("a balancer's shared address: the keepalived options it implies", "[unit]") {
+  auto config = ParseConfig(std::string(kGood) +
+                                "[balancer]\nvip = \"10.0.0.100/24\"\ninterface = \"eth0\"\n"
+                                "priority = 150\nadvert_ms = 200\n",
+                            "test.toml");
+  REQUIRE(config.ok());
+  const auto vrrp = VrrpFor(*config, {"127.0.0.3"});
+  CHECK(vrrp.address == "127.0.0.1");  // the advertised address
+  CHECK(vrrp.priority == 150);
+  CHECK(vrrp.advert_s == 0.2);
+  CHECK(vrrp.nginx_pid_file == "/var/lib/starling/nginx/nginx.pid");
+  CHECK(balancer::Validate(vrrp).ok());
+}
+
 TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
   struct Case {
     std::string toml;
@@ -68,6 +82,16 @@ TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
       {base + "node_name = \"n\"\n[copies]\nports = \"3-4x\"", "copies.ports must be"},
       {base + "node_name = \"n\"\n[copies]\nup_window_s = 0", "copies.up_window_s must be"},
       {base + "node_name = \"n\"\n[copies]\nstop_grace = 1", "unknown setting 'copies.stop"},
+      {base + "node_name = \"n\"\n[balancer]\nvip = \"10.0.0.9/24\"", "needs balancer.interface"},
+      {base + "node_name = \"n\"\n[balancer]\nvip = \"10.0.0.9\"\ninterface = \"eth0\"",
+       "IP/prefix"},
+      {base + "node_name = \"n\"\n[balancer]\nvip = \"10.0.0.9/24\"\ninterface = \"e;x\"",
+       "bad interface name"},
+      {base + "node_name = \"n\"\n[balancer]\nvip = \"10.0.0.9/24\"\ninterface = \"eth0\"\n"
+              "peers = [\"lb-2\"]",
+       "peer 'lb-2'"},
+      {base + "node_name = \"n\"\n[balancer]\npriority = 255", "balancer.priority must be"},
+      {base + "node_name = \"n\"\n[balancer]\npeers = \"10.0.0.2\"", "balancer.peers must be"},
   };
   for (const auto& c : cases) {
     INFO(c.toml);

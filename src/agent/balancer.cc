@@ -119,7 +119,10 @@ void EndChild(pid_t pid, int signal, std::chrono::seconds grace) {
 
 BalancerService::BalancerService(asio::io_context& io, const AgentConfig& config,
                                  store::Replica* log)
-    : io_(io), config_(config), log_(log) {
+    : io_(io),
+      config_(config),
+      log_(log),
+      access_log_((std::filesystem::path(config.data_dir) / "nginx" / "access.log").string()) {
   const BalancerConfig& b = config.balancer;
   options_.mode = b.mode == "reload" ? balancer::Mode::kReload : balancer::Mode::kLua;
   options_.prefix = (std::filesystem::path(config.data_dir) / "nginx").string();
@@ -320,6 +323,25 @@ void BalancerService::UpdateKeepalived(const std::vector<std::string>& balancer_
                config_.balancer.vip, config_.balancer.interface, fmt::join(peers, ", "));
 }
 
+void BalancerService::TailAccessLog(std::chrono::steady_clock::time_point now) {
+  if (now - last_tail_ < std::chrono::seconds(1)) return;
+  last_tail_ = now;
+  const auto lines = access_log_.Poll();
+  if (!lines.empty()) {
+    std::lock_guard lock(mutex_);
+    for (const auto& line : lines) traffic_.Add(line);
+  }
+  // Rotation by size: nginx reopens its log on SIGUSR1; the tailer reads the old file to its
+  // end before it follows the new one, so no line is lost or counted twice.
+  constexpr uintmax_t kRotateBytes = 64 << 20;
+  const std::filesystem::path log = std::filesystem::path(options_.prefix) / "access.log";
+  std::error_code ec;
+  if (pid_ > 0 && std::filesystem::file_size(log, ec) > kRotateBytes && !ec) {
+    std::filesystem::rename(log, log.string() + ".1", ec);
+    if (!ec) ::kill(pid_, SIGUSR1);
+  }
+}
+
 void BalancerService::StopKeepalived() {
   if (keepalived_pid_ <= 0) return;
   EndChild(keepalived_pid_, SIGTERM, std::chrono::seconds(10));  // it removes the address
@@ -330,6 +352,7 @@ void BalancerService::Update(const std::vector<balancer::WorkerCopies>& workers,
                              const std::vector<std::string>& balancer_peers) {
   const auto now = std::chrono::steady_clock::now();
   UpdateKeepalived(balancer_peers, now);
+  TailAccessLog(now);
   // nginx died: start it again (at most every 2 s), with what it should hold.
   if (pid_ > 0) {
     int status = 0;
@@ -391,6 +414,14 @@ nlohmann::json BalancerService::StateJson() {
   std::lock_guard lock(mutex_);
   nlohmann::json sites = nlohmann::json::object();
   for (const auto& [site, peers] : applied_) sites[site] = peers;
+  nlohmann::json traffic = nlohmann::json::object();
+  for (const auto& [site, t] : traffic_.sites()) {
+    traffic[site.empty() ? "(no site)" : site] = {
+        {"requests", t.requests}, {"bytes", t.bytes},
+        {"2xx", t.status[2]},     {"3xx", t.status[3]},
+        {"4xx", t.status[4]},     {"5xx", t.status[5]},
+        {"retried", t.retried},   {"request_time_s", t.request_time_s}};
+  }
   return {{"mode", options_.mode == balancer::Mode::kLua ? "lua" : "reload"},
           {"listen", options_.listen},
           {"generation", generation_.load()},
@@ -400,7 +431,10 @@ nlohmann::json BalancerService::StateJson() {
           {"vip", config_.balancer.vip},
           {"keepalived_pid", keepalived_pid_},
           {"holds_vip", HoldsAddress(config_.balancer.vip)},
-          {"sites", std::move(sites)}};
+          {"sites", std::move(sites)},
+          {"traffic", std::move(traffic)},
+          {"access_log_malformed", traffic_.malformed()},
+          {"access_log_rotations", access_log_.rotations()}};
 }
 
 void BalancerService::Stop() {

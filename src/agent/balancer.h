@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "src/agent/access_log.h"
 #include "src/agent/config.h"
 #include "src/balancer/nginx.h"
 #include "src/base/status.h"
@@ -65,6 +66,7 @@ class BalancerService {
   void UpdateKeepalived(const std::vector<std::string>& balancer_peers,
                         std::chrono::steady_clock::time_point now);
   void StopKeepalived();
+  void TailAccessLog(std::chrono::steady_clock::time_point now);
   void Push(uint64_t generation, balancer::Upstreams upstreams);
   void Reload(std::vector<balancer::SiteDomains> sites, balancer::Upstreams upstreams);
 
@@ -88,7 +90,12 @@ class BalancerService {
   uint64_t reloads_ = 0;
   uint64_t pushes_ = 0;
 
-  mutable std::mutex mutex_;  // guards applied_ and applied_generation_
+  // nginx's access log, followed across rotations into per-site totals (for metering).
+  AccessLogTailer access_log_;
+  std::chrono::steady_clock::time_point last_tail_{};
+
+  mutable std::mutex mutex_;  // guards applied_, applied_generation_ and traffic_
+  balancer::TrafficTotals traffic_;
   balancer::Upstreams applied_;
   uint64_t applied_generation_ = 0;
 

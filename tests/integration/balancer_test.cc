@@ -166,6 +166,12 @@ TEST_CASE("a site through nginx: copies come and go with no reload and no failed
   CHECK(entry["site"] == "web");
   CHECK(entry["status"] == 200);
   CHECK_THAT(entry["upstream"].get<std::string>(), Catch::Contains("127.0.0.1:"));
+  // The agent follows that log into per-site totals (for metering): every GET above is there.
+  REQUIRE(WaitFor(std::chrono::seconds(5), [&] {
+    const json traffic = BalancerState(balancer)["traffic"];
+    return traffic.contains("web") && traffic["web"]["2xx"].get<int>() >= load.requests();
+  }));
+  CHECK(BalancerState(balancer)["access_log_malformed"] == 0);
 }
 
 }  // namespace

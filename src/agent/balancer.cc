@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "src/copies/subprocess.h"
@@ -47,11 +49,21 @@ Result<pid_t> Spawn(std::vector<std::string> args, const std::string& output) {
   posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND,
                                    0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  // nginx and keepalived outlive a killed agent: they must not hold its sockets or its lock.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  // A process group of its own (its pgid is its pid): nginx's workers and keepalived's children
+  // are ended with it, even when the parent itself was killed with SIGKILL.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   pid_t pid = -1;
-  const int error = posix_spawnp(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
+  const int error =
+      posix_spawnp(&pid, args[0].c_str(), &actions, &attributes, argv.data(), environ);
+  posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   if (error != 0)
     return Status::Unavailable("cannot start " + args[0] + ": " + std::strerror(error));
@@ -81,37 +93,77 @@ bool HoldsAddress(const std::string& vip) {
   return found;
 }
 
-bool Running(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
-
-// Ends the process a pid file names if its command line mentions `marker` (what an earlier run
-// of this agent left, not a stranger that reused the pid): `signal`, then SIGKILL after 10 s.
-void EndLeftover(const std::filesystem::path& pid_file, const std::string& marker, int signal) {
-  std::ifstream in(pid_file);
-  long pid = 0;
-  if (!(in >> pid) || pid <= 1) return;
-  std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
-  std::string command((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-  if (command.find(marker) == std::string::npos) return;
-  spdlog::warn("balancer: ending pid {} an earlier run left ({})", pid, pid_file.string());
-  ::kill(static_cast<pid_t>(pid), signal);
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (Running(static_cast<pid_t>(pid)) && std::chrono::steady_clock::now() < end) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling its exit
+// The processes of process group `group`, as /proc shows them now.
+std::vector<pid_t> GroupMembers(pid_t group) {
+  std::vector<pid_t> members;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // pid (comm) state ppid pgrp …: comm may hold spaces, so fields count from the last ')'.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    if (rest >> state >> ppid >> pgrp && pgrp == group && state != 'Z') {
+      members.push_back(static_cast<pid_t>(std::stol(name)));
+    }
   }
-  if (Running(static_cast<pid_t>(pid))) ::kill(static_cast<pid_t>(pid), SIGKILL);
+  return members;
 }
 
-// Waits (bounded) for our child `pid` to exit after `signal`; SIGKILL when the time is up.
+std::string CommandLine(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Ends what an earlier run of this agent left: the process group a pid file names (nginx's
+// master and workers, keepalived and its children), when its leader's command line mentions
+// `marker` — or, the leader gone (SIGKILL), when every member left runs `program` — so that a
+// stranger that reused the pid is left alone. `signal`, then SIGKILL after 10 s.
+void EndLeftover(const std::filesystem::path& pid_file, const std::string& marker,
+                 const std::string& program, int signal) {
+  std::ifstream in(pid_file);
+  long number = 0;
+  if (!(in >> number) || number <= 1) return;
+  const pid_t group = static_cast<pid_t>(number);
+  auto ours = [&] {
+    auto members = GroupMembers(group);
+    if (members.empty()) return false;
+    if (CommandLine(group).find(marker) != std::string::npos) return true;
+    return std::all_of(members.begin(), members.end(), [&](pid_t pid) {
+      return pid != group && CommandLine(pid).find(program) == 0;
+    });
+  };
+  if (!ours()) return;
+  spdlog::warn("balancer: ending process group {} an earlier run left ({})", group,
+               pid_file.string());
+  ::kill(-group, signal);
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!GroupMembers(group).empty() && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling their exit
+  }
+  if (!GroupMembers(group).empty()) ::kill(-group, SIGKILL);
+}
+
+// Ends our child `pid` and its process group: `signal`, then SIGKILL after `grace`.
 void EndChild(pid_t pid, int signal, std::chrono::seconds grace) {
   if (pid <= 0) return;
-  ::kill(pid, signal);
+  ::kill(-pid, signal);
   const auto end = std::chrono::steady_clock::now() + grace;
   int status = 0;
   while (std::chrono::steady_clock::now() < end) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) return;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      ::kill(-pid, SIGKILL);  // anything of its group it left behind
+      return;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling its exit
   }
-  ::kill(pid, SIGKILL);
+  ::kill(-pid, SIGKILL);
   ::waitpid(pid, &status, 0);
 }
 
@@ -192,9 +244,10 @@ Status BalancerService::SpawnNginx() {
 Status BalancerService::Start() {
   // What an earlier run of this agent left (killed with SIGKILL): its nginx would hold the
   // listeners, and its keepalived the address.
-  EndLeftover(std::filesystem::path(options_.prefix) / "nginx.pid", options_.prefix, SIGQUIT);
+  EndLeftover(std::filesystem::path(options_.prefix) / "nginx.pid", options_.prefix, "nginx:",
+              SIGQUIT);
   EndLeftover(std::filesystem::path(config_.data_dir) / "keepalived" / "keepalived.pid",
-              config_.data_dir, SIGTERM);
+              config_.data_dir, config_.balancer.keepalived, SIGTERM);
   sites_ = ReadSites();
   if (Status s = WriteAndCheck(sites_, {}); !s.ok()) return s;
   if (Status s = SpawnNginx(); !s.ok()) return s;

@@ -104,6 +104,8 @@ class ProcessDriver final : public Driver {
       } else {
         const int null = ::open("/dev/null", O_RDONLY);
         if (null >= 0) ::dup2(null, 0);
+        // The copy keeps none of the agent's descriptors (sockets, the state log's lock).
+        ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         ::execve(argv[0], argv.data(), envp.data());
         error = errno;
       }

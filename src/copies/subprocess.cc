@@ -48,6 +48,8 @@ Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, const Run
   posix_spawn_file_actions_adddup2(&actions, target, 1);
   posix_spawn_file_actions_adddup2(&actions, target, 2);
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
+  // Nothing else of the agent's (its gossip sockets, the state log's lock) outlives it in a child.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);

@@ -172,6 +172,20 @@ TEST_CASE("a site through nginx: copies come and go with no reload and no failed
     return traffic.contains("web") && traffic["web"]["2xx"].get<int>() >= load.requests();
   }));
   CHECK(BalancerState(balancer)["access_log_malformed"] == 0);
+
+  // The balancer agent killed and started again: it ends the nginx its earlier run left (which
+  // holds the listener) and serves through a new one; nothing of the old agent lingers in it.
+  const int old_nginx = BalancerState(balancer)["nginx_pid"];
+  Cluster::Kill(agents[2], SIGKILL);
+  cluster.Start(agents[2]);
+  REQUIRE(WaitFor(std::chrono::seconds(30), [&] {
+    auto state = Cluster::Api(balancer, "GET", "/v1/balancer", "{}", 2);
+    return state && state->first == 200 && state->second["nginx_pid"] != old_nginx &&
+           Peers(balancer, "web") >= 1;
+  }));
+  CHECK(Get(listen, "web.example.com", "/index.html").first == 200);
+  CHECK(Cluster::ReadAll("/proc/" + std::to_string(old_nginx) + "/cmdline")
+            .find((cluster.dir() / "balancer").string()) == std::string::npos);
 }
 
 }  // namespace

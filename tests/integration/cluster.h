@@ -212,7 +212,7 @@ class Cluster {
     std::string command((std::istreambuf_iterator<char>(cmdline)),
                         std::istreambuf_iterator<char>());
     if (command.find(marker.string()) == std::string::npos) return;
-    ::kill(static_cast<pid_t>(pid), signal);
+    ::kill(-static_cast<pid_t>(pid), signal);  // its process group: nginx's workers too
     WaitFor(std::chrono::seconds(5), [&] {
       return !fs::exists("/proc/" + std::to_string(pid) + "/cmdline") ||
              ReadAll("/proc/" + std::to_string(pid) + "/cmdline").empty();
@@ -351,6 +351,16 @@ class NetLab {
   // Whether this machine lets us (root, ip netns, veth).
   static bool Possible() { return std::system(STARLING_SOURCE_DIR "/scripts/netlab check") == 0; }
   const std::string& name() const { return name_; }
+  // Node I's machine dies: every process in its namespace gets SIGKILL (agent, copies, nginx
+  // and its workers, keepalived), after its link goes down.
+  void Crash(int node) const {
+    REQUIRE(In(node, "ip link set eth0 down") == 0);
+    const std::string pids = RunCommand(fmt::format("ip netns pids {}-{}", name_, node));
+    std::istringstream lines(pids);
+    for (long pid = 0; lines >> pid;) {
+      if (pid > 1) ::kill(static_cast<pid_t>(pid), SIGKILL);
+    }
+  }
   // Runs `command` in node I's namespace (a shell line); its exit status.
   int In(int node, const std::string& command) const {
     return std::system(

@@ -505,19 +505,24 @@ void Swim::Gossip(Instant now, Outbox* out) {
   auto targets = RandomMembers(options_.gossip_nodes, {}, [&](const Member& m) {
     return IsUp(m.status) || now - m.status_since < options_.gossip_to_the_dead;
   });
-  const size_t header_cost = header_item_.size() + kItemPrefixBytes;
   for (const Member* target : targets) {
-    auto items = broadcasts_.Take(options_.datagram_budget_bytes - header_cost, kItemPrefixBytes,
-                                  RetransmitLimit());
-    if (items.empty()) break;
-    std::string datagram;
-    datagram.reserve(options_.datagram_budget_bytes);
-    AppendItem(&datagram, header_item_);
-    for (const auto& item : items) AppendItem(&datagram, item);
-    ++stats_.datagrams_sent;
-    stats_.bytes_sent += datagram.size();
-    out->datagrams.push_back({target->address(), std::move(datagram)});
+    if (!SendBroadcasts(*target, out)) break;
   }
+}
+
+bool Swim::SendBroadcasts(const Member& target, Outbox* out) {
+  const size_t header_cost = header_item_.size() + kItemPrefixBytes;
+  auto items = broadcasts_.Take(options_.datagram_budget_bytes - header_cost, kItemPrefixBytes,
+                                RetransmitLimit());
+  if (items.empty()) return false;
+  std::string datagram;
+  datagram.reserve(options_.datagram_budget_bytes);
+  AppendItem(&datagram, header_item_);
+  for (const auto& item : items) AppendItem(&datagram, item);
+  ++stats_.datagrams_sent;
+  stats_.bytes_sent += datagram.size();
+  out->datagrams.push_back({target.address(), std::move(datagram)});
+  return true;
 }
 
 void Swim::PushPullWithRandomMember(Instant /*now*/, Outbox* out) {
@@ -599,11 +604,18 @@ void Swim::UpdateMeta(Instant /*now*/, const NodeMeta& meta, Outbox* /*out*/) {
                  Alive{self.incarnation, self_name_, self.address(), self.meta()});
 }
 
-void Swim::PublishLoad(Instant /*now*/, LoadReport report, Outbox* /*out*/) {
+void Swim::PublishLoad(Instant /*now*/, LoadReport report, Outbox* out,
+                       const std::vector<std::string>& urgent_to) {
   auto& current = loads_[self_name_];
   report.version = current.version + 1;
   current = report;
   QueueBroadcast("l:" + self_name_, Load{self_name_, report});
+  for (const auto& name : urgent_to) {
+    const Member* target = Find(name);
+    if (target != nullptr && name != self_name_ && IsUp(target->status)) {
+      SendBroadcasts(*target, out);
+    }
+  }
 }
 
 Status Swim::SendUserEvent(Instant /*now*/, std::string name, std::string payload, Outbox* out) {

@@ -135,8 +135,11 @@ class Swim {
 
   // Publishes new metadata (an Alive with a higher incarnation).
   void UpdateMeta(Instant now, const NodeMeta& meta, Outbox* out);
-  // Publishes this node's load report under the next version.
-  void PublishLoad(Instant now, LoadReport report, Outbox* out);
+  // Publishes this node's load report under the next version. `urgent_to`: members that get
+  // the pending broadcasts at once rather than at the next gossip round (the balancers, when a
+  // copy starts serving or drains: DESIGN.md §9).
+  void PublishLoad(Instant now, LoadReport report, Outbox* out,
+                   const std::vector<std::string>& urgent_to = {});
   // Floods an application event to every member once.
   [[nodiscard]] Status SendUserEvent(Instant now, std::string name, std::string payload,
                                      Outbox* out);
@@ -192,6 +195,8 @@ class Swim {
   void ProbeTimers(Instant now, Outbox* out);
   void EndProbe(bool success);
   void Gossip(Instant now, Outbox* out);
+  // One datagram of pending broadcasts to `target`; false when none is pending.
+  bool SendBroadcasts(const Member& target, Outbox* out);
   void PushPullWithRandomMember(Instant now, Outbox* out);
   void Reconnect(Instant now, Outbox* out);
   void ReapForgotten(Instant now);

@@ -644,7 +644,18 @@ class AgentImpl final : public Agent {
     report.load1 = load1;
     report.cpu_count = std::max(1u, std::thread::hardware_concurrency());
     report.free_slots = core_->FindMember(config_.node_name)->meta().capacity;
-    Step([&](Outbox* out) { core_->PublishLoad(now, report, out); });
+    // A copy that starts serving or draining matters to the balancers now: they get the
+    // report at once instead of at the next gossip round (≈ 100 ms on the default profile).
+    std::vector<std::string> urgent;
+    if (force) {
+      for (const gossip::Member* member : core_->members()) {
+        if (member->status == gossip::MemberStatus::kAlive &&
+            member->meta().role != gossip::Role::kWorker && member->name() != config_.node_name) {
+          urgent.push_back(member->name());
+        }
+      }
+    }
+    Step([&](Outbox* out) { core_->PublishLoad(now, report, out, urgent); });
   }
 
   void BeginLeave() {

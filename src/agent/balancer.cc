@@ -244,8 +244,8 @@ Status BalancerService::SpawnNginx() {
 Status BalancerService::Start() {
   // What an earlier run of this agent left (killed with SIGKILL): its nginx would hold the
   // listeners, and its keepalived the address.
-  EndLeftover(std::filesystem::path(options_.prefix) / "nginx.pid", options_.prefix, "nginx:",
-              SIGQUIT);
+  EndLeftover(std::filesystem::path(options_.prefix) / "nginx.pid", options_.prefix,
+              "nginx:", SIGQUIT);
   EndLeftover(std::filesystem::path(config_.data_dir) / "keepalived" / "keepalived.pid",
               config_.data_dir, config_.balancer.keepalived, SIGTERM);
   sites_ = ReadSites();

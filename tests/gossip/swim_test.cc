@@ -299,6 +299,19 @@ TEST_CASE("load reports spread and the newest version wins", "[core]") {
   }
 }
 
+TEST_CASE("an urgent load report goes to the named members at once", "[core]") {
+  Harness h(4);
+  h.RunFor(Seconds(3));
+  Outbox out;
+  h.core(0).PublishLoad(h.now(), LoadReport{0, 1.0, 2, 3, 0, {}}, &out, {"node-2", "node-9"});
+  // One datagram, to node-2 (node-9 is unknown), before any gossip round ran.
+  REQUIRE(out.datagrams.size() == 1);
+  CHECK(out.datagrams[0].to == h.core(0).FindMember("node-2")->address());
+  Outbox quiet;
+  h.core(0).PublishLoad(h.now(), LoadReport{0, 1.5, 2, 3, 0, {}}, &quiet);
+  CHECK(quiet.datagrams.empty());  // not urgent: the next gossip round carries it
+}
+
 TEST_CASE("malformed input is rejected and changes nothing", "[core]") {
   Harness h(3);
   h.RunFor(Seconds(2));

@@ -301,7 +301,7 @@ void BalancerService::Push(uint64_t generation, balancer::Upstreams upstreams) {
 
 void BalancerService::Reload(std::vector<balancer::SiteDomains> sites,
                              balancer::Upstreams upstreams) {
-  asio::post(worker_, [this, alive = alive_, sites, upstreams, pid = pid_] {
+  asio::post(worker_, [this, alive = alive_, sites, upstreams, pid = pid_.load()] {
     if (!*alive) return;
     Status s = WriteAndCheck(sites, upstreams);
     if (s.ok() && pid > 0 && ::kill(pid, SIGHUP) != 0) s = Status::IoError("SIGHUP failed");
@@ -475,14 +475,25 @@ nlohmann::json BalancerService::StateJson() {
         {"4xx", t.status[4]},     {"5xx", t.status[5]},
         {"retried", t.retried},   {"request_time_s", t.request_time_s}};
   }
+  // What an operator wants first: does this balancer serve what the view says?
+  const pid_t nginx = pid_, keepalived = keepalived_pid_;
+  std::string health = "ok";
+  if (nginx <= 0 || ::kill(nginx, 0) != 0) {
+    health = "nginx down";
+  } else if (!config_.balancer.vip.empty() && keepalived <= 0) {
+    health = "keepalived down";
+  } else if (applied_generation_ < generation_) {
+    health = "applying";
+  }
   return {{"mode", options_.mode == balancer::Mode::kLua ? "lua" : "reload"},
+          {"health", health},
           {"listen", options_.listen},
           {"generation", generation_.load()},
           {"applied_generation", applied_generation_},
           {"reloads", reloads_},
-          {"nginx_pid", pid_},
+          {"nginx_pid", nginx},
           {"vip", config_.balancer.vip},
-          {"keepalived_pid", keepalived_pid_},
+          {"keepalived_pid", keepalived},
           {"holds_vip", HoldsAddress(config_.balancer.vip)},
           {"sites", std::move(sites)},
           {"traffic", std::move(traffic)},

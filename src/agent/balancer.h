@@ -74,11 +74,11 @@ class BalancerService {
   AgentConfig config_;
   store::Replica* log_;
   balancer::NginxOptions options_;
-  std::string nginx_;  // the binary
-  pid_t pid_ = -1;
+  std::string nginx_;           // the binary
+  std::atomic<pid_t> pid_{-1};  // atomics: StateJson reads them on other threads
   std::chrono::steady_clock::time_point last_reload_{};
   std::chrono::steady_clock::time_point restart_at_{};
-  pid_t keepalived_pid_ = -1;
+  std::atomic<pid_t> keepalived_pid_{-1};
   std::string keepalived_conf_;  // what the running keepalived holds
   std::chrono::steady_clock::time_point keepalived_restart_at_{};
   std::chrono::steady_clock::time_point keepalived_started_{};

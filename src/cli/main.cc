@@ -508,22 +508,22 @@ int main(int argc, char** argv) {
       std::printf("%s\n", all.dump(2).c_str());
       return 0;
     }
-    std::printf("%-16s %-22s %-6s %10s %8s %6s %6s %6s  %s\n", "BALANCER", "LISTEN", "MODE",
-                "GENERATION", "APPLIED", "RELOAD", "SITES", "PEERS", "SHARED ADDRESS");
+    std::printf("%-16s %-22s %-6s %10s %8s %6s %6s %6s  %-16s %s\n", "BALANCER", "LISTEN", "MODE",
+                "GENERATION", "APPLIED", "RELOAD", "SITES", "PEERS", "HEALTH", "SHARED ADDRESS");
     for (const auto& state : all) {
       size_t peers = 0;
       for (const auto& [site, list] : state["sites"].items()) peers += list.size();
       const std::string vip = state.value("vip", "");
       const std::string shared =
           vip.empty() ? "-" : vip + (state.value("holds_vip", false) ? " (active)" : " (standby)");
-      std::printf("%-16s %-22s %-6s %10llu %8llu %6llu %6zu %6zu  %s\n",
+      std::printf("%-16s %-22s %-6s %10llu %8llu %6llu %6zu %6zu  %-16s %s\n",
                   state["node"].get<std::string>().c_str(),
                   state["listen"].get<std::string>().c_str(),
                   state["mode"].get<std::string>().c_str(),
                   static_cast<unsigned long long>(state["generation"].get<uint64_t>()),
                   static_cast<unsigned long long>(state["applied_generation"].get<uint64_t>()),
                   static_cast<unsigned long long>(state["reloads"].get<uint64_t>()),
-                  state["sites"].size(), peers, shared.c_str());
+                  state["sites"].size(), peers, state.value("health", "?").c_str(), shared.c_str());
     }
     return 0;
   }

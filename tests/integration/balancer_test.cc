@@ -106,6 +106,7 @@ TEST_CASE("a site through nginx: copies come and go with no reload and no failed
   }));
   CHECK(answer.second == kPage);
   CHECK(Get(listen, "nosuch.example.com", "/").first == 404);
+  CHECK(BalancerState(balancer)["health"] == "ok");
   const uint64_t reloads = BalancerState(balancer)["reloads"];
 
   Load load(listen, "web.example.com");

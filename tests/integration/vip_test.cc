@@ -187,6 +187,7 @@ TEST_CASE(
     back_after_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - died).count();
   });
   CHECK(State(survivor).value("holds_vip", false));
+  CHECK(State(survivor).value("health", "") == "ok");
   CHECK(back_after_s <= 3.0);
 
   std::string table = fmt::format("{:<28} {:>9} {:>7} {:>8} {:>5} {:>6} {:>8}\n", "event",

@@ -207,6 +207,9 @@ void Swim::HandleLoad(const Load& load) {
     }
     return;
   }
+  // A report from an earlier life of the member (its incarnation is in the version's high
+  // bits): what it said — copies serving, say — is no longer true.
+  if ((load.report.version >> 32) < Find(load.name)->incarnation) return;
   if (current.version != 0 && load.report.version <= current.version) return;
   current = load.report;
   QueueBroadcast("l:" + load.name, load);
@@ -262,6 +265,9 @@ void Swim::AliveNode(Instant now, const Alive& alive, Outbox* out, bool announce
   if (!was_alive) SetStatus(&member, MemberStatus::kAlive, now);
   suspicions_.erase(alive.name);
   if (was_down) AddToProbeOrder(&member);
+  // Back from the dead (restarted, or a partition healed): the report of its earlier life —
+  // copies that were replaced meanwhile — must not reappear; it gets one from its new life.
+  if (was_down) loads_.erase(alive.name);
   if (announce) QueueBroadcast(MembershipKey(alive.name), alive);
   if (!was_alive) {
     out->events.push_back({MemberEvent::Kind::kAlive, alive.name, alive.incarnation});
@@ -607,7 +613,9 @@ void Swim::UpdateMeta(Instant /*now*/, const NodeMeta& meta, Outbox* /*out*/) {
 void Swim::PublishLoad(Instant /*now*/, LoadReport report, Outbox* out,
                        const std::vector<std::string>& urgent_to) {
   auto& current = loads_[self_name_];
-  report.version = current.version + 1;
+  // Versions carry the incarnation in their high bits, so that a restarted node's first report
+  // supersedes its earlier life's, and others can tell the two apart (HandleLoad).
+  report.version = std::max(current.version + 1, (uint64_t{self_->incarnation} << 32) | 1);
   current = report;
   QueueBroadcast("l:" + self_name_, Load{self_name_, report});
   for (const auto& name : urgent_to) {

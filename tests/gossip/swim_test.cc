@@ -291,11 +291,59 @@ TEST_CASE("load reports spread and the newest version wins", "[core]") {
     h.core(0).PublishLoad(h.now(), LoadReport{0, 2.5, 2, 1, 0, {}}, out);
   });
   h.RunFor(Seconds(1));
+  const uint64_t version = h.core(0).LoadOf("node-0")->version;
+  CHECK(version == ((uint64_t{1} << 32) | 2));  // incarnation 1, second report
   for (int i = 1; i < 3; ++i) {
     const LoadReport* load = h.core(i).LoadOf("node-0");
     REQUIRE(load != nullptr);
-    CHECK(load->version == 2);
+    CHECK(load->version == version);
     CHECK(load->load1 == 2.5);
+  }
+}
+
+TEST_CASE("a restarted node's earlier report does not come back with it", "[core]") {
+  Harness h(3);
+  h.RunFor(Seconds(2));
+  CopyLoad copy;
+  copy.site = "web";
+  copy.serving = true;
+  copy.port = 30000;
+  h.Step(1, [&](Outbox* out) {
+    h.core(1).PublishLoad(h.now(), LoadReport{0, 1.0, 2, 3, 0, {copy}}, out);
+  });
+  h.RunFor(Seconds(1));
+  REQUIRE(h.core(0).LoadOf("node-1") != nullptr);
+  h.node(1).up = false;
+  h.RunFor(Seconds(4));
+  REQUIRE(h.StatusOf(0, 1) == MemberStatus::kDead);
+  // node-2 still holds the old report and keeps offering it (push-pull, gossip).
+  REQUIRE(h.core(2).LoadOf("node-1") != nullptr);
+  h.Boot(1, 2);
+  h.Step(1, [&](Outbox* out) { h.core(1).Join(h.now(), {h.node(0).address}, out); });
+  // At no moment (the join's exchange itself, then every millisecond) does a node see node-1
+  // alive again with the copy of its earlier life.
+  int stale = 0;
+  for (int step = 0; step < 3000; ++step) {
+    if (step > 0) h.RunFor(Milliseconds(1));
+    for (int i : {0, 2}) {
+      const Member* member = h.core(i).FindMember("node-1");
+      const LoadReport* load = h.core(i).LoadOf("node-1");
+      if (member->status == MemberStatus::kAlive && load != nullptr && !load->copies.empty()) {
+        ++stale;
+      }
+    }
+  }
+  CHECK(stale == 0);
+  REQUIRE(AllAlive(h, 3));
+  // Its first report of the new life is taken, however low its count.
+  h.Step(1, [&](Outbox* out) {
+    h.core(1).PublishLoad(h.now(), LoadReport{0, 0.5, 2, 3, 0, {}}, out);
+  });
+  h.RunFor(Seconds(1));
+  for (int i : {0, 2}) {
+    const LoadReport* load = h.core(i).LoadOf("node-1");
+    REQUIRE(load != nullptr);
+    CHECK(load->load1 == 0.5);
   }
 }
 

@@ -152,15 +152,18 @@ TEST_CASE(
     CHECK(WaitFor(std::chrono::seconds(10), [&] { return Holds(agents[0], "shop", v1); }));
 
     // Kill the source as soon as the pullers hold everything between them (no chunk missing
-    // at all three), while each still misses something: they must finish from each other.
-    bool mid_transfer = false;
+    // at all three), while they still miss something: they must finish from each other. (One
+    // of them may have finished already when the others' holdings first cover the image — the
+    // pullers fetch from each other all along, and polling three agents takes a while under
+    // ASan — so what is required is that some puller is still mid-transfer at the kill.)
+    int mid_transfer = 0;
     REQUIRE(WaitFor(std::chrono::seconds(60), [&] {
       std::map<std::string, int> missing_at;
-      mid_transfer = true;
+      mid_transfer = 0;
       for (int i = 1; i < 4; ++i) {
         auto missing = Cluster::Api(agents[i], "GET", "/v1/images/shop/" + v1 + "/missing");
         if (!missing || missing->first != 200 || !missing->second["manifest_loaded"]) return false;
-        mid_transfer &= missing->second["count"] > 0;
+        if (missing->second["count"] > 0) ++mid_transfer;
         for (const auto& hash : missing->second["missing"]) ++missing_at[hash];
       }
       for (const auto& [hash, count] : missing_at) {
@@ -169,7 +172,7 @@ TEST_CASE(
       return true;
     }));
     Cluster::Kill(agents[0], SIGKILL);
-    CHECK(mid_transfer);
+    CHECK(mid_transfer >= 1);
 
     for (int i = 1; i < 4; ++i) {
       INFO(agents[i].name);

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "src/base/time.h"
+#include "base/time.h"
 
 namespace starling::gossip {
 

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "gossip/messages.h"
-#include "src/base/status.h"
+#include "base/status.h"
 
 namespace starling::gossip {
 

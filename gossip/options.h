@@ -3,8 +3,8 @@
 
 #include <string_view>
 
-#include "src/base/status.h"
-#include "src/base/time.h"
+#include "base/status.h"
+#include "base/time.h"
 
 namespace starling::gossip {
 

@@ -21,8 +21,8 @@
 #include "gossip/options.h"
 #include "gossip/suspicion.h"
 #include "gossip/types.h"
-#include "src/base/rng.h"
-#include "src/base/status.h"
+#include "base/rng.h"
+#include "base/status.h"
 
 namespace starling::gossip {
 

@@ -60,14 +60,4 @@ ProfileRef ProfilePool::Intern(const NodeName& name, const Address& address, con
   return made;
 }
 
-bool IsValidName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 }  // namespace starling::gossip

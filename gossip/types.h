@@ -8,7 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "src/base/time.h"
+#include "base/names.h"
+#include "base/time.h"
 
 namespace starling::gossip {
 
@@ -93,6 +94,6 @@ struct Member {
 };
 
 // Names are node and event identifiers: 1–64 characters of [A-Za-z0-9._-].
-bool IsValidName(std::string_view name);
+using starling::IsValidName;  // base/names.h
 
 }  // namespace starling::gossip

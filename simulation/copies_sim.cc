@@ -10,7 +10,7 @@
 #include <memory>
 #include <numbers>
 
-#include "src/base/rng.h"
+#include "base/rng.h"
 #include "src/rules/copy_planner.h"
 #include "src/rules/load_average.h"
 #include "src/rules/placement.h"

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "simulation/membership_sim.h"
-#include "src/base/status.h"
-#include "src/base/time.h"
+#include "base/status.h"
+#include "base/time.h"
 #include "src/rules/autoscale.h"
 
 namespace starling::sim {

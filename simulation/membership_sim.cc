@@ -13,7 +13,7 @@
 
 #include "gossip/codec.h"
 #include "gossip/swim.h"
-#include "src/base/rng.h"
+#include "base/rng.h"
 
 namespace starling::sim {
 namespace {

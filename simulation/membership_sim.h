@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gossip/options.h"
-#include "src/base/time.h"
+#include "base/time.h"
 
 namespace starling::sim {
 

@@ -7,7 +7,7 @@
 #include <map>
 #include <memory>
 
-#include "src/base/rng.h"
+#include "base/rng.h"
 #include "store/memory_storage.h"
 #include "store/replica.h"
 

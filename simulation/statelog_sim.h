@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "src/base/time.h"
+#include "base/time.h"
 
 namespace starling::sim {
 

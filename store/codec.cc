@@ -5,7 +5,7 @@
 #include <kj/exception.h>
 #include <kj/io.h>
 
-#include "gossip/types.h"
+#include "base/names.h"
 #include "schema/store.capnp.h"
 
 namespace starling::store {
@@ -90,7 +90,7 @@ Digest GetDigest(capnp::List<s::OriginHead>::Reader in) {
 bool IsValidOrigin(std::string_view origin) {
   const size_t slash = origin.rfind('/');
   if (slash == std::string_view::npos || origin.size() > kMaxOriginBytes) return false;
-  if (!gossip::IsValidName(origin.substr(0, slash))) return false;
+  if (!IsValidName(origin.substr(0, slash))) return false;
   const std::string_view id = origin.substr(slash + 1);
   if (id.size() != 16) return false;
   for (char c : id) {
@@ -132,7 +132,7 @@ Result<Exchange> DecodeExchange(std::string_view bytes) {
                         std::to_string(root.getProtocolVersion())};
     }
     out.sender.assign(root.getSender().cStr(), root.getSender().size());
-    if (!gossip::IsValidName(out.sender)) throw DecodeError{"invalid sender"};
+    if (!IsValidName(out.sender)) throw DecodeError{"invalid sender"};
     out.digest = GetDigest(root.getDigest());
     auto entries = root.getEntries();
     if (entries.size() > kMaxExchangeEntries) throw DecodeError{"too many entries"};

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/base/status.h"
+#include "base/status.h"
 #include "store/entry.h"
 
 namespace starling::store {

@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "src/base/rng.h"
-#include "src/base/status.h"
-#include "src/base/time.h"
+#include "base/rng.h"
+#include "base/status.h"
+#include "base/time.h"
 #include "store/codec.h"
 #include "store/entry.h"
 #include "store/hlc.h"

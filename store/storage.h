@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "src/base/status.h"
+#include "base/status.h"
 #include "store/entry.h"
 
 namespace starling::store {

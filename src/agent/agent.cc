@@ -27,7 +27,7 @@
 #include "src/agent/copies.h"
 #include "src/agent/images.h"
 #include "src/agent/metrics.h"
-#include "src/base/file.h"
+#include "base/file.h"
 #include "src/net/sealer.h"
 #include "src/sites/site.h"
 #include "store/replica.h"
@@ -1247,7 +1247,7 @@ class AgentImpl final : public Agent {
         if (on && core_->FindMember(node) == nullptr) {
           return Status::NotFound("no member '" + node + "'");
         }
-        return WritePlan{std::string(kDrainPrefix) + node,
+        return WritePlan{keys::Drain(node),
                          on ? "1" : "",
                          !on,
                          {{"node", node}, {"draining", on}}};
@@ -1267,7 +1267,7 @@ class AgentImpl final : public Agent {
                 auto params = WriteParams(request);
                 if (!params.ok())
                   return Reply(response, 400, {{"error", params.status().message()}});
-                const std::string key = "kv/" + std::string(request.matches[1]);
+                const std::string key = keys::Kv(std::string(request.matches[1]));
                 std::string value = request.body;
                 WriteQuery(response, params->first, params->second,
                            [key, value = std::move(value)]() -> Result<WritePlan> {
@@ -1276,7 +1276,7 @@ class AgentImpl final : public Agent {
               });
     http_.Get(R"(/v1/kv/(.+))",
               [this](const httplib::Request& request, httplib::Response& response) {
-                const std::string key = "kv/" + std::string(request.matches[1]);
+                const std::string key = keys::Kv(std::string(request.matches[1]));
                 Answer(response, Query([this, key] {
                          auto entry = log_->Get(key);
                          if (!entry.ok()) return ErrorJson(entry.status());

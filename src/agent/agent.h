@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "src/agent/config.h"
-#include "src/base/status.h"
+#include "base/status.h"
 
 namespace starling::agent {
 

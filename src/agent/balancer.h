@@ -30,7 +30,7 @@
 #include "src/agent/access_log.h"
 #include "src/agent/config.h"
 #include "src/balancer/nginx.h"
-#include "src/base/status.h"
+#include "base/status.h"
 #include "store/replica.h"
 
 namespace starling::agent {

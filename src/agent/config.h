@@ -7,7 +7,7 @@
 #include "gossip/options.h"
 #include "gossip/types.h"
 #include "src/balancer/keepalived.h"
-#include "src/base/status.h"
+#include "base/status.h"
 #include "src/rules/autoscale.h"
 
 namespace starling::agent {

@@ -184,9 +184,9 @@ void CopyService::Plan(const std::vector<Member>& alive) {
 
   std::set<std::string> draining;
   std::vector<store::Entry> entries;
-  if (log_->Scan(kDrainPrefix, &entries).ok()) {
+  if (log_->Scan(keys::kDrain, &entries).ok()) {
     for (const auto& entry : entries) {
-      if (!entry.tombstone) draining.insert(entry.key.substr(kDrainPrefix.size()));
+      if (!entry.tombstone) draining.insert(entry.key.substr(keys::kDrain.size()));
     }
   }
   rules::RoundView view;
@@ -203,7 +203,7 @@ void CopyService::Plan(const std::vector<Member>& alive) {
                               .up = site->up,
                               .down = site->down,
                               .desired = site->min_copies};
-    auto desired = log_->Get(std::string(kDesiredPrefix) + site->name);
+    auto desired = log_->Get(keys::Desired(site->name));
     if (desired.ok() && desired->has_value() && !(*desired)->tombstone) {
       auto json = nlohmann::json::parse((*desired)->value, nullptr, false);
       if (json.is_object() && json.contains("count") && json["count"].is_number_unsigned()) {
@@ -252,7 +252,7 @@ void CopyService::Plan(const std::vector<Member>& alive) {
     const rules::SiteView& site = view.sites[decision.site];
     switch (decision.kind) {
       case rules::Decision::Kind::kScale:
-        hooks_.write(std::string(kDesiredPrefix) + site.name,
+        hooks_.write(keys::Desired(site.name),
                      nlohmann::json{{"count", decision.count},
                                     {"by", config_.node_name},
                                     {"reason", decision.reason},

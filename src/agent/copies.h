@@ -27,14 +27,10 @@
 #include "src/images/overlay.h"
 #include "src/rules/copy_planner.h"
 #include "src/rules/load_average.h"
+#include "src/state/keys.h"
 #include "store/replica.h"
 
 namespace starling::agent {
-
-// State log keys: "desired/<site>" (JSON {count, by, reason, at_ms}) written by a site's
-// coordinator; "drain/<node>" (any value) while a node is being emptied.
-inline constexpr std::string_view kDesiredPrefix = "desired/";
-inline constexpr std::string_view kDrainPrefix = "drain/";
 
 class CopyService {
  public:

@@ -11,6 +11,7 @@
 #include "src/images/importer.h"
 #include "src/images/materialize.h"
 #include "src/sites/site.h"
+#include "src/state/keys.h"
 #include "store/images/transfer.h"
 
 namespace starling::agent {
@@ -20,8 +21,6 @@ using json = nlohmann::json;
 using images::ChunkRef;
 using images::Hash;
 
-constexpr char kRecordPrefix[] = "image/";
-constexpr char kHeldPrefix[] = "image-held/";
 constexpr int kMaxServes = 4;                 // chunk replies being read at once
 constexpr size_t kMaxServeBytes = 16u << 20;  // stored bytes per reply
 constexpr auto kProgressEvery = std::chrono::seconds(1);
@@ -54,11 +53,6 @@ bool Newer(const images::ImageRecord& a, const images::ImageRecord& b) {
 }
 
 }  // namespace
-
-std::string HeldKey(std::string_view site, std::string_view version, std::string_view node) {
-  return std::string(kHeldPrefix) + std::string(site) + "/" + std::string(version) + "/" +
-         std::string(node);
-}
 
 ImageService::ImageService(asio::io_context& io, const AgentConfig& config,
                            std::unique_ptr<images::ChunkStore> chunks, store::Replica* log,
@@ -241,7 +235,7 @@ asio::awaitable<std::string> ImageService::Serve(std::string request) {
 
 void ImageService::Refresh() {
   std::vector<store::Entry> entries;
-  if (Status s = log_->Scan(kRecordPrefix, &entries); !s.ok()) {
+  if (Status s = log_->Scan(keys::kImage, &entries); !s.ok()) {
     spdlog::error("images: cannot read the state log: {}", s.ToString());
     return;
   }
@@ -271,7 +265,7 @@ void ImageService::Refresh() {
     }
     spdlog::info("image {} version {} removed", record.site, record.version.substr(0, 12));
     for (const Hash& hash : it->second.missing) puller_.Forget(hash);
-    hooks_.write(HeldKey(record.site, record.version, config_.node_name), "", true);
+    hooks_.write(keys::Held(record.site, record.version, config_.node_name), "", true);
     it = versions_.erase(it);
     gc_wanted_ = true;
   }
@@ -464,7 +458,7 @@ void ImageService::WriteProgress(Version* version, bool force) {
                 {"materialized", version->materialized},
                 {"at_ms", WallMs()}};
   if (!version->error.empty()) value["error"] = version->error;
-  hooks_.write(HeldKey(version->record.site, version->record.version, config_.node_name),
+  hooks_.write(keys::Held(version->record.site, version->record.version, config_.node_name),
                value.dump(), false);
 }
 
@@ -652,7 +646,7 @@ Result<std::pair<images::ImageRecord, json>> ImageService::Import(
 std::vector<images::ImageRecord> ImageService::Records(const std::string& site) {
   std::vector<store::Entry> entries;
   std::vector<images::ImageRecord> records;
-  const std::string prefix = site.empty() ? kRecordPrefix : images::SitePrefix(site);
+  const std::string prefix = site.empty() ? std::string(keys::kImage) : images::SitePrefix(site);
   if (!log_->Scan(prefix, &entries).ok()) return records;
   for (const auto& entry : entries) {
     if (entry.tombstone) continue;
@@ -733,10 +727,10 @@ json ImageService::ListJson(const std::string& site) {
 
 json ImageService::StatusJson(const std::string& site) {
   std::vector<store::Entry> held;
-  log_->Scan(std::string(kHeldPrefix) + site + "/", &held).IgnoreError();
+  log_->Scan(keys::HeldOf(site), &held).IgnoreError();
   json versions = json::array();
   for (const auto& record : Records(site)) {
-    const std::string prefix = std::string(kHeldPrefix) + site + "/" + record.version + "/";
+    const std::string prefix = keys::HeldOf(site, record.version);
     json nodes = json::object();
     for (const auto& entry : held) {
       if (entry.tombstone || !entry.key.starts_with(prefix)) continue;

@@ -28,10 +28,6 @@
 
 namespace starling::agent {
 
-// The state log keys of images: "image/<site>/<version>" holds the record (registry.h), and
-// "image-held/<site>/<version>/<node>" each node's progress with the version.
-std::string HeldKey(std::string_view site, std::string_view version, std::string_view node);
-
 class ImageService {
  public:
   struct Hooks {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/base/status.h"
+#include "base/status.h"
 
 namespace starling::balancer {
 

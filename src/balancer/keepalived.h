@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "src/base/status.h"
+#include "base/status.h"
 
 namespace starling::balancer {
 

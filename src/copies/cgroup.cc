@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "src/base/file.h"
+#include "base/file.h"
 
 namespace starling::copies {
 

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/base/status.h"
+#include "base/status.h"
 
 namespace starling::copies {
 

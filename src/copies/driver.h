@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "src/base/status.h"
-#include "src/base/time.h"
+#include "base/status.h"
+#include "base/time.h"
 #include "src/copies/cgroup.h"
 #include "src/copies/oci_bundle.h"
 

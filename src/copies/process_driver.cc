@@ -19,7 +19,7 @@
 #include <sstream>
 #include <thread>
 
-#include "src/base/file.h"
+#include "base/file.h"
 #include "src/copies/driver.h"
 
 namespace starling::copies {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "src/base/status.h"
+#include "base/status.h"
 #include "store/images/chunker.h"
 #include "store/images/manifest.h"
 #include "store/rocksdb/chunk_store.h"

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "src/base/status.h"
+#include "base/status.h"
 #include "store/images/manifest.h"
 #include "store/rocksdb/chunk_store.h"
 

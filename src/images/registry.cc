@@ -4,6 +4,7 @@
 #include <set>
 
 #include "src/sites/site.h"
+#include "src/state/keys.h"
 
 namespace starling::images {
 namespace {
@@ -29,10 +30,10 @@ Result<Hash> FromHex(std::string_view hex) {
 }  // namespace
 
 std::string RecordKey(std::string_view site, std::string_view version) {
-  return SitePrefix(site) + std::string(version);
+  return keys::Image(site, version);
 }
 
-std::string SitePrefix(std::string_view site) { return "image/" + std::string(site) + "/"; }
+std::string SitePrefix(std::string_view site) { return keys::ImagesOf(site); }
 
 Result<ImageRecord> StoreManifest(const Manifest& manifest, const ChunkerOptions& options,
                                   ChunkStore* store) {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "src/base/status.h"
+#include "base/status.h"
 #include "store/images/chunker.h"
 #include "store/images/manifest.h"
 #include "store/rocksdb/chunk_store.h"

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "src/base/status.h"
-#include "src/base/time.h"
+#include "base/status.h"
+#include "base/time.h"
 
 namespace starling::rules {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "src/base/time.h"
+#include "base/time.h"
 #include "src/rules/autoscale.h"
 #include "src/rules/placement.h"
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "src/base/status.h"
+#include "base/status.h"
 
 namespace starling::rules {
 

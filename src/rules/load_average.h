@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "src/base/time.h"
+#include "base/time.h"
 
 namespace starling::rules {
 

@@ -111,8 +111,6 @@ Status Validate(const Site& site) {
   return Status::Ok();
 }
 
-std::string Key(std::string_view name) { return std::string(kKeyPrefix) + std::string(name); }
-
 json ToJson(const Site& site) {
   return {{"name", site.name},           {"domains", site.domains}, {"min", site.min_copies},
           {"max", site.max_copies},      {"up", site.up},           {"down", site.down},

@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "src/base/status.h"
+#include "base/status.h"
+#include "src/state/keys.h"
 
 namespace starling::sites {
 
@@ -34,8 +35,9 @@ Status ValidateDomain(std::string_view domain);
 // Every field, and how they relate (min ≤ max, down < up).
 Status Validate(const Site& site);
 
-std::string Key(std::string_view name);
-inline constexpr std::string_view kKeyPrefix = "site/";
+// The state log key of a site (src/state/keys.h).
+inline std::string Key(std::string_view name) { return keys::Site(name); }
+inline constexpr std::string_view kKeyPrefix = keys::kSite;
 
 nlohmann::json ToJson(const Site& site);
 // Applies the fields present in `body` onto `base` (a create starts from the defaults). Unknown

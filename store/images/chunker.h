@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <span>
 
-#include "src/base/status.h"
+#include "base/status.h"
 
 namespace starling::images {
 

@@ -2,7 +2,7 @@
 
 #include <openssl/evp.h>
 
-#include "src/base/status.h"
+#include "base/status.h"
 
 namespace starling::images {
 

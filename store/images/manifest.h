@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "src/base/status.h"
+#include "base/status.h"
 #include "store/images/hash.h"
 
 namespace starling::images {

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "src/base/status.h"
+#include "base/status.h"
 
 namespace starling::images {
 

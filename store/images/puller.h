@@ -15,8 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "src/base/status.h"
-#include "src/base/time.h"
+#include "base/status.h"
+#include "base/time.h"
 #include "store/images/manifest.h"
 
 namespace starling::images {

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "src/base/status.h"
+#include "base/status.h"
 #include "store/images/hash.h"
 
 namespace rocksdb {

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "src/base/rng.h"
+#include "base/rng.h"
 
 namespace starling::gossip {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "src/base/rng.h"
+#include "base/rng.h"
 #include "src/rules/load_average.h"
 
 namespace starling::rules {

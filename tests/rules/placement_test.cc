@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 
-#include "src/base/rng.h"
+#include "base/rng.h"
 
 namespace starling::rules {
 namespace {

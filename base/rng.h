@@ -1,4 +1,4 @@
-// src/base/rng.h — a seeded, portable PRNG for the pure cores and the simulator.
+// base/rng.h — a seeded, portable PRNG for the pure cores and the simulator.
 //
 // std::uniform_int_distribution is implementation-defined, so a seed would not replay across
 // standard libraries; this is xoshiro256** seeded through splitmix64 (Blackman & Vigna), with

@@ -1,4 +1,4 @@
-// src/base/status.h — expected failures as values. Our code does not throw (STYLE.md "Errors").
+// base/status.h — expected failures as values. Our code does not throw (STYLE.md "Errors").
 #pragma once
 
 #include <cstdio>

@@ -1,4 +1,4 @@
-// src/base/time.h — time as the pure cores see it: an opaque monotonic instant, injected by the
+// base/time.h — time as the pure cores see it: an opaque monotonic instant, injected by the
 // caller (the Asio runtime's steady clock or the simulator's virtual clock). No core reads a clock.
 #pragma once
 

@@ -1,0 +1,23 @@
+// base/file.h — small whole files, for the shells (configs, keyrings, identity, cgroup and /proc
+// files). The pure cores never include this (scripts/check-determinism).
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+
+#include "base/status.h"
+
+namespace starling {
+
+// NotFound when the file cannot be opened.
+Result<std::string> ReadFile(const std::filesystem::path& path);
+
+// Writes `contents` to `path` atomically and durably: written to "<path>.tmp", fsync'd, renamed
+// over `path`. A reader sees the old or the new file, never half. Blocking (it syncs): call it
+// off the thread that answers probes.
+Status WriteFileAtomically(const std::filesystem::path& path, const std::string& contents,
+                           mode_t mode);
+
+}  // namespace starling

@@ -1,0 +1,56 @@
+// src/state/keys.h — every key the replicated state log holds, in one place (DESIGN.md §5).
+// A new kind of fact gets its prefix here, so two services never share one by accident and a
+// reader sees the whole log's layout at a glance. Keys are "<prefix><parts joined by '/'>"; the
+// parts are validated names (site, node: [A-Za-z0-9._-]), so '/' never occurs inside one.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace starling::keys {
+
+// "site/<site>": the site's spec (JSON, src/sites/site.h).
+inline constexpr std::string_view kSite = "site/";
+// "image/<site>/<version>": an image version's record (src/images/registry.h).
+inline constexpr std::string_view kImage = "image/";
+// "image-held/<site>/<version>/<node>": a node's progress with that version (JSON).
+inline constexpr std::string_view kImageHeld = "image-held/";
+// "desired/<site>": the copy count the site's coordinator chose (JSON {count, by, reason, at_ms}).
+inline constexpr std::string_view kDesired = "desired/";
+// "drain/<node>": present while the node is being emptied of copies.
+inline constexpr std::string_view kDrain = "drain/";
+// "kv/<anything>": the operators' small key-value space (/v1/kv).
+inline constexpr std::string_view kKv = "kv/";
+
+inline std::string Join(std::string_view prefix, std::string_view a) {
+  std::string key(prefix);
+  key += a;
+  return key;
+}
+inline std::string Join(std::string_view prefix, std::string_view a, std::string_view b) {
+  std::string key = Join(prefix, a);
+  key += '/';
+  key += b;
+  return key;
+}
+
+inline std::string Site(std::string_view site) { return Join(kSite, site); }
+// Every version of `site`: "image/<site>/".
+inline std::string ImagesOf(std::string_view site) { return Join(kImage, site) + "/"; }
+inline std::string Image(std::string_view site, std::string_view version) {
+  return Join(kImage, site, version);
+}
+// Every node's progress with versions of `site`: "image-held/<site>/".
+inline std::string HeldOf(std::string_view site) { return Join(kImageHeld, site) + "/"; }
+// Every node's progress with one version: "image-held/<site>/<version>/".
+inline std::string HeldOf(std::string_view site, std::string_view version) {
+  return Join(kImageHeld, site, version) + "/";
+}
+inline std::string Held(std::string_view site, std::string_view version, std::string_view node) {
+  return HeldOf(site, version) + std::string(node);
+}
+inline std::string Desired(std::string_view site) { return Join(kDesired, site); }
+inline std::string Drain(std::string_view node) { return Join(kDrain, node); }
+inline std::string Kv(std::string_view key) { return Join(kKv, key); }
+
+}  // namespace starling::keys

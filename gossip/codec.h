@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "gossip/messages.h"
 #include "base/status.h"
+#include "gossip/messages.h"
 
 namespace starling::gossip {
 

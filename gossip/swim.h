@@ -15,14 +15,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/rng.h"
+#include "base/status.h"
 #include "gossip/awareness.h"
 #include "gossip/broadcast_queue.h"
 #include "gossip/messages.h"
 #include "gossip/options.h"
 #include "gossip/suspicion.h"
 #include "gossip/types.h"
-#include "base/rng.h"
-#include "base/status.h"
 
 namespace starling::gossip {
 

@@ -14,6 +14,7 @@
 #include "src/rules/copy_planner.h"
 #include "src/rules/load_average.h"
 #include "src/rules/placement.h"
+#include "src/rules/round_view.h"
 
 namespace starling::sim {
 namespace {
@@ -131,8 +132,11 @@ class CopiesSim {
           site.spikes.emplace_back(start, start + Between(Seconds(60), Seconds(180)));
         }
       }
+      site_number_.emplace(site.name, static_cast<int>(sites_.size()));
+      sorted_site_names_.push_back(site.name);
       sites_.push_back(std::move(site));
     }
+    std::sort(sorted_site_names_.begin(), sorted_site_names_.end());
     nodes_.resize(n);
     for (size_t i = 0; i < n; ++i) {
       Node& node = nodes_[i];
@@ -417,24 +421,31 @@ class CopiesSim {
   void DecideForView(const ViewKey& key, const std::vector<size_t>& members) {
     const size_t n = nodes_.size();
     const size_t self = members.front();  // any member: they see the same
-    rules::RoundView view;
-    std::vector<std::string> alive_names;
-    for (const Site& site : sites_) {
-      view.sites.push_back({.name = site.name, .min = site.min, .max = site.max});
+    // The agent's own round input (rules::BuildRoundView), from this view's members.
+    rules::RoundInput input;
+    input.self = names_[self];
+    for (size_t s = 0; s < sites_.size(); ++s) {
+      input.sites.push_back({.name = sites_[s].name,
+                             .min = sites_[s].min,
+                             .max = sites_[s].max,
+                             .desired = key.desired[s]});
     }
-    for (size_t s = 0; s < sites_.size(); ++s) view.sites[s].desired = key.desired[s];
+    std::vector<std::string> alive_names;
     for (size_t j = 0; j < n; ++j) {
       if (!key.alive[j] && j != self) continue;
-      const Report* report = key.reports[j];
-      view.workers.push_back(
-          {names_[j], report ? report->free_slots : options_.slots_per_node, true});
       alive_names.push_back(names_[j]);
-      if (!report) continue;
-      for (const auto& [site, state, load] : report->copies) {
-        view.sites[site].copies.push_back({names_[j], state});
-        if (state == CopyState::kServing) view.sites[site].loads.push_back(load);
+      rules::MemberReport member{.name = names_[j], .capacity = options_.slots_per_node};
+      if (const Report* report = key.reports[j]) {
+        for (const auto& [site, state, load] : report->copies) {
+          member.copies.push_back({sites_[site].name, state, load});
+        }
       }
+      input.members.push_back(std::move(member));
     }
+    const rules::RoundView view = rules::BuildRoundView(input);
+    // The view holds sites in name order; decisions name them by their place in it.
+    std::vector<int> site_of;
+    for (const rules::SiteView& site : view.sites) site_of.push_back(site_number_.at(site.name));
     std::vector<rules::Decider> deciders;
     std::map<std::string_view, size_t> member_index;
     for (size_t m : members) {
@@ -445,7 +456,7 @@ class CopiesSim {
         rules::PlanRound(now_, view, deciders, options_.autoscale, &Coordinators(alive_names));
     for (const rules::Decision& decision : decisions) {
       const size_t m = member_index.at(decision.node);
-      const int s = static_cast<int>(decision.site);
+      const int s = site_of[decision.site];
       Node& node = nodes_[m];
       switch (decision.kind) {
         case rules::Decision::Kind::kScale:
@@ -473,8 +484,10 @@ class CopiesSim {
     auto it = coordinators_.find(alive);
     if (it != coordinators_.end()) return it->second;
     if (coordinators_.size() > 64) coordinators_.clear();
-    std::vector<std::string> by_site;
-    for (const Site& site : sites_) by_site.push_back(rules::Coordinator(site.name, alive));
+    std::vector<std::string> by_site;  // in the view's order: by name
+    for (const std::string& name : sorted_site_names_) {
+      by_site.push_back(rules::Coordinator(name, alive));
+    }
     return coordinators_.emplace(alive, std::move(by_site)).first->second;
   }
 
@@ -547,6 +560,8 @@ class CopiesSim {
   Rng rng_;
   Instant now_{};
   std::vector<std::string> names_;
+  std::map<std::string, int> site_number_;      // site name → its index in sites_
+  std::vector<std::string> sorted_site_names_;  // the order of a round view's sites
   std::vector<Site> sites_;
   std::vector<Node> nodes_;
   std::vector<int> side_;

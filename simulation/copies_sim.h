@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "simulation/membership_sim.h"
 #include "base/status.h"
 #include "base/time.h"
+#include "simulation/membership_sim.h"
 #include "src/rules/autoscale.h"
 
 namespace starling::sim {

@@ -11,9 +11,9 @@
 #include <queue>
 #include <unordered_map>
 
+#include "base/rng.h"
 #include "gossip/codec.h"
 #include "gossip/swim.h"
-#include "base/rng.h"
 
 namespace starling::sim {
 namespace {

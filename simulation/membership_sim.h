@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "gossip/options.h"
 #include "base/time.h"
+#include "gossip/options.h"
 
 namespace starling::sim {
 

@@ -21,13 +21,13 @@
 #include <sstream>
 #include <thread>
 
+#include "base/file.h"
 #include "gossip/codec.h"
 #include "gossip/swim.h"
 #include "src/agent/balancer.h"
 #include "src/agent/copies.h"
 #include "src/agent/images.h"
 #include "src/agent/metrics.h"
-#include "base/file.h"
 #include "src/net/sealer.h"
 #include "src/sites/site.h"
 #include "store/replica.h"
@@ -1247,10 +1247,7 @@ class AgentImpl final : public Agent {
         if (on && core_->FindMember(node) == nullptr) {
           return Status::NotFound("no member '" + node + "'");
         }
-        return WritePlan{keys::Drain(node),
-                         on ? "1" : "",
-                         !on,
-                         {{"node", node}, {"draining", on}}};
+        return WritePlan{keys::Drain(node), on ? "1" : "", !on, {{"node", node}, {"draining", on}}};
       });
     };
     http_.Put(R"(/v1/drain/([^/]+))",

@@ -7,8 +7,8 @@
 
 #include <memory>
 
-#include "src/agent/config.h"
 #include "base/status.h"
+#include "src/agent/config.h"
 
 namespace starling::agent {
 

@@ -18,7 +18,8 @@
 #include <sstream>
 #include <thread>
 
-#include "src/copies/subprocess.h"
+#include "src/process/process.h"
+#include "src/process/run.h"
 #include "src/sites/site.h"
 
 extern char** environ;
@@ -40,34 +41,6 @@ Result<std::pair<int, std::string>> Http(const std::string& address, const std::
                                " does not answer: " + httplib::to_string(response.error()));
   }
   return std::make_pair(response->status, response->body);
-}
-
-// Starts argv with stdout and stderr appended to `output`; the child's pid.
-Result<pid_t> Spawn(std::vector<std::string> args, const std::string& output) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  // nginx and keepalived outlive a killed agent: they must not hold its sockets or its lock.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  // A process group of its own (its pgid is its pid): nginx's workers and keepalived's children
-  // are ended with it, even when the parent itself was killed with SIGKILL.
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int error =
-      posix_spawnp(&pid, args[0].c_str(), &actions, &attributes, argv.data(), environ);
-  posix_spawnattr_destroy(&attributes);
-  posix_spawn_file_actions_destroy(&actions);
-  if (error != 0)
-    return Status::Unavailable("cannot start " + args[0] + ": " + std::strerror(error));
-  return pid;
 }
 
 // Whether an interface of this host (its network namespace) carries `vip` ("IP/prefix").
@@ -93,78 +66,23 @@ bool HoldsAddress(const std::string& vip) {
   return found;
 }
 
-// The processes of process group `group`, as /proc shows them now.
-std::vector<pid_t> GroupMembers(pid_t group) {
-  std::vector<pid_t> members;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    // pid (comm) state ppid pgrp …: comm may hold spaces, so fields count from the last ')'.
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    char state = 0;
-    long ppid = 0, pgrp = 0;
-    if (rest >> state >> ppid >> pgrp && pgrp == group && state != 'Z') {
-      members.push_back(static_cast<pid_t>(std::stol(name)));
-    }
-  }
-  return members;
+// nginx as the agent's child (daemon off), its output beside its configuration.
+process::SpawnOptions NginxProgram(const AgentConfig& config) {
+  const std::string prefix = (std::filesystem::path(config.data_dir) / "nginx").string();
+  return {
+      .argv = {config.balancer.nginx, "-p", prefix + "/", "-c", "nginx.conf", "-g", "daemon off;"},
+      .output_file = prefix + "/nginx.out",
+      .pid_file = prefix + "/supervised.pid"};
 }
 
-std::string CommandLine(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// Ends what an earlier run of this agent left: the process group a pid file names (nginx's
-// master and workers, keepalived and its children), when its leader's command line mentions
-// `marker` — or, the leader gone (SIGKILL), when every member left runs `program` — so that a
-// stranger that reused the pid is left alone. `signal`, then SIGKILL after 10 s.
-void EndLeftover(const std::filesystem::path& pid_file, const std::string& marker,
-                 const std::string& program, int signal) {
-  std::ifstream in(pid_file);
-  long number = 0;
-  if (!(in >> number) || number <= 1) return;
-  const pid_t group = static_cast<pid_t>(number);
-  auto ours = [&] {
-    auto members = GroupMembers(group);
-    if (members.empty()) return false;
-    if (CommandLine(group).find(marker) != std::string::npos) return true;
-    return std::all_of(members.begin(), members.end(), [&](pid_t pid) {
-      return pid != group && CommandLine(pid).find(program) == 0;
-    });
-  };
-  if (!ours()) return;
-  spdlog::warn("balancer: ending process group {} an earlier run left ({})", group,
-               pid_file.string());
-  ::kill(-group, signal);
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!GroupMembers(group).empty() && std::chrono::steady_clock::now() < end) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling their exit
-  }
-  if (!GroupMembers(group).empty()) ::kill(-group, SIGKILL);
-}
-
-// Ends our child `pid` and its process group: `signal`, then SIGKILL after `grace`.
-void EndChild(pid_t pid, int signal, std::chrono::seconds grace) {
-  if (pid <= 0) return;
-  ::kill(-pid, signal);
-  const auto end = std::chrono::steady_clock::now() + grace;
-  int status = 0;
-  while (std::chrono::steady_clock::now() < end) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      ::kill(-pid, SIGKILL);  // anything of its group it left behind
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling its exit
-  }
-  ::kill(-pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
+process::SpawnOptions KeepalivedProgram(const AgentConfig& config) {
+  const std::string d = (std::filesystem::path(config.data_dir) / "keepalived").string();
+  return {
+      .argv = {config.balancer.keepalived, "--dont-fork", "--log-console", "--log-detail", "--vrrp",
+               "--use-file=" + d + "/keepalived.conf", "--pid=" + d + "/keepalived.pid",
+               "--vrrp_pid=" + d + "/vrrp.pid", "--checkers_pid=" + d + "/checkers.pid"},
+      .output_file = d + "/keepalived.out",
+      .pid_file = d + "/supervised.pid"};
 }
 
 }  // namespace
@@ -174,6 +92,8 @@ BalancerService::BalancerService(asio::io_context& io, const AgentConfig& config
     : io_(io),
       config_(config),
       log_(log),
+      nginx_(NginxProgram(config)),
+      keepalived_(KeepalivedProgram(config)),
       access_log_((std::filesystem::path(config.data_dir) / "nginx" / "access.log").string()) {
   const BalancerConfig& b = config.balancer;
   options_.mode = b.mode == "reload" ? balancer::Mode::kReload : balancer::Mode::kLua;
@@ -183,7 +103,7 @@ BalancerService::BalancerService(asio::io_context& io, const AgentConfig& config
   options_.user = b.user;
   options_.worker_processes = b.worker_processes;
   options_.retries = b.retries;
-  nginx_ = b.nginx;
+  nginx_binary_ = b.nginx;
 }
 
 BalancerService::~BalancerService() {
@@ -221,9 +141,9 @@ Status BalancerService::WriteAndCheck(const std::vector<balancer::SiteDomains>& 
     out << text;
     if (!out) return Status::IoError("cannot write " + (prefix / "nginx.conf.new").string());
   }
-  auto check =
-      copies::RunProgram({nginx_, "-q", "-t", "-p", prefix.string() + "/", "-c", "nginx.conf.new"},
-                         {.timeout = Seconds(30)});
+  auto check = process::RunProgram(
+      {nginx_binary_, "-q", "-t", "-p", prefix.string() + "/", "-c", "nginx.conf.new"},
+      {.timeout = Seconds(30)});
   if (!check.ok()) return check.status();
   if (check->exit_code != 0) {
     return Status::InvalidArgument("nginx -t refused the new configuration: " + check->output);
@@ -233,24 +153,13 @@ Status BalancerService::WriteAndCheck(const std::vector<balancer::SiteDomains>& 
   return Status::Ok();
 }
 
-Status BalancerService::SpawnNginx() {
-  auto pid = Spawn({nginx_, "-p", options_.prefix + "/", "-c", "nginx.conf", "-g", "daemon off;"},
-                   options_.prefix + "/nginx.out");
-  if (!pid.ok()) return pid.status();
-  pid_ = *pid;
-  return Status::Ok();
-}
-
 Status BalancerService::Start() {
   // What an earlier run of this agent left (killed with SIGKILL): its nginx would hold the
-  // listeners, and its keepalived the address.
-  EndLeftover(std::filesystem::path(options_.prefix) / "nginx.pid", options_.prefix,
-              "nginx:", SIGQUIT);
-  EndLeftover(std::filesystem::path(config_.data_dir) / "keepalived" / "keepalived.pid",
-              config_.data_dir, config_.balancer.keepalived, SIGTERM);
+  // listeners, and its keepalived the address (process::Child ends them by their pid files).
+  process::EndLeftover(keepalived_.options().pid_file, SIGTERM, Seconds(10));
   sites_ = ReadSites();
   if (Status s = WriteAndCheck(sites_, {}); !s.ok()) return s;
-  if (Status s = SpawnNginx(); !s.ok()) return s;
+  if (Status s = nginx_.Start(); !s.ok()) return s;
   last_reload_ = std::chrono::steady_clock::now();
   if (options_.mode == balancer::Mode::kReload) return Status::Ok();
   // Up once the control listener answers (bounded).
@@ -258,9 +167,7 @@ Status BalancerService::Start() {
   while (std::chrono::steady_clock::now() < end) {
     auto state = Http(options_.control, "GET", "/starling/state");
     if (state.ok() && state->first == 200) return Status::Ok();
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+    if (nginx_.CheckExited()) {
       return Status::Unavailable("nginx exited at start; see " + options_.prefix + "/error.log");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling nginx's start
@@ -301,10 +208,10 @@ void BalancerService::Push(uint64_t generation, balancer::Upstreams upstreams) {
 
 void BalancerService::Reload(std::vector<balancer::SiteDomains> sites,
                              balancer::Upstreams upstreams) {
-  asio::post(worker_, [this, alive = alive_, sites, upstreams, pid = pid_.load()] {
+  asio::post(worker_, [this, alive = alive_, sites, upstreams] {
     if (!*alive) return;
     Status s = WriteAndCheck(sites, upstreams);
-    if (s.ok() && pid > 0 && ::kill(pid, SIGHUP) != 0) s = Status::IoError("SIGHUP failed");
+    if (s.ok() && !nginx_.Signal(SIGHUP)) s = Status::IoError("nginx does not run: no reload");
     asio::post(io_, [this, alive, sites, s] {
       if (!*alive) return;
       if (!s.ok()) {
@@ -320,13 +227,9 @@ void BalancerService::Reload(std::vector<balancer::SiteDomains> sites,
 void BalancerService::UpdateKeepalived(const std::vector<std::string>& balancer_peers,
                                        std::chrono::steady_clock::time_point now) {
   if (config_.balancer.vip.empty()) return;
-  if (keepalived_pid_ > 0) {
-    int status = 0;
-    if (::waitpid(keepalived_pid_, &status, WNOHANG) == keepalived_pid_) {
-      spdlog::error("balancer: keepalived (pid {}) exited; starting it again", keepalived_pid_);
-      keepalived_pid_ = -1;
-      keepalived_restart_at_ = now + std::chrono::seconds(2);
-    }
+  if (keepalived_.CheckExited()) {
+    spdlog::error("balancer: keepalived exited; starting it again");
+    keepalived_restart_at_ = now + std::chrono::seconds(2);
   }
   auto peers = config_.balancer.peers.empty() ? balancer_peers : config_.balancer.peers;
   std::sort(peers.begin(), peers.end());
@@ -336,11 +239,12 @@ void BalancerService::UpdateKeepalived(const std::vector<std::string>& balancer_
     return;
   }
   const std::string text = balancer::RenderKeepalived(options);
-  if (text == keepalived_conf_ && keepalived_pid_ > 0) return;
-  if (keepalived_pid_ <= 0 && now < keepalived_restart_at_) return;
+  const bool running = keepalived_.pid() > 0;
+  if (text == keepalived_conf_ && running) return;
+  if (!running && now < keepalived_restart_at_) return;
   // A keepalived just started has not set up its SIGHUP handler yet (and would die of it):
   // the change waits for a later round.
-  if (keepalived_pid_ > 0 && now - keepalived_started_ < std::chrono::seconds(1)) return;
+  if (running && now - keepalived_started_ < std::chrono::seconds(1)) return;
   const std::filesystem::path dir = std::filesystem::path(config_.data_dir) / "keepalived";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -354,25 +258,18 @@ void BalancerService::UpdateKeepalived(const std::vector<std::string>& balancer_
   }
   std::filesystem::rename(dir / "keepalived.conf.new", dir / "keepalived.conf", ec);
   keepalived_conf_ = text;
-  if (keepalived_pid_ > 0) {
+  if (running) {
     spdlog::info("balancer: keepalived reloaded for peers [{}]", fmt::join(peers, ", "));
-    ::kill(keepalived_pid_, SIGHUP);
+    keepalived_.Signal(SIGHUP);
     return;
   }
-  const std::string d = dir.string();
-  auto pid =
-      Spawn({config_.balancer.keepalived, "--dont-fork", "--log-console", "--log-detail", "--vrrp",
-             "--use-file=" + d + "/keepalived.conf", "--pid=" + d + "/keepalived.pid",
-             "--vrrp_pid=" + d + "/vrrp.pid", "--checkers_pid=" + d + "/checkers.pid"},
-            d + "/keepalived.out");
-  if (!pid.ok()) {
-    spdlog::error("balancer: {}", pid.status().ToString());
+  if (Status s = keepalived_.Start(); !s.ok()) {
+    spdlog::error("balancer: {}", s.ToString());
     keepalived_restart_at_ = now + std::chrono::seconds(2);
     return;
   }
-  keepalived_pid_ = *pid;
   keepalived_started_ = now;
-  spdlog::info("balancer: keepalived (pid {}) for {} on {}, peers [{}]", keepalived_pid_,
+  spdlog::info("balancer: keepalived (pid {}) for {} on {}, peers [{}]", keepalived_.pid(),
                config_.balancer.vip, config_.balancer.interface, fmt::join(peers, ", "));
 }
 
@@ -389,16 +286,14 @@ void BalancerService::TailAccessLog(std::chrono::steady_clock::time_point now) {
   constexpr uintmax_t kRotateBytes = 64 << 20;
   const std::filesystem::path log = std::filesystem::path(options_.prefix) / "access.log";
   std::error_code ec;
-  if (pid_ > 0 && std::filesystem::file_size(log, ec) > kRotateBytes && !ec) {
+  if (nginx_.pid() > 0 && std::filesystem::file_size(log, ec) > kRotateBytes && !ec) {
     std::filesystem::rename(log, log.string() + ".1", ec);
-    if (!ec) ::kill(pid_, SIGUSR1);
+    if (!ec) nginx_.Signal(SIGUSR1);
   }
 }
 
 void BalancerService::StopKeepalived() {
-  if (keepalived_pid_ <= 0) return;
-  EndChild(keepalived_pid_, SIGTERM, std::chrono::seconds(10));  // it removes the address
-  keepalived_pid_ = -1;
+  keepalived_.Stop(SIGTERM, Seconds(10));  // it removes the address
 }
 
 void BalancerService::Update(const std::vector<balancer::WorkerCopies>& workers,
@@ -407,17 +302,13 @@ void BalancerService::Update(const std::vector<balancer::WorkerCopies>& workers,
   UpdateKeepalived(balancer_peers, now);
   TailAccessLog(now);
   // nginx died: start it again (at most every 2 s), with what it should hold.
-  if (pid_ > 0) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      spdlog::error("balancer: nginx (pid {}) exited; starting it again", pid_);
-      pid_ = -1;
-      restart_at_ = now;
-    }
+  if (nginx_.CheckExited()) {
+    spdlog::error("balancer: nginx exited; starting it again");
+    restart_at_ = now;
   }
-  if (pid_ <= 0 && now >= restart_at_) {
+  if (nginx_.pid() <= 0 && now >= restart_at_) {
     restart_at_ = now + std::chrono::seconds(2);
-    if (Status s = SpawnNginx(); !s.ok()) {
+    if (Status s = nginx_.Start(); !s.ok()) {
       spdlog::error("balancer: {}", s.ToString());
       return;
     }
@@ -476,7 +367,7 @@ nlohmann::json BalancerService::StateJson() {
         {"retried", t.retried},   {"request_time_s", t.request_time_s}};
   }
   // What an operator wants first: does this balancer serve what the view says?
-  const pid_t nginx = pid_, keepalived = keepalived_pid_;
+  const pid_t nginx = nginx_.pid(), keepalived = keepalived_.pid();
   std::string health = "ok";
   if (nginx <= 0 || ::kill(nginx, 0) != 0) {
     health = "nginx down";
@@ -504,9 +395,7 @@ nlohmann::json BalancerService::StateJson() {
 void BalancerService::Stop() {
   // The address goes first (to the other balancer), then nginx finishes its requests.
   StopKeepalived();
-  if (pid_ <= 0) return;
-  EndChild(pid_, SIGQUIT, std::chrono::seconds(10));  // graceful: workers finish their requests
-  pid_ = -1;
+  nginx_.Stop(SIGQUIT, Seconds(10));  // graceful: workers finish their requests
 }
 
 }  // namespace starling::agent

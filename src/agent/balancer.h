@@ -27,10 +27,11 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "src/agent/access_log.h"
 #include "src/agent/config.h"
 #include "src/balancer/nginx.h"
-#include "base/status.h"
+#include "src/process/process.h"
 #include "store/replica.h"
 
 namespace starling::agent {
@@ -62,7 +63,6 @@ class BalancerService {
   std::vector<balancer::SiteDomains> ReadSites();
   Status WriteAndCheck(const std::vector<balancer::SiteDomains>& sites,
                        const balancer::Upstreams& upstreams);
-  Status SpawnNginx();
   void UpdateKeepalived(const std::vector<std::string>& balancer_peers,
                         std::chrono::steady_clock::time_point now);
   void StopKeepalived();
@@ -74,11 +74,11 @@ class BalancerService {
   AgentConfig config_;
   store::Replica* log_;
   balancer::NginxOptions options_;
-  std::string nginx_;           // the binary
-  std::atomic<pid_t> pid_{-1};  // atomics: StateJson reads them on other threads
+  std::string nginx_binary_;
+  process::Child nginx_;  // its pid is read on other threads (StateJson)
   std::chrono::steady_clock::time_point last_reload_{};
   std::chrono::steady_clock::time_point restart_at_{};
-  std::atomic<pid_t> keepalived_pid_{-1};
+  process::Child keepalived_;
   std::string keepalived_conf_;  // what the running keepalived holds
   std::chrono::steady_clock::time_point keepalived_restart_at_{};
   std::chrono::steady_clock::time_point keepalived_started_{};

@@ -4,10 +4,10 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "gossip/options.h"
 #include "gossip/types.h"
 #include "src/balancer/keepalived.h"
-#include "base/status.h"
 #include "src/rules/autoscale.h"
 
 namespace starling::agent {

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "gossip/codec.h"
+#include "src/rules/round_view.h"
 #include "src/sites/site.h"
 
 namespace starling::agent {
@@ -182,70 +183,54 @@ void CopyService::Tick(const std::vector<Member>& alive) {
 void CopyService::Plan(const std::vector<Member>& alive) {
   const Instant now = hooks_.now();
 
-  std::set<std::string> draining;
+  rules::RoundInput input;
+  input.self = config_.node_name;
   std::vector<store::Entry> entries;
   if (log_->Scan(keys::kDrain, &entries).ok()) {
     for (const auto& entry : entries) {
-      if (!entry.tombstone) draining.insert(entry.key.substr(keys::kDrain.size()));
+      if (!entry.tombstone) input.draining.insert(entry.key.substr(keys::kDrain.size()));
     }
   }
-  rules::RoundView view;
-  std::map<std::string, size_t> site_index;
   entries.clear();
   if (!log_->Scan(sites::kKeyPrefix, &entries).ok()) return;
+  std::set<std::string> known;
   for (const auto& entry : entries) {
     if (entry.tombstone) continue;
     auto site = sites::Decode(entry.value);
     if (!site.ok()) continue;
-    rules::SiteView view_site{.name = site->name,
-                              .min = site->min_copies,
-                              .max = site->max_copies,
-                              .up = site->up,
-                              .down = site->down,
-                              .desired = site->min_copies};
+    rules::SiteSpec spec{.name = site->name,
+                         .min = site->min_copies,
+                         .max = site->max_copies,
+                         .up = site->up,
+                         .down = site->down,
+                         .desired = site->min_copies};
     auto desired = log_->Get(keys::Desired(site->name));
     if (desired.ok() && desired->has_value() && !(*desired)->tombstone) {
       auto json = nlohmann::json::parse((*desired)->value, nullptr, false);
       if (json.is_object() && json.contains("count") && json["count"].is_number_unsigned()) {
-        view_site.desired = json["count"].get<uint32_t>();
+        spec.desired = json["count"].get<uint32_t>();
       }
     }
     limits_[site->name] = {site->memory_mb, site->pids};
-    site_index.emplace(view_site.name, view.sites.size());
-    view.sites.push_back(std::move(view_site));
+    known.insert(site->name);
+    input.sites.push_back(std::move(spec));
   }
-  std::vector<Member> members = alive;
-  std::sort(members.begin(), members.end(),
-            [](const Member& a, const Member& b) { return a.name < b.name; });
-  for (const Member& member : members) {
-    if (!member.worker) continue;
-    const bool self = member.name == config_.node_name;
-    const size_t running = self ? copies_.size() : member.copies.size();
-    view.workers.push_back(
-        {member.name,
-         member.capacity > running ? member.capacity - static_cast<uint32_t>(running) : 0,
-         !draining.contains(member.name)});
-    if (self) {
-      for (const auto& [site, copy] : copies_) {
-        auto it = site_index.find(site);
-        if (it == site_index.end()) continue;
-        view.sites[it->second].copies.push_back({member.name, copy.state});
-        if (copy.state == rules::CopyState::kServing) {
-          view.sites[it->second].loads.push_back(copy.load.value());
-        }
-      }
-      continue;
-    }
+  for (const Member& member : alive) {
+    rules::MemberReport report{
+        .name = member.name, .worker = member.worker, .capacity = member.capacity};
     for (const auto& copy : member.copies) {
-      auto it = site_index.find(copy.site);
-      if (it == site_index.end()) continue;
-      const auto state = copy.draining  ? rules::CopyState::kStopping
-                         : copy.serving ? rules::CopyState::kServing
-                                        : rules::CopyState::kStarting;
-      view.sites[it->second].copies.push_back({member.name, state});
-      if (state == rules::CopyState::kServing) view.sites[it->second].loads.push_back(copy.load1);
+      report.copies.push_back({copy.site,
+                               copy.draining  ? rules::CopyState::kStopping
+                               : copy.serving ? rules::CopyState::kServing
+                                              : rules::CopyState::kStarting,
+                               copy.load1});
     }
+    input.members.push_back(std::move(report));
   }
+  input.own.emplace();
+  for (const auto& [site, copy] : copies_)
+    input.own->push_back({site, copy.state, copy.load.value()});
+  const rules::RoundView view = rules::BuildRoundView(input);
   const auto decisions =
       rules::PlanRound(now, view, {{config_.node_name, &autoscalers_}}, config_.copies.autoscale);
   for (const rules::Decision& decision : decisions) {
@@ -274,7 +259,7 @@ void CopyService::Plan(const std::vector<Member>& alive) {
   // Copies of sites that no longer exist stop.
   std::vector<std::string> orphans;
   for (const auto& [site, copy] : copies_) {
-    if (!copy.busy && !site_index.contains(site)) orphans.push_back(site);
+    if (!copy.busy && !known.contains(site)) orphans.push_back(site);
   }
   for (const std::string& site : orphans) Stop(site, "the site was deleted");
 }

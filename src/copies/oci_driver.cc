@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "src/copies/driver.h"
-#include "src/copies/subprocess.h"
+#include "src/process/run.h"
 
 namespace starling::copies {
 namespace {
@@ -33,9 +33,9 @@ class OciDriver final : public Driver {
       if (!config) return Status::IoError("cannot write " + bundle_dir + "/config.json");
     }
     // Detached: the container keeps the log file as its stdout and stderr.
-    auto run = RunProgram(Command({"run", "--detach", "--bundle", bundle_dir, "--pid-file",
-                                   bundle_dir + "/pid", spec.id}),
-                          {.timeout = Seconds(30), .output_file = bundle_dir + "/log"});
+    auto run = process::RunProgram(Command({"run", "--detach", "--bundle", bundle_dir, "--pid-file",
+                                            bundle_dir + "/pid", spec.id}),
+                                   {.timeout = Seconds(30), .output_file = bundle_dir + "/log"});
     if (!run.ok()) return run.status();
     if (run->exit_code != 0) {
       return Status::Unavailable(runtime_ + " could not start " + spec.id + " (exit " +
@@ -57,15 +57,18 @@ class OciDriver final : public Driver {
     auto state = State(id);
     if (!state.ok() && state.status().code() == StatusCode::kNotFound) return Status::Ok();
     if (state.ok() && *state == "running") {
-      RunProgram(Command({"kill", id, "TERM"}), {.timeout = Seconds(10)}).status().IgnoreError();
+      process::RunProgram(Command({"kill", id, "TERM"}), {.timeout = Seconds(10)})
+          .status()
+          .IgnoreError();
       if (!WaitStopped(id, grace)) {
-        RunProgram(Command({"kill", "--all", id, "KILL"}), {.timeout = Seconds(10)})
+        process::RunProgram(Command({"kill", "--all", id, "KILL"}), {.timeout = Seconds(10)})
             .status()
             .IgnoreError();
         WaitStopped(id, Seconds(10));
       }
     }
-    auto deleted = RunProgram(Command({"delete", "--force", id}), {.timeout = Seconds(30)});
+    auto deleted =
+        process::RunProgram(Command({"delete", "--force", id}), {.timeout = Seconds(30)});
     if (!deleted.ok()) return deleted.status();
     auto still = Running(id);
     if (deleted->exit_code != 0 && still.ok() && *still) {
@@ -75,7 +78,8 @@ class OciDriver final : public Driver {
   }
 
   Result<std::vector<std::string>> List() override {
-    auto listed = RunProgram(Command({"list", "--format", "json"}), {.timeout = Seconds(30)});
+    auto listed =
+        process::RunProgram(Command({"list", "--format", "json"}), {.timeout = Seconds(30)});
     if (!listed.ok()) return listed.status();
     if (listed->exit_code != 0) return Status::Unavailable(runtime_ + " list: " + listed->output);
     auto parsed = nlohmann::json::parse(listed->output, nullptr, false);
@@ -111,7 +115,7 @@ class OciDriver final : public Driver {
 
   // "running", "stopped", "created", "paused"; NotFound when the runtime holds no such id.
   Result<std::string> State(const std::string& id) {
-    auto state = RunProgram(Command({"state", id}), {.timeout = Seconds(10)});
+    auto state = process::RunProgram(Command({"state", id}), {.timeout = Seconds(10)});
     if (!state.ok()) return state.status();
     if (state->exit_code != 0) return Status::NotFound(runtime_ + " holds no container " + id);
     auto parsed = nlohmann::json::parse(state->output, nullptr, false);
@@ -160,7 +164,7 @@ Result<std::unique_ptr<Driver>> PickDriver(std::string_view configured,
   }
   std::string why;
   for (const std::string& runtime : candidates) {
-    if (!InPath(runtime)) {
+    if (!process::InPath(runtime)) {
       why += runtime + ": not installed; ";
       continue;
     }

@@ -1,4 +1,5 @@
-// src/copies/subprocess.h — runs a program (the OCI runtime's CLI) and collects what it said.
+// src/process/run.h — runs a program to completion (the OCI runtime's CLI, nginx -t) and collects
+// what it said.
 // Blocking: call it off the io thread. No shell is involved: argv goes to the program as is.
 #pragma once
 
@@ -8,7 +9,7 @@
 #include "base/status.h"
 #include "base/time.h"
 
-namespace starling::copies {
+namespace starling::process {
 
 struct ProgramResult {
   int exit_code = -1;  // -1 if it was killed (timeout or signal)
@@ -30,4 +31,4 @@ Result<ProgramResult> RunProgram(const std::vector<std::string>& argv,
 // Whether `name` is an executable file in PATH.
 bool InPath(const std::string& name);
 
-}  // namespace starling::copies
+}  // namespace starling::process

@@ -1,4 +1,4 @@
-#include "src/copies/subprocess.h"
+#include "src/process/run.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -16,7 +16,7 @@
 
 extern char** environ;
 
-namespace starling::copies {
+namespace starling::process {
 
 bool InPath(const std::string& name) {
   const char* path = std::getenv("PATH");
@@ -99,4 +99,4 @@ Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, const Run
   return result;
 }
 
-}  // namespace starling::copies
+}  // namespace starling::process

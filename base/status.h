@@ -74,6 +74,9 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
+  // An error ("no result yet") until assigned: for containers and awaitables that need a
+  // default-constructed value to assign into.
+  Result() : state_(Status::Unavailable("no result yet")) {}
   Result(T value) : state_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : state_(std::move(status)) {  // NOLINT
     STARLING_CHECK(!std::get<Status>(state_).ok());

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "src/agent/drain.h"
 #include "src/process/process.h"
 #include "src/process/run.h"
 #include "src/sites/site.h"
@@ -87,8 +88,7 @@ process::SpawnOptions KeepalivedProgram(const AgentConfig& config) {
 
 }  // namespace
 
-BalancerService::BalancerService(asio::io_context& io, const AgentConfig& config,
-                                 store::Replica* log)
+BalancerService::BalancerService(asio::io_context& io, const AgentConfig& config, LogDriver* log)
     : io_(io),
       config_(config),
       log_(log),
@@ -109,6 +109,7 @@ BalancerService::BalancerService(asio::io_context& io, const AgentConfig& config
 BalancerService::~BalancerService() {
   *alive_ = false;
   worker_.join();
+  drain_pool_.join();
   Stop();
 }
 
@@ -277,6 +278,7 @@ void BalancerService::TailAccessLog(std::chrono::steady_clock::time_point now) {
   if (now - last_tail_ < std::chrono::seconds(1)) return;
   last_tail_ = now;
   const auto lines = access_log_.Poll();
+  access_log_rotations_ = access_log_.rotations();
   if (!lines.empty()) {
     std::lock_guard lock(mutex_);
     for (const auto& line : lines) traffic_.Add(line);
@@ -299,20 +301,14 @@ void BalancerService::StopKeepalived() {
 void BalancerService::Update(const std::vector<balancer::WorkerCopies>& workers,
                              const std::vector<std::string>& balancer_peers) {
   const auto now = std::chrono::steady_clock::now();
-  UpdateKeepalived(balancer_peers, now);
-  TailAccessLog(now);
-  // nginx died: start it again (at most every 2 s), with what it should hold.
-  if (nginx_.CheckExited()) {
-    spdlog::error("balancer: nginx exited; starting it again");
-    restart_at_ = now;
-  }
-  if (nginx_.pid() <= 0 && now >= restart_at_) {
-    restart_at_ = now + std::chrono::seconds(2);
-    if (Status s = nginx_.Start(); !s.ok()) {
-      spdlog::error("balancer: {}", s.ToString());
-      return;
-    }
-    wanted_.clear();  // the new nginx holds no table yet: push it again
+  // nginx's and keepalived's upkeep (a restart, a configuration written, the access log read)
+  // touches files and processes: on the worker thread, at most one pending at a time.
+  if (!upkeep_posted_.exchange(true)) {
+    asio::post(worker_, [this, alive = alive_, balancer_peers] {
+      if (!*alive) return;
+      upkeep_posted_ = false;
+      Upkeep(balancer_peers, std::chrono::steady_clock::now());
+    });
   }
   // Sites or domains changed: a new configuration, checked, then a reload (at most once a
   // second; a refused one is not retried until the sites change again).
@@ -334,6 +330,39 @@ void BalancerService::Update(const std::vector<balancer::WorkerCopies>& workers,
     wanted_ = upstreams;
     Push(++generation_, std::move(upstreams));
   }
+}
+
+// On the worker thread.
+void BalancerService::Upkeep(const std::vector<std::string>& balancer_peers,
+                             std::chrono::steady_clock::time_point now) {
+  UpdateKeepalived(balancer_peers, now);
+  TailAccessLog(now);
+  // nginx died: start it again (at most every 2 s), with what it should hold.
+  if (nginx_.CheckExited()) {
+    spdlog::error("balancer: nginx exited; starting it again");
+    restart_at_ = now;
+  }
+  if (nginx_.pid() <= 0 && now >= restart_at_) {
+    restart_at_ = now + std::chrono::seconds(2);
+    if (Status s = nginx_.Start(); !s.ok()) {
+      spdlog::error("balancer: {}", s.ToString());
+      return;
+    }
+    push_failed_ = true;  // the new nginx holds no table yet: the next Update pushes it again
+  }
+}
+
+asio::awaitable<Result<std::string>> BalancerService::ServeDrained(std::string backend) {
+  if (!ParseHostPort(backend, "backend").ok()) {
+    co_return Status::InvalidArgument("backend must be host:port");
+  }
+  auto asked = asio::co_spawn(
+      drain_pool_,
+      [this, backend]() -> asio::awaitable<Result<bool>> { co_return Drained(backend); },
+      asio::use_awaitable);
+  Result<bool> drained = co_await std::move(asked);
+  if (!drained.ok()) co_return drained.status();
+  co_return std::string(*drained ? kDrainedYes : kDrainedNo);
 }
 
 Result<bool> BalancerService::Drained(const std::string& backend) {
@@ -381,7 +410,7 @@ nlohmann::json BalancerService::StateJson() {
           {"listen", options_.listen},
           {"generation", generation_.load()},
           {"applied_generation", applied_generation_},
-          {"reloads", reloads_},
+          {"reloads", reloads_.load()},
           {"nginx_pid", nginx},
           {"vip", config_.balancer.vip},
           {"keepalived_pid", keepalived},
@@ -389,7 +418,7 @@ nlohmann::json BalancerService::StateJson() {
           {"sites", std::move(sites)},
           {"traffic", std::move(traffic)},
           {"access_log_malformed", traffic_.malformed()},
-          {"access_log_rotations", access_log_.rotations()}};
+          {"access_log_rotations", access_log_rotations_.load()}};
 }
 
 void BalancerService::Stop() {

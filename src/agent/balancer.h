@@ -12,8 +12,9 @@
 // A restarted agent first ends the nginx and keepalived its earlier run left (their pid files,
 // checked against the command line), so it never runs beside a stale copy of itself.
 //
-// Threading: Update runs on the io thread and never blocks; nginx is spoken to from one worker
-// thread, in order. Drained may be called from any thread.
+// Threading: Update runs on the io thread and never blocks; nginx and keepalived are spoken to,
+// started and restarted from one worker thread, in order. Drained may be called from any thread
+// but the io thread; StateJson from any.
 #pragma once
 
 #include <sys/types.h>
@@ -30,15 +31,15 @@
 #include "base/status.h"
 #include "src/agent/access_log.h"
 #include "src/agent/config.h"
+#include "src/agent/log_driver.h"
 #include "src/balancer/nginx.h"
 #include "src/process/process.h"
-#include "store/replica.h"
 
 namespace starling::agent {
 
 class BalancerService {
  public:
-  BalancerService(asio::io_context& io, const AgentConfig& config, store::Replica* log);
+  BalancerService(asio::io_context& io, const AgentConfig& config, LogDriver* log);
   ~BalancerService();
 
   // Writes the first configuration, checks it, starts nginx and waits (bounded) until its
@@ -50,9 +51,12 @@ class BalancerService {
   void Update(const std::vector<balancer::WorkerCopies>& workers,
               const std::vector<std::string>& balancer_peers = {});
   // Whether `backend` ("host:port") is out of every upstream nginx applied and no request to
-  // it is in flight. Blocking (asks nginx); any thread.
+  // it is in flight. Blocking (asks nginx); any thread but the io thread.
   Result<bool> Drained(const std::string& backend);
-  // generation, applied generation, reloads, sites with their peers, nginx's pid.
+  // The transport's handler for frame::kDrained: Drained, off the io thread; "1" or "0".
+  asio::awaitable<Result<std::string>> ServeDrained(std::string backend);
+  // generation, applied generation, reloads, sites with their peers, nginx's pid, health,
+  // traffic. Any thread.
   nlohmann::json StateJson();
   // Graceful: SIGQUIT to nginx, then SIGKILL after 10 s. Blocking; at shutdown.
   void Stop();
@@ -67,12 +71,14 @@ class BalancerService {
                         std::chrono::steady_clock::time_point now);
   void StopKeepalived();
   void TailAccessLog(std::chrono::steady_clock::time_point now);
+  void Upkeep(const std::vector<std::string>& balancer_peers,
+              std::chrono::steady_clock::time_point now);
   void Push(uint64_t generation, balancer::Upstreams upstreams);
   void Reload(std::vector<balancer::SiteDomains> sites, balancer::Upstreams upstreams);
 
   asio::io_context& io_;
   AgentConfig config_;
-  store::Replica* log_;
+  LogDriver* log_;
   balancer::NginxOptions options_;
   std::string nginx_binary_;
   process::Child nginx_;  // its pid is read on other threads (StateJson)
@@ -87,11 +93,13 @@ class BalancerService {
   balancer::Upstreams wanted_;                       // the newest table handed to the worker
   std::atomic<uint64_t> generation_{0};              // read by Drained on other threads
   std::atomic<bool> push_failed_{false};             // the next Update pushes the table again
-  uint64_t reloads_ = 0;
+  std::atomic<uint64_t> reloads_{0};
   uint64_t pushes_ = 0;
 
   // nginx's access log, followed across rotations into per-site totals (for metering).
-  AccessLogTailer access_log_;
+  AccessLogTailer access_log_;  // worker thread
+  std::atomic<uint64_t> access_log_rotations_{0};
+  std::atomic<bool> upkeep_posted_{false};
   std::chrono::steady_clock::time_point last_tail_{};
 
   mutable std::mutex mutex_;  // guards applied_, applied_generation_ and traffic_
@@ -99,7 +107,8 @@ class BalancerService {
   balancer::Upstreams applied_;
   uint64_t applied_generation_ = 0;
 
-  asio::thread_pool worker_{1};
+  asio::thread_pool worker_{1};      // nginx's configuration, pushes, reloads, upkeep: in order
+  asio::thread_pool drain_pool_{1};  // peers' drain questions (each asks nginx)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -12,31 +12,28 @@
 #include <fstream>
 
 #include "gossip/codec.h"
-#include "src/rules/round_view.h"
 #include "src/sites/site.h"
+#include "src/state/keys.h"
 
 namespace starling::agent {
 
 namespace {
 
-constexpr size_t kMaxEvents = 1000;
+using json = nlohmann::json;
+using rules::CopyState;
 
-// Whether `call` (connect or bind) succeeds for a fresh TCP socket on host:port.
-template <typename Call>
-bool TrySocket(uint32_t host, uint16_t port, Call call) {
+// Whether nothing listens on `port` here (a bind to it succeeds). Blocking: a system call.
+bool PortFree(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(host);
-  const bool ok = call(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
+  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
   ::close(fd);
-  return ok;
+  return free;
 }
-
-// Whether something accepts connections on 127.0.0.1:port (loopback: answers at once).
-bool PortAnswers(uint16_t port) { return TrySocket(INADDR_LOOPBACK, port, ::connect); }
 
 std::string RandomHex(size_t bytes) {
   std::string raw(bytes, '\0');
@@ -50,49 +47,55 @@ std::string RandomHex(size_t bytes) {
   return out;
 }
 
+// The end of a copy's output (its bundle's log), which usually says why it stopped.
+std::string OutputTail(const std::string& dir) {
+  std::ifstream log(dir + "/bundle/log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  if (text.size() > 300) text = "..." + text.substr(text.size() - 300);
+  return text;
+}
+
 }  // namespace
 
+uint16_t PortRange::Allocate() {
+  std::lock_guard lock(mutex_);
+  for (uint32_t port = first_; port <= last_; ++port) {
+    const auto candidate = static_cast<uint16_t>(port);
+    if (!in_use_.contains(candidate) && PortFree(candidate)) {
+      in_use_.insert(candidate);
+      return candidate;
+    }
+  }
+  return 0;
+}
+
+void PortRange::Release(uint16_t port) {
+  std::lock_guard lock(mutex_);
+  in_use_.erase(port);
+}
+
 CopyService::CopyService(asio::io_context& io, const AgentConfig& config,
-                         std::unique_ptr<copies::Driver> driver, store::Replica* log,
+                         std::unique_ptr<copies::Driver> driver, LogDriver* log,
                          ImageService* images, Hooks hooks)
     : io_(io),
       config_(config),
       driver_(std::move(driver)),
       log_(log),
       images_(images),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)),
+      events_(config.node_name, hooks_.wall_ms),
+      ports_(config.copies.first_port, config.copies.last_port) {}
 
 CopyService::~CopyService() {
   *alive_ = false;
   pool_.join();
-}
-
-void CopyService::Event(std::string text) {
-  spdlog::info("copies: {}", text);
-  events_.emplace_back(next_event_++, nlohmann::json{{"at_ms", hooks_.wall_ms()},
-                                                     {"node", config_.node_name},
-                                                     {"text", std::move(text)}});
-  while (events_.size() > kMaxEvents) events_.pop_front();
+  sampler_.join();
 }
 
 void CopyService::Failed(const std::string& site) {
   auto& [retry_at, failures] = backoff_[site];
   failures = std::min(failures + 1, 5);
   retry_at = hooks_.now() + Seconds(int64_t{1} << failures);  // 2, 4, ... 32 s
-}
-
-// Whether nothing listens on `port` here (another agent on this host may use the same range).
-bool PortFree(uint16_t port) { return TrySocket(INADDR_ANY, port, ::bind); }
-
-uint16_t CopyService::AllocatePort() {
-  for (uint32_t port = config_.copies.first_port; port <= config_.copies.last_port; ++port) {
-    if (!ports_in_use_.contains(static_cast<uint16_t>(port)) &&
-        PortFree(static_cast<uint16_t>(port))) {
-      ports_in_use_.insert(static_cast<uint16_t>(port));
-      return static_cast<uint16_t>(port);
-    }
-  }
-  return 0;
 }
 
 void CopyService::Recover() {
@@ -109,80 +112,118 @@ void CopyService::Recover() {
     images::UnmountOverlay({(dir / "root").string(), (dir / "upper").string()}).IgnoreError();
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
-    Event("stopped " + id + ", left by an earlier run of this node");
+    events_.Add({"copy.leftover",
+                 "",
+                 {{"copy", id}},
+                 "stopped " + id + ", left by an earlier run of this node"});
   }
 }
 
-void CopyService::WatchUntilServing(const std::string& site, const std::string& id, int tries) {
-  // A fresh copy's port is polled every 5 ms for its first half second, then every 20 ms (up
-  // to 30 s in all), so it serves as soon as it answers rather than at the next round.
-  auto it = copies_.find(site);
-  if (it == copies_.end() || it->second.id != id) return;
-  Copy& copy = it->second;
-  if (copy.state != rules::CopyState::kStarting || hooks_.now() - copy.started > Seconds(30)) {
-    return;
+void CopyService::Serving(Copy& copy) {
+  copy.state = CopyState::kServing;
+  backoff_.erase(copy.site);
+  const double ms = ToMilliseconds(hooks_.now() - copy.started);
+  events_.Add({"copy.serving",
+               copy.site,
+               {{"copy", copy.id}, {"port", copy.port}, {"ms", ms}},
+               fmt::format("copy {} of {} serves on port {} ({:.0f} ms after its start)", copy.id,
+                           copy.site, copy.port, ms)});
+  if (hooks_.publish) hooks_.publish();
+}
+
+// A fresh copy's port is tried every 5 ms for its first half second, then every 20 ms, then
+// every second after 30 s, so it serves as soon as it answers rather than at the next round.
+// The connects are non-blocking, on the io thread.
+asio::awaitable<void> CopyService::WatchUntilServing(std::string site, std::string id) {
+  auto alive = alive_;
+  asio::steady_timer pause(io_);
+  for (int tries = 0;; ++tries) {
+    auto it = copies_.find(site);
+    if (it == copies_.end() || it->second.id != id || it->second.state != CopyState::kStarting) {
+      co_return;
+    }
+    asio::ip::tcp::socket socket(io_);
+    asio::error_code ec;
+    co_await socket.async_connect({asio::ip::address_v4::loopback(), it->second.port},
+                                  asio::redirect_error(asio::use_awaitable, ec));
+    if (!*alive) co_return;
+    it = copies_.find(site);
+    if (it == copies_.end() || it->second.id != id || it->second.state != CopyState::kStarting) {
+      co_return;
+    }
+    if (!ec) {
+      Serving(it->second);
+      co_return;
+    }
+    const bool early = hooks_.now() - it->second.started < Seconds(30);
+    pause.expires_after(std::chrono::milliseconds(tries < 100 ? 5 : early ? 20 : 1000));
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!*alive) co_return;
   }
-  if (PortAnswers(copy.port)) {
-    copy.state = rules::CopyState::kServing;
-    backoff_.erase(copy.site);
-    Event(fmt::format("copy {} of {} serves on port {} ({:.0f} ms after its start)", copy.id,
-                      copy.site, copy.port, ToMilliseconds(hooks_.now() - copy.started)));
-    if (hooks_.publish) hooks_.publish();
-    return;
+}
+
+void CopyService::Tick(std::vector<rules::MemberReport> alive) {
+  if (sampling_) return;  // the last sample is still being taken: this round waits for it
+  std::vector<Sample> wanted;
+  for (const auto& [site, copy] : copies_) {
+    if (!copy.busy) wanted.push_back({site, copy.id, Status::NotFound("not sampled"), ""});
   }
-  auto timer =
-      std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(tries < 100 ? 5 : 20));
-  timer->async_wait([this, alive = alive_, timer, site, id, tries](const asio::error_code& ec) {
-    if (ec || !*alive) return;
-    WatchUntilServing(site, id, tries + 1);
+  sampling_ = true;
+  asio::post(sampler_, [this, alive_flag = alive_, wanted = std::move(wanted),
+                        members = std::move(alive)]() mutable {
+    for (Sample& sample : wanted) {
+      if (!*alive_flag) return;
+      sample.usage = driver_->Usage(sample.id);
+      if (!sample.usage.ok() || sample.usage->threads.empty()) {
+        sample.output_tail =
+            OutputTail((std::filesystem::path(config_.data_dir) / "copies" / sample.id).string());
+      }
+    }
+    asio::post(io_, [this, alive_flag, wanted = std::move(wanted),
+                     members = std::move(members)]() mutable {
+      if (!*alive_flag) return;
+      sampling_ = false;
+      ApplySamples(std::move(wanted), members);
+    });
   });
 }
 
-void CopyService::Sample(Copy& copy) {
-  auto usage = driver_->Usage(copy.id);
-  if (!usage.ok() || usage->threads.empty()) {
-    if (copy.state != rules::CopyState::kFailed) {
-      copy.state = rules::CopyState::kFailed;
-      // The end of its output says why, usually.
-      std::ifstream log(copy.dir + "/bundle/log");
-      std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-      if (text.size() > 300) text = "..." + text.substr(text.size() - 300);
-      Event("copy " + copy.id + " of " + copy.site + " is gone (its process exited" +
-            (usage.ok() ? "" : ": " + usage.status().message()) +
-            (text.empty() ? "" : "; its output ends: " + text) + ")");
+void CopyService::ApplySamples(std::vector<Sample> samples,
+                               const std::vector<rules::MemberReport>& alive) {
+  for (Sample& sample : samples) {
+    auto it = copies_.find(sample.site);
+    if (it == copies_.end() || it->second.id != sample.id || it->second.busy) continue;
+    Copy& copy = it->second;
+    if (!sample.usage.ok() || sample.usage->threads.empty()) {
+      if (copy.state == CopyState::kFailed) continue;
+      copy.state = CopyState::kFailed;
+      const std::string why = sample.usage.ok() ? "" : ": " + sample.usage.status().message();
+      events_.Add(
+          {"copy.gone",
+           copy.site,
+           {{"copy", copy.id}, {"output", sample.output_tail}},
+           "copy " + copy.id + " of " + copy.site + " is gone (its process exited" + why +
+               (sample.output_tail.empty() ? "" : "; its output ends: " + sample.output_tail) +
+               ")"});
+      continue;
     }
-    return;
-  }
-  copy.load.Sample(copies::CountRunnable(usage->threads));
-  copy.cpu_micros = usage->cpu_micros;
-  if (copy.state == rules::CopyState::kStarting && PortAnswers(copy.port)) {
-    copy.state = rules::CopyState::kServing;
-    backoff_.erase(copy.site);
-    Event(fmt::format("copy {} of {} serves on port {} ({:.0f} ms after its start)", copy.id,
-                      copy.site, copy.port, ToMilliseconds(hooks_.now() - copy.started)));
-    if (hooks_.publish) hooks_.publish();
-  }
-}
-
-void CopyService::Tick(const std::vector<Member>& alive) {
-  for (auto& [site, copy] : copies_) {
-    if (!copy.busy) Sample(copy);
+    copy.load.Sample(copies::CountRunnable(sample.usage->threads));
+    copy.cpu_micros = sample.usage->cpu_micros;
   }
   // Failed copies are cleaned up; the rules start the site again where they choose.
   std::vector<std::string> failed;
   for (const auto& [site, copy] : copies_) {
-    if (!copy.busy && copy.state == rules::CopyState::kFailed) failed.push_back(site);
+    if (!copy.busy && copy.state == CopyState::kFailed) failed.push_back(site);
   }
   for (const std::string& site : failed) {
     Failed(site);
-    Stop(site, "its process exited");
+    Stop(site, {"copy.stop", site, {{"reason", "its process exited"}}, "its process exited"});
   }
   Plan(alive);
 }
 
-void CopyService::Plan(const std::vector<Member>& alive) {
+void CopyService::Plan(const std::vector<rules::MemberReport>& alive) {
   const Instant now = hooks_.now();
-
   rules::RoundInput input;
   input.self = config_.node_name;
   std::vector<store::Entry> entries;
@@ -206,30 +247,20 @@ void CopyService::Plan(const std::vector<Member>& alive) {
                          .desired = site->min_copies};
     auto desired = log_->Get(keys::Desired(site->name));
     if (desired.ok() && desired->has_value() && !(*desired)->tombstone) {
-      auto json = nlohmann::json::parse((*desired)->value, nullptr, false);
-      if (json.is_object() && json.contains("count") && json["count"].is_number_unsigned()) {
-        spec.desired = json["count"].get<uint32_t>();
+      auto value = json::parse((*desired)->value, nullptr, false);
+      if (value.is_object() && value.contains("count") && value["count"].is_number_unsigned()) {
+        spec.desired = value["count"].get<uint32_t>();
       }
     }
     limits_[site->name] = {site->memory_mb, site->pids};
     known.insert(site->name);
     input.sites.push_back(std::move(spec));
   }
-  for (const Member& member : alive) {
-    rules::MemberReport report{
-        .name = member.name, .worker = member.worker, .capacity = member.capacity};
-    for (const auto& copy : member.copies) {
-      report.copies.push_back({copy.site,
-                               copy.draining  ? rules::CopyState::kStopping
-                               : copy.serving ? rules::CopyState::kServing
-                                              : rules::CopyState::kStarting,
-                               copy.load1});
-    }
-    input.members.push_back(std::move(report));
-  }
+  input.members = alive;
   input.own.emplace();
-  for (const auto& [site, copy] : copies_)
+  for (const auto& [site, copy] : copies_) {
     input.own->push_back({site, copy.state, copy.load.value()});
+  }
   const rules::RoundView view = rules::BuildRoundView(input);
   const auto decisions =
       rules::PlanRound(now, view, {{config_.node_name, &autoscalers_}}, config_.copies.autoscale);
@@ -237,21 +268,24 @@ void CopyService::Plan(const std::vector<Member>& alive) {
     const rules::SiteView& site = view.sites[decision.site];
     switch (decision.kind) {
       case rules::Decision::Kind::kScale:
-        hooks_.write(keys::Desired(site.name),
-                     nlohmann::json{{"count", decision.count},
-                                    {"by", config_.node_name},
-                                    {"reason", decision.reason},
-                                    {"at_ms", hooks_.wall_ms()}}
-                         .dump(),
-                     false);
-        Event(decision.reason);
+        log_->WriteLocal(keys::Desired(site.name),
+                         json{{"count", decision.count},
+                              {"by", config_.node_name},
+                              {"reason", decision.reason},
+                              {"at_ms", hooks_.wall_ms()}}
+                             .dump(),
+                         false);
+        events_.Add({"site.scale",
+                     site.name,
+                     {{"count", decision.count}, {"was", decision.was}, {"why", decision.why}},
+                     decision.reason});
         break;
       case rules::Decision::Kind::kStart:
-        if (!copies_.contains(site.name)) Start(site, decision.reason);
+        if (!copies_.contains(site.name)) Start(site, decision);
         break;
       case rules::Decision::Kind::kStop:
         if (copies_.contains(site.name) && !copies_.at(site.name).busy) {
-          Stop(site.name, decision.reason);
+          Stop(site.name, {"copy.stop", site.name, {{"reason", "not chosen"}}, decision.reason});
         }
         break;
     }
@@ -261,44 +295,45 @@ void CopyService::Plan(const std::vector<Member>& alive) {
   for (const auto& [site, copy] : copies_) {
     if (!copy.busy && !known.contains(site)) orphans.push_back(site);
   }
-  for (const std::string& site : orphans) Stop(site, "the site was deleted");
+  for (const std::string& site : orphans) {
+    Stop(site, {"copy.stop", site, {{"reason", "site deleted"}}, "the site was deleted"});
+  }
 }
 
-void CopyService::Start(const rules::SiteView& site, const std::string& reason) {
+void CopyService::Start(const rules::SiteView& site, const rules::Decision& decision) {
   if (auto backoff = backoff_.find(site.name);
       backoff != backoff_.end() && backoff->second.first > hooks_.now()) {
     return;  // it failed here lately: wait before trying again
   }
   auto latest = images_->Latest(site.name);
-  if (!latest) return;  // no image pushed yet
-  const std::string image_dir = images_->ImageDir(site.name, latest->version);
-  if (!std::filesystem::exists(image_dir)) return;  // not held here yet: asked again next round
+  if (!latest) return;                                             // no image pushed yet
+  if (!images_->Materialized(site.name, latest->version)) return;  // asked again next round
   if (latest->command.empty()) {
     // Said once per version: the rules ask again every round.
     if (unstartable_.insert(latest->version).second) {
-      Event("cannot start " + site.name + ": its image " + latest->version.substr(0, 12) +
-            " has no start command (starling image push --command ...)");
+      events_.Add({"site.unstartable",
+                   site.name,
+                   {{"version", latest->version}},
+                   "cannot start " + site.name + ": its image " + latest->version.substr(0, 12) +
+                       " has no start command (starling image push --command ...)"});
     }
     return;
   }
-  const uint16_t port = AllocatePort();
-  if (port == 0) {
-    Event("cannot start " + site.name + ": no free port in the node's range");
-    return;
-  }
+  const std::string image_dir = images_->ImageDir(site.name, latest->version);
   Copy copy;
   copy.site = site.name;
   copy.version = latest->version;
   copy.id = std::string(copies::kIdPrefix) + site.name + "-" + RandomHex(4);
   copy.dir = (std::filesystem::path(config_.data_dir) / "copies" / copy.id).string();
-  copy.port = port;
   copy.busy = true;
   copy.started = hooks_.now();
   images_->Pin(copy.site, copy.version);
-  Event(reason + " (" + copy.id + ", port " + std::to_string(port) + ")");
+  events_.Add({"copy.start",
+               site.name,
+               {{"copy", copy.id}, {"count", decision.count}, {"in_view", decision.was}},
+               decision.reason + " (" + copy.id + ")"});
   copies::CopySpec spec;
   spec.id = copy.id;
-  spec.port = port;
   spec.command = latest->command;
   if (auto limits = limits_.find(site.name); limits != limits_.end()) {
     spec.memory_bytes = uint64_t{limits->second.first} << 20;
@@ -307,16 +342,23 @@ void CopyService::Start(const rules::SiteView& site, const std::string& reason) 
   const std::string dir = copy.dir;
   copies_.emplace(site.name, std::move(copy));
   asio::post(pool_, [this, alive = alive_, spec, image_dir, dir, site = site.name]() mutable {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    auto mount = images::MountOverlay(image_dir, dir);
-    Status started = mount.ok() ? Status::Ok() : mount.status();
-    if (mount.ok()) {
+    spec.port = ports_.Allocate();
+    Status started = spec.port == 0 ? Status::ResourceExhausted("no free port in the node's range")
+                                    : Status::Ok();
+    Result<images::OverlayMount> mount = Status::Unavailable("not mounted");
+    if (started.ok()) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      mount = images::MountOverlay(image_dir, dir);
+      started = mount.ok() ? Status::Ok() : mount.status();
+    }
+    if (started.ok()) {
       spec.root = mount->root;
       started = driver_->Start(spec, dir + "/bundle");
       if (!started.ok()) images::UnmountOverlay(*mount).IgnoreError();
     }
-    asio::post(io_, [this, alive, site, started,
+    if (!started.ok() && spec.port != 0) ports_.Release(spec.port);
+    asio::post(io_, [this, alive, site, started, port = spec.port,
                      mount = mount.ok() ? *mount : images::OverlayMount{}] {
       if (!*alive) return;
       auto found = copies_.find(site);
@@ -324,50 +366,73 @@ void CopyService::Start(const rules::SiteView& site, const std::string& reason) 
       Copy& started_copy = found->second;
       if (!started.ok()) {
         Failed(site);
-        Event("copy " + started_copy.id + " of " + site + " did not start: " + started.message());
+        events_.Add(
+            {"copy.start_failed",
+             site,
+             {{"copy", started_copy.id}, {"error", started.message()}},
+             "copy " + started_copy.id + " of " + site + " did not start: " + started.message()});
         images_->Unpin(started_copy.site, started_copy.version);
-        ports_in_use_.erase(started_copy.port);
         copies_.erase(found);
         return;
       }
+      started_copy.port = port;
       started_copy.mount = mount;
       started_copy.busy = false;
-      WatchUntilServing(site, started_copy.id, 0);
+      asio::co_spawn(io_, WatchUntilServing(site, started_copy.id), asio::detached);
     });
   });
 }
 
-void CopyService::Stop(const std::string& site, const std::string& reason) {
+void CopyService::Stop(const std::string& site, EventRecord event) {
   auto it = copies_.find(site);
   if (it == copies_.end() || it->second.busy) return;
   Copy& copy = it->second;
   copy.busy = true;
   copy.state_before_stop = copy.state;
-  copy.state = rules::CopyState::kStopping;
-  Event(reason + " (" + copy.id + ")");
+  copy.state = CopyState::kStopping;
+  event.fields["copy"] = copy.id;
+  event.text += " (" + copy.id + ")";
+  events_.Add(std::move(event));
   if (hooks_.publish) hooks_.publish();  // balancers see it draining
   // A copy that served is drained first (make-before-break, DESIGN §8–9); a failed one is gone.
-  const bool drain = copy.state_before_stop == rules::CopyState::kServing && hooks_.drain;
+  if (copy.state_before_stop != CopyState::kServing || !hooks_.drain) {
+    FinishStop(site);
+    return;
+  }
   const std::string backend = config_.advertise.host + ":" + std::to_string(copy.port);
-  asio::post(pool_, [this, alive = alive_, id = copy.id, mount = copy.mount, dir = copy.dir, site,
-                     drain, backend] {
-    if (drain) {
-      const std::string drained = hooks_.drain(backend);
-      asio::post(io_, [this, alive, drained, id] {
-        if (*alive) Event("drained " + id + ": " + drained);
-      });
-    }
+  hooks_.drain(backend, [this, alive = alive_, site, id = copy.id](DrainOutcome outcome) {
+    if (!*alive) return;
+    events_.Add({"copy.drained",
+                 site,
+                 {{"copy", id},
+                  {"confirmed", outcome.confirmed},
+                  {"balancers", outcome.balancers},
+                  {"unconfirmed", outcome.unconfirmed}},
+                 "drained " + id + ": " + outcome.text});
+    FinishStop(site);
+  });
+}
+
+void CopyService::FinishStop(const std::string& site) {
+  auto it = copies_.find(site);
+  if (it == copies_.end()) return;
+  const Copy& copy = it->second;
+  asio::post(pool_, [this, alive = alive_, id = copy.id, mount = copy.mount, dir = copy.dir,
+                     port = copy.port, site] {
     const Status stopped = driver_->Stop(id, config_.copies.stop_grace);
     images::UnmountOverlay(mount).IgnoreError();
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
-    asio::post(io_, [this, alive, site, stopped] {
+    if (port != 0) ports_.Release(port);
+    asio::post(io_, [this, alive, site, id, stopped] {
       if (!*alive) return;
       auto found = copies_.find(site);
-      if (found == copies_.end()) return;
-      if (!stopped.ok()) Event("stopping " + found->second.id + ": " + stopped.message());
+      if (found == copies_.end() || found->second.id != id) return;
+      json fields = {{"copy", id}};
+      if (!stopped.ok()) fields["error"] = stopped.message();
+      events_.Add({"copy.stopped", site, fields,
+                   stopped.ok() ? "stopped " + id : "stopping " + id + ": " + stopped.message()});
       images_->Unpin(found->second.site, found->second.version);
-      ports_in_use_.erase(found->second.port);
       copies_.erase(found);
       if (hooks_.publish) hooks_.publish();
     });
@@ -377,10 +442,10 @@ void CopyService::Stop(const std::string& site, const std::string& reason) {
 std::vector<gossip::CopyLoad> CopyService::Report() const {
   std::vector<gossip::CopyLoad> report;
   for (const auto& [site, copy] : copies_) {
-    if (copy.state == rules::CopyState::kFailed) continue;
+    if (copy.state == CopyState::kFailed) continue;
     report.push_back({site, static_cast<float>(copy.load.value()),
-                      copy.state == rules::CopyState::kServing, copy.port,
-                      copy.state == rules::CopyState::kStopping});
+                      copy.state == CopyState::kServing, copy.port,
+                      copy.state == CopyState::kStopping});
   }
   std::sort(report.begin(), report.end(),
             [](const auto& a, const auto& b) { return a.load1 > b.load1; });
@@ -388,8 +453,8 @@ std::vector<gossip::CopyLoad> CopyService::Report() const {
   return report;
 }
 
-nlohmann::json CopyService::CopiesJson() const {
-  nlohmann::json out = nlohmann::json::array();
+json CopyService::CopiesJson() const {
+  json out = json::array();
   const Instant now = hooks_.now();
   for (const auto& [site, copy] : copies_) {
     out.push_back({{"site", site},
@@ -405,25 +470,14 @@ nlohmann::json CopyService::CopiesJson() const {
   return out;
 }
 
-nlohmann::json CopyService::EventsJson(uint64_t after) const {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& [seq, event] : events_) {
-    if (seq <= after) continue;
-    nlohmann::json item = event;
-    item["seq"] = seq;
-    out.push_back(std::move(item));
-  }
-  return out;
-}
-
 void CopyService::StopAll() {
   for (auto& [site, copy] : copies_) {
     driver_->Stop(copy.id, config_.copies.stop_grace).IgnoreError();
     images::UnmountOverlay(copy.mount).IgnoreError();
     images_->Unpin(copy.site, copy.version);
+    if (copy.port != 0) ports_.Release(copy.port);
   }
   copies_.clear();
-  ports_in_use_.clear();
 }
 
 }  // namespace starling::agent

@@ -1,13 +1,15 @@
 // src/agent/copies.h — the copies this node runs (DESIGN.md §7–8). Once a second it samples each
-// copy (still running? its port answering? how many runnable threads in its cgroup → its load
-// average), then runs one round of the rules (rules::PlanRound) from the view gossip and the
+// copy (still running? how many runnable threads in its cgroup → its load average), then runs one
+// round of the rules (rules::PlanRound over rules::BuildRoundView) from the view gossip and the
 // state log give it: as a site's coordinator it writes the site's desired count; as a chosen node
-// it starts a copy (overlay over the site's newest materialized image, the driver's container,
-// a port from the node's range); as a node whose copy is no longer wanted it stops it once the
-// chosen copies serve. Every decision is an event with its reason.
+// it starts a copy (overlay over the site's newest materialized image, the driver's container, a
+// port from the node's range); as a node whose copy is no longer wanted it drains it from the
+// balancers and stops it once the chosen copies serve. Every decision and every change of a
+// copy's state is an event with structured fields.
 //
-// Threading: the io thread decides; the driver's blocking calls and mounts run on a small pool
-// and report back to the io thread.
+// Threading: the io thread decides and never blocks: the driver's calls, mounts and port checks
+// run on a small pool (starts and stops) and on a sampler thread (usage), and report back; a
+// fresh copy's port is watched with non-blocking connects on the io thread.
 #pragma once
 
 #include <asio.hpp>
@@ -15,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -22,56 +25,64 @@
 
 #include "gossip/types.h"
 #include "src/agent/config.h"
+#include "src/agent/drain.h"
+#include "src/agent/events.h"
 #include "src/agent/images.h"
+#include "src/agent/log_driver.h"
 #include "src/copies/driver.h"
 #include "src/images/overlay.h"
 #include "src/rules/copy_planner.h"
 #include "src/rules/load_average.h"
-#include "src/state/keys.h"
-#include "store/replica.h"
+#include "src/rules/round_view.h"
 
 namespace starling::agent {
+
+// The node's range of ports for copies. Thread-safe: allocated on the pool, released anywhere.
+class PortRange {
+ public:
+  PortRange(uint16_t first, uint16_t last) : first_(first), last_(last) {}
+  // A port in the range that no copy of ours holds and nothing else listens on (another agent on
+  // this host may share the range); 0 when none is left. Blocking (it binds to check).
+  uint16_t Allocate();
+  void Release(uint16_t port);
+
+ private:
+  uint16_t first_, last_;
+  std::mutex mutex_;
+  std::set<uint16_t> in_use_;
+};
 
 class CopyService {
  public:
   struct Hooks {
-    std::function<void(std::string key, std::string value, bool tombstone)> write;
     std::function<Instant()> now;
     std::function<int64_t()> wall_ms;
     // The node's copies changed (one serves, drains or is gone): gossip the report now.
     std::function<void()> publish;
-    // Blocks (on the pool) until every live balancer has taken `backend` ("host:port") out of
-    // its upstreams and finished its requests to it, or a deadline passed; says which.
-    std::function<std::string(const std::string& backend)> drain;
-  };
-  // A live member as this node's gossip view holds it.
-  struct Member {
-    std::string name;
-    bool worker = true;
-    uint32_t capacity = 0;
-    std::vector<gossip::CopyLoad> copies;
+    // Waits (not blocking) until every live balancer has taken `backend` ("host:port") out of
+    // its upstreams and finished its requests to it, or a deadline passed; then `done`.
+    std::function<void(std::string backend, std::function<void(DrainOutcome)> done)> drain;
   };
 
   CopyService(asio::io_context& io, const AgentConfig& config,
-              std::unique_ptr<copies::Driver> driver, store::Replica* log, ImageService* images,
+              std::unique_ptr<copies::Driver> driver, LogDriver* log, ImageService* images,
               Hooks hooks);
   ~CopyService();
 
   // Finds copies an earlier run of this node left (the driver's list): they are stopped, and
   // the rules start what is wanted again. Blocking; call once before the first Tick.
   void Recover();
-  // Once a second, on the io thread: samples every copy, then Plan. `alive`: live members,
+  // Once a second: samples every copy (off the io thread), then Plan. `alive`: live members,
   // this node included.
-  void Tick(const std::vector<Member>& alive);
+  void Tick(std::vector<rules::MemberReport> alive);
   // One round of the rules without sampling: also run when the state log changes (a site, a
-  // desired count, a drain), so a decision written elsewhere is acted on at once, not at the
-  // next tick.
-  void Plan(const std::vector<Member>& alive);
+  // desired count, a drain), so a decision written elsewhere is acted on at once.
+  void Plan(const std::vector<rules::MemberReport>& alive);
   // This node's copies for its load report (the busiest first, at most gossip::kMaxCopyLoads).
   std::vector<gossip::CopyLoad> Report() const;
   nlohmann::json CopiesJson() const;
-  // Events after sequence number `after` (at most 1000 kept).
-  nlohmann::json EventsJson(uint64_t after) const;
+  // Events after sequence number `after` (the newest kEventsKept).
+  nlohmann::json EventsJson(uint64_t after) const { return events_.Json(after); }
   // Stops every copy (blocking; at shutdown).
   void StopAll();
 
@@ -81,7 +92,7 @@ class CopyService {
     std::string version;
     std::string id;
     std::string dir;
-    uint16_t port = 0;
+    uint16_t port = 0;  // 0 until the pool allocated it
     rules::CopyState state = rules::CopyState::kStarting;
     rules::CopyState state_before_stop = rules::CopyState::kStarting;
     rules::LoadAverage load;
@@ -90,31 +101,37 @@ class CopyService {
     bool busy = false;        // a start or stop runs on the pool
     images::OverlayMount mount;
   };
+  struct Sample {
+    std::string site, id;
+    Result<copies::CopyUsage> usage = Status::NotFound("not sampled");
+    std::string output_tail;  // the end of its output, when it is gone
+  };
 
-  void Sample(Copy& copy);
-  void WatchUntilServing(const std::string& site, const std::string& id, int tries);
-  void Start(const rules::SiteView& site, const std::string& reason);
-  void Stop(const std::string& site, const std::string& reason);
-  void Event(std::string text);
-  uint16_t AllocatePort();
+  void ApplySamples(std::vector<Sample> samples, const std::vector<rules::MemberReport>& alive);
+  asio::awaitable<void> WatchUntilServing(std::string site, std::string id);
+  void Serving(Copy& copy);
+  void Start(const rules::SiteView& site, const rules::Decision& decision);
+  void Stop(const std::string& site, EventRecord event);
+  void FinishStop(const std::string& site);
   // A copy of `site` failed to start or died: starting it here again waits, doubling each time.
   void Failed(const std::string& site);
 
   asio::io_context& io_;
   AgentConfig config_;
   std::unique_ptr<copies::Driver> driver_;
-  store::Replica* log_;
+  LogDriver* log_;
   ImageService* images_;
   Hooks hooks_;
-  asio::thread_pool pool_{2};
+  Events events_;
+  PortRange ports_;
+  asio::thread_pool pool_{2};     // starts and stops
+  asio::thread_pool sampler_{1};  // usage, once a second
+  bool sampling_ = false;
   std::map<std::string, Copy> copies_;  // by site: at most one copy of a site per node
   std::map<std::string, rules::Autoscaler> autoscalers_;
-  std::set<uint16_t> ports_in_use_;
   std::map<std::string, std::pair<uint32_t, uint32_t>> limits_;  // site: memory MB, pids
   std::set<std::string> unstartable_;  // image versions without a start command (said once)
   std::map<std::string, std::pair<Instant, int>> backoff_;  // site: retry at, failures
-  std::deque<std::pair<uint64_t, nlohmann::json>> events_;
-  uint64_t next_event_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -4,8 +4,11 @@
 // re-verifies stored chunks in the background, and collects chunks no kept version references.
 //
 // Threading: every method runs on the agent's io thread unless it says otherwise. Disk and CPU
-// work (reading and verifying chunks, materializing) runs on a small worker pool and reports
-// back to the io thread.
+// work (reading, verifying and syncing chunks, materializing) runs on a small worker pool and
+// reports back to the io thread.
+//
+// Files: images.cc (versions and their phases), image_transfer.cc (pulling and serving chunks),
+// image_upkeep.cc (scrub, garbage collection, imports), image_json.cc (what the API shows).
 #pragma once
 
 #include <asio.hpp>
@@ -21,9 +24,10 @@
 #include <vector>
 
 #include "src/agent/config.h"
+#include "src/agent/log_driver.h"
+#include "src/agent/transport.h"
 #include "src/images/registry.h"
 #include "store/images/puller.h"
-#include "store/replica.h"
 #include "store/rocksdb/chunk_store.h"
 
 namespace starling::agent {
@@ -31,18 +35,14 @@ namespace starling::agent {
 class ImageService {
  public:
   struct Hooks {
-    // Writes a state log entry (acknowledged locally).
-    std::function<void(std::string key, std::string value, bool tombstone)> write;
-    // Sends a chunk request to a peer; the reply frame (its kind byte, then the payload), or
-    // nothing when the exchange failed.
-    std::function<asio::awaitable<std::optional<std::string>>(std::string peer,
-                                                              std::string payload)>
-        exchange;
+    // Sends a chunk request to a peer; its reply, or why there is none.
+    std::function<asio::awaitable<Result<Frame>>(std::string peer, std::string payload)> exchange;
     std::function<Instant()> now;
   };
 
+  // Its own progress goes into the state log through `log` (acknowledged locally).
   ImageService(asio::io_context& io, const AgentConfig& config,
-               std::unique_ptr<images::ChunkStore> chunks, store::Replica* log, Hooks hooks);
+               std::unique_ptr<images::ChunkStore> chunks, LogDriver* log, Hooks hooks);
   ~ImageService();
 
   // Live members' names, this node included.
@@ -57,7 +57,8 @@ class ImageService {
   nlohmann::json ListJson(const std::string& site);
   nlohmann::json StatusJson(const std::string& site);
   // The chunks of a version this node still lacks (hex), at most `limit` of them.
-  nlohmann::json MissingJson(const std::string& site, const std::string& version, size_t limit);
+  Result<nlohmann::json> MissingJson(const std::string& site, const std::string& version,
+                                     size_t limit);
   std::string Metrics() const;
 
   // Any thread. Imports from a path on this node and returns the record to write; while an
@@ -81,6 +82,8 @@ class ImageService {
   void Pin(const std::string& site, const std::string& version);
   void Unpin(const std::string& site, const std::string& version);
   std::string ImageDir(const std::string& site, const std::string& version) const;
+  // Whether this node has written the version out (ImageDir) and may start copies of it.
+  bool Materialized(const std::string& site, const std::string& version) const;
 
  private:
   enum class Phase { kManifest, kLoading, kContent, kHeld };
@@ -109,13 +112,22 @@ class ImageService {
   void CollectGarbage();
   double Offset() const;
   nlohmann::json RecordJson(const images::ImageRecord& record) const;
+  // Runs `work` on the pool and resumes on the io thread with its result. Not a coroutine
+  // itself, and callers name the awaitable before awaiting it: GCC 12 destroys temporaries of a
+  // full-expression that contains co_await twice (a known compiler bug), so no capture-holding
+  // temporary may appear in one.
   template <typename F>
-  auto OffThread(F work) -> asio::awaitable<decltype(work())>;
+  auto OffThread(F work) -> asio::awaitable<decltype(work())> {
+    using R = decltype(work());
+    return asio::co_spawn(
+        pool_, [work = std::move(work)]() mutable -> asio::awaitable<R> { co_return work(); },
+        asio::use_awaitable);
+  }
 
   asio::io_context& io_;
   AgentConfig config_;
   std::unique_ptr<images::ChunkStore> chunks_;
-  store::Replica* log_;
+  LogDriver* log_;
   Hooks hooks_;
   asio::thread_pool pool_{2};
   images::Puller puller_;

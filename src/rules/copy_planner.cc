@@ -46,7 +46,8 @@ std::vector<Decision> PlanRound(Instant now, const RoundView& view,
                                                      .desired = desired,
                                                      .loads = site.loads});
       if (scale.changed) {
-        decisions.push_back({Decision::Kind::kScale, s, coordinator->name, scale.desired,
+        decisions.push_back({Decision::Kind::kScale, s, coordinator->name, scale.desired, desired,
+                             scale.reason,
                              fmt::format("{} copies of {} (was {}): {}", scale.desired, site.name,
                                          desired, scale.reason)});
       }
@@ -54,14 +55,16 @@ std::vector<Decision> PlanRound(Instant now, const RoundView& view,
     const Placement plan = Place(site.name, desired, view.workers, site.copies);
     for (const std::string& node : plan.start) {
       if (decider_of(node) == nullptr) continue;
-      decisions.push_back({Decision::Kind::kStart, s, node, 0,
+      decisions.push_back({Decision::Kind::kStart, s, node, desired,
+                           static_cast<uint32_t>(site.copies.size()), "",
                            fmt::format("start {} on {}: {} wanted, {} in view", site.name, node,
                                        desired, site.copies.size())});
     }
     if (plan.remove.empty() || !SafeToStop(plan, site.copies)) continue;
     for (const std::string& node : plan.remove) {
       if (decider_of(node) == nullptr) continue;
-      decisions.push_back({Decision::Kind::kStop, s, node, 0,
+      decisions.push_back({Decision::Kind::kStop, s, node, desired,
+                           static_cast<uint32_t>(site.copies.size()), "",
                            fmt::format("stop {} on {}: {} wanted, the chosen copies serve",
                                        site.name, node, desired)});
     }

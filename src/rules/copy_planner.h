@@ -34,8 +34,10 @@ struct Decision {
   Kind kind = Kind::kScale;
   size_t site = 0;     // index into RoundView::sites
   std::string node;    // who acts: the coordinator (kScale) or the copy's node
-  uint32_t count = 0;  // kScale: the new desired count
-  std::string reason;  // for the events log
+  uint32_t count = 0;  // kScale: the new desired count; kStart, kStop: the count placed for
+  uint32_t was = 0;    // kScale: the count before; kStart, kStop: the site's copies in view
+  std::string why;     // kScale: the autoscaler's reason ("mean load 2.31 >= 2.00 for 2 s")
+  std::string reason;  // the whole decision in a sentence, for the events log
 };
 
 // A deciding node and its autoscalers, by site name (created and dropped here as coordination

@@ -43,6 +43,8 @@ TEST_CASE("a round: the coordinator scales, the chosen node starts", "[unit]") {
   REQUIRE(decisions.size() == 1);
   CHECK(decisions[0].kind == Decision::Kind::kScale);
   CHECK(decisions[0].count == 2);
+  CHECK(decisions[0].was == 1);
+  CHECK_THAT(decisions[0].why, Catch::Contains("2.6"));
   CHECK(decisions[0].node == Coordinator("shop", {"node-1", "node-2", "node-3", "node-4"}));
   CHECK_FALSE(decisions[0].reason.empty());
   // Only the coordinator holds an autoscaler for the site.

@@ -1,0 +1,94 @@
+// src/agent/api/context.h — what the API's routes reach: the node's services, and the two ways
+// a handler (on an HTTP thread) gets work done — on the io thread, which owns the membership
+// core and the services' state, and through the state log's one write path.
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/status.h"
+#include "src/agent/api/server.h"
+#include "src/agent/config.h"
+#include "src/agent/log_driver.h"
+
+namespace starling::agent {
+class Membership;
+class ImageService;
+class CopyService;
+class BalancerService;
+class Keys;
+}  // namespace starling::agent
+
+namespace starling::agent::api {
+
+// How long a handler waits for the io thread before answering 503.
+inline constexpr auto kIoTimeout = std::chrono::seconds(3);
+
+struct Context {
+  const AgentConfig& config;
+  asio::io_context& io;
+  Membership* membership;            // io thread only
+  LogDriver* log;                    // any thread
+  ImageService* images;              // io thread only, but for its Import
+  CopyService* copies;               // null when no container runtime works here; io thread only
+  BalancerService* balancer;         // null unless this node balances; see balancer.h
+  Keys* keys;                        // io thread only
+  const net::Sealer* sealer;         // io thread only (its counters)
+  const StreamTransport* transport;  // io thread only (its counters)
+  std::function<void()> leave;       // io thread: leave the cluster and stop
+
+  // Runs `work` on the io thread and waits for its result; kUnavailable if the io thread does
+  // not answer within kIoTimeout. `work` returns Result<Json> (or anything convertible to it).
+  template <typename F>
+  Result<Json> OnIo(F work) const {
+    auto promise = std::make_shared<std::promise<Result<Json>>>();
+    auto future = promise->get_future();
+    asio::post(io, [promise, work = std::move(work)]() mutable {
+      promise->set_value(Result<Json>(work()));
+    });
+    if (future.wait_for(kIoTimeout) != std::future_status::ready) {
+      return Status::Unavailable("the agent did not answer in time");
+    }
+    return future.get();
+  }
+
+  // Writes through the state log and waits for the acknowledgement `mode` asks for.
+  Result<Written> Write(std::vector<Put> puts, store::AckMode mode,
+                        std::chrono::milliseconds timeout) const {
+    auto promise = std::make_shared<std::promise<Result<Written>>>();
+    auto future = promise->get_future();
+    log->Write(std::move(puts), mode, std::chrono::duration_cast<Duration>(timeout),
+               [promise](Result<Written> written) { promise->set_value(std::move(written)); });
+    if (future.wait_for(timeout + std::chrono::seconds(2)) != std::future_status::ready) {
+      return Status::Unavailable("the agent did not answer in time");
+    }
+    return future.get();
+  }
+};
+
+// The write parameters every writing route takes: ?ack=local|one|all-live&timeout_ms=N.
+struct WriteOptions {
+  store::AckMode mode = store::AckMode::kOne;
+  std::chrono::milliseconds timeout{5000};
+};
+Result<WriteOptions> WriteParams(const Request& request);
+
+// Writes `puts` as `options` ask; `result` is what the caller gets, with where it landed.
+Result<Json> WriteAnswer(const Context& context, const WriteOptions& options, std::vector<Put> puts,
+                         Json result);
+
+// Route tables, one per resource.
+std::vector<Route> SiteRoutes(Context& context);      // sites
+std::vector<Route> ImageRoutes(Context& context);     // images
+std::vector<Route> CopyRoutes(Context& context);      // copies, events
+std::vector<Route> ClusterRoutes(Context& context);   // members, nodes, events, the state log
+std::vector<Route> BalancerRoutes(Context& context);  // balancer state, drained
+std::vector<Route> KeyRoutes(Context& context);       // keyring
+std::vector<Route> MetricRoutes(Context& context);    // /metrics
+
+}  // namespace starling::agent::api

@@ -1,0 +1,189 @@
+// /v1/images: site images (src/agent/images.h). A push imports on this node (the HTTP thread
+// does the work: it may take minutes), then writes the version's record, and the versions beyond
+// the kept ones are removed in the same write.
+#include <set>
+
+#include "src/agent/api/context.h"
+#include "src/agent/images.h"
+#include "src/sites/site.h"
+
+namespace starling::agent::api {
+namespace {
+
+struct PushRequest {
+  std::string path;
+  std::vector<std::string> command;
+  std::vector<std::pair<std::string, std::string>> env;
+  bool allow_setuid = false;
+};
+
+Result<PushRequest> PushFields(const Json& body) {
+  static const std::set<std::string> kKnown = {"path", "command", "env", "allow_setuid"};
+  for (const auto& [key, value] : body.items()) {
+    if (!kKnown.contains(key)) return Status::InvalidArgument("unknown field '" + key + "'");
+  }
+  PushRequest push;
+  if (!body.contains("path") || !body["path"].is_string()) {
+    return Status::InvalidArgument("path must be a string: a directory or tar archive");
+  }
+  push.path = body["path"];
+  if (push.path.empty() || push.path.front() != '/') {
+    return Status::InvalidArgument("path must be absolute (it is read by the agent)");
+  }
+  if (body.contains("command")) {
+    const Json& command = body["command"];
+    if (!command.is_array() || command.size() > 256) {
+      return Status::InvalidArgument("command must be an array of at most 256 strings");
+    }
+    for (const auto& arg : command) {
+      if (!arg.is_string() || arg.get<std::string>().size() > 4096) {
+        return Status::InvalidArgument("command entries must be strings of at most 4 KiB");
+      }
+      push.command.push_back(arg);
+    }
+  }
+  if (body.contains("env")) {
+    const Json& env = body["env"];
+    if (!env.is_object() || env.size() > 256) {
+      return Status::InvalidArgument("env must be an object of at most 256 strings");
+    }
+    for (const auto& [name, value] : env.items()) {
+      if (name.empty() || name.find('=') != std::string::npos || !value.is_string()) {
+        return Status::InvalidArgument("env names must be non-empty without '=', values strings");
+      }
+      push.env.emplace_back(name, value.get<std::string>());
+    }
+  }
+  if (body.contains("allow_setuid")) {
+    if (!body["allow_setuid"].is_boolean()) {
+      return Status::InvalidArgument("allow_setuid must be true or false");
+    }
+    push.allow_setuid = body["allow_setuid"];
+  }
+  return push;
+}
+
+Result<Json> Push(const Context& c, const Request& request) {
+  auto options = WriteParams(request);
+  if (!options.ok()) return options.status();
+  const std::string site = request.Match(1);
+  auto fields = PushFields(request.body);
+  if (!fields.ok()) return fields.status();
+  if (Status s = sites::ValidateName(site); !s.ok()) return s;
+  auto existing = c.log->Get(sites::Key(site));
+  if (!existing.ok()) return existing.status();
+  if (!existing->has_value() || (*existing)->tombstone) {
+    return Status::NotFound("no site '" + site + "': create it first");
+  }
+  auto previous = c.OnIo([&c, site]() -> Result<Json> {
+    auto latest = c.images->Latest(site);
+    return Json{{"previous", latest ? images::EncodeRecord(*latest) : ""}};
+  });
+  if (!previous.ok()) return previous.status();
+  std::optional<images::ImageRecord> before;
+  if (const std::string text = (*previous)["previous"]; !text.empty()) {
+    if (auto decoded = images::DecodeRecord(text); decoded.ok()) before = *decoded;
+  }
+  // Garbage collection waits while an import runs and until its record is written.
+  c.images->BeginImport();
+  auto imported = c.images->Import(site, fields->path, fields->command, fields->env,
+                                   fields->allow_setuid, before);
+  if (!imported.ok()) {
+    c.images->EndImport();
+    return imported.status();
+  }
+  const images::ImageRecord record = imported->first;
+  Json summary = imported->second;
+  auto expired = c.OnIo(
+      [&c, site, record]() -> Result<Json> { return Json(c.images->Expired(site, record)); });
+  Result<Json> answer = expired.status();
+  if (expired.ok()) {
+    std::vector<Put> puts;
+    for (const auto& key : *expired) puts.push_back({key.get<std::string>(), "", true});
+    puts.push_back({images::RecordKey(site, record.version), images::EncodeRecord(record)});
+    summary["removed_versions"] = expired->size();
+    answer = WriteAnswer(c, *options, std::move(puts), summary);
+    // The version is among the node's own before garbage collection may run again.
+    c.OnIo([&c]() -> Result<Json> {
+       c.images->Refresh();
+       return Json();
+     })
+        .status()
+        .IgnoreError();
+  }
+  c.images->EndImport();
+  return answer;
+}
+
+Result<Json> Remove(const Context& c, const Request& request) {
+  auto options = WriteParams(request);
+  if (!options.ok()) return options.status();
+  const std::string site = request.Match(1);
+  const std::string version = request.Match(2);
+  if (Status s = sites::ValidateName(site); !s.ok()) return s;
+  auto keys = c.OnIo([&c, site, version]() -> Result<Json> {
+    Json found = Json::array();
+    for (const auto& record : c.images->Records(site)) {
+      if (version.empty() || record.version == version) {
+        found.push_back(images::RecordKey(site, record.version));
+      }
+    }
+    return found;
+  });
+  if (!keys.ok()) return keys.status();
+  if (keys->empty()) {
+    return Status::NotFound(version.empty() ? "site '" + site + "' has no image"
+                                            : "no version " + version + " of '" + site + "'");
+  }
+  std::vector<Put> puts;
+  for (const auto& key : *keys) puts.push_back({key.get<std::string>(), "", true});
+  return WriteAnswer(c, *options, std::move(puts), {{"removed_versions", keys->size()}});
+}
+
+// A GET whose first capture is a site name: validated, then `query(site)` on the io thread.
+template <typename F>
+Route GetForSite(const Context* c, const char* pattern, F query) {
+  return {Method::kGet, pattern, [c, query](const Request& request) -> Result<Json> {
+            const std::string site = request.Match(1);
+            if (Status s = sites::ValidateName(site); !s.ok()) return s;
+            return c->OnIo([c, query, site] { return query(*c->images, site); });
+          }};
+}
+
+}  // namespace
+
+std::vector<Route> ImageRoutes(Context& context) {
+  const Context* c = &context;
+  return {
+      {Method::kPost, R"(/v1/images/([^/]+))",
+       [c](const Request& request) { return Push(*c, request); }, BodyKind::kJson},
+      {Method::kGet, "/v1/images",
+       [c](const Request&) { return c->OnIo([c] { return c->images->ListJson(""); }); }},
+      GetForSite(c, R"(/v1/images/([^/]+))",
+                 [](ImageService& images, const std::string& site) -> Result<Json> {
+                   return images.ListJson(site);
+                 }),
+      GetForSite(c, R"(/v1/images/([^/]+)/status)",
+                 [](ImageService& images, const std::string& site) -> Result<Json> {
+                   return images.StatusJson(site);
+                 }),
+      {Method::kGet, R"(/v1/images/([^/]+)/([0-9a-f]{64})/missing)",
+       [c](const Request& request) {
+         const std::string site = request.Match(1), version = request.Match(2);
+         return c->OnIo(
+             [c, site, version] { return c->images->MissingJson(site, version, 100000); });
+       }},
+      // One version, or every version of a site.
+      {Method::kDelete, R"(/v1/images/([^/]+)(?:/([0-9a-f]{64}))?)",
+       [c](const Request& request) { return Remove(*c, request); }},
+      {Method::kPost, "/v1/images-verify",
+       [c](const Request&) {
+         return c->OnIo([c] {
+           c->images->Scrub();
+           return Json{{"verifying", true}};
+         });
+       }},
+  };
+}
+
+}  // namespace starling::agent::api

@@ -1,0 +1,115 @@
+// /v1/sites: the hosted sites on the state log (src/sites/site.h). Reads and the checks before a
+// write need only the log, which any thread may read: no route here waits for the io thread.
+#include <algorithm>
+
+#include "src/agent/api/context.h"
+#include "src/sites/site.h"
+
+namespace starling::agent::api {
+namespace {
+
+Result<std::optional<sites::Site>> LoadSite(const LogDriver& log, const std::string& name) {
+  auto entry = log.Get(sites::Key(name));
+  if (!entry.ok()) return entry.status();
+  if (!entry->has_value() || (*entry)->tombstone) return std::optional<sites::Site>();
+  auto site = sites::Decode((*entry)->value);
+  if (!site.ok()) return site.status();
+  return std::optional<sites::Site>(std::move(site.value()));
+}
+
+Result<std::vector<sites::Site>> LoadSites(const LogDriver& log) {
+  std::vector<store::Entry> entries;
+  if (Status s = log.Scan(sites::kKeyPrefix, &entries); !s.ok()) return s;
+  std::vector<sites::Site> all;
+  for (const auto& entry : entries) {
+    if (entry.tombstone) continue;
+    auto site = sites::Decode(entry.value);
+    if (!site.ok()) return site.status();
+    all.push_back(std::move(site.value()));
+  }
+  return all;
+}
+
+// A domain may belong to one site only (as far as this node knows).
+Status CheckDomainsFree(const LogDriver& log, const sites::Site& site) {
+  auto all = LoadSites(log);
+  if (!all.ok()) return all.status();
+  for (const auto& other : *all) {
+    if (other.name == site.name) continue;
+    for (const auto& domain : site.domains) {
+      if (std::find(other.domains.begin(), other.domains.end(), domain) != other.domains.end()) {
+        return Status::AlreadyExists("domain '" + domain + "' belongs to site '" + other.name +
+                                     "'");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// Creates (`create`) or changes the site `name` with the fields of `body`.
+Result<Json> WriteSite(const Context& context, const Request& request, const std::string& name,
+                       bool create) {
+  auto options = WriteParams(request);
+  if (!options.ok()) return options.status();
+  if (Status s = sites::ValidateName(name); !s.ok()) return s;
+  auto existing = LoadSite(*context.log, name);
+  if (!existing.ok()) return existing.status();
+  if (create && existing->has_value()) return Status::AlreadyExists("site '" + name + "' exists");
+  if (!create && !existing->has_value()) return Status::NotFound("no site '" + name + "'");
+  sites::Site base = create ? sites::Site{} : **existing;
+  base.name = name;
+  auto site = sites::Apply(base, request.body, create);
+  if (!site.ok()) return site.status();
+  if (Status s = CheckDomainsFree(*context.log, *site); !s.ok()) return s;
+  return WriteAnswer(context, *options, {{sites::Key(name), sites::Encode(*site)}},
+                     sites::ToJson(*site));
+}
+
+}  // namespace
+
+std::vector<Route> SiteRoutes(Context& context) {
+  const Context* c = &context;
+  return {
+      {Method::kGet, "/v1/sites",
+       [c](const Request&) -> Result<Json> {
+         auto all = LoadSites(*c->log);
+         if (!all.ok()) return all.status();
+         Json list = Json::array();
+         for (const auto& site : *all) list.push_back(sites::ToJson(site));
+         return Json{{"sites", list}};
+       }},
+      {Method::kGet, R"(/v1/sites/([^/]+))",
+       [c](const Request& request) -> Result<Json> {
+         const std::string name = request.Match(1);
+         if (Status s = sites::ValidateName(name); !s.ok()) return s;
+         auto site = LoadSite(*c->log, name);
+         if (!site.ok()) return site.status();
+         if (!site->has_value()) return Status::NotFound("no site '" + name + "'");
+         return sites::ToJson(**site);
+       }},
+      {Method::kPost, "/v1/sites",
+       [c](const Request& request) -> Result<Json> {
+         if (!request.body.contains("name") || !request.body["name"].is_string()) {
+           return Status::InvalidArgument("name must be a string");
+         }
+         return WriteSite(*c, request, request.body["name"].get<std::string>(), true);
+       },
+       BodyKind::kJson},
+      {Method::kPatch, R"(/v1/sites/([^/]+))",
+       [c](const Request& request) { return WriteSite(*c, request, request.Match(1), false); },
+       BodyKind::kJson},
+      {Method::kDelete, R"(/v1/sites/([^/]+))",
+       [c](const Request& request) -> Result<Json> {
+         auto options = WriteParams(request);
+         if (!options.ok()) return options.status();
+         const std::string name = request.Match(1);
+         if (Status s = sites::ValidateName(name); !s.ok()) return s;
+         auto existing = LoadSite(*c->log, name);
+         if (!existing.ok()) return existing.status();
+         if (!existing->has_value()) return Status::NotFound("no site '" + name + "'");
+         return WriteAnswer(*c, *options, {{sites::Key(name), "", true}}, {{"deleted", name}});
+       }},
+  };
+}
+
+}  // namespace starling::agent::api

@@ -1,0 +1,158 @@
+// Chunks between nodes: the pure puller decides whom to ask for what; replies are verified and
+// stored off the io thread; a node serves its own chunks to peers, a bounded number at once.
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "src/agent/images.h"
+#include "store/images/transfer.h"
+
+namespace starling::agent {
+namespace {
+
+using images::Hash;
+
+constexpr int kMaxServes = 4;                 // chunk replies being read at once
+constexpr size_t kMaxServeBytes = 16u << 20;  // stored bytes per reply
+
+}  // namespace
+
+void ImageService::SetMembers(std::vector<std::string> alive) {
+  std::sort(alive.begin(), alive.end());
+  members_ = alive;
+  std::erase(alive, config_.node_name);
+  std::vector<images::PullRequest> out;
+  puller_.SetPeers(hooks_.now(), std::move(alive), &out);
+  DrainPulls(&out);
+}
+
+void ImageService::DrainPulls(std::vector<images::PullRequest>* out) {
+  for (auto& request : *out) asio::co_spawn(io_, RunPull(std::move(request)), asio::detached);
+  out->clear();
+  ArmTimer();
+}
+
+void ImageService::ArmTimer() {
+  const Instant next = puller_.NextWake();
+  if (next == timer_at_) return;
+  timer_at_ = next;
+  if (next == kInstantMax) {
+    timer_.cancel();
+    return;
+  }
+  const Instant now = hooks_.now();
+  timer_.expires_after(next > now ? next - now : Duration::zero());
+  timer_.async_wait([this, next, alive = alive_](const asio::error_code& ec) {
+    if (ec || !*alive || timer_at_ != next) return;
+    timer_at_ = kInstantMax;
+    std::vector<images::PullRequest> out;
+    puller_.Tick(hooks_.now(), &out);
+    DrainPulls(&out);
+  });
+}
+
+asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
+  auto alive = alive_;
+  auto exchange = hooks_.exchange(request.peer, images::EncodeChunkRequest(request.hashes));
+  Result<Frame> reply = co_await std::move(exchange);
+  if (!*alive) co_return;
+  std::vector<images::PullRequest> out;
+  Result<images::ChunkReply> decoded = reply.status();
+  if (reply.ok()) decoded = images::DecodeChunkReply(reply->payload());
+  if (!decoded.ok() || decoded->busy) {
+    if (!decoded.ok() && reply.ok()) {
+      spdlog::warn("undecodable chunk reply from {}: {}", request.peer, decoded.status().message());
+    }
+    puller_.OnFailed(hooks_.now(), request.id, &out);
+    DrainPulls(&out);
+    co_return;
+  }
+  struct Stored {
+    std::vector<Hash> ok;
+    uint64_t bytes = 0;
+    std::vector<Hash> rejected;  // bytes that did not match their name
+  };
+  auto answer = std::make_shared<images::ChunkReply>(std::move(decoded.value()));
+  auto asked = std::make_shared<std::unordered_set<Hash, images::HashOfHash>>(
+      request.hashes.begin(), request.hashes.end());
+  auto task1 = OffThread([this, answer, asked] {
+    Stored result;
+    std::erase_if(answer->chunks, [&](const auto& chunk) { return !asked->contains(chunk.first); });
+    auto statuses = chunks_->PutCompressedBatch(answer->chunks);
+    for (size_t i = 0; i < answer->chunks.size(); ++i) {
+      const auto& [hash, zstd] = answer->chunks[i];
+      const Status& s = statuses.ok() ? (*statuses)[i] : statuses.status();
+      if (!s.ok()) {
+        result.rejected.push_back(hash);
+        spdlog::warn("chunk {} from a peer rejected: {}", images::Hex(hash), s.message());
+        continue;
+      }
+      result.ok.push_back(hash);
+      result.bytes += zstd.size();
+    }
+    return result;
+  });
+  Stored stored = co_await std::move(task1);
+  if (!*alive) co_return;
+  stats_.chunks_fetched += stored.ok.size();
+  stats_.bytes_fetched += stored.bytes;
+  stats_.chunks_rejected += stored.rejected.size();
+  // A chunk that failed verification is treated as one the peer lacks: asked elsewhere first.
+  std::vector<Hash> lacking = std::move(answer->lacking);
+  lacking.insert(lacking.end(), stored.rejected.begin(), stored.rejected.end());
+  puller_.OnReply(hooks_.now(), request.id, stored.ok, lacking, &out);
+  OnChunksStored(stored.ok);
+  DrainPulls(&out);
+}
+
+asio::awaitable<std::string> ImageService::Serve(std::string request) {
+  auto hashes = images::DecodeChunkRequest(request);
+  if (!hashes.ok()) {
+    spdlog::debug("undecodable chunk request: {}", hashes.status().message());
+    co_return std::string();
+  }
+  if (serving_ >= kMaxServes) {
+    ++stats_.busy_answers;
+    co_return images::EncodeChunkReply({.busy = true});
+  }
+  ++serving_;
+  auto alive = alive_;
+  struct Served {
+    images::ChunkReply reply;
+    std::vector<Hash> corrupt;
+    uint64_t bytes = 0;
+  };
+  auto wanted = std::make_shared<std::vector<Hash>>(std::move(hashes.value()));
+  auto task2 = OffThread([this, wanted] {
+    Served result;
+    for (const Hash& hash : *wanted) {
+      if (result.bytes >= kMaxServeBytes) break;  // unanswered: asked again later
+      auto bytes = chunks_->GetStored(hash);      // the puller verifies; so does the scrub here
+      if (bytes.ok()) {
+        result.bytes += bytes->size();
+        result.reply.chunks.emplace_back(hash, std::move(bytes.value()));
+        continue;
+      }
+      result.reply.lacking.push_back(hash);
+      if (bytes.status().code() == StatusCode::kCorruption) {
+        spdlog::error("stored chunk {} is corrupt: deleted, to be fetched again",
+                      images::Hex(hash));
+        chunks_->Delete(hash).IgnoreError();
+        result.corrupt.push_back(hash);
+      }
+    }
+    return result;
+  });
+  Served served = co_await std::move(task2);
+  if (!*alive) co_return std::string();
+  --serving_;
+  stats_.chunks_served += served.reply.chunks.size();
+  stats_.bytes_served += served.bytes;
+  if (!served.corrupt.empty()) OnCorrupt(served.corrupt);
+  co_return images::EncodeChunkReply(served.reply);
+}
+
+}  // namespace starling::agent

@@ -1,0 +1,63 @@
+#include "src/agent/member_views.h"
+
+namespace starling::agent {
+
+using gossip::MemberStatus;
+using gossip::Role;
+
+std::vector<rules::MemberReport> CopyMembers(const gossip::Swim& core) {
+  std::vector<rules::MemberReport> out;
+  for (const gossip::Member* member : core.members()) {
+    if (member->status != MemberStatus::kAlive) continue;
+    rules::MemberReport view{.name = member->name(),
+                             .worker = member->meta().role != Role::kBalancer,
+                             .capacity = member->meta().capacity};
+    if (const gossip::LoadReport* load = core.LoadOf(member->name())) {
+      for (const auto& copy : load->copies) {
+        view.copies.push_back({copy.site,
+                               copy.draining  ? rules::CopyState::kStopping
+                               : copy.serving ? rules::CopyState::kServing
+                                              : rules::CopyState::kStarting,
+                               copy.load1});
+      }
+    }
+    out.push_back(std::move(view));
+  }
+  return out;
+}
+
+std::vector<balancer::WorkerCopies> BalancedWorkers(const gossip::Swim& core) {
+  std::vector<balancer::WorkerCopies> workers;
+  for (const gossip::Member* member : core.members()) {
+    const bool suspect = member->status == MemberStatus::kSuspect;
+    if (member->status != MemberStatus::kAlive && !suspect) continue;
+    if (member->meta().role == Role::kBalancer) continue;
+    const gossip::LoadReport* load = core.LoadOf(member->name());
+    if (load == nullptr || load->copies.empty()) continue;
+    workers.push_back({member->address().host, load->copies, suspect});
+  }
+  return workers;
+}
+
+std::vector<std::string> BalancerPeers(const gossip::Swim& core, const std::string& self) {
+  std::vector<std::string> peers;
+  for (const gossip::Member* member : core.members()) {
+    if (member->name() == self || member->status == MemberStatus::kLeft) continue;
+    if (member->meta().role == Role::kWorker) continue;
+    peers.push_back(member->address().host);
+  }
+  return peers;
+}
+
+std::vector<std::pair<std::string, gossip::Address>> LiveBalancers(const gossip::Swim& core,
+                                                                   const std::string& except) {
+  std::vector<std::pair<std::string, gossip::Address>> out;
+  for (const gossip::Member* member : core.SortedMembers()) {
+    if (member->status != MemberStatus::kAlive || member->name() == except) continue;
+    if (member->meta().role == Role::kWorker) continue;
+    out.emplace_back(member->name(), member->address());
+  }
+  return out;
+}
+
+}  // namespace starling::agent

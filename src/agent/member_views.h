@@ -1,0 +1,31 @@
+// src/agent/member_views.h — what each service needs of the membership view, read off the core's
+// member table: the copy rules' members, the balancer's workers and peers, the balancers a
+// draining copy waits for. Pure functions of the view (the io thread calls them).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gossip/swim.h"
+#include "src/balancer/nginx.h"
+#include "src/rules/round_view.h"
+
+namespace starling::agent {
+
+// Live members as the copy rules see them: role, slots, and the copies their reports carry.
+std::vector<rules::MemberReport> CopyMembers(const gossip::Swim& core);
+
+// The balancer's view: each live or suspect worker's advertised host and its reported copies.
+std::vector<balancer::WorkerCopies> BalancedWorkers(const gossip::Swim& core);
+
+// The other balancers' hosts, for VRRP unicast: every one known that has not left (a dead one
+// stays: it may come back, and the shared address must not flap on a reload).
+std::vector<std::string> BalancerPeers(const gossip::Swim& core, const std::string& self);
+
+// Live balancers (name, address), by name; `except` left out. A draining copy waits for every
+// one (its own node's included); urgent load reports go to the others.
+std::vector<std::pair<std::string, gossip::Address>> LiveBalancers(const gossip::Swim& core,
+                                                                   const std::string& except = "");
+
+}  // namespace starling::agent

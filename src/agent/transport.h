@@ -1,0 +1,124 @@
+// src/agent/transport.h — the one stream transport between agents (DESIGN.md §3): TCP with
+// length-prefixed frames, each sealed with the cluster keyring, one request and one reply per
+// exchange, dispatched by the frame's kind byte to the service that registered it. Connections
+// to a peer are kept and reused (an exchange costs no connect and no new channel once warm); a
+// pooled connection the peer closed meanwhile is retried once on a fresh one.
+//
+// Frame on the wire: [4-byte big-endian length][sealed(kind byte | payload)].
+//
+// Threading: everything runs on the io_context's thread; handlers run there too and must not
+// block (they co_await work done elsewhere).
+#pragma once
+
+#include <array>
+#include <asio.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "base/time.h"
+#include "gossip/types.h"
+#include "src/net/sealer.h"
+
+namespace starling::agent {
+
+// Frame kinds: one per service that speaks over the transport.
+namespace frame {
+inline constexpr char kPushPull = 'P';  // membership: push-pull state exchange
+inline constexpr char kPing = 'I';      // membership: Lifeguard's TCP fallback probe
+inline constexpr char kLog = 'L';       // state log anti-entropy
+inline constexpr char kChunks = 'C';    // image chunks
+inline constexpr char kDrained = 'D';   // is a backend out of a balancer's upstreams?
+}  // namespace frame
+
+// A received frame: its kind byte, then the payload (kept together: chunk replies run to
+// megabytes, and dropping one byte in front would copy them).
+struct Frame {
+  std::string bytes;
+  char kind() const { return bytes.empty() ? '\0' : bytes.front(); }
+  std::string_view payload() const { return std::string_view(bytes).substr(1); }
+};
+
+struct TransportOptions {
+  size_t max_frame_bytes = 32u << 20;    // sealed frame bytes; a bigger length is refused
+  int max_inbound = 256;                 // connections served at once; more are closed
+  int max_idle_per_peer = 4;             // pooled connections kept per peer
+  Duration idle_close = Seconds(20);     // a pooled connection unused this long is closed
+  Duration serve_idle = Seconds(60);     // an inbound connection silent this long is closed
+  Duration reply_timeout = Seconds(10);  // to write one reply
+};
+
+struct TransportStats {
+  uint64_t requests = 0;  // sent
+  uint64_t connects = 0;  // new connections made
+  uint64_t reused = 0;    // requests sent on a pooled connection
+  uint64_t failed = 0;    // requests that got no reply
+  uint64_t served = 0;    // requests answered
+  uint64_t refused = 0;   // inbound connections closed at the limit
+  uint64_t rejected = 0;  // inbound frames that did not open, or of no known kind
+  int inbound_open = 0;
+  size_t idle_pooled = 0;
+};
+
+class StreamTransport {
+ public:
+  // A handler gets the request frame and returns the reply's payload, or an error (the connection
+  // is then closed without a reply, which the requester sees as a failure).
+  using Handler = std::function<asio::awaitable<Result<std::string>>(Frame request)>;
+
+  // `sealer` must outlive the transport and is used on the io thread only.
+  StreamTransport(asio::io_context& io, net::Sealer* sealer, TransportOptions options);
+  ~StreamTransport();
+
+  // Binds and listens (nothing is accepted before Start).
+  Status Bind(const asio::ip::tcp::endpoint& endpoint);
+  // Registers the handler for frames of `kind`. REQUIRES: before Start, one per kind.
+  void Handle(char kind, Handler handler);
+  void Start();
+  // Stops accepting and closes pooled connections; exchanges in flight fail.
+  void Close();
+  // From now on, requests are not handled: their connections are closed (a leaving node).
+  void Refuse() { refusing_ = true; }
+
+  // One exchange with the agent at `to`: the reply's frame, or why not — kUnavailable when the
+  // connection was refused (nothing listens there: Lifeguard takes that as evidence), kTimeout
+  // when `timeout` passed, kIoError otherwise.
+  asio::awaitable<Result<Frame>> Request(gossip::Address to, char kind, std::string payload,
+                                         Duration timeout);
+
+  // Closes pooled connections unused for longer than idle_close (housekeeping, each second).
+  void Sweep();
+  TransportStats stats() const;
+
+ private:
+  struct Pooled {
+    std::shared_ptr<asio::ip::tcp::socket> socket;
+    std::chrono::steady_clock::time_point since;
+  };
+
+  asio::awaitable<void> Accept();
+  asio::awaitable<void> Serve(std::shared_ptr<asio::ip::tcp::socket> socket);
+  asio::awaitable<std::optional<Frame>> ReadFrame(asio::ip::tcp::socket& socket);
+  asio::awaitable<bool> WriteFrame(asio::ip::tcp::socket& socket, char kind,
+                                   std::string_view payload);
+  std::shared_ptr<asio::ip::tcp::socket> TakeIdle(const std::string& peer);
+  void PutIdle(const std::string& peer, std::shared_ptr<asio::ip::tcp::socket> socket);
+
+  asio::io_context& io_;
+  net::Sealer* sealer_;
+  TransportOptions options_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::array<Handler, 256> handlers_;
+  std::map<std::string, std::vector<Pooled>> idle_;  // by "host:port"
+  TransportStats stats_;
+  bool closed_ = false;
+  bool refusing_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace starling::agent

@@ -60,8 +60,8 @@ asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
   Result<Frame> reply = co_await std::move(exchange);
   if (!*alive) co_return;
   std::vector<images::PullRequest> out;
-  Result<images::ChunkReply> decoded = reply.status();
-  if (reply.ok()) decoded = images::DecodeChunkReply(reply->payload());
+  Result<images::ChunkReply> decoded = reply.ok() ? images::DecodeChunkReply(reply->payload())
+                                                  : Result<images::ChunkReply>(reply.status());
   if (!decoded.ok() || decoded->busy) {
     if (!decoded.ok() && reply.ok()) {
       spdlog::warn("undecodable chunk reply from {}: {}", request.peer, decoded.status().message());

@@ -129,7 +129,9 @@ TEST_CASE("a site through nginx: copies come and go with no reload and no failed
     copies = Copies(cluster, "web");
     return copies.size() == 1 && Peers(balancer, "web") == 1;
   }));
-  CHECK_THAT(Events(cluster), Catch::Contains("out of all 1 balancers' upstreams"));
+  CHECK(AnyEvent(EventsOf(cluster, "copy.drained"), [](const json& e) {
+    return e["site"] == "web" && e["confirmed"] == true && e["balancers"] == 1;
+  }));
   CHECK(BalancerState(balancer)["reloads"] == reloads);
   INFO(load.failures());
   CHECK(load.failed() == 0);

@@ -54,7 +54,10 @@ TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, a
     for (const auto& copy : copies) nodes.insert(copy.node);
     CHECK(nodes.size() == copies.size());  // at most one copy of a site per worker
     for (const auto& copy : copies) CHECK(Answers(copy.port));
-    CHECK_THAT(Events(cluster), Catch::Contains("2 copies of burn (was 1): mean load"));
+    CHECK(AnyEvent(EventsOf(cluster, "site.scale"), [](const json& e) {
+      return e["site"] == "burn" && e["count"] == 2 && e["was"] == 1 &&
+             e["why"].get<std::string>().starts_with("mean load");
+    }));
 
     // The load is gone: within the load average's decay (~1 min) and the down window, the
     // site is back to one copy.
@@ -64,7 +67,10 @@ TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, a
     });
     INFO(Describe(copies) << "\n" << Events(cluster));
     REQUIRE(trimmed);
-    CHECK_THAT(Events(cluster), Catch::Contains("1 copies of burn (was 2): every copy's load"));
+    CHECK(AnyEvent(EventsOf(cluster, "site.scale"), [](const json& e) {
+      return e["site"] == "burn" && e["count"] == 1 && e["was"] == 2 &&
+             e["why"].get<std::string>().starts_with("every copy's load");
+    }));
   }
 
   SECTION("a dead worker's copy comes back elsewhere; its restart adds no extra") {
@@ -85,7 +91,8 @@ TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, a
     // The restarted worker cleans up what its earlier run left, and the site keeps its count:
     // one copy, where the replacement started, through several rounds.
     REQUIRE(WaitFor(std::chrono::seconds(20), [&] {
-      return Events(cluster).find("left by an earlier run of this node") != std::string::npos;
+      return AnyEvent(EventsOf(cluster, "copy.leftover"),
+                      [&](const json& e) { return e["node"] == first_node; });
     }));
     const bool steady = StaysTrue(std::chrono::seconds(5), [&] {
       copies = Copies(cluster, "burn");
@@ -119,7 +126,7 @@ TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, a
     const std::string cli =
         fmt::format("{} --api 127.0.0.1:{} ", STARLING_BINARY, agents[1].api_port);
     const std::string drained =
-        RunCommand(cli + "node drain " + first_node + " --ack all-live 2>&1");
+        RunCommand(cli + "node drain " + first_node + " --ack all-live --json 2>&1");
     INFO(drained);
     REQUIRE_THAT(drained, Catch::Contains("\"draining\": true"));
     const bool moved = WaitFor(std::chrono::seconds(30), [&] {

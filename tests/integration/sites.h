@@ -74,6 +74,27 @@ inline std::string Events(Cluster& cluster) {
   return text;
 }
 
+// The events of `kind` ("site.scale", "copy.drained", ... see src/agent/events.h) the live
+// agents hold, each with its fields.
+inline std::vector<json> EventsOf(Cluster& cluster, const std::string& kind) {
+  std::vector<json> found;
+  for (const auto& agent : cluster.agents()) {
+    if (agent.pid <= 0) continue;
+    auto answer = Cluster::Api(agent, "GET", "/v1/events?after=0", "{}", 2);
+    if (!answer || answer->first != 200) continue;
+    for (const auto& event : answer->second["events"]) {
+      if (event.value("kind", "") == kind) found.push_back(event);
+    }
+  }
+  return found;
+}
+
+// Whether some event satisfies `match`.
+inline bool AnyEvent(const std::vector<json>& events,
+                     const std::function<bool(const json&)>& match) {
+  return std::any_of(events.begin(), events.end(), match);
+}
+
 // Whether `condition` holds at every check for `span` (polled; false at its first failure).
 inline bool StaysTrue(std::chrono::milliseconds span, const std::function<bool()>& condition) {
   return !WaitFor(span, [&] { return !condition(); });

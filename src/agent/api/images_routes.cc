@@ -96,8 +96,10 @@ Result<Json> Push(const Context& c, const Request& request) {
   Json summary = imported->second;
   auto expired = c.OnIo(
       [&c, site, record]() -> Result<Json> { return Json(c.images->Expired(site, record)); });
-  Result<Json> answer = expired.status();
-  if (expired.ok()) {
+  Result<Json> answer = Status::Unavailable("not written");
+  if (!expired.ok()) {
+    answer = expired.status();
+  } else {
     std::vector<Put> puts;
     for (const auto& key : *expired) puts.push_back({key.get<std::string>(), "", true});
     puts.push_back({images::RecordKey(site, record.version), images::EncodeRecord(record)});

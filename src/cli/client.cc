@@ -1,0 +1,131 @@
+#include "src/cli/client.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <cstdio>
+
+#include "src/agent/api/server.h"
+#include "src/agent/config.h"
+
+namespace starling::cli {
+namespace {
+
+// The kind of an error answer that carries none: from its HTTP status.
+StatusCode CodeOfHttp(int status) {
+  switch (status) {
+    case 400:
+      return StatusCode::kInvalidArgument;
+    case 404:
+      return StatusCode::kNotFound;
+    case 409:
+      return StatusCode::kAlreadyExists;
+    case 429:
+      return StatusCode::kResourceExhausted;
+    case 503:
+      return StatusCode::kUnavailable;
+    case 504:
+      return StatusCode::kTimeout;
+    default:
+      return StatusCode::kIoError;
+  }
+}
+
+}  // namespace
+
+Result<Json> Call(const std::string& api, const std::string& method, const std::string& path,
+                  const Json& body, int read_timeout_s) {
+  auto address = agent::ParseHostPort(api, "--api");
+  if (!address.ok()) return address.status();
+  httplib::Client client(address->host, address->port);
+  client.set_connection_timeout(2, 0);
+  client.set_read_timeout(read_timeout_s, 0);
+  const std::string text = body.is_null() ? "{}" : body.dump();
+  httplib::Result response = method == "GET"      ? client.Get(path)
+                             : method == "PATCH"  ? client.Patch(path, text, "application/json")
+                             : method == "DELETE" ? client.Delete(path)
+                             : method == "PUT"    ? client.Put(path, text, "application/json")
+                                                  : client.Post(path, text, "application/json");
+  if (!response) {
+    return Status::Unavailable("no agent answers at " + api + " (" +
+                               httplib::to_string(response.error()) +
+                               "); is `starling agent` running, and is --api right?");
+  }
+  auto parsed = Json::parse(response->body, nullptr, false);
+  if (response->status != 200) {
+    const bool described =
+        parsed.is_object() && parsed.contains("error") && parsed["error"].is_string();
+    const std::string error = described ? parsed["error"].get<std::string>() : response->body;
+    const StatusCode code = described && parsed.contains("kind") && parsed["kind"].is_string()
+                                ? agent::api::KindCode(parsed["kind"].get<std::string>())
+                                : CodeOfHttp(response->status);
+    return Status(code == StatusCode::kOk ? StatusCode::kIoError : code,
+                  fmt::format("{} (HTTP {})", error, response->status));
+  }
+  if (parsed.is_discarded()) return Status::Corruption("the agent answered with invalid JSON");
+  return parsed;
+}
+
+int ExitCodeOf(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return 0;
+    case StatusCode::kInvalidArgument:
+      return 2;
+    case StatusCode::kNotFound:
+      return 3;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kFailedPrecondition:
+      return 4;
+    case StatusCode::kUnavailable:
+    case StatusCode::kResourceExhausted:
+      return 5;
+    case StatusCode::kTimeout:
+      return 6;
+    case StatusCode::kCorruption:
+    case StatusCode::kIoError:
+      return 1;
+  }
+  return 1;
+}
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "starling: %s\n", status.message().c_str());
+  return ExitCodeOf(status.code());
+}
+
+int PrintJson(const Json& value) {
+  std::printf("%s\n", value.dump(2).c_str());
+  return 0;
+}
+
+std::string Bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 4) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[unit]);
+}
+
+std::string WriteFlags::Query() const {
+  return fmt::format("?ack={}&timeout_ms={}", ack, timeout_ms);
+}
+
+void AddWriteFlags(CLI::App* command, WriteFlags* flags) {
+  command->add_option("--ack", flags->ack, "Acknowledge when: local, one (default), all-live")
+      ->check(CLI::IsMember({"local", "one", "all-live"}));
+  command->add_option("--timeout-ms", flags->timeout_ms,
+                      "Give up waiting for the acknowledgement after");
+}
+
+void AddJsonFlag(CLI::App* command, Globals* globals) {
+  command->add_flag("--json", globals->json, "Print JSON");
+}
+
+void OnRun(CLI::App* command, int* exit_code, std::function<int()> body) {
+  command->callback([exit_code, body = std::move(body)] { *exit_code = body(); });
+}
+
+}  // namespace starling::cli

@@ -1,0 +1,114 @@
+// The copies: `copies [--site S]` and `events [--follow] [--kind K] [--site S]`, gathered from
+// every live node's own API.
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "src/cli/commands.h"
+
+namespace starling::cli {
+namespace {
+
+// Appends the `field` array of `path` on every live member to `all`. With `seen`, asks each for
+// what came after the last sequence number seen from it, and remembers the newest.
+Status Gather(const Globals& g, const std::string& path, const char* field, Json* all,
+              std::map<std::string, uint64_t>* seen) {
+  auto members = Call(g.api, "GET", "/v1/members");
+  if (!members.ok()) return members.status();
+  for (const auto& member : (*members)["members"]) {
+    if (member["status"] != "alive" || !member.contains("api")) continue;
+    const std::string name = member["name"].get<std::string>();
+    std::string query = path;
+    if (seen != nullptr) query += "?after=" + std::to_string((*seen)[name]);
+    auto answer = Call(member["api"].get<std::string>(), "GET", query);
+    if (!answer.ok()) {
+      std::fprintf(stderr, "starling: %s: %s\n", name.c_str(), answer.status().message().c_str());
+      continue;
+    }
+    if (!answer->contains(field) || !(*answer)[field].is_array()) continue;
+    for (auto& item : (*answer)[field]) {
+      if (seen != nullptr) (*seen)[name] = std::max((*seen)[name], item["seq"].get<uint64_t>());
+      all->push_back(std::move(item));
+    }
+  }
+  return Status::Ok();
+}
+
+struct State {
+  std::string site, kind;
+  bool follow = false;
+};
+
+}  // namespace
+
+void AddCopyCommands(CLI::App& app, Globals* g, int* exit_code) {
+  auto s = std::make_shared<State>();
+  auto* copies = app.add_subcommand("copies", "List the copies of sites, on every live node");
+  copies->add_option("--site", s->site, "Only this site's copies");
+  AddJsonFlag(copies, g);
+  OnRun(copies, exit_code, [g, s]() -> int {
+    Json all = Json::array();
+    if (Status status = Gather(*g, "/v1/copies", "copies", &all, nullptr); !status.ok()) {
+      return Fail(status);
+    }
+    Json shown = Json::array();
+    for (auto& copy : all) {
+      if (s->site.empty() || copy["site"] == s->site) shown.push_back(copy);
+    }
+    std::sort(shown.begin(), shown.end(), [](const Json& a, const Json& b) {
+      return std::tie(a["site"], a["node"]) < std::tie(b["site"], b["node"]);
+    });
+    if (g->json) return PrintJson(shown);
+    std::printf("%-24s %-16s %6s %-9s %6s %8s %9s\n", "SITE", "NODE", "PORT", "STATE", "LOAD",
+                "CPU", "UPTIME");
+    for (const auto& copy : shown) {
+      std::printf("%-24s %-16s %6u %-9s %6.2f %7.1fs %8.0fs\n",
+                  copy["site"].get<std::string>().c_str(), copy["node"].get<std::string>().c_str(),
+                  copy["port"].get<unsigned>(), copy["state"].get<std::string>().c_str(),
+                  copy["load1"].get<double>(), copy.value("cpu_s", 0.0),
+                  copy["uptime_s"].get<double>());
+    }
+    return 0;
+  });
+
+  auto* events = app.add_subcommand("events", "The rules' recent decisions, from every live node");
+  events->add_flag("--follow,-f", s->follow, "Keep printing new events (Ctrl-C ends)");
+  events->add_option("--kind", s->kind, "Only events of this kind (e.g. site.scale, copy.serving)");
+  events->add_option("--site", s->site, "Only this site's events");
+  AddJsonFlag(events, g);
+  OnRun(events, exit_code, [g, s]() -> int {
+    std::map<std::string, uint64_t> seen;
+    for (;;) {
+      Json all = Json::array();
+      if (Status status = Gather(*g, "/v1/events", "events", &all, &seen); !status.ok()) {
+        return Fail(status);
+      }
+      std::sort(all.begin(), all.end(),
+                [](const Json& a, const Json& b) { return a["at_ms"] < b["at_ms"]; });
+      for (const auto& event : all) {
+        if (!s->kind.empty() && event.value("kind", "") != s->kind) continue;
+        if (!s->site.empty() && event.value("site", "") != s->site) continue;
+        if (g->json) {
+          std::printf("%s\n", event.dump().c_str());  // one object a line: follows stream
+          continue;
+        }
+        const auto at = std::chrono::system_clock::time_point(
+            std::chrono::milliseconds(event["at_ms"].get<int64_t>()));
+        std::printf(
+            "%s  %-16s %s\n",
+            fmt::format("{:%F %T}", fmt::gmtime(std::chrono::system_clock::to_time_t(at))).c_str(),
+            event["node"].get<std::string>().c_str(), event["text"].get<std::string>().c_str());
+      }
+      std::fflush(stdout);
+      if (!s->follow) return 0;
+      std::this_thread::sleep_for(std::chrono::seconds(1));  // polling the nodes' APIs
+    }
+  });
+}
+
+}  // namespace starling::cli

@@ -1,0 +1,156 @@
+// The sites: `site create|update|scale|delete|list|show`.
+#include <memory>
+
+#include "src/cli/commands.h"
+
+namespace starling::cli {
+namespace {
+
+std::string Domains(const Json& site) {
+  std::string domains;
+  for (const auto& d : site["domains"]) {
+    domains += (domains.empty() ? "" : ",") + d.get<std::string>();
+  }
+  return domains.empty() ? "-" : domains;
+}
+
+int PrintSites(const Json& sites) {
+  std::printf("%-24s %-4s %-4s %-5s %-5s %s\n", "NAME", "MIN", "MAX", "UP", "DOWN", "DOMAINS");
+  for (const auto& site : sites) {
+    std::printf("%-24s %-4u %-4u %-5.2f %-5.2f %s\n", site["name"].get<std::string>().c_str(),
+                site["min"].get<unsigned>(), site["max"].get<unsigned>(), site["up"].get<double>(),
+                site["down"].get<double>(), Domains(site).c_str());
+  }
+  return 0;
+}
+
+int PrintSite(const Json& site) {
+  std::printf("name     %s\n", site["name"].get<std::string>().c_str());
+  std::printf("domains  %s\n", Domains(site).c_str());
+  std::printf("copies   %u to %u (one more at load %.2f, one fewer under %.2f)\n",
+              site["min"].get<unsigned>(), site["max"].get<unsigned>(), site["up"].get<double>(),
+              site["down"].get<double>());
+  std::printf("limits   %u MB memory, %u processes per copy\n", site["memory_mb"].get<unsigned>(),
+              site["pids"].get<unsigned>());
+  return 0;
+}
+
+// "written at node-1/0123456789abcdef #7" of a write's answer.
+std::string WrittenAt(const Json& answer) {
+  if (!answer.contains("written")) return "";
+  return " (written at " + answer["written"]["origin"].get<std::string>() + " #" +
+         std::to_string(answer["written"]["seq"].get<uint64_t>()) + ")";
+}
+
+struct State {
+  std::string name;
+  std::vector<std::string> domains;
+  unsigned min = 1, max = 8, memory_mb = 512, pids = 256;
+  double up = 2.0, down = 1.0;
+  WriteFlags write;
+};
+
+void AddFields(CLI::App* command, State* s) {
+  command->add_option("--domain", s->domains, "A domain the site answers (repeat for more)");
+  command->add_option("--min", s->min, "Fewest copies");
+  command->add_option("--max", s->max, "Most copies");
+  command->add_option("--up", s->up, "Load average per copy that adds a copy");
+  command->add_option("--down", s->down, "Load average per copy under which a copy is removed");
+  command->add_option("--memory-mb", s->memory_mb, "Each copy's memory limit (MB)");
+  command->add_option("--pids", s->pids, "Each copy's limit on processes and threads");
+}
+
+// The fields given on `command`'s line only: an update changes just those.
+Json Body(CLI::App* command, const State& s, bool all_fields) {
+  Json body = Json::object();
+  if (command->count("--min") > 0) body["min"] = s.min;
+  if (command->count("--max") > 0) body["max"] = s.max;
+  if (!all_fields) return body;
+  if (command->count("--domain") > 0) body["domains"] = s.domains;
+  if (command->count("--up") > 0) body["up"] = s.up;
+  if (command->count("--down") > 0) body["down"] = s.down;
+  if (command->count("--memory-mb") > 0) body["memory_mb"] = s.memory_mb;
+  if (command->count("--pids") > 0) body["pids"] = s.pids;
+  return body;
+}
+
+}  // namespace
+
+void AddSiteCommands(CLI::App& app, Globals* g, int* exit_code) {
+  auto s = std::make_shared<State>();
+  auto* site = app.add_subcommand("site", "Manage hosted sites (the replicated state log)");
+  site->require_subcommand(1);
+
+  auto* create = site->add_subcommand("create", "Create a site");
+  create->add_option("name", s->name, "Site name")->required();
+  AddFields(create, s.get());
+  AddWriteFlags(create, &s->write);
+  AddJsonFlag(create, g);
+  OnRun(create, exit_code, [g, s, create]() -> int {
+    Json body = Body(create, *s, true);
+    body["name"] = s->name;
+    auto answer =
+        Call(g->api, "POST", "/v1/sites" + s->write.Query(), body, s->write.WaitSeconds());
+    if (!answer.ok()) return Fail(answer.status());
+    if (g->json) return PrintJson(*answer);
+    std::printf("site %s created%s\n", s->name.c_str(), WrittenAt(*answer).c_str());
+    return PrintSite(*answer);
+  });
+
+  auto* update = site->add_subcommand("update", "Change a site's fields");
+  update->add_option("name", s->name, "Site name")->required();
+  AddFields(update, s.get());
+  AddWriteFlags(update, &s->write);
+  AddJsonFlag(update, g);
+  auto* scale = site->add_subcommand("scale", "Set a site's fewest and most copies (--min, --max)");
+  scale->add_option("name", s->name, "Site name")->required();
+  scale->add_option("--min", s->min, "Fewest copies");
+  scale->add_option("--max", s->max, "Most copies");
+  AddWriteFlags(scale, &s->write);
+  AddJsonFlag(scale, g);
+  for (CLI::App* command : {update, scale}) {
+    OnRun(command, exit_code, [g, s, command, scale]() -> int {
+      if (command == scale && command->count("--min") + command->count("--max") == 0) {
+        return Fail(Status::InvalidArgument("site scale needs --min, --max or both"));
+      }
+      auto answer = Call(g->api, "PATCH", "/v1/sites/" + s->name + s->write.Query(),
+                         Body(command, *s, command != scale), s->write.WaitSeconds());
+      if (!answer.ok()) return Fail(answer.status());
+      if (g->json) return PrintJson(*answer);
+      std::printf("site %s updated%s\n", s->name.c_str(), WrittenAt(*answer).c_str());
+      return PrintSite(*answer);
+    });
+  }
+
+  auto* remove = site->add_subcommand("delete", "Delete a site");
+  remove->add_option("name", s->name, "Site name")->required();
+  AddWriteFlags(remove, &s->write);
+  AddJsonFlag(remove, g);
+  OnRun(remove, exit_code, [g, s]() -> int {
+    auto answer = Call(g->api, "DELETE", "/v1/sites/" + s->name + s->write.Query(), nullptr,
+                       s->write.WaitSeconds());
+    if (!answer.ok()) return Fail(answer.status());
+    if (g->json) return PrintJson(*answer);
+    std::printf("site %s deleted%s\n", s->name.c_str(), WrittenAt(*answer).c_str());
+    return 0;
+  });
+
+  auto* list = site->add_subcommand("list", "List sites");
+  AddJsonFlag(list, g);
+  OnRun(list, exit_code, [g]() -> int {
+    auto answer = Call(g->api, "GET", "/v1/sites");
+    if (!answer.ok()) return Fail(answer.status());
+    return g->json ? PrintJson(*answer) : PrintSites((*answer)["sites"]);
+  });
+
+  auto* show = site->add_subcommand("show", "Show one site");
+  show->add_option("name", s->name, "Site name")->required();
+  AddJsonFlag(show, g);
+  OnRun(show, exit_code, [g, s]() -> int {
+    auto answer = Call(g->api, "GET", "/v1/sites/" + s->name);
+    if (!answer.ok()) return Fail(answer.status());
+    return g->json ? PrintJson(*answer) : PrintSite(*answer);
+  });
+}
+
+}  // namespace starling::cli

@@ -52,14 +52,15 @@ def free_port():
 class Agents:
     """Agents started by this script, ended by their PIDs."""
 
-    def __init__(self, work, extra_toml=""):
+    def __init__(self, work, extra_toml="", binary=None):
         self.work = work
+        self.binary = binary or STARLING  # another build's agent (e.g. an earlier revision)
         self.extra_toml = extra_toml  # appended to every agent's configuration (tables)
         self.procs = {}
         self.ports = {}
         self.key = os.path.join(work, "key")
         with open(self.key, "w") as f:
-            f.write(run([STARLING, "keygen"]).stdout)
+            f.write(run([self.binary, "keygen"]).stdout)
 
     def start(self, name, join):
         if name not in self.ports:
@@ -72,7 +73,7 @@ class Agents:
                     f'api = "127.0.0.1:{api}"\nkey_file = "{self.key}"\n'
                     f'data_dir = "{self.work}/{name}"\njoin = [{joins}]\n' + self.extra_toml)
         log = open(os.path.join(self.work, name + ".log"), "a")
-        self.procs[name] = subprocess.Popen([STARLING, "agent", "-c", config], stdout=log,
+        self.procs[name] = subprocess.Popen([self.binary, "agent", "-c", config], stdout=log,
                                             stderr=subprocess.STDOUT)
 
     def api(self, name):
@@ -80,7 +81,7 @@ class Agents:
 
     def cli(self, name, *args, timeout=3600):
         env = dict(os.environ, STARLING_API=self.api(name))
-        return run([STARLING, *args], env=env, timeout=timeout)
+        return run([self.binary, *args], env=env, timeout=timeout)
 
     def stop(self, name):
         proc = self.procs.pop(name)

@@ -81,12 +81,10 @@ class AgentImpl final : public Agent {
     auto chunks = images::ChunkStore::Open((data / "chunks").string());
     if (!chunks.ok()) return chunks.status();
     images_ = std::make_unique<ImageService>(
-        io_, config_, std::move(chunks.value()), log_.get(),
-        ImageService::Hooks{.exchange =
-                                [this](std::string peer, std::string payload) {
-                                  return ExchangeChunks(std::move(peer), std::move(payload));
-                                },
-                            .now = [this] { return time_.Now(); }});
+        io_, time_, config_, std::move(chunks.value()), log_.get(),
+        ImageService::Hooks{.exchange = [this](std::string peer, std::string payload) {
+          return ExchangeChunks(std::move(peer), std::move(payload));
+        }});
     // Copies need a container runtime; without one the node still gossips, replicates and
     // serves images, and says why it runs no copies.
     auto driver = copies::PickDriver(config_.copies.driver, (data / "runtime").string());

@@ -25,7 +25,7 @@ void ImageService::SetMembers(std::vector<std::string> alive) {
   members_ = alive;
   std::erase(alive, config_.node_name);
   std::vector<images::PullRequest> out;
-  puller_.SetPeers(hooks_.now(), std::move(alive), &out);
+  puller_.SetPeers(time_.Now(), std::move(alive), &out);
   DrainPulls(&out);
 }
 
@@ -36,20 +36,9 @@ void ImageService::DrainPulls(std::vector<images::PullRequest>* out) {
 }
 
 void ImageService::ArmTimer() {
-  const Instant next = puller_.NextWake();
-  if (next == timer_at_) return;
-  timer_at_ = next;
-  if (next == kInstantMax) {
-    timer_.cancel();
-    return;
-  }
-  const Instant now = hooks_.now();
-  timer_.expires_after(next > now ? next - now : Duration::zero());
-  timer_.async_wait([this, next, alive = alive_](const asio::error_code& ec) {
-    if (ec || !*alive || timer_at_ != next) return;
-    timer_at_ = kInstantMax;
+  timer_.Arm(puller_.NextWake(), [this] {
     std::vector<images::PullRequest> out;
-    puller_.Tick(hooks_.now(), &out);
+    puller_.Tick(time_.Now(), &out);
     DrainPulls(&out);
   });
 }
@@ -66,7 +55,7 @@ asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
     if (!decoded.ok() && reply.ok()) {
       spdlog::warn("undecodable chunk reply from {}: {}", request.peer, decoded.status().message());
     }
-    puller_.OnFailed(hooks_.now(), request.id, &out);
+    puller_.OnFailed(time_.Now(), request.id, &out);
     DrainPulls(&out);
     co_return;
   }
@@ -103,7 +92,7 @@ asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
   // A chunk that failed verification is treated as one the peer lacks: asked elsewhere first.
   std::vector<Hash> lacking = std::move(answer->lacking);
   lacking.insert(lacking.end(), stored.rejected.begin(), stored.rejected.end());
-  puller_.OnReply(hooks_.now(), request.id, stored.ok, lacking, &out);
+  puller_.OnReply(time_.Now(), request.id, stored.ok, lacking, &out);
   OnChunksStored(stored.ok);
   DrainPulls(&out);
 }

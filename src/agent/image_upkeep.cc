@@ -40,7 +40,7 @@ void RemoveTree(const std::filesystem::path& path) {
 void ImageService::Scrub() {
   if (scrubbing_ || config_.images.scrub_mb_s == 0) return;
   scrubbing_ = true;
-  last_scrub_ = hooks_.now();
+  last_scrub_ = time_.Now();
   auto hashes = std::make_shared<std::vector<Hash>>();
   {
     std::unordered_set<Hash, images::HashOfHash> seen;

@@ -32,7 +32,7 @@ bool Newer(const images::ImageRecord& a, const images::ImageRecord& b) {
 
 }  // namespace
 
-ImageService::ImageService(asio::io_context& io, const AgentConfig& config,
+ImageService::ImageService(asio::io_context& io, CoreTime time, const AgentConfig& config,
                            std::unique_ptr<images::ChunkStore> chunks, LogDriver* log, Hooks hooks)
     : io_(io),
       config_(config),
@@ -46,7 +46,8 @@ ImageService::ImageService(asio::io_context& io, const AgentConfig& config,
         options.bytes_per_second = config.images.bandwidth_bytes_s;
         return options;
       }()),
-      timer_(io),
+      time_(time),
+      timer_(io.get_executor(), time),
       members_{config.node_name} {}
 
 ImageService::~ImageService() {
@@ -104,7 +105,7 @@ void ImageService::Refresh() {
   const bool any_held = std::any_of(versions_.begin(), versions_.end(),
                                     [](const auto& v) { return v.second.phase == Phase::kHeld; });
   if (any_held && config_.images.scrub_mb_s > 0 &&
-      (last_scrub_ == Instant{} || hooks_.now() - last_scrub_ > kScrubEvery)) {
+      (last_scrub_ == Instant{} || time_.Now() - last_scrub_ > kScrubEvery)) {
     Scrub();
   }
 }
@@ -138,7 +139,7 @@ void ImageService::CheckPresent(const std::string& key, std::vector<ChunkRef> ch
         if (!missing.empty()) {
           puller_.Want(missing, Offset());
           std::vector<images::PullRequest> out;
-          puller_.Tick(hooks_.now(), &out);
+          puller_.Tick(time_.Now(), &out);
           DrainPulls(&out);
         }
         WriteProgress(&version, true);
@@ -187,7 +188,7 @@ void ImageService::OnCorrupt(const std::vector<Hash>& hashes) {
   if (want.empty()) return;
   puller_.Want(want, 0);
   std::vector<images::PullRequest> out;
-  puller_.Tick(hooks_.now(), &out);
+  puller_.Tick(time_.Now(), &out);
   DrainPulls(&out);
 }
 
@@ -281,7 +282,7 @@ void ImageService::Advance(const std::string& key) {
 }
 
 void ImageService::WriteProgress(Version* version, bool force) {
-  const Instant now = hooks_.now();
+  const Instant now = time_.Now();
   if (!force && now - version->last_progress_written < kProgressEvery) return;
   version->last_progress_written = now;
   const bool loaded = version->manifest != nullptr;

@@ -26,6 +26,7 @@
 #include "src/agent/config.h"
 #include "src/agent/log_driver.h"
 #include "src/agent/transport.h"
+#include "src/agent/wake_timer.h"
 #include "src/images/registry.h"
 #include "store/images/puller.h"
 #include "store/rocksdb/chunk_store.h"
@@ -37,11 +38,10 @@ class ImageService {
   struct Hooks {
     // Sends a chunk request to a peer; its reply, or why there is none.
     std::function<asio::awaitable<Result<Frame>>(std::string peer, std::string payload)> exchange;
-    std::function<Instant()> now;
   };
 
   // Its own progress goes into the state log through `log` (acknowledged locally).
-  ImageService(asio::io_context& io, const AgentConfig& config,
+  ImageService(asio::io_context& io, CoreTime time, const AgentConfig& config,
                std::unique_ptr<images::ChunkStore> chunks, LogDriver* log, Hooks hooks);
   ~ImageService();
 
@@ -131,8 +131,8 @@ class ImageService {
   Hooks hooks_;
   asio::thread_pool pool_{2};
   images::Puller puller_;
-  asio::steady_timer timer_;
-  Instant timer_at_ = kInstantMax;
+  CoreTime time_;
+  WakeTimer timer_;
   std::vector<std::string> members_;
   std::map<std::string, Version> versions_;  // by record key
   std::set<std::pair<std::string, std::string>> pinned_;

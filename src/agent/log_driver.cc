@@ -49,7 +49,7 @@ Status LogDriver::Open() {
 void LogDriver::Stop() {
   *alive_ = false;
   if (!thread_.joinable()) return;
-  asio::post(log_io_, [this] { timer_.cancel(); });
+  asio::post(log_io_, [this] { timer_.Cancel(); });
   work_.reset();
   log_io_.stop();
   thread_.join();
@@ -104,17 +104,7 @@ void LogDriver::Drain(store::StoreOutbox* out) {
 }
 
 void LogDriver::Reschedule() {
-  const Instant next = replica_->NextWake();
-  if (next == timer_at_) return;
-  timer_at_ = next;
-  if (next == kInstantMax) {
-    timer_.cancel();
-    return;
-  }
-  timer_.expires_at(time_.ToSteady(next));
-  timer_.async_wait([this, next](const asio::error_code& ec) {
-    if (ec || timer_at_ != next) return;
-    timer_at_ = kInstantMax;
+  timer_.Arm(replica_->NextWake(), [this] {
     Step([&](store::StoreOutbox* out) {
       replica_->Tick(time_.Now(), static_cast<uint64_t>(WallMs()), out);
     });

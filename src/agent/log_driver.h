@@ -26,6 +26,7 @@
 #include "base/status.h"
 #include "src/agent/clock.h"
 #include "src/agent/transport.h"
+#include "src/agent/wake_timer.h"
 #include "store/replica.h"
 #include "store/rocksdb/rocksdb_storage.h"
 
@@ -134,8 +135,7 @@ class LogDriver {
   asio::io_context log_io_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
-  asio::steady_timer timer_{log_io_};
-  Instant timer_at_ = kInstantMax;
+  WakeTimer timer_{log_io_.get_executor(), time_};
   bool flush_posted_ = false;
   std::map<uint64_t, Pending> pending_;  // by ticket
   int serving_ = 0;                      // peers' exchanges being answered

@@ -40,7 +40,7 @@ Membership::Membership(asio::io_context& io, CoreTime time, const AgentConfig& c
       transport_(transport),
       hooks_(std::move(hooks)),
       udp_(io),
-      timer_(io),
+      timer_(io.get_executor(), time),
       incarnation_reported_(incarnation) {
   uint64_t seed = 0;
   randombytes_buf(&seed, sizeof(seed));
@@ -134,7 +134,7 @@ void Membership::Close() {
   *alive_ = false;
   asio::error_code ignored;
   udp_.close(ignored);
-  timer_.cancel();
+  timer_.Cancel();
 }
 
 std::optional<gossip::Address> Membership::AddressOf(const std::string& name) const {
@@ -195,19 +195,8 @@ void Membership::Drain(Outbox* out) {
 }
 
 void Membership::Reschedule() {
-  const Instant next = core_->NextWake();
-  if (next == timer_at_) return;
-  timer_at_ = next;
-  if (next == kInstantMax) {
-    timer_.cancel();
-    return;
-  }
-  timer_.expires_at(time_.ToSteady(next));
-  timer_.async_wait([this, next, alive = alive_](const asio::error_code& ec) {
-    if (ec || !*alive || timer_at_ != next) return;
-    timer_at_ = kInstantMax;
-    Step([&](Outbox* out) { core_->Tick(time_.Now(), out); });
-  });
+  timer_.Arm(core_->NextWake(),
+             [this] { Step([&](Outbox* out) { core_->Tick(time_.Now(), out); }); });
 }
 
 asio::awaitable<void> Membership::RunStream(StreamRequest request) {

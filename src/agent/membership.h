@@ -18,6 +18,7 @@
 #include "src/agent/clock.h"
 #include "src/agent/config.h"
 #include "src/agent/transport.h"
+#include "src/agent/wake_timer.h"
 #include "src/net/sealer.h"
 
 namespace starling::agent {
@@ -77,8 +78,7 @@ class Membership {
   Hooks hooks_;
   std::unique_ptr<gossip::Swim> core_;
   asio::ip::udp::socket udp_;
-  asio::steady_timer timer_;
-  Instant timer_at_ = kInstantMax;
+  WakeTimer timer_;
   uint32_t incarnation_reported_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -9,30 +9,6 @@
 #include "src/agent/config.h"
 
 namespace starling::cli {
-namespace {
-
-// The kind of an error answer that carries none: from its HTTP status.
-StatusCode CodeOfHttp(int status) {
-  switch (status) {
-    case 400:
-      return StatusCode::kInvalidArgument;
-    case 404:
-      return StatusCode::kNotFound;
-    case 409:
-      return StatusCode::kAlreadyExists;
-    case 429:
-      return StatusCode::kResourceExhausted;
-    case 503:
-      return StatusCode::kUnavailable;
-    case 504:
-      return StatusCode::kTimeout;
-    default:
-      return StatusCode::kIoError;
-  }
-}
-
-}  // namespace
-
 Result<Json> Call(const std::string& api, const std::string& method, const std::string& path,
                   const Json& body, int read_timeout_s) {
   auto address = agent::ParseHostPort(api, "--api");
@@ -56,9 +32,10 @@ Result<Json> Call(const std::string& api, const std::string& method, const std::
     const bool described =
         parsed.is_object() && parsed.contains("error") && parsed["error"].is_string();
     const std::string error = described ? parsed["error"].get<std::string>() : response->body;
+    // Every error the agent gives names its kind; anything else (a proxy's page) is an I/O error.
     const StatusCode code = described && parsed.contains("kind") && parsed["kind"].is_string()
                                 ? agent::api::KindCode(parsed["kind"].get<std::string>())
-                                : CodeOfHttp(response->status);
+                                : StatusCode::kIoError;
     return Status(code == StatusCode::kOk ? StatusCode::kIoError : code,
                   fmt::format("{} (HTTP {})", error, response->status));
   }

@@ -11,27 +11,13 @@
 
 #include <charconv>
 #include <filesystem>
-#include <sstream>
 #include <thread>
 
-#include "base/file.h"
 #include "src/copies/driver.h"
 #include "src/process/process.h"
 
 namespace starling::copies {
 namespace {
-
-// The fields of /proc/<pid>/stat after the command name: utime [11], stime [12].
-std::vector<std::string> StatFields(pid_t pid) {
-  auto text = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  std::vector<std::string> fields;
-  if (!text.ok()) return fields;
-  const size_t close = text->rfind(')');
-  if (close == std::string::npos) return fields;
-  std::stringstream rest(text->substr(close + 1));
-  for (std::string field; rest >> field;) fields.push_back(field);
-  return fields;
-}
 
 uint64_t Number(const std::string& text) {
   uint64_t value = 0;
@@ -103,7 +89,7 @@ class ProcessDriver final : public Driver {
     CopyUsage usage;
     const long ticks = ::sysconf(_SC_CLK_TCK);
     for (pid_t pid : process::Members(leader, /*session=*/true)) {
-      const auto fields = StatFields(pid);
+      const auto fields = process::StatFields(pid);
       if (fields.size() > 12 && ticks > 0) {
         usage.cpu_micros += (Number(fields[11]) + Number(fields[12])) * 1000000 / ticks;
       }

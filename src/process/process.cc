@@ -24,19 +24,6 @@ extern char** environ;
 namespace starling::process {
 namespace {
 
-// The fields of /proc/<pid>/stat after the command name (which may hold spaces): state is [0],
-// process group [2], session [3], starttime [19].
-std::vector<std::string> StatFields(pid_t pid) {
-  auto text = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  std::vector<std::string> fields;
-  if (!text.ok()) return fields;
-  const size_t close = text->rfind(')');
-  if (close == std::string::npos) return fields;
-  std::stringstream rest(text->substr(close + 1));
-  for (std::string field; rest >> field;) fields.push_back(field);
-  return fields;
-}
-
 uint64_t Number(std::string_view text) {
   uint64_t value = 0;
   std::from_chars(text.data(), text.data() + text.size(), value);
@@ -166,6 +153,17 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
     return s;
   }
   return pid;
+}
+
+std::vector<std::string> StatFields(pid_t pid) {
+  auto text = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  std::vector<std::string> fields;
+  if (!text.ok()) return fields;
+  const size_t close = text->rfind(')');
+  if (close == std::string::npos) return fields;
+  std::stringstream rest(text->substr(close + 1));
+  for (std::string field; rest >> field;) fields.push_back(field);
+  return fields;
 }
 
 uint64_t StartTime(pid_t pid) {

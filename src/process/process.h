@@ -46,6 +46,10 @@ struct SpawnOptions {
 // program, EPERM for a chroot) is an error, not a pid. The caller reaps it (Exited, EndGroup).
 Result<pid_t> Spawn(const SpawnOptions& options);
 
+// The fields of /proc/<pid>/stat after the command name (which may hold spaces): state is [0],
+// process group [2], session [3], utime [11], stime [12], starttime [19]. Empty when it is gone.
+std::vector<std::string> StatFields(pid_t pid);
+
 // The kernel's start time of `pid` (clock ticks since boot), or 0 when no such process runs
 // (a zombie still has one).
 uint64_t StartTime(pid_t pid);

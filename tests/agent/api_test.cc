@@ -17,6 +17,7 @@
 #include "src/agent/agent.h"
 #include "src/agent/config.h"
 #include "src/net/sealer.h"
+#include "tests/integration/cluster.h"
 
 namespace starling::agent {
 namespace {
@@ -24,25 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// A port free for both TCP and UDP on 127.0.0.1 now.
-uint16_t FreePort() {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const int tcp = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    ::bind(tcp, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    ::getsockname(tcp, reinterpret_cast<sockaddr*>(&address), &length);
-    const int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
-    const bool free = ::bind(udp, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-    ::close(udp);
-    ::close(tcp);
-    if (free) return ntohs(address.sin_port);
-  }
-  FAIL("no free port");
-  return 0;
-}
+using testing::FreePort;
 
 // One agent in this process, on loopback, until it is told to leave.
 class LocalAgent {

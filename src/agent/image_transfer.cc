@@ -49,26 +49,33 @@ asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
   Result<Frame> reply = co_await std::move(exchange);
   if (!*alive) co_return;
   std::vector<images::PullRequest> out;
-  Result<images::ChunkReply> decoded = reply.ok() ? images::DecodeChunkReply(reply->payload())
-                                                  : Result<images::ChunkReply>(reply.status());
-  if (!decoded.ok() || decoded->busy) {
-    if (!decoded.ok() && reply.ok()) {
-      spdlog::warn("undecodable chunk reply from {}: {}", request.peer, decoded.status().message());
-    }
+  if (!reply.ok()) {
     puller_.OnFailed(time_.Now(), request.id, &out);
     DrainPulls(&out);
     co_return;
   }
   struct Stored {
+    Status decoded = Status::Ok();
+    bool busy = false;
     std::vector<Hash> ok;
     uint64_t bytes = 0;
     std::vector<Hash> rejected;  // bytes that did not match their name
+    std::vector<Hash> lacking;   // the peer said it has none of these
   };
-  auto answer = std::make_shared<images::ChunkReply>(std::move(decoded.value()));
+  // Decoding megabytes and verifying every chunk: on the pool, not on the io thread.
+  auto frame = std::make_shared<Frame>(std::move(reply.value()));
   auto asked = std::make_shared<std::unordered_set<Hash, images::HashOfHash>>(
       request.hashes.begin(), request.hashes.end());
-  auto task1 = OffThread([this, answer, asked] {
+  auto task1 = OffThread([this, frame, asked] {
     Stored result;
+    auto decoded = images::DecodeChunkReply(frame->payload());
+    if (!decoded.ok() || decoded->busy) {
+      result.decoded = decoded.status();
+      result.busy = decoded.ok();
+      return result;
+    }
+    auto answer = std::make_shared<images::ChunkReply>(std::move(decoded.value()));
+    result.lacking = std::move(answer->lacking);
     std::erase_if(answer->chunks, [&](const auto& chunk) { return !asked->contains(chunk.first); });
     auto statuses = chunks_->PutCompressedBatch(answer->chunks);
     for (size_t i = 0; i < answer->chunks.size(); ++i) {
@@ -86,11 +93,19 @@ asio::awaitable<void> ImageService::RunPull(images::PullRequest request) {
   });
   Stored stored = co_await std::move(task1);
   if (!*alive) co_return;
+  if (!stored.decoded.ok() || stored.busy) {
+    if (!stored.decoded.ok()) {
+      spdlog::warn("undecodable chunk reply from {}: {}", request.peer, stored.decoded.message());
+    }
+    puller_.OnFailed(time_.Now(), request.id, &out);
+    DrainPulls(&out);
+    co_return;
+  }
   stats_.chunks_fetched += stored.ok.size();
   stats_.bytes_fetched += stored.bytes;
   stats_.chunks_rejected += stored.rejected.size();
   // A chunk that failed verification is treated as one the peer lacks: asked elsewhere first.
-  std::vector<Hash> lacking = std::move(answer->lacking);
+  std::vector<Hash> lacking = std::move(stored.lacking);
   lacking.insert(lacking.end(), stored.rejected.begin(), stored.rejected.end());
   puller_.OnReply(time_.Now(), request.id, stored.ok, lacking, &out);
   OnChunksStored(stored.ok);
@@ -110,22 +125,24 @@ asio::awaitable<std::string> ImageService::Serve(std::string request) {
   ++serving_;
   auto alive = alive_;
   struct Served {
-    images::ChunkReply reply;
+    std::string encoded;  // the reply, encoded on the pool
+    size_t chunks = 0;
     std::vector<Hash> corrupt;
     uint64_t bytes = 0;
   };
   auto wanted = std::make_shared<std::vector<Hash>>(std::move(hashes.value()));
   auto task2 = OffThread([this, wanted] {
     Served result;
+    images::ChunkReply reply;
     for (const Hash& hash : *wanted) {
       if (result.bytes >= kMaxServeBytes) break;  // unanswered: asked again later
       auto bytes = chunks_->GetStored(hash);      // the puller verifies; so does the scrub here
       if (bytes.ok()) {
         result.bytes += bytes->size();
-        result.reply.chunks.emplace_back(hash, std::move(bytes.value()));
+        reply.chunks.emplace_back(hash, std::move(bytes.value()));
         continue;
       }
-      result.reply.lacking.push_back(hash);
+      reply.lacking.push_back(hash);
       if (bytes.status().code() == StatusCode::kCorruption) {
         spdlog::error("stored chunk {} is corrupt: deleted, to be fetched again",
                       images::Hex(hash));
@@ -133,15 +150,17 @@ asio::awaitable<std::string> ImageService::Serve(std::string request) {
         result.corrupt.push_back(hash);
       }
     }
+    result.chunks = reply.chunks.size();
+    result.encoded = images::EncodeChunkReply(reply);
     return result;
   });
   Served served = co_await std::move(task2);
   if (!*alive) co_return std::string();
   --serving_;
-  stats_.chunks_served += served.reply.chunks.size();
+  stats_.chunks_served += served.chunks;
   stats_.bytes_served += served.bytes;
   if (!served.corrupt.empty()) OnCorrupt(served.corrupt);
-  co_return images::EncodeChunkReply(served.reply);
+  co_return std::move(served.encoded);
 }
 
 }  // namespace starling::agent

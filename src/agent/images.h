@@ -23,6 +23,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "src/agent/background.h"
 #include "src/agent/config.h"
 #include "src/agent/log_driver.h"
 #include "src/agent/transport.h"
@@ -120,7 +121,8 @@ class ImageService {
   auto OffThread(F work) -> asio::awaitable<decltype(work())> {
     using R = decltype(work());
     return asio::co_spawn(
-        pool_, [work = std::move(work)]() mutable -> asio::awaitable<R> { co_return work(); },
+        pool_.get_executor(),
+        [work = std::move(work)]() mutable -> asio::awaitable<R> { co_return work(); },
         asio::use_awaitable);
   }
 
@@ -129,7 +131,7 @@ class ImageService {
   std::unique_ptr<images::ChunkStore> chunks_;
   LogDriver* log_;
   Hooks hooks_;
-  asio::thread_pool pool_{2};
+  BackgroundPool pool_{2};  // hashing, verifying, materializing: at a lower priority
   images::Puller puller_;
   CoreTime time_;
   WakeTimer timer_;

@@ -8,7 +8,8 @@ namespace starling::agent {
 
 nlohmann::json Keys::List() const {
   nlohmann::json keys = nlohmann::json::array();
-  const auto& all = sealer_->keyring().keys();
+  const net::Keyring keyring = sealer_->keyring();
+  const auto& all = keyring.keys();
   for (size_t i = 0; i < all.size(); ++i) {
     keys.push_back({{"fingerprint", net::Keyring::Fingerprint(all[i])}, {"primary", i == 0}});
   }
@@ -18,15 +19,16 @@ nlohmann::json Keys::List() const {
 Result<Keys::Snapshot> Keys::Change(const std::string& action, const std::string& key_text) {
   auto key = net::Keyring::DecodeKey(key_text);
   if (!key.ok()) return key.status();
-  net::Keyring& keyring = sealer_->keyring();
-  Status status = action == "install" ? keyring.Install(*key)
-                  : action == "use"   ? keyring.Use(*key)
-                  : action == "remove"
-                      ? keyring.Remove(*key)
-                      : Status::InvalidArgument("a keyring action is install, use or remove");
+  Status status = sealer_->ChangeKeyring([&](net::Keyring& keyring) {
+    return action == "install" ? keyring.Install(*key)
+           : action == "use"   ? keyring.Use(*key)
+           : action == "remove"
+               ? keyring.Remove(*key)
+               : Status::InvalidArgument("a keyring action is install, use or remove");
+  });
   if (!status.ok()) return status;
   spdlog::info("keyring: {} {}", action, net::Keyring::Fingerprint(*key));
-  return Snapshot{++generation_, keyring.Serialize()};
+  return Snapshot{++generation_, sealer_->keyring().Serialize()};
 }
 
 Status Keys::Persist(const Snapshot& snapshot) {

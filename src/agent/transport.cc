@@ -34,6 +34,9 @@ class Deadline {
   std::shared_ptr<bool> fired_;
 };
 
+// Frames above this are sealed and opened off the io thread.
+constexpr size_t kBulkFrameBytes = 64 << 10;
+
 std::array<uint8_t, 4> FrameHeader(size_t sealed_size) {
   const auto size = static_cast<uint32_t>(sealed_size);
   return {static_cast<uint8_t>(size >> 24), static_cast<uint8_t>(size >> 16),
@@ -136,7 +139,18 @@ asio::awaitable<std::optional<Frame>> StreamTransport::ReadFrame(tcp::socket& so
   co_await asio::async_read(socket, asio::buffer(body),
                             asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return std::nullopt;
-  auto plain = sealer_->Open(net::Channel::kStream, body, WallMs());
+  Result<std::string> plain = Status::Unavailable("not opened");
+  if (body.size() > kBulkFrameBytes) {
+    auto open = asio::co_spawn(
+        crypto_.get_executor(),
+        [sealer = sealer_, body = std::move(body)]() -> asio::awaitable<Result<std::string>> {
+          co_return sealer->Open(net::Channel::kStream, body, WallMs());
+        },
+        asio::use_awaitable);
+    plain = co_await std::move(open);
+  } else {
+    plain = sealer_->Open(net::Channel::kStream, body, WallMs());
+  }
   if (!plain.ok() || plain->empty()) {
     ++stats_.rejected;
     spdlog::debug("rejected stream frame: {}", plain.status().ToString());
@@ -146,12 +160,26 @@ asio::awaitable<std::optional<Frame>> StreamTransport::ReadFrame(tcp::socket& so
 }
 
 asio::awaitable<bool> StreamTransport::WriteFrame(tcp::socket& socket, char kind,
-                                                  std::string_view payload) {
-  std::string plain;
-  plain.reserve(1 + payload.size());
-  plain.push_back(kind);
-  plain += payload;
-  const std::string sealed = sealer_->Seal(net::Channel::kStream, plain, WallMs());
+                                                  std::string payload) {
+  auto seal = [sealer = sealer_, kind](const std::string& body) {
+    std::string plain;
+    plain.reserve(1 + body.size());
+    plain.push_back(kind);
+    plain += body;
+    return sealer->Seal(net::Channel::kStream, plain, WallMs());
+  };
+  std::string sealed;
+  if (payload.size() > kBulkFrameBytes) {
+    auto sealing = asio::co_spawn(
+        crypto_.get_executor(),
+        [seal, payload = std::move(payload)]() -> asio::awaitable<std::string> {
+          co_return seal(payload);
+        },
+        asio::use_awaitable);
+    sealed = co_await std::move(sealing);
+  } else {
+    sealed = seal(payload);
+  }
   const auto header = FrameHeader(sealed.size());
   // Header and body go out together without being copied into one buffer.
   const std::array<asio::const_buffer, 2> buffers{asio::buffer(header), asio::buffer(sealed)};
@@ -197,7 +225,11 @@ asio::awaitable<Result<Frame>> StreamTransport::Request(gossip::Address to, char
       ++stats_.reused;
     }
     std::optional<Frame> reply;
-    if (co_await WriteFrame(*socket, kind, payload)) reply = co_await ReadFrame(*socket);
+    auto write = WriteFrame(*socket, kind, payload);  // a copy: a retry sends it again
+    if (co_await std::move(write)) {
+      auto read = ReadFrame(*socket);
+      reply = co_await std::move(read);
+    }
     if (!*alive) co_return Status::Unavailable("the transport is closed");
     if (reply && reply->kind() == kind) {
       PutIdle(peer, std::move(socket));
@@ -260,7 +292,8 @@ asio::awaitable<void> StreamTransport::Serve(std::shared_ptr<tcp::socket> socket
     bool written = false;
     {
       Deadline writing(io_, socket, options_.reply_timeout);
-      written = co_await WriteFrame(*socket, kind, *reply);
+      auto write = WriteFrame(*socket, kind, std::move(*reply));
+      written = co_await std::move(write);
     }
     if (!*alive) co_return;
     if (!written) break;

@@ -7,7 +7,8 @@
 // Frame on the wire: [4-byte big-endian length][sealed(kind byte | payload)].
 //
 // Threading: everything runs on the io_context's thread; handlers run there too and must not
-// block (they co_await work done elsewhere).
+// block (they co_await work done elsewhere). Frames above 64 KiB are sealed and opened on a
+// background pool: a chunk reply of megabytes costs milliseconds of cipher.
 #pragma once
 
 #include <array>
@@ -23,6 +24,7 @@
 #include "base/status.h"
 #include "base/time.h"
 #include "gossip/types.h"
+#include "src/agent/background.h"
 #include "src/net/sealer.h"
 
 namespace starling::agent {
@@ -104,8 +106,7 @@ class StreamTransport {
   asio::awaitable<void> Accept();
   asio::awaitable<void> Serve(std::shared_ptr<asio::ip::tcp::socket> socket);
   asio::awaitable<std::optional<Frame>> ReadFrame(asio::ip::tcp::socket& socket);
-  asio::awaitable<bool> WriteFrame(asio::ip::tcp::socket& socket, char kind,
-                                   std::string_view payload);
+  asio::awaitable<bool> WriteFrame(asio::ip::tcp::socket& socket, char kind, std::string payload);
   std::shared_ptr<asio::ip::tcp::socket> TakeIdle(const std::string& peer);
   void PutIdle(const std::string& peer, std::shared_ptr<asio::ip::tcp::socket> socket);
 
@@ -118,6 +119,7 @@ class StreamTransport {
   TransportStats stats_;
   bool closed_ = false;
   bool refusing_ = false;
+  BackgroundPool crypto_{2};  // seals and opens bulk frames, off the io thread
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

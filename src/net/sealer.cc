@@ -111,10 +111,35 @@ std::string Keyring::Serialize() const {
 }
 
 Sealer::Sealer(Keyring keyring, int64_t replay_window_ms, size_t max_plaintext_bytes)
-    : keyring_(std::move(keyring)),
-      replay_window_ms_(replay_window_ms),
-      max_plaintext_bytes_(max_plaintext_bytes) {
+    : replay_window_ms_(replay_window_ms),
+      max_plaintext_bytes_(max_plaintext_bytes),
+      keyring_(std::make_shared<const Keyring>(std::move(keyring))) {
   EnsureSodium();
+}
+
+std::shared_ptr<const Keyring> Sealer::Keys() const {
+  std::lock_guard lock(mutex_);
+  return keyring_;
+}
+
+Keyring Sealer::keyring() const { return *Keys(); }
+
+Status Sealer::ChangeKeyring(const std::function<Status(Keyring&)>& change) {
+  std::lock_guard lock(mutex_);
+  Keyring changed = *keyring_;
+  if (Status s = change(changed); !s.ok()) return s;
+  keyring_ = std::make_shared<const Keyring>(std::move(changed));
+  return Status::Ok();
+}
+
+SealerStats Sealer::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void Sealer::Count(uint64_t SealerStats::*counter) {
+  std::lock_guard lock(mutex_);
+  ++(stats_.*counter);
 }
 
 std::string Sealer::Seal(Channel channel, std::string_view payload, int64_t now_ms) {
@@ -129,32 +154,34 @@ std::string Sealer::Seal(Channel channel, std::string_view payload, int64_t now_
   randombytes_buf(bytes + 1, kNonceBytes);
   const unsigned char ad[2] = {kFormat, static_cast<unsigned char>(channel)};
   unsigned long long written = 0;
+  const auto keys = Keys();
   crypto_aead_xchacha20poly1305_ietf_encrypt(
       bytes + 1 + kNonceBytes, &written, reinterpret_cast<const unsigned char*>(plain.data()),
-      plain.size(), ad, sizeof(ad), nullptr, bytes + 1, keyring_.primary().data());
+      plain.size(), ad, sizeof(ad), nullptr, bytes + 1, keys->primary().data());
   STARLING_CHECK(written == plain.size() + kTagBytes);
-  ++stats_.sealed;
+  Count(&SealerStats::sealed);
   return out;
 }
 
 Result<std::string> Sealer::Open(Channel channel, std::string_view sealed, int64_t now_ms) {
   if (sealed.size() < kOverheadBytes) {
-    ++stats_.rejected_short;
+    Count(&SealerStats::rejected_short);
     return Status::Corruption("sealed message too short");
   }
   if (sealed.size() - kOverheadBytes > max_plaintext_bytes_) {
-    ++stats_.rejected_oversize;
+    Count(&SealerStats::rejected_oversize);
     return Status::Corruption("sealed message too large");
   }
   const auto* bytes = reinterpret_cast<const unsigned char*>(sealed.data());
   if (bytes[0] != kFormat) {
-    ++stats_.rejected_format;
+    Count(&SealerStats::rejected_format);
     return Status::Corruption("unknown sealing format");
   }
   const unsigned char ad[2] = {kFormat, static_cast<unsigned char>(channel)};
   std::string plain(sealed.size() - 1 - kNonceBytes - kTagBytes, '\0');
   bool opened = false;
-  for (const Key& key : keyring_.keys()) {
+  const auto keys = Keys();
+  for (const Key& key : keys->keys()) {
     unsigned long long length = 0;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(reinterpret_cast<unsigned char*>(plain.data()),
                                                    &length, nullptr, bytes + 1 + kNonceBytes,
@@ -165,7 +192,7 @@ Result<std::string> Sealer::Open(Channel channel, std::string_view sealed, int64
     }
   }
   if (!opened) {
-    ++stats_.rejected_auth;
+    Count(&SealerStats::rejected_auth);
     return Status::Corruption("message does not authenticate with any cluster key");
   }
   uint64_t stamp = 0;
@@ -173,14 +200,17 @@ Result<std::string> Sealer::Open(Channel channel, std::string_view sealed, int64
     stamp |= static_cast<uint64_t>(static_cast<uint8_t>(plain[i])) << (8 * i);
   const int64_t age = now_ms - static_cast<int64_t>(stamp);
   if (age > replay_window_ms_ || age < -replay_window_ms_) {
-    ++stats_.rejected_stale;
+    Count(&SealerStats::rejected_stale);
     return Status::Corruption("message timestamp outside the replay window (clock skew?)");
   }
-  if (SeenRecently(std::string(sealed.substr(1, kNonceBytes)), now_ms)) {
-    ++stats_.rejected_replay;
-    return Status::Corruption("replayed message");
+  {
+    std::lock_guard lock(mutex_);
+    if (SeenRecently(std::string(sealed.substr(1, kNonceBytes)), now_ms)) {
+      ++stats_.rejected_replay;
+      return Status::Corruption("replayed message");
+    }
+    ++stats_.opened;
   }
-  ++stats_.opened;
   plain.erase(0, 8);
   return plain;
 }

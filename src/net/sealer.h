@@ -5,12 +5,17 @@
 // 16]. The format byte and the channel (datagram or stream) are authenticated as associated data,
 // so a datagram cannot be replayed as a stream frame. Open() rejects, and counts, anything that
 // fails: wrong key, truncation, tampering, a timestamp outside the replay window, or a nonce seen
-// before. Not thread-safe: one Sealer per io_context thread.
+// before. Thread-safe: the keyring is shared copy-on-write and the replay window sits behind a
+// lock, while the cryptography runs outside it, so a megabyte frame sealed on one thread never
+// holds up a datagram opened on another.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -78,15 +83,22 @@ class Sealer {
   // Opens a sealed message, returning the payload, or a corruption status saying why not.
   [[nodiscard]] Result<std::string> Open(Channel channel, std::string_view sealed, int64_t now_ms);
 
-  Keyring& keyring() { return keyring_; }
-  const SealerStats& stats() const { return stats_; }
+  // The keys now (a snapshot).
+  Keyring keyring() const;
+  // Applies `change` (Install, Use, Remove) to the keyring; on success it takes effect for every
+  // later Seal and Open. The keyring is unchanged when `change` fails.
+  [[nodiscard]] Status ChangeKeyring(const std::function<Status(Keyring&)>& change);
+  SealerStats stats() const;
 
  private:
-  bool SeenRecently(const std::string& nonce, int64_t now_ms);
+  std::shared_ptr<const Keyring> Keys() const;
+  bool SeenRecently(const std::string& nonce, int64_t now_ms);  // REQUIRES: mutex_ held
+  void Count(uint64_t SealerStats::*counter);
 
-  Keyring keyring_;
   int64_t replay_window_ms_;
   size_t max_plaintext_bytes_;
+  mutable std::mutex mutex_;                // guards everything below
+  std::shared_ptr<const Keyring> keyring_;  // replaced whole on a change
   SealerStats stats_;
   std::set<std::string> seen_;                          // nonces within the window
   std::deque<std::pair<int64_t, std::string>> expiry_;  // (seen at, nonce), oldest first

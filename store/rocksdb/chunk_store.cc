@@ -98,6 +98,11 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const std::string& director
   rocksdb::Options options;
   options.create_if_missing = true;
   options.max_background_jobs = 2;
+  // Compactions of megabytes of chunks are background work: at a low CPU priority, so the
+  // agent's io thread gets a core first when it wakes (the pool is shared by every RocksDB of
+  // the process; the state log's compactions are small).
+  options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow)
+      .PermitUncheckedError();
   options.keep_log_file_num = 4;
   options.compression = rocksdb::kNoCompression;  // values are zstd frames already
   options.enable_blob_files = true;

@@ -1,6 +1,9 @@
 #include "src/net/sealer.h"
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <thread>
+#include <vector>
 
 namespace starling::net {
 namespace {
@@ -68,17 +71,21 @@ TEST_CASE("key rotation: install, use, remove keeps both sides talking", "[unit]
   const Key old_key = Keyring::Generate(), new_key = Keyring::Generate();
   Sealer a(Keyring({old_key}), 60000, 1 << 16);
   Sealer b(Keyring({old_key}), 60000, 1 << 16);
-  REQUIRE(a.keyring().Install(new_key).ok());
-  REQUIRE(b.keyring().Install(new_key).ok());
-  REQUIRE(a.keyring().Use(new_key).ok());  // a seals with the new key, b still uses the old
+  REQUIRE(a.ChangeKeyring([&](Keyring& k) { return k.Install(new_key); }).ok());
+  REQUIRE(b.ChangeKeyring([&](Keyring& k) { return k.Install(new_key); }).ok());
+  REQUIRE(a.ChangeKeyring([&](Keyring& k) {
+             return k.Use(new_key);
+           }).ok());  // a seals with the new key, b still uses the old
   CHECK(b.Open(Channel::kDatagram, a.Seal(Channel::kDatagram, "1", kNow), kNow).ok());
   CHECK(a.Open(Channel::kDatagram, b.Seal(Channel::kDatagram, "2", kNow), kNow).ok());
-  REQUIRE(b.keyring().Use(new_key).ok());
-  CHECK(a.keyring().Remove(new_key).code() == StatusCode::kFailedPrecondition);  // primary
-  REQUIRE(a.keyring().Remove(old_key).ok());
-  REQUIRE(b.keyring().Remove(old_key).ok());
+  REQUIRE(b.ChangeKeyring([&](Keyring& k) { return k.Use(new_key); }).ok());
+  CHECK(a.ChangeKeyring([&](Keyring& k) { return k.Remove(new_key); }).code() ==
+        StatusCode::kFailedPrecondition);  // primary
+  REQUIRE(a.ChangeKeyring([&](Keyring& k) { return k.Remove(old_key); }).ok());
+  REQUIRE(b.ChangeKeyring([&](Keyring& k) { return k.Remove(old_key); }).ok());
   CHECK(b.Open(Channel::kDatagram, a.Seal(Channel::kDatagram, "3", kNow), kNow).ok());
-  CHECK(a.keyring().Use(old_key).code() == StatusCode::kNotFound);
+  CHECK(a.ChangeKeyring([&](Keyring& k) { return k.Use(old_key); }).code() ==
+        StatusCode::kNotFound);
 }
 
 TEST_CASE("key files parse with clear errors", "[unit]") {
@@ -95,6 +102,41 @@ TEST_CASE("key files parse with clear errors", "[unit]") {
   CHECK(bad.status().message().find("line 2") != std::string::npos);
   CHECK_FALSE(Keyring::Parse("c2hvcnQ=\n").ok());  // "short": not 32 bytes
   CHECK(Keyring::Fingerprint(key).size() == 16);
+}
+
+TEST_CASE("one sealer on several threads, through a key rotation", "[unit]") {
+  const Key old_key = Keyring::Generate(), new_key = Keyring::Generate();
+  Sealer sealer(Keyring({old_key}), 60000, 1 << 20);
+  Sealer peer(Keyring({old_key}), 60000, 1 << 20);
+  REQUIRE(peer.ChangeKeyring([&](Keyring& k) { return k.Install(new_key); }).ok());
+  std::atomic<int> opened{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string big(t == 0 ? (256 << 10) : 64, 'x');  // a bulk frame and small ones
+      for (int i = 0; i < 300; ++i) {
+        const std::string sealed = sealer.Seal(Channel::kStream, big, kNow);
+        if (peer.Open(Channel::kStream, sealed, kNow).ok()) {
+          ++opened;
+        } else {
+          ++failed;
+        }
+        if (!sealer.Open(Channel::kStream, peer.Seal(Channel::kStream, big, kNow), kNow).ok()) {
+          ++failed;
+        }
+      }
+    });
+  }
+  // Rotating meanwhile: every message seals with one whole keyring or the other.
+  REQUIRE(sealer.ChangeKeyring([&](Keyring& k) { return k.Install(new_key); }).ok());
+  REQUIRE(sealer.ChangeKeyring([&](Keyring& k) { return k.Use(new_key); }).ok());
+  for (auto& thread : threads) thread.join();
+  CHECK(opened == 900);
+  CHECK(failed == 0);
+  const SealerStats stats = sealer.stats();
+  CHECK(stats.sealed == 900);
+  CHECK(stats.opened == 900);
+  CHECK(sealer.keyring().primary() == new_key);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "src/agent/api/context.h"
+#include "src/agent/background.h"
 #include "src/agent/images.h"
 #include "src/sites/site.h"
 
@@ -86,8 +87,12 @@ Result<Json> Push(const Context& c, const Request& request) {
   }
   // Garbage collection waits while an import runs and until its record is written.
   c.images->BeginImport();
-  auto imported = c.images->Import(site, fields->path, fields->command, fields->env,
-                                   fields->allow_setuid, before);
+  // Hashing and compressing a whole tree: at the background threads' priority (background.h).
+  Result<std::pair<images::ImageRecord, Json>> imported = Status::Unavailable("not imported");
+  RunInBackground([&] {
+    imported = c.images->Import(site, fields->path, fields->command, fields->env,
+                                fields->allow_setuid, before);
+  });
   if (!imported.ok()) {
     c.images->EndImport();
     return imported.status();

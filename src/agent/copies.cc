@@ -77,7 +77,20 @@ void PortRange::Release(uint16_t port) {
 CopyService::CopyService(asio::io_context& io, const AgentConfig& config,
                          std::unique_ptr<copies::Driver> driver, LogDriver* log,
                          ImageService* images, Hooks hooks)
-    : io_(io),
+    : sites_([](const std::string& value) -> std::optional<sites::Site> {
+        auto site = sites::Decode(value);
+        if (!site.ok()) return std::nullopt;
+        return std::move(site.value());
+      }),
+      desired_([](const std::string& value) -> std::optional<uint32_t> {
+        auto parsed = json::parse(value, nullptr, false);
+        if (!parsed.is_object() || !parsed.contains("count") ||
+            !parsed["count"].is_number_unsigned()) {
+          return std::nullopt;
+        }
+        return parsed["count"].get<uint32_t>();
+      }),
+      io_(io),
       config_(config),
       driver_(std::move(driver)),
       log_(log),
@@ -233,28 +246,24 @@ void CopyService::Plan(const std::vector<rules::MemberReport>& alive) {
     }
   }
   entries.clear();
+  if (!log_->Scan(keys::kDesired, &entries).ok()) return;
+  std::map<std::string_view, uint32_t> desired;
+  for (const auto& [key, count] : desired_.Update(entries)) {
+    desired.emplace(std::string_view(key).substr(keys::kDesired.size()), *count);
+  }
+  entries.clear();
   if (!log_->Scan(sites::kKeyPrefix, &entries).ok()) return;
   std::set<std::string> known;
-  for (const auto& entry : entries) {
-    if (entry.tombstone) continue;
-    auto site = sites::Decode(entry.value);
-    if (!site.ok()) continue;
-    rules::SiteSpec spec{.name = site->name,
-                         .min = site->min_copies,
-                         .max = site->max_copies,
-                         .up = site->up,
-                         .down = site->down,
-                         .desired = site->min_copies};
-    auto desired = log_->Get(keys::Desired(site->name));
-    if (desired.ok() && desired->has_value() && !(*desired)->tombstone) {
-      auto value = json::parse((*desired)->value, nullptr, false);
-      if (value.is_object() && value.contains("count") && value["count"].is_number_unsigned()) {
-        spec.desired = value["count"].get<uint32_t>();
-      }
-    }
+  for (const auto& [key, site] : sites_.Update(entries)) {
+    auto count = desired.find(site->name);
+    input.sites.push_back({.name = site->name,
+                           .min = site->min_copies,
+                           .max = site->max_copies,
+                           .up = site->up,
+                           .down = site->down,
+                           .desired = count != desired.end() ? count->second : site->min_copies});
     limits_[site->name] = {site->memory_mb, site->pids};
     known.insert(site->name);
-    input.sites.push_back(std::move(spec));
   }
   input.members = alive;
   input.own.emplace();

@@ -25,6 +25,7 @@
 
 #include "gossip/types.h"
 #include "src/agent/config.h"
+#include "src/agent/decoded_entries.h"
 #include "src/agent/drain.h"
 #include "src/agent/events.h"
 #include "src/agent/images.h"
@@ -34,6 +35,7 @@
 #include "src/rules/copy_planner.h"
 #include "src/rules/load_average.h"
 #include "src/rules/round_view.h"
+#include "src/sites/site.h"
 
 namespace starling::agent {
 
@@ -116,6 +118,8 @@ class CopyService {
   // A copy of `site` failed to start or died: starting it here again waits, doubling each time.
   void Failed(const std::string& site);
 
+  DecodedEntries<sites::Site> sites_;  // the state log's sites, decoded once each
+  DecodedEntries<uint32_t> desired_;   // and the desired counts
   asio::io_context& io_;
   AgentConfig config_;
   std::unique_ptr<copies::Driver> driver_;

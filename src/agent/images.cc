@@ -74,6 +74,12 @@ void ImageService::Refresh() {
   std::set<std::string> present;
   for (const auto& entry : entries) {
     if (entry.tombstone) continue;
+    // A record's key names its version: a known key holds the same record (no decoding again;
+    // this runs on every change of the state log).
+    if (versions_.contains(entry.key)) {
+      present.insert(entry.key);
+      continue;
+    }
     auto record = images::DecodeRecord(entry.value);
     if (!record.ok() || entry.key != images::RecordKey(record->site, record->version) ||
         !sites::ValidateName(record->site).ok()) {
@@ -305,6 +311,11 @@ std::vector<images::ImageRecord> ImageService::Records(const std::string& site) 
   if (!log_->Scan(prefix, &entries).ok()) return records;
   for (const auto& entry : entries) {
     if (entry.tombstone) continue;
+    // A version this node knows: its record as decoded then (a key names one version).
+    if (auto known = versions_.find(entry.key); known != versions_.end()) {
+      records.push_back(known->second.record);
+      continue;
+    }
     auto record = images::DecodeRecord(entry.value);
     if (record.ok()) records.push_back(std::move(record.value()));
   }

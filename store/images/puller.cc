@@ -34,15 +34,28 @@ void Puller::Want(const std::vector<ChunkRef>& chunks, double offset) {
       std::min(n - 1, static_cast<size_t>(std::clamp(offset, 0.0, 1.0) * static_cast<double>(n)));
   for (size_t i = 0; i < n; ++i) {
     const ChunkRef& chunk = chunks[(start + i) % n];
-    auto [it, added] = wanted_.try_emplace(chunk.hash);
+    auto [it, added] = index_.try_emplace(chunk.hash, slots_.size());
     if (!added) continue;
-    it->second.size = chunk.size;
-    order_.push_back(chunk.hash);
+    slots_.push_back({.hash = chunk.hash, .size = chunk.size});
   }
   next_wake_ = Instant{};  // schedule at the next tick
 }
 
-void Puller::Forget(const Hash& hash) { wanted_.erase(hash); }
+Puller::Slot* Puller::Find(const Hash& hash) {
+  auto it = index_.find(hash);
+  return it == index_.end() ? nullptr : &slots_[it->second];
+}
+
+void Puller::Drop(Slot& slot) {
+  index_.erase(slot.hash);
+  slot.live = false;
+  slot.in_flight = false;
+  slot.lacking.clear();
+}
+
+void Puller::Forget(const Hash& hash) {
+  if (Slot* slot = Find(hash)) Drop(*slot);
+}
 
 void Puller::SetPeers(Instant now, std::vector<std::string> peers, std::vector<PullRequest>* out) {
   std::sort(peers.begin(), peers.end());
@@ -85,26 +98,26 @@ void Puller::Release(Instant now, const InFlight& request, const std::vector<Has
   const std::unordered_set<Hash, HashOfHash> got(received.begin(), received.end());
   const std::unordered_set<Hash, HashOfHash> lacks(lacking.begin(), lacking.end());
   for (const Hash& hash : request.hashes) {
-    auto it = wanted_.find(hash);
-    if (it == wanted_.end()) continue;  // forgotten meanwhile
+    Slot* slot = Find(hash);
+    if (slot == nullptr) continue;  // forgotten meanwhile
     if (got.contains(hash)) {
       ++stats_.chunks_received;
-      stats_.bytes_received += it->second.size;
-      wanted_.erase(it);
+      stats_.bytes_received += slot->size;
+      Drop(*slot);
       continue;
     }
-    it->second.in_flight = false;
+    slot->in_flight = false;
     // The budget is for bytes that arrive: what did not come is given back.
-    if (options_.bytes_per_second > 0) tokens_ += it->second.size;
+    if (options_.bytes_per_second > 0) tokens_ += slot->size;
     if (lacks.contains(hash)) {
       ++stats_.lacking_answers;
-      it->second.lacking.emplace_back(request.peer, now + options_.recheck_lacking);
+      slot->lacking.emplace_back(request.peer, now + options_.recheck_lacking);
     }
   }
 }
 
-bool Puller::LacksAt(const Wanted& wanted, const std::string& peer, Instant now) const {
-  for (const auto& [name, until] : wanted.lacking) {
+bool Puller::LacksAt(const Slot& slot, const std::string& peer, Instant now) const {
+  for (const auto& [name, until] : slot.lacking) {
     if (name == peer && until > now) return true;
   }
   return false;
@@ -120,38 +133,42 @@ void Puller::Refill(Instant now) {
 }
 
 void Puller::CompactOrder() {
-  // Cursors keep their place: each becomes the count of kept entries before it.
-  std::vector<size_t> kept_before(order_.size() + 1, 0);
+  // Cursors keep their place: each becomes the count of kept slots before it.
+  std::vector<size_t> kept_before(slots_.size() + 1, 0);
   size_t kept = 0;
-  for (size_t i = 0; i < order_.size(); ++i) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
     kept_before[i] = kept;
-    if (wanted_.contains(order_[i])) order_[kept++] = order_[i];
+    if (!slots_[i].live) continue;
+    if (kept != i) slots_[kept] = std::move(slots_[i]);
+    index_[slots_[kept].hash] = kept;
+    ++kept;
   }
-  kept_before[order_.size()] = kept;
-  for (auto& [name, peer] : peers_) peer.cursor = kept_before[std::min(peer.cursor, order_.size())];
-  order_.resize(kept);
+  kept_before[slots_.size()] = kept;
+  for (auto& [name, peer] : peers_) peer.cursor = kept_before[std::min(peer.cursor, slots_.size())];
+  slots_.resize(kept);
 }
 
 PullRequest Puller::NextBatch(Instant now, const std::string& name, Peer& peer, uint64_t* bytes) {
   constexpr size_t kScanLimit = 4096;
   PullRequest request;
   *bytes = 0;
-  const size_t n = order_.size();
+  const size_t n = slots_.size();
   if (n == 0) return request;
   size_t pos = peer.cursor % n;
   size_t scanned = 0;
   for (; scanned < n && scanned < kScanLimit; ++scanned, pos = (pos + 1) % n) {
-    auto it = wanted_.find(order_[pos]);
-    if (it == wanted_.end() || it->second.in_flight) continue;
-    Wanted& wanted = it->second;
-    std::erase_if(wanted.lacking, [now](const auto& lack) { return lack.second <= now; });
-    if (LacksAt(wanted, name, now)) {
-      for (const auto& lack : wanted.lacking) next_wake_ = std::min(next_wake_, lack.second);
-      continue;
+    Slot& slot = slots_[pos];
+    if (!slot.live || slot.in_flight) continue;
+    if (!slot.lacking.empty()) {
+      std::erase_if(slot.lacking, [now](const auto& lack) { return lack.second <= now; });
+      if (LacksAt(slot, name, now)) {
+        for (const auto& lack : slot.lacking) next_wake_ = std::min(next_wake_, lack.second);
+        continue;
+      }
     }
-    if (!request.hashes.empty() && *bytes + wanted.size > options_.batch_bytes) break;
-    request.hashes.push_back(order_[pos]);
-    *bytes += wanted.size;
+    if (!request.hashes.empty() && *bytes + slot.size > options_.batch_bytes) break;
+    request.hashes.push_back(slot.hash);
+    *bytes += slot.size;
     if (request.hashes.size() >= options_.batch_chunks) {
       pos = (pos + 1) % n;
       break;
@@ -167,8 +184,8 @@ PullRequest Puller::NextBatch(Instant now, const std::string& name, Peer& peer, 
 
 void Puller::Schedule(Instant now, std::vector<PullRequest>* out) {
   next_wake_ = kInstantMax;
-  if (order_.size() > 1024 && wanted_.size() * 2 < order_.size()) CompactOrder();
-  if (wanted_.empty() || peers_.empty()) return;
+  if (slots_.size() > 1024 && index_.size() * 2 < slots_.size()) CompactOrder();
+  if (index_.empty() || peers_.empty()) return;
   Refill(now);
   std::vector<std::string> names;
   for (const auto& [name, peer] : peers_) names.push_back(name);
@@ -194,7 +211,7 @@ void Puller::Schedule(Instant now, std::vector<PullRequest>* out) {
       uint64_t bytes = 0;
       PullRequest request = NextBatch(now, name, peer, &bytes);
       if (request.hashes.empty()) continue;
-      for (const Hash& hash : request.hashes) wanted_[hash].in_flight = true;
+      for (const Hash& hash : request.hashes) Find(hash)->in_flight = true;
       request.id = next_id_++;
       request.peer = name;
       ++peer.in_flight;

@@ -65,8 +65,8 @@ class Puller {
   void Want(const std::vector<ChunkRef>& chunks, double offset);
   // The chunk arrived by another path (or is no longer needed): stop wanting it.
   void Forget(const Hash& hash);
-  bool Wants(const Hash& hash) const { return wanted_.contains(hash); }
-  size_t wanted() const { return wanted_.size(); }
+  bool Wants(const Hash& hash) const { return index_.contains(hash); }
+  size_t wanted() const { return index_.size(); }
 
   // The peers that may serve (live members but this node), in any order.
   void SetPeers(Instant now, std::vector<std::string> peers, std::vector<PullRequest>* out);
@@ -85,8 +85,12 @@ class Puller {
   const PullerStats& stats() const { return stats_; }
 
  private:
-  struct Wanted {
+  // A wanted chunk, in fetch order. A chunk that arrived or was forgotten stays as a dead slot
+  // until the next compaction, so positions (and the peers' cursors) stay put.
+  struct Slot {
+    Hash hash{};
     uint32_t size = 0;
+    bool live = true;
     bool in_flight = false;
     // Peers that said they lack it, and until when to believe them.
     std::vector<std::pair<std::string, Instant>> lacking;
@@ -94,7 +98,7 @@ class Puller {
   struct Peer {
     int in_flight = 0;
     Instant rested_until{};
-    size_t cursor = 0;  // where in order_ the next look for this peer starts
+    size_t cursor = 0;  // where in slots_ the next look for this peer starts
   };
   struct InFlight {
     std::string peer;
@@ -104,18 +108,22 @@ class Puller {
   void Schedule(Instant now, std::vector<PullRequest>* out);
   // The next batch for `name`, looked for from its cursor onward (at most kScanLimit entries).
   PullRequest NextBatch(Instant now, const std::string& name, Peer& peer, uint64_t* bytes);
-  bool LacksAt(const Wanted& wanted, const std::string& peer, Instant now) const;
+  bool LacksAt(const Slot& slot, const std::string& peer, Instant now) const;
+  // The live slot of `hash`, or null.
+  Slot* Find(const Hash& hash);
+  void Drop(Slot& slot);
   void Release(Instant now, const InFlight& request, const std::vector<Hash>& received,
                const std::vector<Hash>& lacking);
   void Refill(Instant now);
   void CompactOrder();
 
   PullerOptions options_;
-  std::unordered_map<Hash, Wanted, HashOfHash> wanted_;
-  // Fetch order; entries no longer wanted are skipped, then compacted. Each peer walks it from its
-  // own cursor, a bounded number of entries per look, so a peer that lacks most chunks costs a
-  // bounded amount of work per reply instead of a scan of the whole list.
-  std::vector<Hash> order_;
+  // Fetch order; dead slots are skipped, then compacted. Each peer walks it from its own cursor,
+  // a bounded number of slots per look, so a peer that lacks most chunks costs a bounded amount
+  // of work per reply instead of a scan of the whole list. A walk reads the slots in place (no
+  // hashing): it runs on the agent's io thread after every reply.
+  std::vector<Slot> slots_;
+  std::unordered_map<Hash, size_t, HashOfHash> index_;  // live slots: hash → position
   std::map<std::string, Peer> peers_;
   size_t peer_cursor_ = 0;  // round-robin start among peers
   std::map<uint64_t, InFlight> in_flight_;

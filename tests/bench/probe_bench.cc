@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -126,6 +127,10 @@ int main(int argc, char** argv) {
   auto end = Clock::now() +
              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   auto next_send = Clock::now();
+  const auto started = next_send;
+  // STARLING_PROBE_DUMP=FILE: every answered probe as "sent_s target rtt_ms", for a closer look.
+  const char* dump_path = std::getenv("STARLING_PROBE_DUMP");
+  FILE* dump = dump_path != nullptr ? std::fopen(dump_path, "w") : nullptr;
   std::vector<char> buffer(65536);
   // Sends until `end`, then waits up to 2 s more for the last answers.
   while (Clock::now() < end + std::chrono::seconds(2)) {
@@ -165,12 +170,19 @@ int main(int argc, char** argv) {
       if (!std::holds_alternative<Ack>(message)) continue;
       auto it = outstanding.find(std::get<Ack>(message).seq);
       if (it == outstanding.end()) continue;
-      targets[it->second.first].rtts_ms.push_back(
-          std::chrono::duration<double, std::milli>(received - it->second.second).count());
+      const double rtt =
+          std::chrono::duration<double, std::milli>(received - it->second.second).count();
+      targets[it->second.first].rtts_ms.push_back(rtt);
+      if (dump != nullptr) {
+        std::fprintf(dump, "%.3f %s %.3f\n",
+                     std::chrono::duration<double>(it->second.second - started).count(),
+                     targets[it->second.first].name.c_str(), rtt);
+      }
       outstanding.erase(it);
     }
   }
   ::close(fd);
+  if (dump != nullptr) std::fclose(dump);
   nlohmann::json out = nlohmann::json::object();
   std::vector<double> all;
   uint64_t sent = 0;

@@ -41,15 +41,13 @@ void ImageService::Scrub() {
   if (scrubbing_ || config_.images.scrub_mb_s == 0) return;
   scrubbing_ = true;
   last_scrub_ = time_.Now();
+  // The chunks present, listed here (a copy); their duplicates are dropped on the pool.
   auto hashes = std::make_shared<std::vector<Hash>>();
-  {
-    std::unordered_set<Hash, images::HashOfHash> seen;
-    for (const auto& [key, version] : versions_) {
-      for (const auto* refs : {&version.record.manifest_chunks, &version.content}) {
-        for (const ChunkRef& ref : *refs) {
-          if (!version.missing.contains(ref.hash) && seen.insert(ref.hash).second) {
-            hashes->push_back(ref.hash);
-          }
+  for (const auto& [key, version] : versions_) {
+    for (const auto* refs : {&version.record.manifest_chunks, &version.content}) {
+      for (const ChunkRef& ref : *refs) {
+        if (version.missing.empty() || !version.missing.contains(ref.hash)) {
+          hashes->push_back(ref.hash);
         }
       }
     }
@@ -57,6 +55,13 @@ void ImageService::Scrub() {
   asio::co_spawn(
       io_,
       [this, hashes, alive = alive_]() -> asio::awaitable<void> {
+        auto deduplicate = OffThread([hashes] {
+          std::sort(hashes->begin(), hashes->end());
+          hashes->erase(std::unique(hashes->begin(), hashes->end()), hashes->end());
+          return true;
+        });
+        co_await std::move(deduplicate);
+        if (!*alive) co_return;
         asio::steady_timer pause(io_);
         const double rate = static_cast<double>(config_.images.scrub_mb_s) * 1e6;
         for (size_t at = 0; at < hashes->size(); at += kScrubBatch) {

@@ -127,31 +127,65 @@ void ImageService::CheckPresent(const std::string& key, std::vector<ChunkRef> ch
   auto all = std::make_shared<std::vector<ChunkRef>>(std::move(chunks));
   asio::co_spawn(
       io_,
-      [this, key, all, alive = alive_]() -> asio::awaitable<void> {
-        auto task3 = OffThread([this, all] {
-          std::vector<ChunkRef> lacking;
+      [this, key, all, offset = Offset(), alive = alive_]() -> asio::awaitable<void> {
+        struct Lacking {
+          std::vector<ChunkRef> chunks;  // in this node's fetch order (from its offset)
+          std::unordered_set<images::Hash, images::HashOfHash> hashes;
+        };
+        auto task3 = OffThread([this, all, offset] {
+          Lacking lacking;
           for (const ChunkRef& chunk : *all) {
-            if (!chunks_->Has(chunk.hash)) lacking.push_back(chunk);
+            if (!chunks_->Has(chunk.hash)) lacking.chunks.push_back(chunk);
           }
+          const size_t n = lacking.chunks.size();
+          if (n > 0) {
+            const auto start = static_cast<std::ptrdiff_t>(
+                std::min(n - 1, static_cast<size_t>(offset * static_cast<double>(n))));
+            std::rotate(lacking.chunks.begin(), lacking.chunks.begin() + start,
+                        lacking.chunks.end());
+          }
+          lacking.hashes.reserve(n);
+          for (const ChunkRef& chunk : lacking.chunks) lacking.hashes.insert(chunk.hash);
           return lacking;
         });
-        std::vector<ChunkRef> missing = co_await std::move(task3);
+        Lacking missing = co_await std::move(task3);
         if (!*alive) co_return;
         auto it = versions_.find(key);
         if (it == versions_.end()) co_return;
         Version& version = it->second;
         version.checking = false;
-        for (const ChunkRef& chunk : missing) version.missing.insert(chunk.hash);
-        if (!missing.empty()) {
-          puller_.Want(missing, Offset());
-          std::vector<images::PullRequest> out;
-          puller_.Tick(time_.Now(), &out);
-          DrainPulls(&out);
+        if (version.missing.empty()) {
+          version.missing = std::move(missing.hashes);
+        } else {
+          version.missing.merge(missing.hashes);
+        }
+        if (!missing.chunks.empty()) {
+          WantInSteps(key, std::make_shared<std::vector<ChunkRef>>(std::move(missing.chunks)), 0);
         }
         WriteProgress(&version, true);
         Advance(key);
       },
       asio::detached);
+}
+
+// Hands `chunks` (from `from` on) to the puller a step at a time, a turn of the io thread each:
+// a large image's tens of thousands of chunks would otherwise hold it for milliseconds.
+void ImageService::WantInSteps(const std::string& key,
+                               std::shared_ptr<std::vector<ChunkRef>> chunks, size_t from) {
+  constexpr size_t kStep = 2048;
+  if (!versions_.contains(key)) return;  // removed meanwhile: the rest is not wanted
+  const size_t end = std::min(chunks->size(), from + kStep);
+  const auto first = chunks->begin() + static_cast<std::ptrdiff_t>(from);
+  puller_.Want(std::vector<ChunkRef>(first, chunks->begin() + static_cast<std::ptrdiff_t>(end)),
+               /*offset=*/0);  // already in this node's order
+  std::vector<images::PullRequest> out;
+  puller_.Tick(time_.Now(), &out);
+  DrainPulls(&out);
+  if (end < chunks->size()) {
+    asio::post(io_, [this, key, chunks, end, alive = alive_] {
+      if (*alive) WantInSteps(key, chunks, end);
+    });
+  }
 }
 
 void ImageService::OnChunksStored(const std::vector<Hash>& stored) {
@@ -211,6 +245,7 @@ void ImageService::Advance(const std::string& key) {
         [this, key, record, alive = alive_]() -> asio::awaitable<void> {
           struct Loaded {
             std::shared_ptr<const images::Manifest> manifest;
+            std::vector<ChunkRef> content;  // distinct, worked out on the pool
             Status status = Status::Ok();
           };
           auto task4 = OffThread([this, record] {
@@ -220,6 +255,7 @@ void ImageService::Advance(const std::string& key) {
               result.status = manifest.status();
             } else {
               result.manifest = std::make_shared<images::Manifest>(std::move(manifest.value()));
+              result.content = images::ContentChunks(*result.manifest);
             }
             return result;
           });
@@ -237,7 +273,7 @@ void ImageService::Advance(const std::string& key) {
             co_return;
           }
           v.manifest = loaded.manifest;
-          v.content = images::ContentChunks(*v.manifest);
+          v.content = std::move(loaded.content);
           v.error.clear();
           v.phase = Phase::kContent;
           CheckPresent(key, v.content);

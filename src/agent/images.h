@@ -106,6 +106,8 @@ class ImageService {
   void ArmTimer();
   void StartVersion(const std::string& key, Version* version);
   void CheckPresent(const std::string& key, std::vector<images::ChunkRef> chunks);
+  void WantInSteps(const std::string& key, std::shared_ptr<std::vector<images::ChunkRef>> chunks,
+                   size_t from);
   void OnChunksStored(const std::vector<images::Hash>& stored);
   void OnCorrupt(const std::vector<images::Hash>& hashes);
   void Advance(const std::string& key);

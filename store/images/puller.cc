@@ -32,6 +32,8 @@ void Puller::Want(const std::vector<ChunkRef>& chunks, double offset) {
   const size_t n = chunks.size();
   const size_t start =
       std::min(n - 1, static_cast<size_t>(std::clamp(offset, 0.0, 1.0) * static_cast<double>(n)));
+  slots_.reserve(slots_.size() + n);
+  index_.reserve(index_.size() + n);
   for (size_t i = 0; i < n; ++i) {
     const ChunkRef& chunk = chunks[(start + i) % n];
     auto [it, added] = index_.try_emplace(chunk.hash, slots_.size());
@@ -63,7 +65,10 @@ void Puller::SetPeers(Instant now, std::vector<std::string> peers, std::vector<P
     it = std::binary_search(peers.begin(), peers.end(), it->first) ? std::next(it)
                                                                    : peers_.erase(it);
   }
-  for (auto& peer : peers) peers_.try_emplace(std::move(peer));
+  for (auto& peer : peers) {
+    const uint32_t id = PeerId(peer);
+    peers_.try_emplace(std::move(peer)).first->second.id = id;
+  }
   Schedule(now, out);
 }
 
@@ -92,15 +97,22 @@ void Puller::OnFailed(Instant now, uint64_t id, std::vector<PullRequest>* out) {
 
 void Puller::Tick(Instant now, std::vector<PullRequest>* out) { Schedule(now, out); }
 
+uint32_t Puller::PeerId(const std::string& name) {
+  return peer_ids_.try_emplace(name, static_cast<uint32_t>(peer_ids_.size())).first->second;
+}
+
 void Puller::Release(Instant now, const InFlight& request, const std::vector<Hash>& received,
                      const std::vector<Hash>& lacking) {
   if (auto peer = peers_.find(request.peer); peer != peers_.end()) --peer->second.in_flight;
-  const std::unordered_set<Hash, HashOfHash> got(received.begin(), received.end());
-  const std::unordered_set<Hash, HashOfHash> lacks(lacking.begin(), lacking.end());
+  // At most a batch each: sorted vectors, no hashing and no allocation per chunk.
+  std::vector<Hash> got(received), lacks(lacking);
+  std::sort(got.begin(), got.end());
+  std::sort(lacks.begin(), lacks.end());
+  const uint32_t peer_id = PeerId(request.peer);
   for (const Hash& hash : request.hashes) {
     Slot* slot = Find(hash);
     if (slot == nullptr) continue;  // forgotten meanwhile
-    if (got.contains(hash)) {
+    if (std::binary_search(got.begin(), got.end(), hash)) {
       ++stats_.chunks_received;
       stats_.bytes_received += slot->size;
       Drop(*slot);
@@ -109,16 +121,16 @@ void Puller::Release(Instant now, const InFlight& request, const std::vector<Has
     slot->in_flight = false;
     // The budget is for bytes that arrive: what did not come is given back.
     if (options_.bytes_per_second > 0) tokens_ += slot->size;
-    if (lacks.contains(hash)) {
+    if (std::binary_search(lacks.begin(), lacks.end(), hash)) {
       ++stats_.lacking_answers;
-      slot->lacking.emplace_back(request.peer, now + options_.recheck_lacking);
+      slot->lacking.emplace_back(peer_id, now + options_.recheck_lacking);
     }
   }
 }
 
-bool Puller::LacksAt(const Slot& slot, const std::string& peer, Instant now) const {
-  for (const auto& [name, until] : slot.lacking) {
-    if (name == peer && until > now) return true;
+bool Puller::LacksAt(const Slot& slot, uint32_t peer, Instant now) const {
+  for (const auto& [id, until] : slot.lacking) {
+    if (id == peer && until > now) return true;
   }
   return false;
 }
@@ -148,7 +160,7 @@ void Puller::CompactOrder() {
   slots_.resize(kept);
 }
 
-PullRequest Puller::NextBatch(Instant now, const std::string& name, Peer& peer, uint64_t* bytes) {
+PullRequest Puller::NextBatch(Instant now, Peer& peer, uint64_t* bytes) {
   constexpr size_t kScanLimit = 4096;
   PullRequest request;
   *bytes = 0;
@@ -161,7 +173,7 @@ PullRequest Puller::NextBatch(Instant now, const std::string& name, Peer& peer, 
     if (!slot.live || slot.in_flight) continue;
     if (!slot.lacking.empty()) {
       std::erase_if(slot.lacking, [now](const auto& lack) { return lack.second <= now; });
-      if (LacksAt(slot, name, now)) {
+      if (LacksAt(slot, peer.id, now)) {
         for (const auto& lack : slot.lacking) next_wake_ = std::min(next_wake_, lack.second);
         continue;
       }
@@ -209,7 +221,7 @@ void Puller::Schedule(Instant now, std::vector<PullRequest>* out) {
         return;
       }
       uint64_t bytes = 0;
-      PullRequest request = NextBatch(now, name, peer, &bytes);
+      PullRequest request = NextBatch(now, peer, &bytes);
       if (request.hashes.empty()) continue;
       for (const Hash& hash : request.hashes) Find(hash)->in_flight = true;
       request.id = next_id_++;

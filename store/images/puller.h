@@ -92,10 +92,11 @@ class Puller {
     uint32_t size = 0;
     bool live = true;
     bool in_flight = false;
-    // Peers that said they lack it, and until when to believe them.
-    std::vector<std::pair<std::string, Instant>> lacking;
+    // Peers (by PeerId) that said they lack it, and until when to believe them.
+    std::vector<std::pair<uint32_t, Instant>> lacking;
   };
   struct Peer {
+    uint32_t id = 0;  // PeerId(name): slots name peers by it (compared in every walk)
     int in_flight = 0;
     Instant rested_until{};
     size_t cursor = 0;  // where in slots_ the next look for this peer starts
@@ -106,9 +107,11 @@ class Puller {
   };
 
   void Schedule(Instant now, std::vector<PullRequest>* out);
-  // The next batch for `name`, looked for from its cursor onward (at most kScanLimit entries).
-  PullRequest NextBatch(Instant now, const std::string& name, Peer& peer, uint64_t* bytes);
-  bool LacksAt(const Slot& slot, const std::string& peer, Instant now) const;
+  // The next batch for `peer`, looked for from its cursor onward (at most kScanLimit entries).
+  PullRequest NextBatch(Instant now, Peer& peer, uint64_t* bytes);
+  bool LacksAt(const Slot& slot, uint32_t peer, Instant now) const;
+  // A small number for a peer's name, the same for as long as the puller lives.
+  uint32_t PeerId(const std::string& name);
   // The live slot of `hash`, or null.
   Slot* Find(const Hash& hash);
   void Drop(Slot& slot);
@@ -125,6 +128,7 @@ class Puller {
   std::vector<Slot> slots_;
   std::unordered_map<Hash, size_t, HashOfHash> index_;  // live slots: hash → position
   std::map<std::string, Peer> peers_;
+  std::map<std::string, uint32_t> peer_ids_;  // every peer ever seen
   size_t peer_cursor_ = 0;  // round-robin start among peers
   std::map<uint64_t, InFlight> in_flight_;
   uint64_t next_id_ = 1;

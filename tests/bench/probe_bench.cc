@@ -4,6 +4,11 @@
 // to compare agents under load; any build that speaks protocol version 1 answers it.
 //
 //   starling-bench-probe KEY_FILE SECONDS INTERVAL_MS name=host:port [name=host:port ...]
+//   starling-bench-probe --echo PORT
+//
+// A target named "echo" is not an agent but `--echo`: a process that only sends back what it
+// gets (8 bytes, unsealed). Its round trips are the machine's own floor under the same load,
+// reported apart from the agents'.
 //
 // It sends one Ping every INTERVAL_MS / targets, round robin, for SECONDS or until SIGTERM or
 // SIGINT, then waits 2 s for the last answers.
@@ -20,6 +25,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -34,6 +40,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using starling::gossip::Ack;
+using starling::Result;
 using starling::gossip::Ping;
 
 constexpr char kProber[] = "bench-prober";
@@ -73,7 +80,36 @@ nlohmann::json Summary(const std::vector<double>& rtts, uint64_t sent) {
 
 }  // namespace
 
+// The floor: a UDP echo on 127.0.0.1:port until SIGTERM.
+int Echo(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return 1;
+  char buffer[64];
+  while (!stop_requested) {
+    pollfd poll_fd{fd, POLLIN, 0};
+    if (::poll(&poll_fd, 1, 100) <= 0) continue;
+    sockaddr_in from{};
+    socklen_t length = sizeof from;
+    const ssize_t n =
+        ::recvfrom(fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &length);
+    if (n > 0) {
+      ::sendto(fd, buffer, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), length);
+    }
+  }
+  ::close(fd);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  ::signal(SIGTERM, RequestStop);
+  ::signal(SIGINT, RequestStop);
+  if (argc == 3 && std::string(argv[1]) == "--echo") {
+    return Echo(static_cast<uint16_t>(std::stoi(argv[2])));
+  }
   if (argc < 5) {
     std::fprintf(stderr,
                  "usage: %s KEY_FILE SECONDS INTERVAL_MS name=host:port [name=host:port ...]\n",
@@ -90,8 +126,6 @@ int main(int argc, char** argv) {
   }
   starling::net::Sealer sealer(std::move(*keyring), 60000, starling::gossip::kMaxDatagramBytes);
   const double seconds = std::stod(argv[2]);
-  ::signal(SIGTERM, RequestStop);
-  ::signal(SIGINT, RequestStop);
   const auto interval = std::chrono::milliseconds(std::stoi(argv[3]));
   std::vector<Target> targets;
   for (int i = 4; i < argc; ++i) {
@@ -140,11 +174,17 @@ int main(int argc, char** argv) {
       Target& target = targets[next_target];
       next_target = (next_target + 1) % targets.size();
       const uint32_t seq = next_seq++;
-      std::string datagram;
-      starling::gossip::AppendItem(&datagram, starling::gossip::EncodeHeader(kProber));
-      starling::gossip::AppendItem(
-          &datagram, starling::gossip::EncodeMessage(Ping{seq, target.name, kProber, self}));
-      const std::string sealed = sealer.Seal(starling::net::Channel::kDatagram, datagram, WallMs());
+      std::string sealed;
+      if (target.name == "echo") {
+        sealed = std::string(8, '\0');
+        std::memcpy(sealed.data(), &seq, sizeof seq);
+      } else {
+        std::string datagram;
+        starling::gossip::AppendItem(&datagram, starling::gossip::EncodeHeader(kProber));
+        starling::gossip::AppendItem(
+            &datagram, starling::gossip::EncodeMessage(Ping{seq, target.name, kProber, self}));
+        sealed = sealer.Seal(starling::net::Channel::kDatagram, datagram, WallMs());
+      }
       ::sendto(fd, sealed.data(), sealed.size(), 0,
                reinterpret_cast<const sockaddr*>(&target.address), sizeof target.address);
       ++target.sent;
@@ -161,14 +201,24 @@ int main(int argc, char** argv) {
     const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
     const auto received = Clock::now();
     if (n <= 0) continue;
-    auto plain = sealer.Open(starling::net::Channel::kDatagram,
-                             std::string_view(buffer.data(), static_cast<size_t>(n)), WallMs());
-    if (!plain.ok()) continue;
-    auto decoded = starling::gossip::DecodeDatagram(*plain);
-    if (!decoded.ok()) continue;
-    for (const auto& message : decoded->messages) {
-      if (!std::holds_alternative<Ack>(message)) continue;
-      auto it = outstanding.find(std::get<Ack>(message).seq);
+    std::vector<uint32_t> acked;
+    if (n == 8) {  // the echo's answer
+      uint32_t seq = 0;
+      std::memcpy(&seq, buffer.data(), sizeof seq);
+      acked.push_back(seq);
+    } else {
+      auto plain = sealer.Open(starling::net::Channel::kDatagram,
+                               std::string_view(buffer.data(), static_cast<size_t>(n)), WallMs());
+      auto decoded = plain.ok() ? starling::gossip::DecodeDatagram(*plain)
+                                : Result<starling::gossip::Datagram>(plain.status());
+      if (decoded.ok()) {
+        for (const auto& message : decoded->messages) {
+          if (std::holds_alternative<Ack>(message)) acked.push_back(std::get<Ack>(message).seq);
+        }
+      }
+    }
+    for (const uint32_t seq : acked) {
+      auto it = outstanding.find(seq);
       if (it == outstanding.end()) continue;
       const double rtt =
           std::chrono::duration<double, std::milli>(received - it->second.second).count();
@@ -188,6 +238,7 @@ int main(int argc, char** argv) {
   uint64_t sent = 0;
   for (const Target& target : targets) {
     out["targets"][target.name] = Summary(target.rtts_ms, target.sent);
+    if (target.name == "echo") continue;  // the floor, apart
     all.insert(all.end(), target.rtts_ms.begin(), target.rtts_ms.end());
     sent += target.sent;
   }

@@ -47,6 +47,18 @@ Membership::Membership(asio::io_context& io, CoreTime time, const AgentConfig& c
   core_ = std::make_unique<gossip::Swim>(
       config.swim, config.node_name, gossip::Address{config.advertise.host, config.advertise.port},
       std::move(meta), incarnation, seed, time_.Now());
+  // Registered now, before the transport starts: a peer's push-pull may be waiting already.
+  transport_->Handle(frame::kPushPull,
+                     [this](Frame request) -> asio::awaitable<Result<std::string>> {
+                       Result<std::string> reply = Status::Unavailable("leaving");
+                       Step([&](Outbox* out) {
+                         reply = core_->OnPushPullRequest(time_.Now(), request.payload(), out);
+                       });
+                       co_return reply;
+                     });
+  transport_->Handle(frame::kPing, [this](Frame request) -> asio::awaitable<Result<std::string>> {
+    co_return core_->OnStreamPing(time_.Now(), request.payload());
+  });
 }
 
 Status Membership::Bind(const udp::endpoint& endpoint) {
@@ -64,17 +76,6 @@ Status Membership::Bind(const udp::endpoint& endpoint) {
 }
 
 void Membership::Start(const std::vector<std::string>& seeds) {
-  transport_->Handle(frame::kPushPull,
-                     [this](Frame request) -> asio::awaitable<Result<std::string>> {
-                       Result<std::string> reply = Status::Unavailable("leaving");
-                       Step([&](Outbox* out) {
-                         reply = core_->OnPushPullRequest(time_.Now(), request.payload(), out);
-                       });
-                       co_return reply;
-                     });
-  transport_->Handle(frame::kPing, [this](Frame request) -> asio::awaitable<Result<std::string>> {
-    co_return core_->OnStreamPing(time_.Now(), request.payload());
-  });
   asio::co_spawn(io_, Receive(), asio::detached);
   if (!seeds.empty()) {
     Join(seeds);

@@ -36,13 +36,14 @@ class Membership {
     std::function<void()> stepped;
   };
 
+  // Registers the membership frames' handlers with `transport` (before it starts).
   Membership(asio::io_context& io, CoreTime time, const AgentConfig& config, net::Sealer* sealer,
              StreamTransport* transport, gossip::NodeMeta meta, uint32_t incarnation, Hooks hooks);
 
   // Binds the UDP socket. Blocking only at start.
   Status Bind(const asio::ip::udp::endpoint& endpoint);
-  // Starts receiving, registers the transport's membership handlers, and joins `seeds`
-  // ("host:port"; resolved asynchronously) if any.
+  // Starts receiving and joins `seeds` ("host:port"; resolved asynchronously) if any. (The
+  // transport's membership handlers are registered at construction.)
   void Start(const std::vector<std::string>& seeds);
   // Resolves and joins more seeds (the API's join).
   void Join(const std::vector<std::string>& seeds);

@@ -129,7 +129,7 @@ class Puller {
   std::unordered_map<Hash, size_t, HashOfHash> index_;  // live slots: hash → position
   std::map<std::string, Peer> peers_;
   std::map<std::string, uint32_t> peer_ids_;  // every peer ever seen
-  size_t peer_cursor_ = 0;  // round-robin start among peers
+  size_t peer_cursor_ = 0;                    // round-robin start among peers
   std::map<uint64_t, InFlight> in_flight_;
   uint64_t next_id_ = 1;
   double tokens_ = 0;  // bandwidth budget in bytes (may go negative: one batch of debt)

@@ -39,8 +39,8 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using starling::gossip::Ack;
 using starling::Result;
+using starling::gossip::Ack;
 using starling::gossip::Ping;
 
 constexpr char kProber[] = "bench-prober";

@@ -179,7 +179,7 @@ void CopyService::Tick(std::vector<rules::MemberReport> alive) {
   if (sampling_) return;  // the last sample is still being taken: this round waits for it
   std::vector<Sample> wanted;
   for (const auto& [site, copy] : copies_) {
-    if (!copy.busy) wanted.push_back({site, copy.id, Status::NotFound("not sampled"), ""});
+    if (!copy.busy) wanted.push_back({site, copy.id, Status::NotFound("not sampled"), 0, ""});
   }
   sampling_ = true;
   asio::post(sampler_, [this, alive_flag = alive_, wanted = std::move(wanted),
@@ -187,6 +187,7 @@ void CopyService::Tick(std::vector<rules::MemberReport> alive) {
     for (Sample& sample : wanted) {
       if (!*alive_flag) return;
       sample.usage = driver_->Usage(sample.id);
+      if (sample.usage.ok()) sample.runnable = copies::CountRunnable(sample.usage->threads);
       if (!sample.usage.ok() || sample.usage->threads.empty()) {
         sample.output_tail =
             OutputTail((std::filesystem::path(config_.data_dir) / "copies" / sample.id).string());
@@ -220,7 +221,7 @@ void CopyService::ApplySamples(std::vector<Sample> samples,
                ")"});
       continue;
     }
-    copy.load.Sample(copies::CountRunnable(sample.usage->threads));
+    copy.load.Sample(sample.runnable);
     copy.cpu_micros = sample.usage->cpu_micros;
   }
   // Failed copies are cleaned up; the rules start the site again where they choose.
@@ -247,9 +248,9 @@ void CopyService::Plan(const std::vector<rules::MemberReport>& alive) {
   }
   entries.clear();
   if (!log_->Scan(keys::kDesired, &entries).ok()) return;
-  std::map<std::string_view, uint32_t> desired;
+  std::map<std::string, uint32_t, std::less<>> desired;  // owns its keys: Update's are temporaries
   for (const auto& [key, count] : desired_.Update(entries)) {
-    desired.emplace(std::string_view(key).substr(keys::kDesired.size()), *count);
+    desired.emplace(key.substr(keys::kDesired.size()), *count);
   }
   entries.clear();
   if (!log_->Scan(sites::kKeyPrefix, &entries).ok()) return;

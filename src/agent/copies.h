@@ -106,6 +106,9 @@ class CopyService {
   struct Sample {
     std::string site, id;
     Result<copies::CopyUsage> usage = Status::NotFound("not sampled");
+    // Its threads that were runnable then: counted at once, on the sampler thread (a copy's
+    // threads come and go — a CGI request is a process — so counting later counts the gone).
+    size_t runnable = 0;
     std::string output_tail;  // the end of its output, when it is gone
   };
 

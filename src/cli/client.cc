@@ -11,7 +11,11 @@
 namespace starling::cli {
 Result<Json> Call(const std::string& api, const std::string& method, const std::string& path,
                   const Json& body, int read_timeout_s) {
-  auto address = agent::ParseHostPort(api, "--api");
+  // The agent prints its API as a URL ("http://127.0.0.1:7070"): that form is taken as well.
+  std::string_view where = api;
+  if (where.starts_with("http://")) where.remove_prefix(7);
+  if (!where.empty() && where.back() == '/') where.remove_suffix(1);
+  auto address = agent::ParseHostPort(where, "--api");
   if (!address.ok()) return address.status();
   httplib::Client client(address->host, address->port);
   client.set_connection_timeout(2, 0);

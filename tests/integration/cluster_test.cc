@@ -153,8 +153,8 @@ TEST_CASE(
   // The very same list everywhere, through the CLI too.
   const std::string first = RunCommand(
       fmt::format("{} --api 127.0.0.1:{} site list", STARLING_BINARY, agents[0].api_port));
-  for (auto& agent : agents) {
-    CHECK(RunCommand(fmt::format("{} --api 127.0.0.1:{} site list", STARLING_BINARY,
+  for (auto& agent : agents) {  // by the URL the agent prints at start, too
+    CHECK(RunCommand(fmt::format("{} --api http://127.0.0.1:{}/ site list", STARLING_BINARY,
                                  agent.api_port)) == first);
   }
 

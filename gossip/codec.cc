@@ -51,6 +51,7 @@ void SetLoad(s::Load::Builder out, const Load& in) {
     list[static_cast<unsigned>(i)].setServing(in.report.copies[i].serving);
     list[static_cast<unsigned>(i)].setPort(in.report.copies[i].port);
     list[static_cast<unsigned>(i)].setDraining(in.report.copies[i].draining);
+    list[static_cast<unsigned>(i)].setRelease(in.report.copies[i].release);
   }
 }
 
@@ -111,6 +112,7 @@ Load GetLoad(s::Load::Reader in) {
     load.serving = copy.getServing();
     load.port = copy.getPort();
     load.draining = copy.getDraining();
+    load.release = copy.getRelease();
     out.report.copies.push_back(std::move(load));
   }
   return out;

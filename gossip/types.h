@@ -44,6 +44,7 @@ struct CopyLoad {
   bool serving = false;
   uint16_t port = 0;      // on the node's advertised host
   bool draining = false;  // about to stop: balancers remove it first
+  uint64_t release = 0;   // the tag of the site release it runs (src/sites/release.h)
   bool operator==(const CopyLoad&) const = default;
 };
 

@@ -43,6 +43,7 @@ struct CopyLoad {
   serving @2 :Bool;   # its port answers
   port @3 :UInt16;    # where it listens, on the node's advertised host
   draining @4 :Bool;  # about to stop: balancers take it out of their upstreams first
+  release @5 :UInt64;  # the tag of the site release it runs (0: none)
 }
 
 enum MemberStatus {

@@ -475,6 +475,9 @@ class CopiesSim {
         case rules::Decision::Kind::kStop:
           if (node.copies.erase(s) > 0) ++report_.copies_stopped;
           break;
+        case rules::Decision::Kind::kReplace:
+        case rules::Decision::Kind::kRetire:
+          break;  // its sites have no release (SiteSpec::release 0): no rollout is planned
       }
     }
   }

@@ -98,6 +98,14 @@ class AgentImpl final : public Agent {
               .now = [this] { return time_.Now(); },
               .wall_ms = [] { return WallMs(); },
               .publish = [this] { PublishLoadIfChanged(/*force=*/true); },
+              .standing =
+                  [this] {
+                    const auto [live, known] = CountWorkers(membership_->core());
+                    return rules::Standing{.single_node = config_.copies.single_node,
+                                           .exchanged = log_->exchanged(),
+                                           .live_workers = live,
+                                           .known_workers = known};
+                  },
               .drain =
                   [this](std::string backend, std::function<void(DrainOutcome)> done) {
                     Drain(std::move(backend), std::move(done));
@@ -157,8 +165,9 @@ class AgentImpl final : public Agent {
                                                        .sealer = &sealer_,
                                                        .transport = &transport_,
                                                        .leave = [this] { BeginLeave(); }});
-    for (auto routes : {api::SiteRoutes, api::ImageRoutes, api::CopyRoutes, api::ClusterRoutes,
-                        api::BalancerRoutes, api::KeyRoutes, api::MetricRoutes}) {
+    for (auto routes :
+         {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::CopyRoutes,
+          api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes, api::MetricRoutes}) {
       http_.Add(routes(*api_));
     }
     spdlog::info(

@@ -125,7 +125,7 @@ std::vector<balancer::SiteDomains> BalancerService::ReadSites() {
   for (const auto& entry : entries) {
     if (entry.tombstone) continue;
     auto site = sites::Decode(entry.value);
-    if (site.ok()) sites.push_back({site->name, site->domains});
+    if (site.ok()) sites.push_back({site->name, site->domains, site->max_body_mb});
   }
   return sites;  // in key order: sorted by name
 }

@@ -37,6 +37,8 @@ struct CopiesConfig {
   uint16_t first_port = 30000;  // copies listen on ports from this range (host networking)
   uint16_t last_port = 30999;
   Duration stop_grace = Seconds(10);  // SIGTERM, then this long, then SIGKILL
+  // This node alone is the cluster: it decides before it has heard a peer (DESIGN.md §8).
+  bool single_node = false;
   rules::AutoscaleOptions autoscale;  // the same on every node (the rules must agree)
 };
 

@@ -90,6 +90,16 @@ CopyService::CopyService(asio::io_context& io, const AgentConfig& config,
         }
         return parsed["count"].get<uint32_t>();
       }),
+      releases_([](const std::string& value) -> std::optional<sites::Release> {
+        auto release = sites::DecodeRelease(value);
+        if (!release.ok()) return std::nullopt;
+        return std::move(release.value());
+      }),
+      failures_([](const std::string& value) -> std::optional<sites::RolloutFailure> {
+        auto failure = sites::DecodeRolloutFailure(value);
+        if (!failure.ok()) return std::nullopt;
+        return std::move(failure.value());
+      }),
       io_(io),
       config_(config),
       driver_(std::move(driver)),
@@ -109,6 +119,34 @@ void CopyService::Failed(const std::string& site) {
   auto& [retry_at, failures] = backoff_[site];
   failures = std::min(failures + 1, 5);
   retry_at = hooks_.now() + Seconds(int64_t{1} << failures);  // 2, 4, ... 32 s
+}
+
+CopyService::Copy* CopyService::Find(const std::string& id) {
+  auto it = copies_.find(id);
+  return it == copies_.end() ? nullptr : &it->second;
+}
+
+bool CopyService::HasCopyOf(const std::string& site) const {
+  return std::any_of(copies_.begin(), copies_.end(),
+                     [&](const auto& entry) { return entry.second.site == site; });
+}
+
+void CopyService::FailedBeforeServing(const Copy& copy, const std::string& why) {
+  Failed(copy.site);
+  if (!copy.replacing || !stopped_said_.insert(copy.release).second) return;
+  // A replacement that never served: the release is not rolled further. The copies of the
+  // release before keep serving; the next release written (a fixed push, a rollback, a
+  // restart) rolls again.
+  log_->WriteLocal(
+      keys::Rollout(copy.site),
+      sites::Encode(sites::RolloutFailure{
+          .tag = copy.release, .why = why, .node = config_.node_name, .at_ms = hooks_.wall_ms()}),
+      false);
+  events_.Add({"site.rollout_stopped",
+               copy.site,
+               {{"version", copy.version}, {"copy", copy.id}, {"why", why}},
+               "the rollout of " + copy.site + " to " + copy.version.substr(0, 12) +
+                   " stops: its new copy " + copy.id + " " + why});
 }
 
 void CopyService::Recover() {
@@ -145,41 +183,71 @@ void CopyService::Serving(Copy& copy) {
 }
 
 // A fresh copy's port is tried every 5 ms for its first half second, then every 20 ms, then
-// every second after 30 s, so it serves as soon as it answers rather than at the next round.
-// The connects are non-blocking, on the io thread.
-asio::awaitable<void> CopyService::WatchUntilServing(std::string site, std::string id) {
+// every second after 30 s, so it serves as soon as it answers rather than at the next round;
+// by its site's start_timeout_s it has failed. The connects are non-blocking, on the io thread.
+asio::awaitable<void> CopyService::WatchUntilServing(std::string id) {
   auto alive = alive_;
   asio::steady_timer pause(io_);
+  auto starting = [&]() -> Copy* {
+    Copy* copy = Find(id);
+    return copy != nullptr && copy->state == CopyState::kStarting && !copy->busy ? copy : nullptr;
+  };
   for (int tries = 0;; ++tries) {
-    auto it = copies_.find(site);
-    if (it == copies_.end() || it->second.id != id || it->second.state != CopyState::kStarting) {
+    Copy* copy = starting();
+    if (copy == nullptr) co_return;
+    if (hooks_.now() - copy->started >= copy->start_timeout) {
+      TimedOut(*copy);
       co_return;
     }
     asio::ip::tcp::socket socket(io_);
     asio::error_code ec;
-    co_await socket.async_connect({asio::ip::address_v4::loopback(), it->second.port},
+    co_await socket.async_connect({asio::ip::address_v4::loopback(), copy->port},
                                   asio::redirect_error(asio::use_awaitable, ec));
     if (!*alive) co_return;
-    it = copies_.find(site);
-    if (it == copies_.end() || it->second.id != id || it->second.state != CopyState::kStarting) {
-      co_return;
-    }
+    copy = starting();
+    if (copy == nullptr) co_return;
     if (!ec) {
-      Serving(it->second);
+      Serving(*copy);
       co_return;
     }
-    const bool early = hooks_.now() - it->second.started < Seconds(30);
+    const bool early = hooks_.now() - copy->started < Seconds(30);
     pause.expires_after(std::chrono::milliseconds(tries < 100 ? 5 : early ? 20 : 1000));
     co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (!*alive) co_return;
   }
 }
 
+// The copy never answered on its port: its output's end is read on the pool, then it is
+// failed (the site waits out the backoff here) and stopped, with an event quoting that output.
+void CopyService::TimedOut(Copy& silent) {
+  silent.busy = true;
+  asio::post(pool_, [this, alive = alive_, site = silent.site, id = silent.id, dir = silent.dir] {
+    std::string tail = OutputTail(dir);
+    asio::post(io_, [this, alive, site, id, tail = std::move(tail)] {
+      if (!*alive) return;
+      Copy* found = Find(id);
+      if (found == nullptr) return;
+      Copy& copy = *found;
+      copy.busy = false;
+      copy.state = CopyState::kFailed;
+      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(copy.start_timeout);
+      FailedBeforeServing(copy, fmt::format("did not answer within {} s", seconds.count()));
+      Stop(id,
+           {"copy.start_timeout",
+            site,
+            {{"seconds", seconds.count()}, {"output", tail}},
+            fmt::format("copy {} of {} did not answer on port {} within {} s{}", id, site,
+                        copy.port, seconds.count(),
+                        tail.empty() ? " (it printed nothing)" : "; its output ends: " + tail)});
+    });
+  });
+}
+
 void CopyService::Tick(std::vector<rules::MemberReport> alive) {
   if (sampling_) return;  // the last sample is still being taken: this round waits for it
   std::vector<Sample> wanted;
-  for (const auto& [site, copy] : copies_) {
-    if (!copy.busy) wanted.push_back({site, copy.id, Status::NotFound("not sampled"), 0, ""});
+  for (const auto& [id, copy] : copies_) {
+    if (!copy.busy) wanted.push_back({id, Status::NotFound("not sampled"), 0, ""});
   }
   sampling_ = true;
   asio::post(sampler_, [this, alive_flag = alive_, wanted = std::move(wanted),
@@ -205,11 +273,12 @@ void CopyService::Tick(std::vector<rules::MemberReport> alive) {
 void CopyService::ApplySamples(std::vector<Sample> samples,
                                const std::vector<rules::MemberReport>& alive) {
   for (Sample& sample : samples) {
-    auto it = copies_.find(sample.site);
-    if (it == copies_.end() || it->second.id != sample.id || it->second.busy) continue;
-    Copy& copy = it->second;
+    Copy* found = Find(sample.id);
+    if (found == nullptr || found->busy) continue;
+    Copy& copy = *found;
     if (!sample.usage.ok() || sample.usage->threads.empty()) {
       if (copy.state == CopyState::kFailed) continue;
+      if (copy.state == CopyState::kStarting) FailedBeforeServing(copy, "exited before serving");
       copy.state = CopyState::kFailed;
       const std::string why = sample.usage.ok() ? "" : ": " + sample.usage.status().message();
       events_.Add(
@@ -225,99 +294,30 @@ void CopyService::ApplySamples(std::vector<Sample> samples,
     copy.cpu_micros = sample.usage->cpu_micros;
   }
   // Failed copies are cleaned up; the rules start the site again where they choose.
-  std::vector<std::string> failed;
-  for (const auto& [site, copy] : copies_) {
-    if (!copy.busy && copy.state == CopyState::kFailed) failed.push_back(site);
+  std::vector<std::pair<std::string, std::string>> failed;  // id, site
+  for (const auto& [id, copy] : copies_) {
+    if (!copy.busy && copy.state == CopyState::kFailed) failed.emplace_back(id, copy.site);
   }
-  for (const std::string& site : failed) {
+  for (const auto& [id, site] : failed) {
     Failed(site);
-    Stop(site, {"copy.stop", site, {{"reason", "its process exited"}}, "its process exited"});
+    Stop(id, {"copy.stop", site, {{"reason", "its process exited"}}, "its process exited"});
   }
   Plan(alive);
 }
 
-void CopyService::Plan(const std::vector<rules::MemberReport>& alive) {
-  const Instant now = hooks_.now();
-  rules::RoundInput input;
-  input.self = config_.node_name;
-  std::vector<store::Entry> entries;
-  if (log_->Scan(keys::kDrain, &entries).ok()) {
-    for (const auto& entry : entries) {
-      if (!entry.tombstone) input.draining.insert(entry.key.substr(keys::kDrain.size()));
-    }
-  }
-  entries.clear();
-  if (!log_->Scan(keys::kDesired, &entries).ok()) return;
-  std::map<std::string, uint32_t, std::less<>> desired;  // owns its keys: Update's are temporaries
-  for (const auto& [key, count] : desired_.Update(entries)) {
-    desired.emplace(key.substr(keys::kDesired.size()), *count);
-  }
-  entries.clear();
-  if (!log_->Scan(sites::kKeyPrefix, &entries).ok()) return;
-  std::set<std::string> known;
-  for (const auto& [key, site] : sites_.Update(entries)) {
-    auto count = desired.find(site->name);
-    input.sites.push_back({.name = site->name,
-                           .min = site->min_copies,
-                           .max = site->max_copies,
-                           .up = site->up,
-                           .down = site->down,
-                           .desired = count != desired.end() ? count->second : site->min_copies});
-    limits_[site->name] = {site->memory_mb, site->pids};
-    known.insert(site->name);
-  }
-  input.members = alive;
-  input.own.emplace();
-  for (const auto& [site, copy] : copies_) {
-    input.own->push_back({site, copy.state, copy.load.value()});
-  }
-  const rules::RoundView view = rules::BuildRoundView(input);
-  const auto decisions =
-      rules::PlanRound(now, view, {{config_.node_name, &autoscalers_}}, config_.copies.autoscale);
-  for (const rules::Decision& decision : decisions) {
-    const rules::SiteView& site = view.sites[decision.site];
-    switch (decision.kind) {
-      case rules::Decision::Kind::kScale:
-        log_->WriteLocal(keys::Desired(site.name),
-                         json{{"count", decision.count},
-                              {"by", config_.node_name},
-                              {"reason", decision.reason},
-                              {"at_ms", hooks_.wall_ms()}}
-                             .dump(),
-                         false);
-        events_.Add({"site.scale",
-                     site.name,
-                     {{"count", decision.count}, {"was", decision.was}, {"why", decision.why}},
-                     decision.reason});
-        break;
-      case rules::Decision::Kind::kStart:
-        if (!copies_.contains(site.name)) Start(site, decision);
-        break;
-      case rules::Decision::Kind::kStop:
-        if (copies_.contains(site.name) && !copies_.at(site.name).busy) {
-          Stop(site.name, {"copy.stop", site.name, {{"reason", "not chosen"}}, decision.reason});
-        }
-        break;
-    }
-  }
-  // Copies of sites that no longer exist stop.
-  std::vector<std::string> orphans;
-  for (const auto& [site, copy] : copies_) {
-    if (!copy.busy && !known.contains(site)) orphans.push_back(site);
-  }
-  for (const std::string& site : orphans) {
-    Stop(site, {"copy.stop", site, {{"reason", "site deleted"}}, "the site was deleted"});
-  }
-}
-
-void CopyService::Start(const rules::SiteView& site, const rules::Decision& decision) {
+void CopyService::Start(const rules::SiteView& site, const rules::Decision& decision,
+                        const SiteRelease& release, bool replacing) {
   if (auto backoff = backoff_.find(site.name);
       backoff != backoff_.end() && backoff->second.first > hooks_.now()) {
     return;  // it failed here lately: wait before trying again
   }
-  auto latest = images_->Latest(site.name);
-  if (!latest) return;                                             // no image pushed yet
-  if (!images_->Materialized(site.name, latest->version)) return;  // asked again next round
+  auto latest = images_->Record(site.name, release.start_version);
+  if (!latest) return;  // no image pushed yet
+  // Written out on demand (a node keeps only what its copies run); asked again next round.
+  if (!images_->Materialized(site.name, latest->version)) {
+    images_->Want(site.name, latest->version);
+    return;
+  }
   if (latest->command.empty()) {
     // Said once per version: the rules ask again every round.
     if (unstartable_.insert(latest->version).second) {
@@ -333,25 +333,32 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   Copy copy;
   copy.site = site.name;
   copy.version = latest->version;
+  copy.release = release.start_tag;
+  copy.replacing = replacing;
   copy.id = std::string(copies::kIdPrefix) + site.name + "-" + RandomHex(4);
   copy.dir = (std::filesystem::path(config_.data_dir) / "copies" / copy.id).string();
   copy.busy = true;
   copy.started = hooks_.now();
   images_->Pin(copy.site, copy.version);
-  events_.Add({"copy.start",
+  events_.Add({replacing ? "copy.replace" : "copy.start",
                site.name,
-               {{"copy", copy.id}, {"count", decision.count}, {"in_view", decision.was}},
-               decision.reason + " (" + copy.id + ")"});
+               {{"copy", copy.id},
+                {"version", copy.version},
+                {"count", decision.count},
+                {"in_view", decision.was}},
+               decision.reason + " (" + copy.id + ", version " + copy.version.substr(0, 12) + ")"});
   copies::CopySpec spec;
   spec.id = copy.id;
   spec.command = latest->command;
   if (auto limits = limits_.find(site.name); limits != limits_.end()) {
-    spec.memory_bytes = uint64_t{limits->second.first} << 20;
-    spec.pids = limits->second.second;
+    spec.memory_bytes = uint64_t{limits->second.memory_mb} << 20;
+    spec.pids = limits->second.pids;
+    copy.start_timeout = limits->second.start_timeout;
   }
   const std::string dir = copy.dir;
-  copies_.emplace(site.name, std::move(copy));
-  asio::post(pool_, [this, alive = alive_, spec, image_dir, dir, site = site.name]() mutable {
+  const std::string id = copy.id;
+  copies_.emplace(id, std::move(copy));
+  asio::post(pool_, [this, alive = alive_, spec, image_dir, dir, id]() mutable {
     spec.port = ports_.Allocate();
     Status started = spec.port == 0 ? Status::ResourceExhausted("no free port in the node's range")
                                     : Status::Ok();
@@ -368,19 +375,19 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
       if (!started.ok()) images::UnmountOverlay(*mount).IgnoreError();
     }
     if (!started.ok() && spec.port != 0) ports_.Release(spec.port);
-    asio::post(io_, [this, alive, site, started, port = spec.port,
+    asio::post(io_, [this, alive, id, started, port = spec.port,
                      mount = mount.ok() ? *mount : images::OverlayMount{}] {
       if (!*alive) return;
-      auto found = copies_.find(site);
+      auto found = copies_.find(id);
       if (found == copies_.end()) return;
       Copy& started_copy = found->second;
       if (!started.ok()) {
-        Failed(site);
+        FailedBeforeServing(started_copy, "did not start: " + started.message());
         events_.Add(
             {"copy.start_failed",
-             site,
-             {{"copy", started_copy.id}, {"error", started.message()}},
-             "copy " + started_copy.id + " of " + site + " did not start: " + started.message()});
+             started_copy.site,
+             {{"copy", id}, {"error", started.message()}},
+             "copy " + id + " of " + started_copy.site + " did not start: " + started.message()});
         images_->Unpin(started_copy.site, started_copy.version);
         copies_.erase(found);
         return;
@@ -388,15 +395,15 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
       started_copy.port = port;
       started_copy.mount = mount;
       started_copy.busy = false;
-      asio::co_spawn(io_, WatchUntilServing(site, started_copy.id), asio::detached);
+      asio::co_spawn(io_, WatchUntilServing(id), asio::detached);
     });
   });
 }
 
-void CopyService::Stop(const std::string& site, EventRecord event) {
-  auto it = copies_.find(site);
-  if (it == copies_.end() || it->second.busy) return;
-  Copy& copy = it->second;
+void CopyService::Stop(const std::string& id, EventRecord event) {
+  Copy* found = Find(id);
+  if (found == nullptr || found->busy) return;
+  Copy& copy = *found;
   copy.busy = true;
   copy.state_before_stop = copy.state;
   copy.state = CopyState::kStopping;
@@ -406,11 +413,11 @@ void CopyService::Stop(const std::string& site, EventRecord event) {
   if (hooks_.publish) hooks_.publish();  // balancers see it draining
   // A copy that served is drained first (make-before-break, DESIGN §8–9); a failed one is gone.
   if (copy.state_before_stop != CopyState::kServing || !hooks_.drain) {
-    FinishStop(site);
+    FinishStop(id);
     return;
   }
   const std::string backend = config_.advertise.host + ":" + std::to_string(copy.port);
-  hooks_.drain(backend, [this, alive = alive_, site, id = copy.id](DrainOutcome outcome) {
+  hooks_.drain(backend, [this, alive = alive_, site = copy.site, id](DrainOutcome outcome) {
     if (!*alive) return;
     events_.Add({"copy.drained",
                  site,
@@ -419,16 +426,15 @@ void CopyService::Stop(const std::string& site, EventRecord event) {
                   {"balancers", outcome.balancers},
                   {"unconfirmed", outcome.unconfirmed}},
                  "drained " + id + ": " + outcome.text});
-    FinishStop(site);
+    FinishStop(id);
   });
 }
 
-void CopyService::FinishStop(const std::string& site) {
-  auto it = copies_.find(site);
-  if (it == copies_.end()) return;
-  const Copy& copy = it->second;
-  asio::post(pool_, [this, alive = alive_, id = copy.id, mount = copy.mount, dir = copy.dir,
-                     port = copy.port, site] {
+void CopyService::FinishStop(const std::string& id) {
+  const Copy* copy = Find(id);
+  if (copy == nullptr) return;
+  asio::post(pool_, [this, alive = alive_, id, mount = copy->mount, dir = copy->dir,
+                     port = copy->port, site = copy->site] {
     const Status stopped = driver_->Stop(id, config_.copies.stop_grace);
     images::UnmountOverlay(mount).IgnoreError();
     std::error_code ec;
@@ -436,8 +442,8 @@ void CopyService::FinishStop(const std::string& site) {
     if (port != 0) ports_.Release(port);
     asio::post(io_, [this, alive, site, id, stopped] {
       if (!*alive) return;
-      auto found = copies_.find(site);
-      if (found == copies_.end() || found->second.id != id) return;
+      auto found = copies_.find(id);
+      if (found == copies_.end()) return;
       json fields = {{"copy", id}};
       if (!stopped.ok()) fields["error"] = stopped.message();
       events_.Add({"copy.stopped", site, fields,
@@ -451,11 +457,11 @@ void CopyService::FinishStop(const std::string& site) {
 
 std::vector<gossip::CopyLoad> CopyService::Report() const {
   std::vector<gossip::CopyLoad> report;
-  for (const auto& [site, copy] : copies_) {
+  for (const auto& [id, copy] : copies_) {
     if (copy.state == CopyState::kFailed) continue;
-    report.push_back({site, static_cast<float>(copy.load.value()),
+    report.push_back({copy.site, static_cast<float>(copy.load.value()),
                       copy.state == CopyState::kServing, copy.port,
-                      copy.state == CopyState::kStopping});
+                      copy.state == CopyState::kStopping, copy.release});
   }
   std::sort(report.begin(), report.end(),
             [](const auto& a, const auto& b) { return a.load1 > b.load1; });
@@ -466,23 +472,24 @@ std::vector<gossip::CopyLoad> CopyService::Report() const {
 json CopyService::CopiesJson() const {
   json out = json::array();
   const Instant now = hooks_.now();
-  for (const auto& [site, copy] : copies_) {
-    out.push_back({{"site", site},
-                   {"id", copy.id},
+  for (const auto& [id, copy] : copies_) {
+    out.push_back({{"site", copy.site},
+                   {"id", id},
                    {"node", config_.node_name},
                    {"port", copy.port},
                    {"state", rules::CopyStateName(copy.state)},
                    {"load1", copy.load.value()},
                    {"cpu_s", static_cast<double>(copy.cpu_micros) / 1e6},
                    {"version", copy.version},
+                   {"release", fmt::format("{:016x}", copy.release)},
                    {"uptime_s", ToSeconds(now - copy.started)}});
   }
   return out;
 }
 
 void CopyService::StopAll() {
-  for (auto& [site, copy] : copies_) {
-    driver_->Stop(copy.id, config_.copies.stop_grace).IgnoreError();
+  for (auto& [id, copy] : copies_) {
+    driver_->Stop(id, config_.copies.stop_grace).IgnoreError();
     images::UnmountOverlay(copy.mount).IgnoreError();
     images_->Unpin(copy.site, copy.version);
     if (copy.port != 0) ports_.Release(copy.port);

@@ -2,10 +2,14 @@
 // copy (still running? how many runnable threads in its cgroup → its load average), then runs one
 // round of the rules (rules::PlanRound over rules::BuildRoundView) from the view gossip and the
 // state log give it: as a site's coordinator it writes the site's desired count; as a chosen node
-// it starts a copy (overlay over the site's newest materialized image, the driver's container, a
-// port from the node's range); as a node whose copy is no longer wanted it drains it from the
-// balancers and stops it once the chosen copies serve. Every decision and every change of a
-// copy's state is an event with structured fields.
+// it starts a copy (overlay over the materialized image of the site's release, the driver's
+// container, a port from the node's range); as a node whose copy is no longer wanted it drains it
+// from the balancers and stops it once the chosen copies serve; in a rollout it replaces its copy
+// of an older release, make before break (src/rules/rollout.h). Every decision and every change
+// of a copy's state is an event with structured fields.
+//
+// Files: copies.cc (a copy's life: start, watch, sample, stop), copy_rounds.cc (a round: the
+// view from the state log and gossip, and acting on the decisions).
 //
 // Threading: the io thread decides and never blocks: the driver's calls, mounts and port checks
 // run on a small pool (starts and stops) and on a sampler thread (usage), and report back; a
@@ -35,6 +39,8 @@
 #include "src/rules/copy_planner.h"
 #include "src/rules/load_average.h"
 #include "src/rules/round_view.h"
+#include "src/rules/standing.h"
+#include "src/sites/release.h"
 #include "src/sites/site.h"
 
 namespace starling::agent {
@@ -61,6 +67,8 @@ class CopyService {
     std::function<int64_t()> wall_ms;
     // The node's copies changed (one serves, drains or is gone): gossip the report now.
     std::function<void()> publish;
+    // Whether this node has heard enough of the cluster to decide (src/rules/standing.h).
+    std::function<rules::Standing()> standing;
     // Waits (not blocking) until every live balancer has taken `backend` ("host:port") out of
     // its upstreams and finished its requests to it, or a deadline passed; then `done`.
     std::function<void(std::string backend, std::function<void(DrainOutcome)> done)> drain;
@@ -78,7 +86,7 @@ class CopyService {
   // this node included.
   void Tick(std::vector<rules::MemberReport> alive);
   // One round of the rules without sampling: also run when the state log changes (a site, a
-  // desired count, a drain), so a decision written elsewhere is acted on at once.
+  // desired count, a release, a drain), so a decision written elsewhere is acted on at once.
   void Plan(const std::vector<rules::MemberReport>& alive);
   // This node's copies for its load report (the busiest first, at most gossip::kMaxCopyLoads).
   std::vector<gossip::CopyLoad> Report() const;
@@ -92,6 +100,8 @@ class CopyService {
   struct Copy {
     std::string site;
     std::string version;
+    uint64_t release = 0;    // the tag of the release it runs (sites::Tag)
+    bool replacing = false;  // started by a rollout beside an older copy
     std::string id;
     std::string dir;
     uint16_t port = 0;  // 0 until the pool allocated it
@@ -99,30 +109,53 @@ class CopyService {
     rules::CopyState state_before_stop = rules::CopyState::kStarting;
     rules::LoadAverage load;
     Instant started{};
-    uint64_t cpu_micros = 0;  // CPU time it has had
-    bool busy = false;        // a start or stop runs on the pool
+    Duration start_timeout = Seconds(60);  // its site's start_timeout_s
+    uint64_t cpu_micros = 0;               // CPU time it has had
+    bool busy = false;                     // a start or stop runs on the pool
     images::OverlayMount mount;
   };
   struct Sample {
-    std::string site, id;
+    std::string id;
     Result<copies::CopyUsage> usage = Status::NotFound("not sampled");
     // Its threads that were runnable then: counted at once, on the sampler thread (a copy's
     // threads come and go — a CGI request is a process — so counting later counts the gone).
     size_t runnable = 0;
     std::string output_tail;  // the end of its output, when it is gone
   };
+  // What a round knows of a site beyond its spec: the release its copies should run.
+  struct SiteRelease {
+    sites::Release release;  // in force
+    uint64_t tag = 0;
+    bool stopped = false;  // its rollout failed: new copies run `previous` (when kept)
+    std::string start_version;
+    uint64_t start_tag = 0;
+  };
 
+  // copies.cc: a copy's life.
+  Copy* Find(const std::string& id);
+  bool HasCopyOf(const std::string& site) const;
   void ApplySamples(std::vector<Sample> samples, const std::vector<rules::MemberReport>& alive);
-  asio::awaitable<void> WatchUntilServing(std::string site, std::string id);
+  asio::awaitable<void> WatchUntilServing(std::string id);
   void Serving(Copy& copy);
-  void Start(const rules::SiteView& site, const rules::Decision& decision);
-  void Stop(const std::string& site, EventRecord event);
-  void FinishStop(const std::string& site);
+  void TimedOut(Copy& copy);
+  // A copy failed before it served: a replacement's failure stops its site's rollout.
+  void FailedBeforeServing(const Copy& copy, const std::string& why);
+  void Start(const rules::SiteView& site, const rules::Decision& decision,
+             const SiteRelease& release, bool replacing);
+  void Stop(const std::string& id, EventRecord event);
+  void FinishStop(const std::string& id);
   // A copy of `site` failed to start or died: starting it here again waits, doubling each time.
   void Failed(const std::string& site);
 
-  DecodedEntries<sites::Site> sites_;  // the state log's sites, decoded once each
-  DecodedEntries<uint32_t> desired_;   // and the desired counts
+  // copy_rounds.cc: a round.
+  std::map<std::string, SiteRelease> ReadReleases();
+  void Act(const rules::RoundView& view, const std::vector<rules::Decision>& decisions,
+           const std::map<std::string, SiteRelease>& releases);
+
+  DecodedEntries<sites::Site> sites_;               // the state log's sites, decoded once each
+  DecodedEntries<uint32_t> desired_;                // the desired counts
+  DecodedEntries<sites::Release> releases_;         // the stored releases
+  DecodedEntries<sites::RolloutFailure> failures_;  // and the stopped rollouts
   asio::io_context& io_;
   AgentConfig config_;
   std::unique_ptr<copies::Driver> driver_;
@@ -134,10 +167,17 @@ class CopyService {
   asio::thread_pool pool_{2};     // starts and stops
   asio::thread_pool sampler_{1};  // usage, once a second
   bool sampling_ = false;
-  std::map<std::string, Copy> copies_;  // by site: at most one copy of a site per node
+  // By id. A node holds one copy of a site, or two while a rollout replaces it.
+  std::map<std::string, Copy> copies_;
   std::map<std::string, rules::Autoscaler> autoscalers_;
-  std::map<std::string, std::pair<uint32_t, uint32_t>> limits_;  // site: memory MB, pids
+  struct Limits {
+    uint32_t memory_mb = 512, pids = 256;
+    Duration start_timeout = Seconds(60);
+  };
+  std::map<std::string, Limits> limits_;  // by site
+  std::string holding_;  // why this node decides nothing now (said once per reason), or empty
   std::set<std::string> unstartable_;  // image versions without a start command (said once)
+  std::set<uint64_t> stopped_said_;    // rollouts this node stopped (said once)
   std::map<std::string, std::pair<Instant, int>> backoff_;  // site: retry at, failures
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

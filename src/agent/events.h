@@ -9,10 +9,13 @@
 //   copy.start_failed   copy, error            it did not start (no port, the driver refused)
 //   copy.serving        copy, port, ms         its port answered, ms after its start
 //   copy.gone           copy, output           its process exited; the end of its output
-//   copy.stop           copy, reason           this node stops it (why, in a few words)
-//   copy.drained        copy, balancers, confirmed, outcome   the balancers' drain before a stop
-//   copy.stopped        copy, error?           it is stopped and cleaned up
-//   copy.leftover       copy                   a copy an earlier run of this node left, stopped
+//   copy.start_timeout  copy, seconds, output  its port did not answer by the site's
+//   start_timeout_s copy.stop           copy, reason           this node stops it (why, in a few
+//   words) copy.drained        copy, balancers, confirmed, outcome   the balancers' drain before a
+//   stop copy.stopped        copy, error?           it is stopped and cleaned up copy.leftover copy
+//   a copy an earlier run of this node left, stopped node.holding        why                    it
+//   starts and stops no copies (not heard enough) node.deciding                              it
+//   decides again
 //
 // Threading: io thread only.
 #pragma once

@@ -21,20 +21,6 @@ using images::Hash;
 
 constexpr size_t kScrubBatch = 32;
 
-// Materialized trees carry the image's modes (read-only directories among them): make them
-// writable for us before removing.
-void RemoveTree(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return;
-  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
-  }
-  ::chmod(path.c_str(), 0700);
-  std::filesystem::remove_all(path, ec);
-  if (ec) spdlog::warn("cannot remove {}: {}", path.string(), ec.message());
-}
-
 }  // namespace
 
 void ImageService::Scrub() {
@@ -149,7 +135,9 @@ void ImageService::CollectGarbage() {
           const auto root = std::filesystem::path(config_.data_dir) / "images";
           for (const auto& site : std::filesystem::directory_iterator(root, ec)) {
             for (const auto& version : std::filesystem::directory_iterator(site.path(), ec)) {
-              if (!kept_dirs.contains(version.path().string())) RemoveTree(version.path());
+              if (!kept_dirs.contains(version.path().string())) {
+                images::Unmaterialize(version.path().string());
+              }
             }
           }
           return deleted;

@@ -286,25 +286,52 @@ void ImageService::Advance(const std::string& key) {
   spdlog::info("image {} version {} held: {} chunks", version.record.site,
                version.record.version.substr(0, 12), version.content.size());
   WriteProgress(&version, true);
-  const bool materialize =
-      config_.images.materialize && !version.materialized && !version.materializing;
-  if (materialize) version.materializing = true;
-  // The chunk store is synced (and the version materialized) off the io thread.
+  // Its chunks are synced off the io thread; then it is written out if this node wants it.
   asio::co_spawn(
       io_,
-      [this, key, materialize, manifest = version.manifest,
+      [this, key, alive = alive_]() -> asio::awaitable<void> {
+        auto task5 = OffThread([this] { return chunks_->Sync(); });
+        Status status = co_await std::move(task5);
+        if (!status.ok()) spdlog::error("images: {}", status.ToString());
+        if (!*alive) co_return;
+        auto found = versions_.find(key);
+        if (found == versions_.end()) co_return;
+        found->second.synced = true;
+        UpdateTrees();
+      },
+      asio::detached);
+}
+
+void ImageService::UpdateTrees() {
+  if (!config_.images.materialize) return;
+  std::vector<std::string> write, remove;
+  for (const auto& [key, version] : versions_) {
+    if (version.materializing) continue;
+    const auto id = std::make_pair(version.record.site, version.record.version);
+    const bool wanted = wanted_.contains(id) || pinned_.contains(id);
+    const bool held = version.phase == Phase::kHeld && version.synced;
+    if (wanted && held && !version.materialized) write.push_back(key);
+    if (!wanted && version.materialized) remove.push_back(key);
+  }
+  for (const auto& key : write) WriteTree(key);
+  for (const auto& key : remove) RemoveTree(key);
+}
+
+void ImageService::WriteTree(const std::string& key) {
+  Version& version = versions_.at(key);
+  version.materializing = true;
+  asio::co_spawn(
+      io_,
+      [this, key, manifest = version.manifest,
        dir = ImageDir(version.record.site, version.record.version),
        alive = alive_]() -> asio::awaitable<void> {
-        auto task5 = OffThread([this, materialize, manifest, dir] {
-          if (Status s = chunks_->Sync(); !s.ok()) spdlog::error("images: {}", s.ToString());
-          if (!materialize) return Status::Ok();
+        auto task = OffThread([this, manifest, dir] {
           images::MaterializeStats stats;
           std::error_code ignored;
           std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ignored);
           return images::Materialize(*manifest, chunks_.get(), dir, &stats);
         });
-        Status status = co_await std::move(task5);
-        if (!materialize) co_return;
+        Status status = co_await std::move(task);
         if (!*alive) co_return;
         auto found = versions_.find(key);
         if (found == versions_.end()) co_return;
@@ -319,8 +346,54 @@ void ImageService::Advance(const std::string& key) {
         v.materialized = true;
         ++stats_.versions_materialized;
         WriteProgress(&v, true);
+        UpdateTrees();  // wanted no more meanwhile: removed again
       },
       asio::detached);
+}
+
+void ImageService::RemoveTree(const std::string& key) {
+  Version& version = versions_.at(key);
+  version.materializing = true;
+  version.materialized = false;
+  spdlog::info("image {} version {}: its tree is removed here (no copy here runs it)",
+               version.record.site, version.record.version.substr(0, 12));
+  asio::co_spawn(
+      io_,
+      [this, key, dir = ImageDir(version.record.site, version.record.version),
+       alive = alive_]() -> asio::awaitable<void> {
+        auto task = OffThread([dir] {
+          images::Unmaterialize(dir);
+          return 0;
+        });
+        co_await std::move(task);
+        if (!*alive) co_return;
+        auto found = versions_.find(key);
+        if (found == versions_.end()) co_return;
+        found->second.materializing = false;
+        WriteProgress(&found->second, true);
+        UpdateTrees();  // wanted again meanwhile: written again
+      },
+      asio::detached);
+}
+
+void ImageService::SetWanted(std::set<std::pair<std::string, std::string>> wanted) {
+  if (wanted == wanted_) return;
+  wanted_ = std::move(wanted);
+  UpdateTrees();
+}
+
+void ImageService::Want(const std::string& site, const std::string& version) {
+  if (wanted_.insert({site, version}).second) UpdateTrees();
+}
+
+std::optional<images::ImageRecord> ImageService::Record(const std::string& site,
+                                                        const std::string& version) {
+  auto it = versions_.find(images::RecordKey(site, version));
+  if (it != versions_.end()) return it->second.record;
+  for (auto& record : Records(site)) {
+    if (record.version == version) return record;
+  }
+  return std::nullopt;
 }
 
 void ImageService::WriteProgress(Version* version, bool force) {
@@ -392,6 +465,7 @@ void ImageService::Pin(const std::string& site, const std::string& version) {
 void ImageService::Unpin(const std::string& site, const std::string& version) {
   pinned_.erase({site, version});
   Refresh();
+  UpdateTrees();
 }
 
 }  // namespace starling::agent

@@ -79,7 +79,16 @@ class ImageService {
   // written: the pusher removes them (tombstones), every node then drops their chunks.
   std::vector<std::string> Expired(const std::string& site, const images::ImageRecord& newest);
 
-  // Versions a running copy uses: never collected (the copies issue pins and unpins them).
+  // The versions this node's copies may start (each site's release in force, and what a stopped
+  // rollout falls back to). Only these and the pinned ones are written out (ImageDir); the trees
+  // of others are removed (their chunks stay). A node that runs no copies never calls it, and
+  // writes out nothing.
+  void SetWanted(std::set<std::pair<std::string, std::string>> wanted);
+  // A version a copy is about to need: written out as soon as it is held.
+  void Want(const std::string& site, const std::string& version);
+  // The record of one version, if the log keeps it.
+  std::optional<images::ImageRecord> Record(const std::string& site, const std::string& version);
+  // Versions a running copy uses: never collected, never unwritten.
   void Pin(const std::string& site, const std::string& version);
   void Unpin(const std::string& site, const std::string& version);
   std::string ImageDir(const std::string& site, const std::string& version) const;
@@ -95,9 +104,10 @@ class ImageService {
     std::vector<images::ChunkRef> content;  // distinct content chunks, once the manifest is in
     std::unordered_set<images::Hash, images::HashOfHash> missing;
     bool materialized = false;
-    bool materializing = false;
-    bool checking = false;  // a background check of which chunks are present runs
-    std::string error;      // why the version is stuck, if it is
+    bool materializing = false;  // being written out, or its tree removed
+    bool synced = false;         // its chunks are synced to disk (once held)
+    bool checking = false;       // a background check of which chunks are present runs
+    std::string error;           // why the version is stuck, if it is
     Instant last_progress_written{};
   };
 
@@ -112,6 +122,10 @@ class ImageService {
   void OnCorrupt(const std::vector<images::Hash>& hashes);
   void Advance(const std::string& key);
   void WriteProgress(Version* version, bool force);
+  // Writes out the held versions that are wanted or pinned, and removes the others' trees.
+  void UpdateTrees();
+  void WriteTree(const std::string& key);
+  void RemoveTree(const std::string& key);
   void CollectGarbage();
   double Offset() const;
   nlohmann::json RecordJson(const images::ImageRecord& record) const;
@@ -140,7 +154,8 @@ class ImageService {
   std::vector<std::string> members_;
   std::map<std::string, Version> versions_;  // by record key
   std::set<std::pair<std::string, std::string>> pinned_;
-  std::mutex gc_mutex_;  // guards imports_ and import_generation_
+  std::set<std::pair<std::string, std::string>> wanted_;  // SetWanted's, and Want's
+  std::mutex gc_mutex_;                                   // guards imports_ and import_generation_
   int imports_ = 0;
   uint64_t import_generation_ = 0;
   bool gc_wanted_ = false;

@@ -204,6 +204,7 @@ asio::awaitable<void> LogDriver::Exchange(store::StoreOutbox::Request request) {
       Status s = replica_->OnReply(time_.Now(), static_cast<uint64_t>(WallMs()), peer,
                                    reply->payload(), out);
       if (!s.ok()) spdlog::debug("state log reply from {}: {}", peer, s.ToString());
+      if (s.ok()) exchanged_ = true;
     });
   });
 }

@@ -82,6 +82,9 @@ class LogDriver {
   // gossip.
   void SetLivePeers(std::vector<std::string> peers);
   void OnBroadcast(std::string news);
+  // Whether a peer has answered one of its exchanges since it started (its own pull, not a
+  // peer's: a peer pulling from it tells it nothing). Any thread.
+  bool exchanged() const { return exchanged_.load(std::memory_order_relaxed); }
   // The transport's handler for frame::kLog.
   asio::awaitable<Result<std::string>> Serve(Frame request);
 
@@ -142,6 +145,7 @@ class LogDriver {
   uint64_t changes_seen_ = 0;
 
   std::atomic<bool> changed_posted_{false};
+  std::atomic<bool> exchanged_{false};
   mutable std::mutex stats_mutex_;  // guards stats_ and busy_reply_, written on the log thread
   store::ReplicaStats stats_;
   std::string busy_reply_;  // the answer to an exchange beyond kMaxServes (digest as of then)

@@ -18,12 +18,26 @@ std::vector<rules::MemberReport> CopyMembers(const gossip::Swim& core) {
                                copy.draining  ? rules::CopyState::kStopping
                                : copy.serving ? rules::CopyState::kServing
                                               : rules::CopyState::kStarting,
-                               copy.load1});
+                               copy.load1, copy.release});
       }
     }
     out.push_back(std::move(view));
   }
   return out;
+}
+
+std::pair<size_t, size_t> CountWorkers(const gossip::Swim& core) {
+  size_t live = 0, known = 0;
+  for (const gossip::Member* member : core.members()) {
+    if (member->meta().role == Role::kBalancer || member->status == MemberStatus::kLeft) continue;
+    ++known;
+    // A live worker whose load report has not arrived looks like one without copies: until
+    // it has, it is not counted.
+    const bool self = member->name() == core.name();
+    live +=
+        member->status == MemberStatus::kAlive && (self || core.LoadOf(member->name()) != nullptr);
+  }
+  return {live, known};
 }
 
 std::vector<balancer::WorkerCopies> BalancedWorkers(const gossip::Swim& core) {

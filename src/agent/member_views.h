@@ -16,6 +16,10 @@ namespace starling::agent {
 // Live members as the copy rules see them: role, slots, and the copies their reports carry.
 std::vector<rules::MemberReport> CopyMembers(const gossip::Swim& core);
 
+// Workers (members that are not balancers only) alive with their load report heard, and known
+// (not left: alive, suspect, or dead and not yet forgotten); this node counts when it is one.
+std::pair<size_t, size_t> CountWorkers(const gossip::Swim& core);
+
 // The balancer's view: each live or suspect worker's advertised host and its reported copies.
 std::vector<balancer::WorkerCopies> BalancedWorkers(const gossip::Swim& core);
 

@@ -233,6 +233,7 @@ std::string RenderConfig(const NginxOptions& options, const std::vector<SiteDoma
     out += fmt::format("    server {{\n        listen {};\n        server_name{};\n",
                        options.listen, names);
     out += fmt::format("        set $starling_site \"{}\";\n", site.name);
+    out += fmt::format("        client_max_body_size {}m;\n", site.max_body_mb);
     out += "        location / {\n";
     if (lua) {
       out += R"(            access_by_lua_block {

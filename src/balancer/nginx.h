@@ -21,6 +21,7 @@ enum class Mode : uint8_t { kLua, kReload };
 struct SiteDomains {
   std::string name;
   std::vector<std::string> domains;
+  uint32_t max_body_mb = 16;  // client_max_body_size
   bool operator==(const SiteDomains&) const = default;
 };
 

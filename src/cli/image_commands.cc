@@ -1,7 +1,6 @@
 // The images: `image push|ls|show|status|rm|verify`.
 #include <fmt/format.h>
 #include <unistd.h>
-#include <wordexp.h>
 
 #include <chrono>
 #include <filesystem>
@@ -143,22 +142,8 @@ int Push(const Globals& g, const State& s) {
   const auto absolute = std::filesystem::absolute(s.path, ec);
   if (ec) return Fail(Status::InvalidArgument("cannot resolve " + s.path + ": " + ec.message()));
   Json body = {{"path", absolute.string()}};
-  if (!s.command.empty()) {
-    // Split as a shell would (quotes, escapes), by libc's wordexp(3); command substitution is
-    // refused. `$PORT` in single quotes reaches the copy as it is.
-    wordexp_t words{};
-    const int error = ::wordexp(s.command.c_str(), &words, WRDE_NOCMD);
-    if (error != 0) {
-      if (error == WRDE_NOSPACE) ::wordfree(&words);
-      return Fail(Status::InvalidArgument(
-          "--command: cannot split '" + s.command +
-          "' into words (unbalanced quotes, $(...) or a character such as | ; & < >)"));
-    }
-    Json argv = Json::array();
-    for (size_t i = 0; i < words.we_wordc; ++i) argv.push_back(words.we_wordv[i]);
-    ::wordfree(&words);
-    body["command"] = argv;
-  }
+  // Kept as written: the copy's /bin/sh runs it, so $PORT is the copy's, not this shell's.
+  if (!s.command.empty()) body["command"] = s.command;
   if (!s.env.empty()) {
     Json env = Json::object();
     for (const auto& pair : s.env) {
@@ -206,8 +191,10 @@ void AddImageCommands(CLI::App& app, Globals* g, int* exit_code) {
   push->add_option("path", s->path, "Directory or tar archive (plain, gz, xz, zst, bz2)")
       ->required();
   push->add_option("--command", s->command,
-                   "Start command, split into words as a shell would (quotes work, nothing "
-                   "is run): e.g. \"php -S 0.0.0.0:8080\"");
+                   "Start command, run by the image's /bin/sh inside each copy, kept as "
+                   "written (single-quote it here): e.g. 'exec php -S 0.0.0.0:$PORT -t /app'. "
+                   "$PORT is the port the copy listens on; start with exec so it gets the "
+                   "stop signal");
   push->add_option("--env", s->env, "NAME=VALUE for the start command (repeat)");
   push->add_flag("--allow-setuid", s->allow_setuid, "Accept setuid/setgid files");
   push->add_flag("--no-wait", s->no_wait, "Return once imported, before it spreads");

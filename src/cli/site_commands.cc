@@ -32,6 +32,10 @@ int PrintSite(const Json& site) {
               site["down"].get<double>());
   std::printf("limits   %u MB memory, %u processes per copy\n", site["memory_mb"].get<unsigned>(),
               site["pids"].get<unsigned>());
+  std::printf("start    serving within %u s, or the copy has failed\n",
+              site.value("start_timeout_s", 60u));
+  std::printf("bodies   up to %u MB per request at the balancers\n",
+              site.value("max_body_mb", 16u));
   return 0;
 }
 
@@ -45,7 +49,8 @@ std::string WrittenAt(const Json& answer) {
 struct State {
   std::string name;
   std::vector<std::string> domains;
-  unsigned min = 1, max = 8, memory_mb = 512, pids = 256;
+  unsigned min = 1, max = 8, memory_mb = 512, pids = 256, start_timeout_s = 60, max_body_mb = 16,
+           surge = 1;
   double up = 2.0, down = 1.0;
   WriteFlags write;
 };
@@ -58,6 +63,11 @@ void AddFields(CLI::App* command, State* s) {
   command->add_option("--down", s->down, "Load average per copy under which a copy is removed");
   command->add_option("--memory-mb", s->memory_mb, "Each copy's memory limit (MB)");
   command->add_option("--pids", s->pids, "Each copy's limit on processes and threads");
+  command->add_option("--start-timeout-s", s->start_timeout_s,
+                      "A copy not answering on its port by then has failed (default 60)");
+  command->add_option("--max-body-mb", s->max_body_mb,
+                      "Largest request body the balancers pass on, in MB (default 16)");
+  command->add_option("--surge", s->surge, "Copies a rollout replaces at once (default 1)");
 }
 
 // The fields given on `command`'s line only: an update changes just those.
@@ -71,6 +81,9 @@ Json Body(CLI::App* command, const State& s, bool all_fields) {
   if (command->count("--down") > 0) body["down"] = s.down;
   if (command->count("--memory-mb") > 0) body["memory_mb"] = s.memory_mb;
   if (command->count("--pids") > 0) body["pids"] = s.pids;
+  if (command->count("--start-timeout-s") > 0) body["start_timeout_s"] = s.start_timeout_s;
+  if (command->count("--max-body-mb") > 0) body["max_body_mb"] = s.max_body_mb;
+  if (command->count("--surge") > 0) body["surge"] = s.surge;
   return body;
 }
 

@@ -1,6 +1,7 @@
 #include "src/images/materialize.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -203,6 +204,21 @@ Status Materialize(const Manifest& manifest, ChunkStore* store, const std::strin
   }
   if (!status.ok()) fs::remove_all(partial, ec);
   return status;
+}
+
+// Written trees carry the image's modes (read-only directories among them): made writable for us
+// before removing.
+void Unmaterialize(const std::string& target) {
+  std::error_code ec;
+  const std::filesystem::path path = target;
+  if (!std::filesystem::exists(path, ec)) return;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
+  }
+  ::chmod(path.c_str(), 0700);
+  std::filesystem::remove_all(path, ec);
+  if (ec) spdlog::warn("cannot remove {}: {}", target, ec.message());
 }
 
 }  // namespace starling::images

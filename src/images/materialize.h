@@ -22,4 +22,7 @@ struct MaterializeStats {
 Status Materialize(const Manifest& manifest, ChunkStore* store, const std::string& target,
                    MaterializeStats* stats);
 
+// Removes a written tree (its read-only directories made writable first); logs what it cannot.
+void Unmaterialize(const std::string& target);
+
 }  // namespace starling::images

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "src/rules/rollout.h"
+
 namespace starling::rules {
 
 std::vector<Decision> PlanRound(Instant now, const RoundView& view,
@@ -60,13 +62,29 @@ std::vector<Decision> PlanRound(Instant now, const RoundView& view,
                            fmt::format("start {} on {}: {} wanted, {} in view", site.name, node,
                                        desired, site.copies.size())});
     }
-    if (plan.remove.empty() || !SafeToStop(plan, site.copies)) continue;
-    for (const std::string& node : plan.remove) {
+    if (!plan.remove.empty() && SafeToStop(plan, site.copies)) {
+      for (const std::string& node : plan.remove) {
+        if (decider_of(node) == nullptr) continue;
+        decisions.push_back({Decision::Kind::kStop, s, node, desired,
+                             static_cast<uint32_t>(site.copies.size()), "",
+                             fmt::format("stop {} on {}: {} wanted, the chosen copies serve",
+                                         site.name, node, desired)});
+      }
+    }
+    const RolloutStep rollout = PlanRollout(site, view.workers);
+    const auto current = static_cast<uint32_t>(rollout.current);
+    const auto outdated = static_cast<uint32_t>(rollout.outdated);
+    for (const std::string& node : rollout.replace) {
       if (decider_of(node) == nullptr) continue;
-      decisions.push_back({Decision::Kind::kStop, s, node, desired,
-                           static_cast<uint32_t>(site.copies.size()), "",
-                           fmt::format("stop {} on {}: {} wanted, the chosen copies serve",
-                                       site.name, node, desired)});
+      decisions.push_back({Decision::Kind::kReplace, s, node, current, outdated, "",
+                           fmt::format("replace {}'s copy on {}: {} of {} on the new release",
+                                       site.name, node, current, current + outdated)});
+    }
+    for (const std::string& node : rollout.retire) {
+      if (decider_of(node) == nullptr) continue;
+      decisions.push_back(
+          {Decision::Kind::kRetire, s, node, current, outdated, "",
+           fmt::format("retire {}'s outdated copy on {}: its new copy serves", site.name, node)});
     }
   }
   return decisions;

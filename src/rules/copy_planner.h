@@ -20,8 +20,13 @@ struct SiteView {
   uint32_t min = 1, max = 8;
   double up = 2.0, down = 1.0;
   uint32_t desired = 1;          // the count in the state log as this view holds it
-  std::vector<CopyView> copies;  // the site's copies on the view's workers
-  std::vector<double> loads;     // load averages of its serving copies
+  uint64_t release = 0;          // the tag of its release in force (0: none)
+  bool rollout_stopped = false;  // that release failed to serve: not rolled further
+  uint32_t surge = 1;            // copies replaced at once in a rollout
+  // The site's copies on the view's workers. A node holds one copy of a site, or two while a
+  // rollout replaces its copy (the new one beside the old until the new one serves).
+  std::vector<CopyView> copies;
+  std::vector<double> loads;  // load averages of its serving copies
 };
 
 struct RoundView {
@@ -30,12 +35,16 @@ struct RoundView {
 };
 
 struct Decision {
-  enum class Kind : uint8_t { kScale, kStart, kStop };
+  // kReplace: the node starts a copy of the release in force beside its outdated one;
+  // kRetire: it stops its outdated copy, the new one serving (src/rules/rollout.h).
+  enum class Kind : uint8_t { kScale, kStart, kStop, kReplace, kRetire };
   Kind kind = Kind::kScale;
   size_t site = 0;     // index into RoundView::sites
   std::string node;    // who acts: the coordinator (kScale) or the copy's node
-  uint32_t count = 0;  // kScale: the new desired count; kStart, kStop: the count placed for
-  uint32_t was = 0;    // kScale: the count before; kStart, kStop: the site's copies in view
+  uint32_t count = 0;  // kScale: the new desired count; kStart, kStop: the count placed for;
+                       // kReplace, kRetire: copies on the release in force
+  uint32_t was = 0;    // kScale: the count before; kStart, kStop: the site's copies in view;
+                       // kReplace, kRetire: copies on other releases
   std::string why;     // kScale: the autoscaler's reason ("mean load 2.31 >= 2.00 for 2 s")
   std::string reason;  // the whole decision in a sentence, for the events log
 };

@@ -37,6 +37,7 @@ std::string_view CopyStateName(CopyState state);
 struct CopyView {
   std::string node;
   CopyState state = CopyState::kStarting;
+  uint64_t release = 0;  // the tag of the release it runs (placement does not look at it)
 };
 
 struct Placement {

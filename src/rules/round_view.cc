@@ -19,7 +19,10 @@ RoundView BuildRoundView(const RoundInput& input) {
                           .max = site->max,
                           .up = site->up,
                           .down = site->down,
-                          .desired = site->desired});
+                          .desired = site->desired,
+                          .release = site->release,
+                          .rollout_stopped = site->rollout_stopped,
+                          .surge = site->surge});
   }
   std::vector<const MemberReport*> members;
   for (const MemberReport& member : input.members) {
@@ -38,7 +41,7 @@ RoundView BuildRoundView(const RoundInput& input) {
       auto it = site_index.find(copy.site);
       if (it == site_index.end()) continue;
       SiteView& site = view.sites[it->second];
-      site.copies.push_back({member->name, copy.state});
+      site.copies.push_back({member->name, copy.state, copy.release});
       if (copy.state == CopyState::kServing) site.loads.push_back(copy.load);
     }
   }

@@ -22,13 +22,17 @@ struct SiteSpec {
   uint32_t min = 1, max = 8;
   double up = 2.0, down = 1.0;
   uint32_t desired = 1;
+  uint64_t release = 0;          // the tag of its release in force (0: none, nothing to roll)
+  bool rollout_stopped = false;  // that release's copies failed to serve: not rolled further
+  uint32_t surge = 1;            // copies replaced at once in a rollout
 };
 
 // One copy as a node reports it.
 struct CopyReport {
   std::string site;
   CopyState state = CopyState::kStarting;
-  double load = 0;  // its load average
+  double load = 0;       // its load average
+  uint64_t release = 0;  // the tag of the release it runs
 };
 
 // A live member as gossip shows it.

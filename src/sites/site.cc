@@ -112,9 +112,17 @@ Status Validate(const Site& site) {
 }
 
 json ToJson(const Site& site) {
-  return {{"name", site.name},           {"domains", site.domains}, {"min", site.min_copies},
-          {"max", site.max_copies},      {"up", site.up},           {"down", site.down},
-          {"memory_mb", site.memory_mb}, {"pids", site.pids}};
+  return {{"name", site.name},
+          {"domains", site.domains},
+          {"min", site.min_copies},
+          {"max", site.max_copies},
+          {"up", site.up},
+          {"down", site.down},
+          {"memory_mb", site.memory_mb},
+          {"pids", site.pids},
+          {"start_timeout_s", site.start_timeout_s},
+          {"max_body_mb", site.max_body_mb},
+          {"surge", site.surge}};
 }
 
 Result<Site> Apply(const Site& base, const json& body, bool create) {
@@ -164,6 +172,18 @@ Result<Site> Apply(const Site& base, const json& body, bool create) {
       auto n = GetLimit(value, "pids", kMinPids, kMaxPids);
       if (!n.ok()) return n.status();
       site.pids = *n;
+    } else if (field == "start_timeout_s") {
+      auto n = GetLimit(value, "start_timeout_s", 1, kMaxStartTimeoutS);
+      if (!n.ok()) return n.status();
+      site.start_timeout_s = *n;
+    } else if (field == "max_body_mb") {
+      auto n = GetLimit(value, "max_body_mb", 1, kMaxBodyMb);
+      if (!n.ok()) return n.status();
+      site.max_body_mb = *n;
+    } else if (field == "surge") {
+      auto n = GetLimit(value, "surge", 1, kMaxSurge);
+      if (!n.ok()) return n.status();
+      site.surge = *n;
     } else {
       return Status::InvalidArgument("unknown field '" + field + "'");
     }

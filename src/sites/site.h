@@ -16,10 +16,13 @@ struct Site {
   std::vector<std::string> domains;  // lower-case host names, sorted, unique
   uint32_t min_copies = 1;
   uint32_t max_copies = 8;
-  double up = 2.0;           // load average per copy at which a copy is added
-  double down = 1.0;         // and under which one is removed
-  uint32_t memory_mb = 512;  // each copy's memory limit
-  uint32_t pids = 256;       // each copy's limit on processes and threads
+  double up = 2.0;                // load average per copy at which a copy is added
+  double down = 1.0;              // and under which one is removed
+  uint32_t memory_mb = 512;       // each copy's memory limit
+  uint32_t pids = 256;            // each copy's limit on processes and threads
+  uint32_t start_timeout_s = 60;  // a copy not answering on its port by then has failed
+  uint32_t max_body_mb = 16;      // the largest request body the balancers pass on
+  uint32_t surge = 1;             // copies a rollout replaces at once
   bool operator==(const Site&) const = default;
 };
 
@@ -27,6 +30,7 @@ inline constexpr uint32_t kMaxCopies = 1000;
 inline constexpr size_t kMaxDomains = 100;
 inline constexpr uint32_t kMinMemoryMb = 16, kMaxMemoryMb = 1u << 20;
 inline constexpr uint32_t kMinPids = 8, kMaxPids = 1u << 20;
+inline constexpr uint32_t kMaxStartTimeoutS = 3600, kMaxBodyMb = 10240, kMaxSurge = 100;
 
 // 1–63 characters of [a-z0-9-], starting with a letter, not ending with '-'.
 Status ValidateName(std::string_view name);

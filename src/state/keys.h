@@ -17,6 +17,10 @@ inline constexpr std::string_view kImage = "image/";
 inline constexpr std::string_view kImageHeld = "image-held/";
 // "desired/<site>": the copy count the site's coordinator chose (JSON {count, by, reason, at_ms}).
 inline constexpr std::string_view kDesired = "desired/";
+// "release/<site>": the image version its copies run, and the one before (src/sites/release.h).
+inline constexpr std::string_view kRelease = "release/";
+// "rollout/<site>": a release whose copies failed to serve: not rolled further (JSON).
+inline constexpr std::string_view kRollout = "rollout/";
 // "drain/<node>": present while the node is being emptied of copies.
 inline constexpr std::string_view kDrain = "drain/";
 // "kv/<anything>": the operators' small key-value space (/v1/kv).
@@ -50,6 +54,8 @@ inline std::string Held(std::string_view site, std::string_view version, std::st
   return HeldOf(site, version) + std::string(node);
 }
 inline std::string Desired(std::string_view site) { return Join(kDesired, site); }
+inline std::string Release(std::string_view site) { return Join(kRelease, site); }
+inline std::string Rollout(std::string_view site) { return Join(kRollout, site); }
 inline std::string Drain(std::string_view node) { return Join(kDrain, node); }
 inline std::string Kv(std::string_view key) { return Join(kKv, key); }
 

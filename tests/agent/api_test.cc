@@ -180,7 +180,8 @@ TEST_CASE("API: sites, their writes and their refusals", "[api]") {
 
   auto shown = agent.Call("GET", "/v1/sites/shop");
   REQUIRE(shown.first == 200);
-  for (const char* field : {"name", "domains", "min", "max", "up", "down", "memory_mb", "pids"}) {
+  for (const char* field : {"name", "domains", "min", "max", "up", "down", "memory_mb", "pids",
+                            "start_timeout_s", "max_body_mb", "surge"}) {
     CHECK(shown.second.contains(field));
   }
   CheckError(agent.Call("GET", "/v1/sites/nosuch"), 404, "not_found");
@@ -276,6 +277,27 @@ TEST_CASE("API: images pushed, listed, removed; bad pushes refused", "[api]") {
              "not_found");
   auto verify = agent.Call("POST", "/v1/images-verify");
   CHECK(verify.first == 200);
+
+  // A command line is kept as written, for the copy's own shell: $PORT is not expanded here.
+  std::ofstream(tree / "www" / "index.html") << "hello again\n";
+  auto line =
+      agent.Call("POST", "/v1/images/shop?ack=local",
+                 json{{"path", tree.string()}, {"command", "exec httpd -p 0.0.0.0:$PORT"}}.dump());
+  INFO(line.second.dump());
+  REQUIRE(line.first == 200);
+  auto shown = agent.Call("GET", "/v1/images/shop");
+  REQUIRE(shown.first == 200);
+  CHECK(shown.second["versions"][0]["command"] ==
+        json::array({"/bin/sh", "-c", "exec httpd -p 0.0.0.0:$PORT"}));
+  CheckError(
+      agent.Call("POST", "/v1/images/shop", json{{"path", tree.string()}, {"command", ""}}.dump()),
+      400, "invalid_argument");
+  CheckError(
+      agent.Call("POST", "/v1/images/shop", json{{"path", tree.string()}, {"command", 7}}.dump()),
+      400, "invalid_argument");
+  auto second = agent.Call(
+      "DELETE", "/v1/images/shop/" + line.second["version"].get<std::string>() + "?ack=local");
+  REQUIRE(second.first == 200);
 
   auto removed = agent.Call("DELETE", "/v1/images/shop/" + version + "?ack=local");
   REQUIRE(removed.first == 200);

@@ -22,6 +22,7 @@ ports = "31000-31009"
 stop_grace_s = 2.5
 up_window_s = 3
 down_cooldown_s = 15
+single_node = true
 )";
 
 TEST_CASE("a good configuration parses", "[unit]") {
@@ -41,6 +42,7 @@ TEST_CASE("a good configuration parses", "[unit]") {
   CHECK(config->copies.autoscale.up_window == Seconds(3));
   CHECK(config->copies.autoscale.down_cooldown == Seconds(15));
   CHECK(config->copies.autoscale.down_window == Seconds(60));  // the default stays
+  CHECK(config->copies.single_node);
 }
 
 TEST_CASE("a balancer's shared address: the keepalived options it implies", "[unit]") {
@@ -82,6 +84,7 @@ TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
       {base + "node_name = \"n\"\n[copies]\nports = \"3-4x\"", "copies.ports must be"},
       {base + "node_name = \"n\"\n[copies]\nup_window_s = 0", "copies.up_window_s must be"},
       {base + "node_name = \"n\"\n[copies]\nstop_grace = 1", "unknown setting 'copies.stop"},
+      {base + "node_name = \"n\"\n[copies]\nsingle_node = 1", "copies.single_node must be"},
       {base + "node_name = \"n\"\n[balancer]\nvip = \"10.0.0.9/24\"", "needs balancer.interface"},
       {base + "node_name = \"n\"\n[balancer]\nvip = \"10.0.0.9\"\ninterface = \"eth0\"",
        "IP/prefix"},

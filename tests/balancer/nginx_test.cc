@@ -61,6 +61,7 @@ TEST_CASE("the nginx configuration: Lua mode routes by domain through one dynami
   const std::string lua = RenderConfig(options, sites, {{"my-shop", {"127.0.0.1:30000"}}});
   CHECK_THAT(lua, Catch::Contains("server_name shop.example.com www.example.com;"));
   CHECK_THAT(lua, Catch::Contains("set $starling_site \"my-shop\";"));
+  CHECK_THAT(lua, Catch::Contains("client_max_body_size 16m;"));  // the site's default
   CHECK_THAT(lua, Catch::Contains("balancer_by_lua_block"));
   CHECK_THAT(lua, Catch::Contains("math.min(#peers, 2)"));
   CHECK_THAT(lua, Catch::Contains("proxy_next_upstream_tries 2;"));
@@ -72,6 +73,10 @@ TEST_CASE("the nginx configuration: Lua mode routes by domain through one dynami
   CHECK_THAT(plain, Catch::Contains("upstream site_my_shop {\n        server 127.0.0.1:30000;"));
   CHECK_THAT(plain, !Catch::Contains("lua"));
   CHECK_THAT(plain, !Catch::Contains("8081"));
+  std::vector<SiteDomains> big = sites;
+  big[0].max_body_mb = 200;
+  CHECK_THAT(RenderConfig(options, big, {}), Catch::Contains("client_max_body_size 200m;"));
+  CHECK(big != sites);  // a change of the limit alone is a new configuration: a reload
   const std::string empty = RenderConfig(options, sites, {});
   CHECK_THAT(empty, Catch::Contains("server 127.0.0.1:1 down;"));
 }

@@ -134,8 +134,10 @@ class Cluster {
     return agents_.back();
   }
 
-  void Start(Agent& agent) {
-    if (agent.started) {  // a restart joins whoever else may be alive now
+  // A restart joins whoever else may be alive now, unless `rejoin` is false: then it runs with
+  // the configuration it first had (the first agent joins no one).
+  void Start(Agent& agent, bool rejoin = true) {
+    if (agent.started && rejoin) {
       std::vector<Agent> others;
       for (const auto& other : agents_) {
         if (other.name != agent.name) others.push_back(other);

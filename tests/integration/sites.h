@@ -111,6 +111,7 @@ inline Cluster::Agent& Named(Cluster& cluster, const std::string& name) {
 // The site's image: busybox's httpd, a page, and a CGI program that burns CPU per request.
 inline fs::path BuildImage(const fs::path& dir) {
   const fs::path tree = dir / "burn-image";
+  if (fs::exists(tree)) return tree;  // built once per cluster
   for (const char* sub : {"bin", "www/cgi-bin", "proc", "dev", "sys", "tmp"}) {
     fs::create_directories(tree / sub);
   }

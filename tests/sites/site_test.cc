@@ -82,6 +82,21 @@ TEST_CASE("a site is built from JSON with clear errors", "[unit]") {
   CHECK(limited->memory_mb == 64);
   CHECK(limited->pids == 100);
   CHECK(Decode(Encode(*limited))->pids == 100);
+  CHECK(limited->start_timeout_s == 60);
+  CHECK(limited->max_body_mb == 16);
+  body = base;
+  body["start_timeout_s"] = 0;
+  CHECK(error(body) == "start_timeout_s must be a whole number from 1 to 3600");
+  body = base;
+  body["max_body_mb"] = 10241;
+  CHECK(error(body) == "max_body_mb must be a whole number from 1 to 10240");
+  body = base;
+  body["start_timeout_s"] = 5;
+  body["max_body_mb"] = 200;
+  auto timed = Decode(Encode(*Apply(Site{}, body, true)));
+  REQUIRE(timed.ok());
+  CHECK(timed->start_timeout_s == 5);
+  CHECK(timed->max_body_mb == 200);
 
   // An update may not rename.
   auto renamed = Apply(*site, json{{"name", "other"}}, false);

@@ -15,6 +15,7 @@
 #include "src/agent/api/server.h"
 #include "src/agent/config.h"
 #include "src/agent/log_driver.h"
+#include "src/sites/release.h"
 
 namespace starling::agent {
 class Membership;
@@ -82,8 +83,12 @@ Result<WriteOptions> WriteParams(const Request& request);
 Result<Json> WriteAnswer(const Context& context, const WriteOptions& options, std::vector<Put> puts,
                          Json result);
 
+// The release in force of `site` (src/sites/release.h); nullopt when it has no image.
+Result<std::optional<sites::Release>> ReleaseOf(const Context& context, const std::string& site);
+
 // Route tables, one per resource.
 std::vector<Route> SiteRoutes(Context& context);      // sites
+std::vector<Route> ReleaseRoutes(Context& context);   // a site's release: rollback, restart
 std::vector<Route> ImageRoutes(Context& context);     // images
 std::vector<Route> CopyRoutes(Context& context);      // copies, events
 std::vector<Route> ClusterRoutes(Context& context);   // members, nodes, events, the state log

@@ -7,6 +7,7 @@
 #include "src/agent/background.h"
 #include "src/agent/images.h"
 #include "src/sites/site.h"
+#include "src/state/keys.h"
 
 namespace starling::agent::api {
 namespace {
@@ -33,10 +34,20 @@ Result<PushRequest> PushFields(const Json& body) {
   }
   if (body.contains("command")) {
     const Json& command = body["command"];
-    if (!command.is_array() || command.size() > 256) {
-      return Status::InvalidArgument("command must be an array of at most 256 strings");
+    // A string is a shell command line, kept as written: the image's /bin/sh runs it at start,
+    // inside the copy, so $PORT and the image's variables are the copy's. An array is the exact
+    // argv, run as it is (no expansion).
+    if (command.is_string()) {
+      const std::string line = command.get<std::string>();
+      if (line.empty() || line.size() > 4096 || line.find('\0') != std::string::npos) {
+        return Status::InvalidArgument("command must be 1 to 4096 characters, without NUL");
+      }
+      push.command = {"/bin/sh", "-c", line};
+    } else if (!command.is_array() || command.size() > 256) {
+      return Status::InvalidArgument(
+          "command must be a shell command line (a string) or an array of at most 256 strings");
     }
-    for (const auto& arg : command) {
+    for (const auto& arg : command.is_array() ? command : Json::array()) {
       if (!arg.is_string() || arg.get<std::string>().size() > 4096) {
         return Status::InvalidArgument("command entries must be strings of at most 4 KiB");
       }
@@ -107,6 +118,15 @@ Result<Json> Push(const Context& c, const Request& request) {
   } else {
     std::vector<Put> puts;
     for (const auto& key : *expired) puts.push_back({key.get<std::string>(), "", true});
+    // The new version is the site's release: its copies are rolled to it (make before break).
+    auto current = ReleaseOf(c, site);
+    if (current.ok() && (!current->has_value() || (*current)->version != record.version)) {
+      const sites::Release release{.version = record.version,
+                                   .previous = current->has_value() ? (*current)->version : "",
+                                   .by = c.config.node_name,
+                                   .at_ms = record.pushed_ms};
+      puts.push_back({keys::Release(site), sites::Encode(release)});
+    }
     puts.push_back({images::RecordKey(site, record.version), images::EncodeRecord(record)});
     summary["removed_versions"] = expired->size();
     answer = WriteAnswer(c, *options, std::move(puts), summary);

@@ -1,0 +1,54 @@
+// src/sites/release.h — which image version a site's copies run (DESIGN.md §8, deploys).
+//
+// "release/<site>" names the version copies run, the one before it (a rollback returns there),
+// and a restart count (`site restart` rolls the same version again). A push writes a release of
+// its new version; copies of an older release are then replaced one at a time, make before break
+// (src/rules/rollout.h). Copies carry their release's tag in gossip, so every node sees which
+// copies are current. "rollout/<site>" records a release whose copies failed to serve: the
+// rollout stops there, the copies of the release before keep serving, and new copies start on
+// that one until another release is written.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace starling::sites {
+
+struct Release {
+  std::string version;   // the image version its copies run (hex SHA-256)
+  std::string previous;  // the version before, or empty
+  uint32_t restart = 0;  // how many times this version was rolled again
+  std::string by;        // the node that wrote it
+  int64_t at_ms = 0;
+  bool operator==(const Release&) const = default;
+};
+
+// What a copy reports in gossip: a 64-bit tag of (version, restart). Never 0 for a release.
+uint64_t Tag(std::string_view version, uint32_t restart);
+inline uint64_t Tag(const Release& release) { return Tag(release.version, release.restart); }
+
+std::string Encode(const Release& release);  // JSON
+Result<Release> DecodeRelease(std::string_view bytes);
+
+// The release in force, given the stored one (if any) and the versions the log keeps, newest
+// push first: the stored release while its version is kept; otherwise the newest push (a log
+// from before releases, or a release whose version was removed), with the next kept version as
+// its previous. Nullopt when no version is kept.
+std::optional<Release> InForce(const std::optional<Release>& stored,
+                               const std::vector<std::string>& kept_newest_first);
+
+// A release whose copies failed to serve ("rollout/<site>").
+struct RolloutFailure {
+  uint64_t tag = 0;  // the failed release's Tag
+  std::string why;
+  std::string node;
+  int64_t at_ms = 0;
+};
+std::string Encode(const RolloutFailure& failure);
+Result<RolloutFailure> DecodeRolloutFailure(std::string_view bytes);
+
+}  // namespace starling::sites

@@ -1,0 +1,56 @@
+// Releases (src/sites/release.h): which version a site's copies run, its tag, and what stands
+// when the stored release's version is gone.
+#include "src/sites/release.h"
+
+#include <catch2/catch.hpp>
+
+namespace starling::sites {
+namespace {
+
+const std::string kA(64, 'a'), kB(64, 'b'), kC(64, 'c');
+
+TEST_CASE("a release round-trips, and bad stored releases are refused", "[unit]") {
+  const Release release{.version = kB, .previous = kA, .restart = 2, .by = "n1", .at_ms = 7};
+  auto decoded = DecodeRelease(Encode(release));
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == release);
+  CHECK_FALSE(DecodeRelease("{").ok());
+  CHECK_FALSE(DecodeRelease(R"({"version":"short"})").ok());
+  CHECK_FALSE(DecodeRelease(R"({"version":")" + kA + R"(","previous":"x"})").ok());
+  CHECK_FALSE(DecodeRelease(R"({"version":")" + kA + R"(","restart":-1})").ok());
+
+  const RolloutFailure failure{.tag = Tag(kB, 0), .why = "exited", .node = "n2", .at_ms = 9};
+  auto back = DecodeRolloutFailure(Encode(failure));
+  REQUIRE(back.ok());
+  CHECK(back->tag == failure.tag);
+  CHECK(back->why == "exited");
+  CHECK_FALSE(DecodeRolloutFailure(R"({"why":"x"})").ok());
+}
+
+TEST_CASE("a release's tag names its version and restart", "[unit]") {
+  CHECK(Tag(kA, 0) == Tag(kA, 0));
+  CHECK(Tag(kA, 0) != Tag(kA, 1));
+  CHECK(Tag(kA, 0) != Tag(kB, 0));
+  CHECK(Tag(kA, 0) != 0);
+}
+
+TEST_CASE("the release in force: the stored one while its version is kept", "[unit]") {
+  CHECK_FALSE(InForce(std::nullopt, {}).has_value());
+  // No stored release (a log from before releases): the newest push, the next as previous.
+  auto implied = InForce(std::nullopt, {kC, kB, kA});
+  REQUIRE(implied.has_value());
+  CHECK(implied->version == kC);
+  CHECK(implied->previous == kB);
+  CHECK(implied->restart == 0);
+  // A rollback to B stands though C is newer.
+  const Release back{.version = kB, .previous = kC, .restart = 0};
+  CHECK(InForce(back, {kC, kB, kA})->version == kB);
+  CHECK(InForce(back, {kC, kB, kA})->previous == kC);
+  // Its previous was removed: no previous.
+  CHECK(InForce(back, {kB, kA})->previous.empty());
+  // Its version was removed: the newest push stands.
+  CHECK(InForce(back, {kC, kA})->version == kC);
+}
+
+}  // namespace
+}  // namespace starling::sites

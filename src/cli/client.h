@@ -9,6 +9,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -28,6 +29,11 @@ struct Globals {
 // (its kind kept), or kUnavailable when no agent answers.
 Result<Json> Call(const std::string& api, const std::string& method, const std::string& path,
                   const Json& body = nullptr, int read_timeout_s = 5);
+
+// Appends the `field` array of `path` on every live member's API to `all`. With `seen`, asks
+// each for what came after the last sequence number seen from it, and remembers the newest.
+Status Gather(const Globals& g, const std::string& path, const char* field, Json* all,
+              std::map<std::string, uint64_t>* seen = nullptr);
 
 // The exit code for an error of `code` (see above).
 int ExitCodeOf(StatusCode code);

@@ -14,31 +14,6 @@
 namespace starling::cli {
 namespace {
 
-// Appends the `field` array of `path` on every live member to `all`. With `seen`, asks each for
-// what came after the last sequence number seen from it, and remembers the newest.
-Status Gather(const Globals& g, const std::string& path, const char* field, Json* all,
-              std::map<std::string, uint64_t>* seen) {
-  auto members = Call(g.api, "GET", "/v1/members");
-  if (!members.ok()) return members.status();
-  for (const auto& member : (*members)["members"]) {
-    if (member["status"] != "alive" || !member.contains("api")) continue;
-    const std::string name = member["name"].get<std::string>();
-    std::string query = path;
-    if (seen != nullptr) query += "?after=" + std::to_string((*seen)[name]);
-    auto answer = Call(member["api"].get<std::string>(), "GET", query);
-    if (!answer.ok()) {
-      std::fprintf(stderr, "starling: %s: %s\n", name.c_str(), answer.status().message().c_str());
-      continue;
-    }
-    if (!answer->contains(field) || !(*answer)[field].is_array()) continue;
-    for (auto& item : (*answer)[field]) {
-      if (seen != nullptr) (*seen)[name] = std::max((*seen)[name], item["seq"].get<uint64_t>());
-      all->push_back(std::move(item));
-    }
-  }
-  return Status::Ok();
-}
-
 struct State {
   std::string site, kind;
   bool follow = false;

@@ -39,6 +39,52 @@ int PrintSite(const Json& site) {
   return 0;
 }
 
+// The release in force, its rollout, and each copy's version and state (of `site show`'s JSON).
+int PrintRelease(const Json& site) {
+  if (!site.contains("release")) {
+    std::printf("release  none: no image pushed yet\n");
+    return 0;
+  }
+  const Json& release = site["release"];
+  const std::string tag = release["tag"];
+  std::string line = release["version"].get<std::string>().substr(0, 12);
+  if (release["restart"].get<unsigned>() > 0) {
+    line += " (restart " + std::to_string(release["restart"].get<unsigned>()) + ")";
+  }
+  if (!release["previous"].get<std::string>().empty()) {
+    line += ", before it " + release["previous"].get<std::string>().substr(0, 12);
+  }
+  std::printf("release  %s\n", line.c_str());
+  size_t current = 0, live = 0;
+  for (const auto& copy : site["copies"]) {
+    if (copy["state"] == "stopping" || copy["state"] == "failed") continue;
+    ++live;
+    current += copy.value("release", "") == tag;
+  }
+  if (!release["stopped"].is_null()) {
+    std::printf(
+        "rollout  STOPPED: %s (on %s); %zu of %zu copies run it; `starling site "
+        "rollback` or push a fixed version\n",
+        release["stopped"]["why"].get<std::string>().c_str(),
+        release["stopped"]["node"].get<std::string>().c_str(), current, live);
+  } else if (current == live) {
+    std::printf("rollout  done: every copy (%zu) runs it\n", live);
+  } else {
+    std::printf("rollout  in progress: %zu of %zu copies run it\n", current, live);
+  }
+  if (site["copies"].empty()) return 0;
+  std::printf("\n%-16s %-10s %6s %-12s %-8s %s\n", "NODE", "STATE", "PORT", "VERSION", "RELEASE",
+              "COPY");
+  for (const auto& copy : site["copies"]) {
+    std::printf("%-16s %-10s %6u %-12s %-8s %s\n", copy["node"].get<std::string>().c_str(),
+                copy["state"].get<std::string>().c_str(), copy["port"].get<unsigned>(),
+                copy["version"].get<std::string>().substr(0, 12).c_str(),
+                copy.value("release", "") == tag ? "current" : "older",
+                copy["id"].get<std::string>().c_str());
+  }
+  return 0;
+}
+
 // "written at node-1/0123456789abcdef #7" of a write's answer.
 std::string WrittenAt(const Json& answer) {
   if (!answer.contains("written")) return "";
@@ -156,14 +202,59 @@ void AddSiteCommands(CLI::App& app, Globals* g, int* exit_code) {
     return g->json ? PrintJson(*answer) : PrintSites((*answer)["sites"]);
   });
 
-  auto* show = site->add_subcommand("show", "Show one site");
+  auto* show = site->add_subcommand(
+      "show", "Show one site: its fields, its release and rollout, and where its copies run");
   show->add_option("name", s->name, "Site name")->required();
   AddJsonFlag(show, g);
   OnRun(show, exit_code, [g, s]() -> int {
     auto answer = Call(g->api, "GET", "/v1/sites/" + s->name);
     if (!answer.ok()) return Fail(answer.status());
-    return g->json ? PrintJson(*answer) : PrintSite(*answer);
+    Json out = *answer;
+    // The release and the copies are shown when there are some (a site without an image has
+    // neither).
+    auto release = Call(g->api, "GET", "/v1/sites/" + s->name + "/release");
+    if (release.ok()) out["release"] = *release;
+    Json copies = Json::array();
+    if (Status gathered = Gather(*g, "/v1/copies", "copies", &copies); !gathered.ok()) {
+      return Fail(gathered);
+    }
+    out["copies"] = Json::array();
+    for (const auto& copy : copies) {
+      if (copy["site"] == s->name) out["copies"].push_back(copy);
+    }
+    if (g->json) return PrintJson(out);
+    PrintSite(out);
+    return PrintRelease(out);
   });
+
+  // Rollback and restart: a new release, rolled out like a push (make before break).
+  for (const char* verb : {"rollback", "restart"}) {
+    const bool back = std::string(verb) == "rollback";
+    auto* command = site->add_subcommand(
+        verb, back ? "Return the site's copies to the version before, one copy at a time"
+                   : "Replace every copy of the site with a fresh one, one at a time");
+    command->add_option("name", s->name, "Site name")->required();
+    AddWriteFlags(command, &s->write);
+    AddJsonFlag(command, g);
+    OnRun(command, exit_code, [g, s, verb, back]() -> int {
+      auto answer = Call(g->api, "POST", "/v1/sites/" + s->name + "/" + verb + s->write.Query(),
+                         Json::object(), s->write.WaitSeconds());
+      if (!answer.ok()) return Fail(answer.status());
+      if (g->json) return PrintJson(*answer);
+      const std::string version = (*answer)["version"].get<std::string>().substr(0, 12);
+      if (back) {
+        std::printf("site %s goes back to version %s%s; `starling site show %s` follows it\n",
+                    s->name.c_str(), version.c_str(), WrittenAt(*answer).c_str(), s->name.c_str());
+      } else {
+        std::printf(
+            "site %s restarts on version %s (restart %u)%s; `starling site show %s` "
+            "follows it\n",
+            s->name.c_str(), version.c_str(), (*answer)["restart"].get<unsigned>(),
+            WrittenAt(*answer).c_str(), s->name.c_str());
+      }
+      return 0;
+    });
+  }
 }
 
 }  // namespace starling::cli

@@ -1,8 +1,15 @@
-// [integration] deploying sites on three workers under the real runc (DESIGN.md §8): a copy that
-// never answers on its port fails at its site's start_timeout_s with an event quoting its output;
-// the seed node's agent, restarted alone while the others live, starts no copy before it has
-// heard them (a node alone sees no copies and would start one of every site). Needs root, runc
-// and busybox-static.
+// [integration] deploying sites on three workers under the real runc (DESIGN.md §8): a new
+// version rolls out through nginx under load with no failed request and never fewer serving
+// copies; a broken version stops its rollout with the one before still serving; rollback and
+// restart; a copy that never answers on its port fails at its site's start_timeout_s with an
+// event quoting its output; the seed node's agent, restarted alone while the others live, starts
+// no copy before it has heard them (a node alone sees no copies and would start one of every
+// site). Needs root, runc, busybox-static, nginx and its Lua module.
+#include <fmt/chrono.h>
+
+#include <atomic>
+#include <mutex>
+
 #include "tests/integration/sites.h"
 
 namespace starling::testing {
@@ -14,6 +21,259 @@ json FirstEvent(Cluster& cluster, const std::string& node, const std::string& ki
     if (event["node"] == node) return event;
   }
   return nullptr;
+}
+
+// The burn image with www/version.txt saying `version`, in its own tree.
+fs::path VersionImage(const fs::path& dir, const std::string& version) {
+  const fs::path tree = dir / ("image-" + version);
+  fs::copy(BuildImage(dir), tree,
+           fs::copy_options::recursive | fs::copy_options::copy_symlinks |
+               fs::copy_options::overwrite_existing);
+  std::ofstream(tree / "www/version.txt") << version << "\n";
+  return tree;
+}
+
+const char* kServe = "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www";
+
+// A client that GETs /version.txt through the balancer without pause (bounded: 5 minutes,
+// 300,000 requests), counting each answer's body and every failure.
+class VersionLoad {
+ public:
+  VersionLoad(uint16_t port, std::string host) : port_(port), host_(std::move(host)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~VersionLoad() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  // Answers by body since the last Reset, and failures (not 200) since ResetFailures.
+  std::map<std::string, int> bodies() {
+    std::lock_guard lock(mutex_);
+    return bodies_;
+  }
+  void Reset() {
+    std::lock_guard lock(mutex_);
+    bodies_.clear();
+  }
+  // Failures are counted from here (before, the balancer may not know the site yet).
+  void ResetFailures() {
+    std::lock_guard lock(mutex_);
+    failed_ = 0;
+    failures_.clear();
+  }
+  int requests() const { return requests_; }
+  int failed() const { return failed_; }
+  std::string failures() {
+    std::lock_guard lock(mutex_);
+    return failures_;
+  }
+
+ private:
+  void Run() {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_read_timeout(5, 0);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+    while (!stop_ && std::chrono::steady_clock::now() < end && requests_ < 300000) {
+      auto response = client.Get("/version.txt", {{"Host", host_}});
+      ++requests_;
+      std::lock_guard lock(mutex_);
+      if (!response || response->status != 200) {
+        ++failed_;
+        if (failures_.size() < 2000) {
+          const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count() %
+                          100000;
+          failures_ +=
+              fmt::format("{:05.3f} s: {}", ms / 1000.0,
+                          response ? std::to_string(response->status) + " " + response->body
+                                   : httplib::to_string(response.error()));
+        }
+        continue;
+      }
+      ++bodies_[response->body];
+    }
+  }
+
+  uint16_t port_;
+  std::string host_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0}, failed_{0};
+  std::mutex mutex_;
+  std::map<std::string, int> bodies_;
+  std::string failures_;
+  std::thread thread_;
+};
+
+json Release(const Cluster::Agent& agent, const std::string& site) {
+  auto release = Cluster::Api(agent, "GET", "/v1/sites/" + site + "/release", "{}", 2);
+  REQUIRE(release);
+  INFO(release->second.dump());
+  REQUIRE(release->first == 200);
+  return release->second;
+}
+
+// The site's copies that are not going away, and of those how many run release `tag`.
+std::pair<size_t, size_t> OnRelease(Cluster& cluster, const std::string& site,
+                                    const std::string& tag) {
+  size_t live = 0, current = 0;
+  for (const auto& agent : cluster.agents()) {
+    if (agent.pid <= 0) continue;
+    auto answer = Cluster::Api(agent, "GET", "/v1/copies", "{}", 2);
+    if (!answer || answer->first != 200) continue;
+    for (const auto& copy : answer->second["copies"]) {
+      if (copy["site"] != site || copy["state"] == "stopping" || copy["state"] == "failed") {
+        continue;
+      }
+      ++live;
+      current += copy["release"] == tag && copy["state"] == "serving";
+    }
+  }
+  return {live, current};
+}
+
+TEST_CASE("a new version rolls out under load with no failed request; a broken one stops",
+          "[integration][deploy]") {
+  REQUIRE(::geteuid() == 0);
+  REQUIRE(fs::exists("/usr/lib/nginx/modules/ngx_http_lua_module.so"));
+  Cluster cluster;
+  const uint16_t listen = FreePort();
+  uint16_t control = FreePort();
+  while (control == listen) control = FreePort();
+  for (int i = 1; i <= 3; ++i) cluster.Add("worker-" + std::to_string(i), {}, kCopiesConfig);
+  cluster.Add("balancer", {},
+              fmt::format("role = \"balancer\"\n[balancer]\nlisten = \"127.0.0.1:{}\"\n"
+                          "control = \"127.0.0.1:{}\"\n",
+                          listen, control));
+  for (auto& agent : cluster.agents()) cluster.Start(agent);
+  auto& agents = cluster.agents();
+  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(4); }));
+
+  auto created = Cluster::Api(
+      agents[0], "POST", "/v1/sites?ack=all-live",
+      json{{"name", "roll"}, {"domains", {"roll.example.com"}}, {"min", 2}, {"max", 3}}.dump());
+  REQUIRE(created);
+  REQUIRE(created->first == 200);
+  auto push = [&](const std::string& version, const std::string& command) {
+    const json body = {{"path", VersionImage(cluster.dir(), version).string()},
+                       {"command", command}};
+    auto pushed = Cluster::Api(agents[0], "POST", "/v1/images/roll?ack=all-live", body.dump(), 60);
+    REQUIRE(pushed);
+    INFO(pushed->second.dump());
+    REQUIRE(pushed->first == 200);
+    return pushed->second["version"].get<std::string>();
+  };
+  const std::string v1 = push("v1", kServe);
+  std::string tag = Release(agents[0], "roll")["tag"];
+  REQUIRE(WaitFor(std::chrono::seconds(30), [&] {
+    return OnRelease(cluster, "roll", tag) == std::pair<size_t, size_t>{2, 2};
+  }));
+
+  VersionLoad load(listen, "roll.example.com");
+  // A clean window first: a new site's server block reaches nginx by a reload, whose old
+  // workers answer 404 for a moment.
+  REQUIRE(WaitFor(std::chrono::seconds(20), [&] {
+    load.ResetFailures();
+    load.Reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a window of answers
+    return load.failed() == 0 && load.bodies()["v1\n"] > 0;
+  }));
+  // Serving copies are counted all along: never fewer than the two there were.
+  std::atomic<bool> watching{true};
+  std::atomic<size_t> fewest{2};
+  std::mutex gap_mutex;
+  std::string gap;  // when the fewest were seen
+  std::thread watcher([&] {
+    while (watching) {
+      // Every live agent's answer, or no sample (one that answers late is not a gap).
+      size_t serving = 0, answered = 0;
+      for (const auto& agent : cluster.agents()) {
+        auto answer = Cluster::Api(agent, "GET", "/v1/copies", "{}", 2);
+        if (!answer || answer->first != 200) break;
+        ++answered;
+        for (const auto& copy : answer->second["copies"]) {
+          serving += copy["site"] == "roll" && copy["state"] == "serving";
+        }
+      }
+      if (answered == cluster.agents().size() && serving < fewest) {
+        fewest = serving;
+        std::lock_guard lock(gap_mutex);
+        gap = fmt::format("{} serving at {:%T}", serving, std::chrono::system_clock::now());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a sampling interval
+    }
+  });
+  auto finish = [&] {
+    watching = false;
+    watcher.join();
+    load.Stop();
+  };
+
+  // v2: every copy is replaced, one at a time, make before break.
+  const std::string v2 = push("v2", kServe);
+  tag = Release(agents[0], "roll")["tag"];
+  CHECK(Release(agents[0], "roll")["version"] == v2);
+  CHECK(Release(agents[0], "roll")["previous"] == v1);
+  const bool rolled = WaitFor(std::chrono::seconds(60), [&] {
+    return OnRelease(cluster, "roll", tag) == std::pair<size_t, size_t>{2, 2};
+  });
+  INFO(Events(cluster));
+  if (!rolled) finish();
+  REQUIRE(rolled);
+  CHECK(EventsOf(cluster, "copy.replace").size() == 2);
+  // After the rollout every answer is v2 (once the balancers dropped the last old copy).
+  REQUIRE(WaitFor(std::chrono::seconds(10), [&] {
+    load.Reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a window of answers
+    const auto bodies = load.bodies();
+    return bodies.size() == 1 && bodies.begin()->first == "v2\n";
+  }));
+
+  // v3 exits at once: its first replacement never serves, the rollout stops, v2 serves on.
+  const std::string v3 = push("v3", "echo v3 is broken; exit 3");
+  const bool stopped = WaitFor(std::chrono::seconds(30),
+                               [&] { return !Release(agents[0], "roll")["stopped"].is_null(); });
+  REQUIRE(stopped);
+  CHECK(AnyEvent(EventsOf(cluster, "site.rollout_stopped"), [&](const json& e) {
+    return e["site"] == "roll" && e["version"] == v3 &&
+           e["why"].get<std::string>().find("exited") != std::string::npos;
+  }));
+  CHECK(StaysTrue(std::chrono::seconds(3), [&] {
+    return OnRelease(cluster, "roll", tag) == std::pair<size_t, size_t>{2, 2};
+  }));
+  load.Reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a window of answers
+  CHECK(load.bodies() == std::map<std::string, int>{{"v2\n", load.bodies()["v2\n"]}});
+
+  // Rollback: v2 is the release again, its rollout not stopped, its copies current as they are.
+  auto back = Cluster::Api(agents[1], "POST", "/v1/sites/roll/rollback?ack=all-live", "{}");
+  REQUIRE(back);
+  REQUIRE(back->first == 200);
+  const json after = Release(agents[0], "roll");
+  CHECK(after["version"] == v2);
+  CHECK(after["previous"] == v3);
+  CHECK(after["stopped"].is_null());
+  CHECK(after["tag"] == tag);
+
+  // Restart: the same version rolled again, every copy replaced, still nothing failed.
+  auto restarted = Cluster::Api(agents[2], "POST", "/v1/sites/roll/restart?ack=all-live", "{}");
+  REQUIRE(restarted);
+  REQUIRE(restarted->first == 200);
+  tag = Release(agents[0], "roll")["tag"];
+  CHECK(tag != after["tag"]);
+  const bool restarted_all = WaitFor(std::chrono::seconds(60), [&] {
+    return OnRelease(cluster, "roll", tag) == std::pair<size_t, size_t>{2, 2};
+  });
+  finish();
+  INFO(load.failures());
+  CHECK(restarted_all);
+  CHECK(load.failed() == 0);
+  CHECK(fewest >= 2);
+  WARN(load.requests() << " requests, " << load.failed() << " failed; fewest serving copies "
+                       << fewest << " " << gap);
+  // A rollback with nothing kept before it is refused, and changes nothing.
+  CHECK(Cluster::Api(agents[0], "POST", "/v1/sites/nosuch/rollback", "{}")->first == 404);
 }
 
 TEST_CASE("a copy that never answers fails at its deadline", "[integration][deploy]") {

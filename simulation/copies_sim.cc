@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <numbers>
+#include <set>
 
 #include "base/rng.h"
 #include "src/rules/copy_planner.h"
@@ -27,6 +28,10 @@ enum class Demand : uint8_t { kSteady, kDiurnal, kSpiky };
 struct Site {
   std::string name;
   uint32_t min = 1, max = 6;
+  uint64_t release = 1, previous = 0;   // release tags (src/sites/release.h: any nonzero value)
+  bool stopped = false;                 // its release's rollout stopped
+  Instant rolling_since = kInstantMax;  // a rollout in progress since
+  std::set<uint64_t> broken;            // releases whose copies never serve
   Demand kind = Demand::kSteady;
   double base = 1, phase = 0;
   std::vector<std::pair<Instant, Instant>> spikes;
@@ -48,11 +53,13 @@ struct Copy {
   CopyState state = CopyState::kStarting;
   Instant ready_at{};
   rules::LoadAverage load;
+  uint64_t release = 0;
+  bool replacing = false;  // started beside an older copy by a rollout
 };
 
 // What a node publishes each round (the gossiped load report).
 struct Report {
-  std::vector<std::tuple<int, CopyState, double>> copies;  // site, state, load
+  std::vector<std::tuple<int, CopyState, double, uint64_t>> copies;  // site, state, load, release
   uint32_t free_slots = 0;
 };
 
@@ -63,7 +70,8 @@ struct Pending {
 
 struct Node {
   bool up = true;
-  std::map<int, Copy> copies;  // by site: at most one copy of a site per node
+  // By site: one copy of a site per node, or two while a rollout replaces it.
+  std::multimap<int, Copy> copies;
   std::vector<bool> alive_view;
   std::vector<Pending> pending;  // per other node: a change of alive_view due then
   std::vector<std::shared_ptr<const Report>> reports;  // per node: the last one received
@@ -168,6 +176,12 @@ class CopiesSim {
     }
     std::sort(faults_.begin(), faults_.end(),
               [](const Fault& a, const Fault& b) { return a.at < b.at; });
+    const Duration push_room = options_.duration - Seconds(120) - options_.warmup;
+    for (int k = 0; k < options_.rollouts && push_room > Duration::zero(); ++k) {
+      pushes_.emplace_back(Instant{} + options_.warmup + Between(Duration::zero(), push_room),
+                           static_cast<int>(rng_.Uniform(sites_.size())));
+    }
+    std::sort(pushes_.begin(), pushes_.end());
   }
 
   bool Reachable(size_t i, size_t j) const {
@@ -277,8 +291,9 @@ class CopiesSim {
     size_t serving = 0;
     for (const Node& node : nodes_) {
       if (!node.up) continue;
-      auto it = node.copies.find(site);
-      serving += it != node.copies.end() && it->second.state == CopyState::kServing;
+      auto [from, to] = node.copies.equal_range(site);
+      serving += std::any_of(
+          from, to, [](const auto& entry) { return entry.second.state == CopyState::kServing; });
     }
     return serving;
   }
@@ -300,18 +315,45 @@ class CopiesSim {
     std::vector<size_t> serving(sites_.size(), 0);
     for (Node& node : nodes_) {
       if (!node.up) continue;
-      for (auto& [site, copy] : node.copies) {
+      for (auto it = node.copies.begin(); it != node.copies.end();) {
+        auto& [site, copy] = *it;
         if (copy.state == CopyState::kStarting && copy.ready_at <= now_) {
-          copy.state = CopyState::kServing;
+          if (!sites_[site].broken.contains(copy.release)) {
+            copy.state = CopyState::kServing;
+          } else {
+            // It exits before it serves: gone. A replacement's failure stops the rollout, as
+            // does any copy's while no copy of its release serves (as the agent's).
+            Site& failed = sites_[site];
+            if ((copy.replacing || !ReleaseServes(site, copy.release)) &&
+                copy.release == failed.release && !failed.stopped) {
+              failed.stopped = true;
+              failed.rolling_since = kInstantMax;
+              ++report_.rollouts_stopped;
+            }
+            it = node.copies.erase(it);
+            continue;
+          }
         }
-        serving[site] += copy.state == CopyState::kServing;
+        ++it;
+      }
+      // One serving copy per node counts (a replacement beside its old copy is one place).
+      for (size_t s = 0; s < sites_.size(); ++s) {
+        auto [from, to] = node.copies.equal_range(static_cast<int>(s));
+        serving[s] += std::any_of(
+            from, to, [](const auto& entry) { return entry.second.state == CopyState::kServing; });
       }
     }
+    Push();
     for (Node& node : nodes_) {
       if (!node.up) continue;
       for (auto& [site, copy] : node.copies) {
         if (copy.state != CopyState::kServing) continue;
-        const double share = DemandOf(sites_[site]) / static_cast<double>(serving[site]);
+        auto [from, to] = node.copies.equal_range(site);
+        const auto on_node = std::count_if(from, to, [](const auto& entry) {  // old and new
+          return entry.second.state == CopyState::kServing;
+        });
+        const double share = DemandOf(sites_[site]) / static_cast<double>(serving[site]) /
+                             static_cast<double>(on_node);
         const auto whole = static_cast<uint32_t>(share);
         copy.load.Sample(whole + (rng_.NextDouble() < share - whole ? 1 : 0));
       }
@@ -325,7 +367,7 @@ class CopiesSim {
     for (size_t j = 0; j < n; ++j) {
       auto report = std::make_shared<Report>();
       for (const auto& [site, copy] : nodes_[j].copies) {
-        report->copies.emplace_back(site, copy.state, copy.load.value());
+        report->copies.emplace_back(site, copy.state, copy.load.value(), copy.release);
       }
       report->free_slots = options_.slots_per_node - static_cast<uint32_t>(nodes_[j].copies.size());
       published_[j] = std::move(report);
@@ -333,6 +375,75 @@ class CopiesSim {
     Deliver();
     Decide();
     Check(serving);
+    CheckRollouts();
+  }
+
+  // Whether a copy of `site` on `release` serves on a live node.
+  bool ReleaseServes(int site, uint64_t release) const {
+    for (const Node& node : nodes_) {
+      if (!node.up) continue;
+      for (auto [it, to] = node.copies.equal_range(site); it != to; ++it) {
+        if (it->second.release == release && it->second.state == CopyState::kServing) return true;
+      }
+    }
+    return false;
+  }
+
+  void StartCopy(Node& node, int site, uint64_t release, bool replacing) {
+    Copy copy;
+    if (replacing) {  // its load average starts from the copy it replaces (as the agent's)
+      for (auto [it, to] = node.copies.equal_range(site); it != to; ++it) {
+        if (it->second.state == CopyState::kServing) copy.load.StartFrom(it->second.load);
+      }
+    }
+    copy.ready_at = now_ + Between(options_.start_min, options_.start_max);
+    copy.release = release;
+    copy.replacing = replacing;
+    node.copies.emplace(site, std::move(copy));
+    ++report_.copies_started;
+  }
+
+  // The pushes due this round: each site's new release, broken or not.
+  void Push() {
+    while (next_push_ < pushes_.size() && pushes_[next_push_].first <= now_) {
+      Site& site = sites_[pushes_[next_push_++].second];
+      // Over a stopped rollout, the release before stays the one to fall back to (as the
+      // agent's push does).
+      if (!site.stopped) site.previous = site.release;
+      site.release = next_release_++;
+      site.stopped = false;
+      site.rolling_since = now_;
+      if (rng_.NextDouble() < options_.broken_fraction) site.broken.insert(site.release);
+      ++report_.rollouts;
+    }
+  }
+
+  // A rollout is done when every copy of its site on a live node runs the release and serves.
+  void CheckRollouts() {
+    for (size_t s = 0; s < sites_.size(); ++s) {
+      Site& site = sites_[s];
+      if (site.rolling_since == kInstantMax) continue;
+      size_t copies = 0;
+      bool done = true;
+      for (const Node& node : nodes_) {
+        if (!node.up) continue;
+        for (auto [it, to] = node.copies.equal_range(static_cast<int>(s)); it != to; ++it) {
+          ++copies;
+          done =
+              done && it->second.release == site.release && it->second.state == CopyState::kServing;
+        }
+      }
+      if ((!done || copies == 0) && now_ - site.rolling_since > options_.rollout_bound) {
+        report_.violations.push_back(fmt::format("the rollout of {} pushed at {:.0f}s is not done",
+                                                 site.name, Secs(site.rolling_since)));
+        site.rolling_since = kInstantMax;
+        continue;
+      }
+      if (!done || copies == 0) continue;
+      report_.rollout.samples.push_back(ToSeconds(now_ - site.rolling_since));
+      ++report_.rollouts_done;
+      site.rolling_since = kInstantMax;
+    }
   }
 
   void Write(size_t writer, int site, uint32_t count) {
@@ -428,7 +539,9 @@ class CopiesSim {
       input.sites.push_back({.name = sites_[s].name,
                              .min = sites_[s].min,
                              .max = sites_[s].max,
-                             .desired = key.desired[s]});
+                             .desired = key.desired[s],
+                             .release = sites_[s].release,
+                             .rollout_stopped = sites_[s].stopped});
     }
     std::vector<std::string> alive_names;
     for (size_t j = 0; j < n; ++j) {
@@ -436,8 +549,8 @@ class CopiesSim {
       alive_names.push_back(names_[j]);
       rules::MemberReport member{.name = names_[j], .capacity = options_.slots_per_node};
       if (const Report* report = key.reports[j]) {
-        for (const auto& [site, state, load] : report->copies) {
-          member.copies.push_back({sites_[site].name, state, load});
+        for (const auto& [site, state, load, release] : report->copies) {
+          member.copies.push_back({sites_[site].name, state, load, release});
         }
       }
       input.members.push_back(std::move(member));
@@ -466,18 +579,36 @@ class CopiesSim {
         case rules::Decision::Kind::kStart: {
           if (node.copies.contains(s)) break;  // it knows its own copies
           if (node.copies.size() >= options_.slots_per_node) break;
-          Copy copy;
-          copy.ready_at = now_ + Between(options_.start_min, options_.start_max);
-          node.copies.emplace(s, std::move(copy));
-          ++report_.copies_started;
+          const Site& site = sites_[s];
+          // A stopped rollout's site starts on the release before (as the agent does).
+          StartCopy(node, s, site.stopped && site.previous != 0 ? site.previous : site.release,
+                    false);
           break;
         }
         case rules::Decision::Kind::kStop:
-          if (node.copies.erase(s) > 0) ++report_.copies_stopped;
+          report_.copies_stopped += node.copies.erase(s);
           break;
-        case rules::Decision::Kind::kReplace:
-        case rules::Decision::Kind::kRetire:
-          break;  // its sites have no release (SiteSpec::release 0): no rollout is planned
+        case rules::Decision::Kind::kReplace: {
+          auto [from, to] = node.copies.equal_range(s);
+          const uint64_t release = sites_[s].release;
+          if (std::none_of(from, to, [&](const auto& e) { return e.second.release == release; })) {
+            StartCopy(node, s, release, true);
+            ++report_.replaced;
+          }
+          break;
+        }
+        case rules::Decision::Kind::kRetire: {
+          const uint64_t release = sites_[s].release;
+          for (auto [it, to] = node.copies.equal_range(s); it != to;) {
+            if (it->second.release != release) {
+              it = node.copies.erase(it);
+              ++report_.copies_stopped;
+            } else {
+              ++it;
+            }
+          }
+          break;
+        }
       }
     }
   }
@@ -515,7 +646,14 @@ class CopiesSim {
   void Check(const std::vector<size_t>& serving) {
     double peak = 0;
     for (const Node& node : nodes_) {
-      peak = std::max(peak, static_cast<double>(node.copies.size()) / options_.slots_per_node);
+      // Sites held per slot: a replacement beside its old copy briefly takes one more core, by
+      // design (src/rules/rollout.h), and is not counted here.
+      size_t held = 0;
+      for (auto it = node.copies.begin(); it != node.copies.end();
+           it = node.copies.upper_bound(it->first)) {
+        ++held;
+      }
+      peak = std::max(peak, static_cast<double>(held) / options_.slots_per_node);
     }
     report_.peak_copies_per_slot = std::max(report_.peak_copies_per_slot, peak);
     if (now_ < Instant{} + options_.warmup) return;
@@ -524,7 +662,7 @@ class CopiesSim {
       if (serving[s] == 0 && outage_since_[s] == kInstantMax) outage_since_[s] = now_;
       if (serving[s] > 0 && outage_since_[s] != kInstantMax) EndOutage(s);
       // Invariant 3: never above max, except for a bounded window after a partition heals.
-      size_t running = 0;
+      size_t running = 0;  // nodes holding it (a replacement beside its old copy is one place)
       for (const Node& node : nodes_)
         running += node.up && node.copies.contains(static_cast<int>(s));
       const bool excess = running > sites_[s].max && !partitioned_;
@@ -561,6 +699,9 @@ class CopiesSim {
 
   CopiesSimOptions options_;
   Rng rng_;
+  std::vector<std::pair<Instant, int>> pushes_;  // when, which site
+  size_t next_push_ = 0;
+  uint64_t next_release_ = 2;
   Instant now_{};
   std::vector<std::string> names_;
   std::map<std::string, int> site_number_;      // site name → its index in sites_
@@ -614,6 +755,9 @@ std::string CopiesReport::Format() const {
   out += fmt::format("  steady sites: {} flaps in {:.1f} site-hours\n", steady_flaps,
                      steady_site_hours);
   out += fmt::format("  peak copies per slot       {:.2f}\n", peak_copies_per_slot);
+  out += fmt::format("  rollouts {}  done {}  stopped {}  copies replaced {}\n", rollouts,
+                     rollouts_done, rollouts_stopped, replaced);
+  out += fmt::format("  push -> every copy on it   {}\n", rollout.Format());
   for (const auto& flap : flaps) out += "  flap: " + flap + "\n";
   for (const auto& violation : violations) out += "  VIOLATION " + violation + "\n";
   return out;

@@ -7,8 +7,13 @@
 // member dead after a detection delay drawn from the range the membership simulator measures,
 // and the state log's desired counts one round after they are written (last writer wins, the
 // other side of a partition only once it heals). Demand per site follows a curve (steady,
-// diurnal, spikes); a serving copy's runnable tasks are its share of the site's demand. Every
-// draw comes from the seed: a failing seed replays exactly.
+// diurnal, spikes); a serving copy's runnable tasks are its share of the site's demand.
+// Rollouts: at seeded times a site gets a new release (a push); some are broken (their copies
+// exit before they serve). Each node replaces its own copies by the same rules as the agent
+// (src/rules/rollout.h); a replacement that never serves stops its site's rollout, and new
+// copies then start on the release before. A release reaches every node in the round it is
+// written (the log's spread is modelled for desired counts only). Every draw comes from the
+// seed: a failing seed replays exactly.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +43,9 @@ struct CopiesSimOptions {
   Duration partition_duration = Seconds(30);
   Duration faults_start = Seconds(300);
   Duration faults_end = Seconds(1200);
+  // Rollouts, at seeded times in [warmup, duration - 120 s): that many pushes over all sites.
+  int rollouts = 0;
+  double broken_fraction = 0.1;  // of the pushed releases, the share whose copies never serve
   // The model of the views.
   Duration detect_min = Milliseconds(800);   // a dead or cut-off member is seen dead after
   Duration detect_max = Milliseconds(3000);  // a delay in this range, per observer
@@ -47,6 +55,8 @@ struct CopiesSimOptions {
   // Bounds the invariants are held to.
   Duration outage_bound = Seconds(10);  // no serving copy, after a failure
   Duration excess_bound = Seconds(20);  // copies above max, after a partition heals
+  Duration rollout_bound =
+      Seconds(120);  // a push to every copy on it (not stopped, not superseded)
   // warmup <= faults_start <= faults_end <= duration - 60 s (time to recover before the end), and
   // each partition fits its share of the fault window.
   Status Validate() const;
@@ -66,6 +76,9 @@ struct CopiesReport {
   uint64_t steady_flaps = 0;       // direction changes of a steady site's desired count
   std::vector<std::string> flaps;  // each: site, step, time, faults shortly before
   double peak_copies_per_slot = 0;
+  uint64_t rollouts = 0, rollouts_done = 0, rollouts_stopped = 0;
+  uint64_t replaced = 0;  // copies replaced by a rollout (started beside an older one)
+  Distribution rollout;   // a push → every copy of its site on it and serving (done ones)
   std::vector<std::string> violations;
   std::string Format() const;
 };

@@ -97,6 +97,13 @@ int main(int argc, char** argv) {
                "--restart-delay-s, --partitions, --partition-fraction, --partition-s, "
                "--faults-start-s, --faults-end-s");
   app.add_option("--sites", sites, "--copies: number of sites")->check(CLI::Range(1, 100000));
+  int rollouts = 0;
+  double broken_fraction = 0.1;
+  app.add_option("--rollouts", rollouts, "--copies: pushes of new releases over the run")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--broken-fraction", broken_fraction,
+                 "--copies: share of pushed releases whose copies never serve (default 0.1)")
+      ->check(CLI::Range(0.0, 1.0));
   CLI11_PARSE(app, argc, argv);
 
   auto swim = gossip::SwimOptions::ForProfile(profile);
@@ -138,6 +145,8 @@ int main(int argc, char** argv) {
     copies.partition_duration = s(partition_s);
     copies.faults_start = s(faults_start_s);
     copies.faults_end = s(faults_end_s);
+    copies.rollouts = rollouts;
+    copies.broken_fraction = broken_fraction;
     if (Status valid = copies.Validate(); !valid.ok()) {
       std::fprintf(stderr, "starling-sim: %s\n", valid.message().c_str());
       return 2;

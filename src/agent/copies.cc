@@ -133,10 +133,17 @@ bool CopyService::HasCopyOf(const std::string& site) const {
 
 void CopyService::FailedBeforeServing(const Copy& copy, const std::string& why) {
   Failed(copy.site);
-  if (!copy.replacing || !stopped_said_.insert(copy.release).second) return;
-  // A replacement that never served: the release is not rolled further. The copies of the
-  // release before keep serving; the next release written (a fixed push, a rollback, a
-  // restart) rolls again.
+  // A replacement that never served, or any copy while no copy of its release serves
+  // anywhere: the release is not rolled further. The copies of the release before keep
+  // serving (and new ones start on it); the next release written (a fixed push, a rollback, a
+  // restart) rolls again. A copy of a release that serves elsewhere failed for a reason of
+  // its own.
+  auto serving = serving_releases_.find(copy.site);
+  const bool serves_elsewhere =
+      serving != serving_releases_.end() && serving->second.contains(copy.release);
+  if ((!copy.replacing && serves_elsewhere) || !stopped_said_.insert(copy.release).second) {
+    return;
+  }
   log_->WriteLocal(
       keys::Rollout(copy.site),
       sites::Encode(sites::RolloutFailure{
@@ -335,6 +342,13 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   copy.version = latest->version;
   copy.release = release.start_tag;
   copy.replacing = replacing;
+  if (replacing) {
+    for (const auto& [id, other] : copies_) {
+      if (other.site == site.name && other.state == CopyState::kServing) {
+        copy.load.StartFrom(other.load);
+      }
+    }
+  }
   copy.id = std::string(copies::kIdPrefix) + site.name + "-" + RandomHex(4);
   copy.dir = (std::filesystem::path(config_.data_dir) / "copies" / copy.id).string();
   copy.busy = true;

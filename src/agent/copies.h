@@ -178,6 +178,8 @@ class CopyService {
   std::string holding_;  // why this node decides nothing now (said once per reason), or empty
   std::set<std::string> unstartable_;  // image versions without a start command (said once)
   std::set<uint64_t> stopped_said_;    // rollouts this node stopped (said once)
+  // By site: the releases with a serving copy in the last round's view.
+  std::map<std::string, std::set<uint64_t>> serving_releases_;
   std::map<std::string, std::pair<Instant, int>> backoff_;  // site: retry at, failures
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

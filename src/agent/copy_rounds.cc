@@ -104,6 +104,12 @@ void CopyService::Plan(const std::vector<rules::MemberReport>& alive) {
     input.own->push_back({copy.site, copy.state, copy.load.value(), copy.release});
   }
   const rules::RoundView view = rules::BuildRoundView(input);
+  serving_releases_.clear();
+  for (const rules::SiteView& site : view.sites) {
+    for (const rules::CopyView& copy : site.copies) {
+      if (copy.state == CopyState::kServing) serving_releases_[site.name].insert(copy.release);
+    }
+  }
   Act(view,
       rules::PlanRound(now, view, {{config_.node_name, &autoscalers_}}, config_.copies.autoscale),
       releases);

@@ -30,6 +30,11 @@ class LoadAverage {
   // as the kernel counts them).
   void Sample(uint32_t runnable);
 
+  // Starts from another copy's average: a copy that replaces one in a rollout takes over its
+  // share of the load, and an average that began at 0 would read as the load halving for a
+  // minute (the autoscaler would remove a copy the site needs).
+  void StartFrom(const LoadAverage& other) { load_ = other.load_; }
+
   double value() const { return static_cast<double>(load_) / static_cast<double>(kFixed1); }
   uint64_t fixed() const { return load_; }
 

@@ -85,6 +85,8 @@ Result<Json> WriteAnswer(const Context& context, const WriteOptions& options, st
 
 // The release in force of `site` (src/sites/release.h); nullopt when it has no image.
 Result<std::optional<sites::Release>> ReleaseOf(const Context& context, const std::string& site);
+// Whether `release` of `site` is the one whose rollout stopped ("rollout/<site>").
+bool RolloutStopped(const Context& context, const std::string& site, const sites::Release& release);
 
 // Route tables, one per resource.
 std::vector<Route> SiteRoutes(Context& context);      // sites

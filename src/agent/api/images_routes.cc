@@ -119,10 +119,15 @@ Result<Json> Push(const Context& c, const Request& request) {
     std::vector<Put> puts;
     for (const auto& key : *expired) puts.push_back({key.get<std::string>(), "", true});
     // The new version is the site's release: its copies are rolled to it (make before break).
+    // The one before is what copies fall back to if this one fails: over a stopped rollout
+    // that is still the release before it.
     auto current = ReleaseOf(c, site);
     if (current.ok() && (!current->has_value() || (*current)->version != record.version)) {
+      const bool stopped = current->has_value() && RolloutStopped(c, site, **current);
       const sites::Release release{.version = record.version,
-                                   .previous = current->has_value() ? (*current)->version : "",
+                                   .previous = !current->has_value() ? ""
+                                               : stopped             ? (*current)->previous
+                                                                     : (*current)->version,
                                    .by = c.config.node_name,
                                    .at_ms = record.pushed_ms};
       puts.push_back({keys::Release(site), sites::Encode(release)});

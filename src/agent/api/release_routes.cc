@@ -29,6 +29,19 @@ Result<std::optional<sites::Release>> ReleaseOf(const Context& c, const std::str
   return sites::InForce(stored, kept->get<std::vector<std::string>>());
 }
 
+std::optional<sites::RolloutFailure> StoppedBy(const Context& c, const std::string& site,
+                                               const sites::Release& release) {
+  auto failure = c.log->Get(keys::Rollout(site));
+  if (!failure.ok() || !failure->has_value() || (*failure)->tombstone) return std::nullopt;
+  auto decoded = sites::DecodeRolloutFailure((*failure)->value);
+  if (!decoded.ok() || decoded->tag != sites::Tag(release)) return std::nullopt;
+  return std::move(decoded.value());
+}
+
+bool RolloutStopped(const Context& c, const std::string& site, const sites::Release& release) {
+  return StoppedBy(c, site, release).has_value();
+}
+
 namespace {
 
 Json ReleaseJson(const sites::Release& release) {
@@ -76,14 +89,9 @@ std::vector<Route> ReleaseRoutes(Context& context) {
          if (!release.ok()) return release.status();
          Json out = ReleaseJson(*release);
          out["stopped"] = nullptr;
-         auto failure = c->log->Get(keys::Rollout(name));
-         if (!failure.ok()) return failure.status();
-         if (failure->has_value() && !(*failure)->tombstone) {
-           auto decoded = sites::DecodeRolloutFailure((*failure)->value);
-           if (decoded.ok() && decoded->tag == sites::Tag(*release)) {
-             out["stopped"] = {
-                 {"why", decoded->why}, {"node", decoded->node}, {"at_ms", decoded->at_ms}};
-           }
+         if (auto stopped = StoppedBy(*c, name, *release)) {
+           out["stopped"] = {
+               {"why", stopped->why}, {"node", stopped->node}, {"at_ms", stopped->at_ms}};
          }
          return out;
        }},

@@ -141,7 +141,11 @@ class AgentImpl final : public Agent {
                   if (name == kLogEventName) log_->OnBroadcast(std::move(payload));
                 },
             .incarnation_raised = [this](uint32_t incarnation) { PersistIncarnation(incarnation); },
-            .stepped = [this] { ScheduleBalancerRefresh(); }});
+            .stepped =
+                [this] {
+                  ScheduleBalancerRefresh();
+                  ScheduleCopiesReplan();
+                }});
     if (Status s = membership_->Bind({bind_address, config_.bind.port}); !s.ok()) return s;
 
     transport_.Handle(frame::kLog,
@@ -230,7 +234,7 @@ class AgentImpl final : public Agent {
     std::vector<std::string> live = membership_->LivePeers();
     log_->SetLivePeers(live);
     live.push_back(config_.node_name);
-    images_->SetMembers(std::move(live));
+    images_->SetMembers(std::move(live), RunningCopies(membership_->core()));
   }
 
   // The state log changed: images learn new versions, the copy rules act on what was written.
@@ -247,6 +251,22 @@ class AgentImpl final : public Agent {
     asio::post(io_, [this] {
       balancer_refresh_posted_ = false;
       RefreshBalancer();
+    });
+  }
+
+  // A copy elsewhere started, served, drained or went: the rules run now rather than at the
+  // next second's round (a rollout's next step waits on exactly this). Once per burst of steps,
+  // and only when the copies' states changed (not their loads).
+  void ScheduleCopiesReplan() {
+    if (!copies_ || replan_posted_) return;
+    replan_posted_ = true;
+    asio::post(io_, [this] {
+      replan_posted_ = false;
+      if (leaving_) return;
+      const uint64_t digest = CopyStatesDigest(membership_->core());
+      if (digest == copy_states_digest_) return;
+      copy_states_digest_ = digest;
+      copies_->Plan(CopyMembers(membership_->core()));
     });
   }
 
@@ -354,6 +374,8 @@ class AgentImpl final : public Agent {
   asio::steady_timer housekeeping_;
   asio::signal_set signals_;
   bool leaving_ = false;
+  bool replan_posted_ = false;
+  uint64_t copy_states_digest_ = 0;
   bool balancer_refresh_posted_ = false;
   double last_load_ = -1;
   Instant last_load_published_{};

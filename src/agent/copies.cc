@@ -497,6 +497,17 @@ json CopyService::CopiesJson() const {
                    {"version", copy.version},
                    {"release", fmt::format("{:016x}", copy.release)},
                    {"uptime_s", ToSeconds(now - copy.started)}});
+    // Why it does not serve, for `starling copies`.
+    if (copy.state == CopyState::kStarting) {
+      out.back()["why"] =
+          copy.busy ? "being set up (overlay, container)"
+                    : fmt::format("its port does not answer yet: {:.0f} s of the {:.0f} s allowed",
+                                  ToSeconds(now - copy.started), ToSeconds(copy.start_timeout));
+    } else if (copy.state == CopyState::kStopping) {
+      out.back()["why"] = "stopping: drained from the balancers first";
+    } else if (copy.state == CopyState::kFailed) {
+      out.back()["why"] = "failed: being cleaned up";
+    }
   }
   return out;
 }

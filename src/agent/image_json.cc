@@ -89,10 +89,18 @@ json ImageService::StatusJson(const std::string& site) {
       complete += value.value("complete", false) &&
                   std::find(members_.begin(), members_.end(), name) != members_.end();
     }
+    // Copies can start on a runner once it has written the version out (only the release
+    // in force and what a stopped rollout falls back to are).
+    size_t runnable = 0;
+    for (const auto& runner : runners_) {
+      runnable += nodes.contains(runner) && nodes[runner].value("materialized", false);
+    }
     json entry = RecordJson(record);
     entry["nodes"] = nodes;
     entry["live_nodes"] = members_.size();
     entry["complete_live_nodes"] = complete;
+    entry["runners"] = runners_.size();
+    entry["runnable_runners"] = runnable;
     versions.push_back(std::move(entry));
   }
   return {{"site", site}, {"versions", versions}};

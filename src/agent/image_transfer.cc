@@ -20,9 +20,10 @@ constexpr size_t kMaxServeBytes = 16u << 20;  // stored bytes per reply
 
 }  // namespace
 
-void ImageService::SetMembers(std::vector<std::string> alive) {
+void ImageService::SetMembers(std::vector<std::string> alive, std::vector<std::string> runners) {
   std::sort(alive.begin(), alive.end());
   members_ = alive;
+  runners_ = std::move(runners);
   std::erase(alive, config_.node_name);
   std::vector<images::PullRequest> out;
   puller_.SetPeers(time_.Now(), std::move(alive), &out);

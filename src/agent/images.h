@@ -46,8 +46,9 @@ class ImageService {
                std::unique_ptr<images::ChunkStore> chunks, LogDriver* log, Hooks hooks);
   ~ImageService();
 
-  // Live members' names, this node included.
-  void SetMembers(std::vector<std::string> alive);
+  // Live members' names, this node included, and those of them that run copies (they write
+  // versions out; a push waits until they have).
+  void SetMembers(std::vector<std::string> alive, std::vector<std::string> runners);
   // Re-reads the image records from the state log: pulls new versions, drops removed ones.
   void Refresh();
   // Answers a peer's chunk request (the 'C' frame's payload).
@@ -152,6 +153,7 @@ class ImageService {
   CoreTime time_;
   WakeTimer timer_;
   std::vector<std::string> members_;
+  std::vector<std::string> runners_;
   std::map<std::string, Version> versions_;  // by record key
   std::set<std::pair<std::string, std::string>> pinned_;
   std::set<std::pair<std::string, std::string>> wanted_;  // SetWanted's, and Want's

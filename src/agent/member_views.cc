@@ -1,5 +1,7 @@
 #include "src/agent/member_views.h"
 
+#include <fmt/format.h>
+
 namespace starling::agent {
 
 using gossip::MemberStatus;
@@ -23,6 +25,33 @@ std::vector<rules::MemberReport> CopyMembers(const gossip::Swim& core) {
     }
     out.push_back(std::move(view));
   }
+  return out;
+}
+
+uint64_t CopyStatesDigest(const gossip::Swim& core) {
+  uint64_t digest = 0;
+  for (const gossip::Member* member : core.members()) {
+    if (member->status != MemberStatus::kAlive) continue;
+    const gossip::LoadReport* load = core.LoadOf(member->name());
+    if (load == nullptr) continue;
+    std::string facts = member->name();
+    for (const auto& copy : load->copies) {
+      facts += fmt::format("|{}:{}{}:{}", copy.site, copy.serving ? 's' : '-',
+                           copy.draining ? 'd' : '-', copy.release);
+    }
+    digest ^= std::hash<std::string>{}(facts);  // members in any order
+  }
+  return digest;
+}
+
+std::vector<std::string> RunningCopies(const gossip::Swim& core) {
+  std::vector<std::string> out;
+  for (const gossip::Member* member : core.members()) {
+    if (member->status == MemberStatus::kAlive && member->meta().capacity > 0) {
+      out.push_back(member->name());
+    }
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 

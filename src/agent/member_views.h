@@ -20,6 +20,13 @@ std::vector<rules::MemberReport> CopyMembers(const gossip::Swim& core);
 // (not left: alive, suspect, or dead and not yet forgotten); this node counts when it is one.
 std::pair<size_t, size_t> CountWorkers(const gossip::Swim& core);
 
+// A digest of the live members' copies as their reports show them (site, serving, draining,
+// release; not loads): it changes when a copy anywhere starts, serves, drains or goes.
+uint64_t CopyStatesDigest(const gossip::Swim& core);
+
+// Live members that run copies (copy slots offered), this node included when it does.
+std::vector<std::string> RunningCopies(const gossip::Swim& core);
+
 // The balancer's view: each live or suspect worker's advertised host and its reported copies.
 std::vector<balancer::WorkerCopies> BalancedWorkers(const gossip::Swim& core);
 

@@ -39,14 +39,16 @@ void AddCopyCommands(CLI::App& app, Globals* g, int* exit_code) {
       return std::tie(a["site"], a["node"]) < std::tie(b["site"], b["node"]);
     });
     if (g->json) return PrintJson(shown);
-    std::printf("%-24s %-16s %6s %-9s %6s %8s %9s\n", "SITE", "NODE", "PORT", "STATE", "LOAD",
-                "CPU", "UPTIME");
+    std::printf("%-24s %-16s %6s %-9s %6s %8s %9s  %s\n", "SITE", "NODE", "PORT", "STATE", "LOAD",
+                "CPU", "UPTIME", "VERSION / WHY NOT SERVING");
     for (const auto& copy : shown) {
-      std::printf("%-24s %-16s %6u %-9s %6.2f %7.1fs %8.0fs\n",
+      std::string note = copy.value("version", "").substr(0, 12);
+      if (copy.contains("why")) note += "  " + copy["why"].get<std::string>();
+      std::printf("%-24s %-16s %6u %-9s %6.2f %7.1fs %8.0fs  %s\n",
                   copy["site"].get<std::string>().c_str(), copy["node"].get<std::string>().c_str(),
                   copy["port"].get<unsigned>(), copy["state"].get<std::string>().c_str(),
                   copy["load1"].get<double>(), copy.value("cpu_s", 0.0),
-                  copy["uptime_s"].get<double>());
+                  copy["uptime_s"].get<double>(), note.c_str());
     }
     return 0;
   });

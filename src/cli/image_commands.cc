@@ -68,10 +68,13 @@ std::string StatusLine(const Json& version) {
     of += node.value("of", uint64_t{0});
   }
   const double fraction = of == 0 ? 0 : static_cast<double>(held) / static_cast<double>(of);
-  return fmt::format("{} {}/{} live nodes hold it, {:.0f}% of chunks placed",
-                     version["version"].get<std::string>().substr(0, 12),
-                     version["complete_live_nodes"].get<size_t>(),
-                     version["live_nodes"].get<size_t>(), 100 * fraction);
+  return fmt::format(
+      "{} {}/{} live nodes hold it, {:.0f}% of chunks placed; {}/{} workers can "
+      "start copies of it",
+      version["version"].get<std::string>().substr(0, 12),
+      version["complete_live_nodes"].get<size_t>(), version["live_nodes"].get<size_t>(),
+      100 * fraction, version.value("runnable_runners", size_t{0}),
+      version.value("runners", size_t{0}));
 }
 
 int PrintStatus(const Json& status) {
@@ -115,15 +118,21 @@ Result<Json> WaitForSpread(const Globals& g, const std::string& site, const std:
                   std::string(width - filled, ' ').c_str(), line.c_str());
       std::fflush(stdout);
     }
-    if (done >= all) {
+    // Done when every live node holds it and every worker has written it out (a copy can
+    // start there at once, from a snapshot).
+    const size_t runnable = mine->value("runnable_runners", size_t{0});
+    const size_t runners = mine->value("runners", size_t{0});
+    if (done >= all && runnable >= runners) {
       if (!g.json) std::printf(tty ? "\n" : "%s\n", line.c_str());
       return *mine;
     }
     if (std::chrono::steady_clock::now() > deadline) {
       if (tty) std::printf("\n");
-      return Status::Timeout("not every live node holds the version after " +
-                             std::to_string(wait_s) + " s (" + line + "); see `starling image " +
-                             "status " + site + "`");
+      return Status::Timeout(
+          "not every live node holds the version, or not every worker can "
+          "start it, after " +
+          std::to_string(wait_s) + " s (" + line + "); see `starling image " + "status " + site +
+          "`");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling the agent
   }
@@ -168,6 +177,10 @@ int Push(const Globals& g, const State& s) {
                 Bytes(r["bytes_read"].get<double>()).c_str(),
                 static_cast<unsigned long long>(r["new_chunks"].get<uint64_t>()),
                 Bytes(r["new_chunk_bytes"].get<double>()).c_str(), r["seconds"].get<double>());
+    if (const uint64_t devices = r.value("devices_skipped", uint64_t{0}); devices > 0) {
+      std::printf("left out %llu device nodes under dev/ (the runtime provides /dev)\n",
+                  static_cast<unsigned long long>(devices));
+    }
   }
   if (!s.no_wait) {
     auto spread = WaitForSpread(g, s.site, r["version"], s.wait_s);

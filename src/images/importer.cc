@@ -173,6 +173,23 @@ Status ChunkStream(Read& read, const Chunker& chunker, ChunkWriter* writer,
   return Status::Ok();
 }
 
+// A special file under dev/: a root file system's device nodes, which the runtime provides.
+bool UnderDev(const std::string& path) { return path.starts_with("dev/"); }
+
+// The setuid and setgid files of a tree, refused together (a root file system has a dozen:
+// naming one at a time would take a dozen pushes).
+Status RefuseSetuid(const std::vector<std::string>& paths) {
+  if (paths.empty()) return Status::Ok();
+  std::string names;
+  for (size_t i = 0; i < paths.size() && i < 10; ++i) names += (i ? ", " : "") + paths[i];
+  if (paths.size() > 10) names += " and " + std::to_string(paths.size() - 10) + " more";
+  return Status::InvalidArgument(
+      std::to_string(paths.size()) + " setuid or setgid file" + (paths.size() > 1 ? "s" : "") +
+      ": " + names +
+      ". Inside a copy they would run with their owner's rights; remove them from the tree, or "
+      "keep them with --allow-setuid");
+}
+
 class Walker {
  public:
   Walker(const std::string& root, const ImportOptions& options, ChunkWriter* writer,
@@ -182,6 +199,8 @@ class Walker {
       for (const FileEntry& file : options.previous->files) previous_.emplace(file.path, &file);
     }
   }
+
+  const std::vector<std::string>& setuid() const { return setuid_; }
 
   Status Walk(const std::string& relative, std::vector<FileEntry>* files) {
     const std::string full = relative.empty() ? root_ : root_ + "/" + relative;
@@ -216,7 +235,7 @@ class Walker {
     file.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
     if ((file.mode & 06000) != 0 && !options_.rules.allow_setuid && !S_ISLNK(st.st_mode) &&
         !S_ISDIR(st.st_mode)) {
-      return Status::InvalidArgument("'" + path + "' is setuid or setgid (allow it explicitly)");
+      setuid_.push_back(path);  // refused with the others once the whole tree is seen
     }
     if (S_ISDIR(st.st_mode)) {
       file.kind = FileKind::kDirectory;
@@ -238,6 +257,10 @@ class Walker {
       return Status::Ok();
     }
     if (!S_ISREG(st.st_mode)) {
+      if (UnderDev(path)) {
+        ++stats_->devices_skipped;
+        return Status::Ok();
+      }
       return Status::InvalidArgument("'" + path +
                                      "' is a device node, FIFO or socket: not allowed in an image");
     }
@@ -332,6 +355,7 @@ class Walker {
   ImportStats* stats_;
   std::vector<uint8_t> buffer_;
   std::map<std::pair<dev_t, ino_t>, std::string> inodes_;
+  std::vector<std::string> setuid_;  // setuid and setgid files found (when not allowed)
   std::map<std::string_view, const FileEntry*> previous_;
 };
 
@@ -405,6 +429,7 @@ Status ImportDirectory(const std::string& root, const ImportOptions& options, Ch
   Status written = writer.Finish(stats);
   if (!walked.ok()) return walked;
   if (!written.ok()) return written;
+  if (Status s = RefuseSetuid(walker.setuid()); !s.ok()) return s;
   return Finish(std::move(files), options, manifest);
 }
 
@@ -424,6 +449,7 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
   ChunkWriter writer(store, kWriterThreads);
   std::vector<uint8_t> buffer;
   std::map<std::string, FileEntry> files;  // later entries for the same path win, as in tar
+  std::vector<std::string> setuid;         // setuid and setgid files found (when not allowed)
   auto fail = [&](const std::string& what) {
     return Status::InvalidArgument("archive '" + path + "': " + what);
   };
@@ -446,8 +472,9 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
     file.mtime_ns =
         int64_t{archive_entry_mtime(entry)} * 1'000'000'000 + archive_entry_mtime_nsec(entry);
     const mode_t type = archive_entry_filetype(entry);
-    if ((file.mode & 06000) != 0 && !options.rules.allow_setuid && type != AE_IFDIR) {
-      return fail("'" + file.path + "' is setuid or setgid (allow it explicitly)");
+    if ((file.mode & 06000) != 0 && !options.rules.allow_setuid && type != AE_IFDIR &&
+        type != AE_IFLNK) {
+      setuid.push_back(file.path);  // refused with the others once the whole archive is read
     }
     if (const char* link = archive_entry_hardlink(entry); link != nullptr) {
       auto target = NormalizeArchivePath(link);
@@ -483,6 +510,9 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
       };
       if (Status s = ChunkStream(read, chunker, &writer, &buffer, &file, stats); !s.ok()) return s;
       if (TotalOf(file) != file.size) return fail("'" + file.path + "' is truncated");
+    } else if (UnderDev(file.path)) {
+      ++stats->devices_skipped;
+      continue;
     } else {
       return fail("'" + file.path + "' is a device node, FIFO or socket: not allowed in an image");
     }
@@ -512,6 +542,7 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
     files.emplace(parent, std::move(dir));
   }
   if (Status s = writer.Finish(stats); !s.ok()) return s;
+  if (Status s = RefuseSetuid(setuid); !s.ok()) return fail(s.message());
   std::vector<FileEntry> list;
   list.reserve(files.size());
   for (auto& [p, file] : files) list.push_back(std::move(file));

@@ -26,12 +26,15 @@ struct ImportStats {
   uint64_t chunks = 0;
   uint64_t new_chunks = 0;
   uint64_t new_chunk_bytes = 0;  // plain bytes of chunks the store did not hold
+  uint64_t devices_skipped = 0;  // device nodes, FIFOs and sockets under dev/ (left out)
 };
 
 // Imports `root` (a directory) as `manifest->files`; site, command and env are the caller's.
-// Device nodes, FIFOs, sockets, links escaping the root and (unless allowed) setuid files are
-// errors naming the path; on error the manifest is not produced (chunks already stored are
-// harmless: unreferenced chunks are garbage-collected).
+// Special files under dev/ (a root file system's device nodes) are left out and counted: the
+// runtime provides /dev. Elsewhere, device nodes, FIFOs, sockets and links escaping the root
+// are errors naming the path; setuid and setgid files (unless allowed) are one error naming
+// them all. On error the manifest is not produced (chunks already stored are harmless:
+// unreferenced chunks are garbage-collected).
 Status ImportDirectory(const std::string& root, const ImportOptions& options, ChunkStore* store,
                        Manifest* manifest, ImportStats* stats);
 

@@ -112,7 +112,7 @@ TEST_CASE("hostile archives are refused, naming the member, and yield nothing", 
       {"deep dot-dot", {{"www/../../evil", AE_IFREG, 0644, "x"}}, "path component '..'"},
       {"absolute", {{"/etc/cron.d/evil", AE_IFREG, 0644, "x"}}, "absolute path"},
       {"escaping symlink", {{"www/x", AE_IFLNK, 0777, "", "../../etc/shadow"}}, "escapes"},
-      {"device", {{"dev/sda", AE_IFBLK, 0600}}, "device node"},
+      {"device", {{"var/sda", AE_IFBLK, 0600}}, "device node"},
       {"fifo", {{"run/pipe", AE_IFIFO, 0600}}, "device node, FIFO"},
       {"setuid", {{"bin/su", AE_IFREG, 04755, "x"}}, "setuid"},
       {"hard link to nothing", {{"a", AE_IFREG, 0644, "", "", "missing"}}, "hard link"},
@@ -128,6 +128,31 @@ TEST_CASE("hostile archives are refused, naming the member, and yield nothing", 
     CHECK(s.message().find(c.expect) != std::string::npos);
     CHECK(m.files.empty());
     CHECK(m.site == "keep");
+  }
+
+  // A root file system: its dev/ nodes are left out and counted; its setuid files are
+  // refused in one error naming them all.
+  {
+    Fixture f;
+    Manifest m;
+    const std::vector<Member> rootfs = {{"dev/console", AE_IFCHR, 0600},
+                                        {"dev/null", AE_IFCHR, 0666},
+                                        {"bin/su", AE_IFREG, 04755, "x"},
+                                        {"usr/bin/chage", AE_IFREG, 02755, "y"},
+                                        {"etc/hostname", AE_IFREG, 0644, "box\n"}};
+    Status s = f.Import(rootfs, &m);
+    INFO(s.ToString());
+    CHECK(s.code() == StatusCode::kInvalidArgument);
+    CHECK(s.message().find("2 setuid or setgid files: bin/su, usr/bin/chage") != std::string::npos);
+    CHECK(s.message().find("--allow-setuid") != std::string::npos);
+    CHECK(m.files.empty());
+    ImportOptions allow;
+    allow.rules.allow_setuid = true;
+    ImportStats stats;
+    WriteTar(f.dir / "rootfs.tar", rootfs);
+    REQUIRE(ImportArchive((f.dir / "rootfs.tar").string(), allow, f.store.get(), &m, &stats).ok());
+    CHECK(stats.devices_skipped == 2);
+    for (const auto& file : m.files) CHECK_FALSE(file.path.starts_with("dev/"));
   }
 
   // A truncated archive.

@@ -132,12 +132,26 @@ TEST_CASE("hostile trees are refused, naming the path", "[unit]") {
     Tree t;
     t.Write("bin/tool", "#!/bin/sh\n");
     ::chmod((t.root / "bin/tool").c_str(), 04755);
-    refused(t, "setuid");
+    t.Write("usr/bin/chage", "#!/bin/sh\n");
+    ::chmod((t.root / "usr/bin/chage").c_str(), 02755);
+    refused(t, "2 setuid or setgid files: bin/tool, usr/bin/chage");  // all of them, at once
     ImportOptions allow;
     allow.rules.allow_setuid = true;
     Manifest m;
     ImportStats stats;
     CHECK(ImportDirectory(t.root.string(), allow, t.store.get(), &m, &stats).ok());
+  }
+  {
+    // A root file system's dev/: its special files are left out (the runtime provides /dev).
+    Tree t;
+    t.Write("etc/hostname", "box\n");
+    fs::create_directories(t.root / "dev");
+    REQUIRE(::mkfifo((t.root / "dev/initctl").c_str(), 0600) == 0);
+    Manifest m;
+    ImportStats stats;
+    REQUIRE(ImportDirectory(t.root.string(), {}, t.store.get(), &m, &stats).ok());
+    CHECK(stats.devices_skipped == 1);
+    for (const auto& file : m.files) CHECK(file.path != "dev/initctl");
   }
   Tree t;
   Manifest m;

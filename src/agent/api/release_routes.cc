@@ -45,10 +45,9 @@ bool RolloutStopped(const Context& c, const std::string& site, const sites::Rele
 namespace {
 
 Json ReleaseJson(const sites::Release& release) {
-  return {{"version", release.version},
-          {"previous", release.previous},
-          {"restart", release.restart},
-          {"tag", fmt::format("{:016x}", sites::Tag(release))}};
+  return {{"version", release.version}, {"previous", release.previous},
+          {"restart", release.restart}, {"by", release.by},
+          {"at_ms", release.at_ms},     {"tag", fmt::format("{:016x}", sites::Tag(release))}};
 }
 
 // The site `request` names, checked to exist, and its release in force.

@@ -148,7 +148,9 @@ class CopyService {
   void Failed(const std::string& site);
 
   // copy_rounds.cc: a round.
-  std::map<std::string, SiteRelease> ReadReleases();
+  // Each site's release in force, by name, for the sites in `specs` (this round's).
+  std::map<std::string, SiteRelease> ReadReleases(
+      const std::map<std::string, const sites::Site*>& specs);
   void Act(const rules::RoundView& view, const std::vector<rules::Decision>& decisions,
            const std::map<std::string, SiteRelease>& releases);
 

@@ -10,7 +10,8 @@ namespace starling::agent {
 using json = nlohmann::json;
 using rules::CopyState;
 
-std::map<std::string, CopyService::SiteRelease> CopyService::ReadReleases() {
+std::map<std::string, CopyService::SiteRelease> CopyService::ReadReleases(
+    const std::map<std::string, const sites::Site*>& specs) {
   std::map<std::string, std::vector<std::string>> kept;  // site: versions, newest push first
   for (const auto& record : images_->Records("")) kept[record.site].push_back(record.version);
   std::vector<store::Entry> entries;
@@ -29,18 +30,20 @@ std::map<std::string, CopyService::SiteRelease> CopyService::ReadReleases() {
   }
   std::map<std::string, SiteRelease> out;
   for (const auto& [site, versions] : kept) {
+    auto spec = specs.find(site);
+    if (spec == specs.end()) continue;  // a site's image outlives it a moment: nothing runs it
     auto found = stored.find(site);
     auto release = sites::InForce(
         found == stored.end() ? std::nullopt : std::optional<sites::Release>(found->second),
         versions);
     if (!release) continue;
-    SiteRelease r{.release = *release, .tag = sites::Tag(*release)};
+    SiteRelease r{.release = *release, .tag = sites::Tag(*release, *spec->second)};
     auto failed = stopped.find(site);
     r.stopped = failed != stopped.end() && failed->second == r.tag;
     // A stopped rollout's site starts new copies on the version before, while it is kept.
     const bool back = r.stopped && !release->previous.empty();
     r.start_version = back ? release->previous : release->version;
-    r.start_tag = back ? sites::Tag(release->previous, 0) : r.tag;
+    r.start_tag = back ? sites::Tag(release->previous, 0, *spec->second) : r.tag;
     out.emplace(site, std::move(r));
   }
   return out;
@@ -48,8 +51,13 @@ std::map<std::string, CopyService::SiteRelease> CopyService::ReadReleases() {
 
 void CopyService::Plan(const std::vector<rules::MemberReport>& alive) {
   const Instant now = hooks_.now();
+  std::vector<store::Entry> entries;
+  if (!log_->Scan(sites::kKeyPrefix, &entries).ok()) return;
+  const auto sites = sites_.Update(entries);  // valid until the next Update (this round's)
+  std::map<std::string, const sites::Site*> specs;
+  for (const auto& [key, site] : sites) specs.emplace(site->name, site);
   // What copies here may run is written out ahead, so a start waits on no disk work.
-  const auto releases = ReadReleases();
+  const auto releases = ReadReleases(specs);
   std::set<std::pair<std::string, std::string>> wanted;
   for (const auto& [site, release] : releases) {
     wanted.emplace(site, release.release.version);
@@ -68,7 +76,7 @@ void CopyService::Plan(const std::vector<rules::MemberReport>& alive) {
   if (!why_not.empty()) return;
   rules::RoundInput input;
   input.self = config_.node_name;
-  std::vector<store::Entry> entries;
+  entries.clear();
   if (log_->Scan(keys::kDrain, &entries).ok()) {
     for (const auto& entry : entries) {
       if (!entry.tombstone) input.draining.insert(entry.key.substr(keys::kDrain.size()));
@@ -80,10 +88,8 @@ void CopyService::Plan(const std::vector<rules::MemberReport>& alive) {
   for (const auto& [key, count] : desired_.Update(entries)) {
     desired.emplace(key.substr(keys::kDesired.size()), *count);
   }
-  entries.clear();
-  if (!log_->Scan(sites::kKeyPrefix, &entries).ok()) return;
   std::set<std::string> known;
-  for (const auto& [key, site] : sites_.Update(entries)) {
+  for (const auto& [key, site] : sites) {
     auto count = desired.find(site->name);
     auto release = releases.find(site->name);
     input.sites.push_back({.name = site->name,

@@ -19,12 +19,14 @@ bool IsVersion(const std::string& text) {
 
 }  // namespace
 
-uint64_t Tag(std::string_view version, uint32_t restart) {
-  // SipHash-2-4 (libsodium) under a fixed zero key over "version\0restart": fixed, so every
-  // node computes the same tag.
+uint64_t Tag(std::string_view version, uint32_t restart, const Site& site) {
+  // SipHash-2-4 (libsodium) under a fixed zero key over "version\0restart\0memory\0pids":
+  // fixed, so every node computes the same tag.
   std::string input(version);
-  input.push_back('\0');
-  input += std::to_string(restart);
+  for (const uint32_t n : {restart, site.memory_mb, site.pids}) {
+    input.push_back('\0');
+    input += std::to_string(n);
+  }
   unsigned char key[crypto_shorthash_KEYBYTES] = {};
   unsigned char out[crypto_shorthash_BYTES];
   crypto_shorthash(out, reinterpret_cast<const unsigned char*>(input.data()), input.size(), key);

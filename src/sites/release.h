@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "src/sites/site.h"
 
 namespace starling::sites {
 
@@ -27,9 +28,13 @@ struct Release {
   bool operator==(const Release&) const = default;
 };
 
-// What a copy reports in gossip: a 64-bit tag of (version, restart). Never 0 for a release.
-uint64_t Tag(std::string_view version, uint32_t restart);
-inline uint64_t Tag(const Release& release) { return Tag(release.version, release.restart); }
+// What a copy reports in gossip: a 64-bit tag of what it was started with — the version, the
+// restart count, and the site's settings a copy takes at its start (its memory and process
+// limits), so that a change of any of them rolls the site's copies. Never 0.
+uint64_t Tag(std::string_view version, uint32_t restart, const Site& site);
+inline uint64_t Tag(const Release& release, const Site& site) {
+  return Tag(release.version, release.restart, site);
+}
 
 std::string Encode(const Release& release);  // JSON
 Result<Release> DecodeRelease(std::string_view bytes);

@@ -319,7 +319,20 @@ class Cluster {
       }
       config << "]\n";
     }
-    config << agent.extra;  // tables last: TOML keys after a table header belong to it
+    // A copy port range per agent: agents sharing a host would otherwise pick the same free
+    // port at once, and one copy dies with "Address already in use" (in production each
+    // machine runs one agent).
+    size_t index = 0;
+    while (index < agents_.size() && agents_[index].name != agent.name) ++index;
+    const std::string ports = "ports = \"" + std::to_string(30000 + 100 * index) + "-" +
+                              std::to_string(30099 + 100 * index) + "\"\n";
+    std::string extra = agent.extra;
+    if (const size_t at = extra.find("[copies]\n"); at != std::string::npos) {
+      extra.insert(at + std::string_view("[copies]\n").size(), ports);
+    } else {
+      extra += "\n[copies]\n" + ports;
+    }
+    config << extra;  // tables last: TOML keys after a table header belong to it
   }
   const fs::path& dir() const { return dir_; }
 

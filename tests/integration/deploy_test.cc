@@ -265,9 +265,22 @@ TEST_CASE("a new version rolls out under load with no failed request; a broken o
   const bool restarted_all = WaitFor(std::chrono::seconds(60), [&] {
     return OnRelease(cluster, "roll", tag) == std::pair<size_t, size_t>{2, 2};
   });
-  finish();
-  INFO(load.failures());
   CHECK(restarted_all);
+
+  // A change of what copies start with (their memory limit) rolls them too.
+  auto limited = Cluster::Api(agents[0], "PATCH", "/v1/sites/roll?ack=all-live",
+                              json{{"memory_mb", 256}}.dump());
+  REQUIRE(limited);
+  REQUIRE(limited->first == 200);
+  const std::string before_limit = tag;
+  tag = Release(agents[0], "roll")["tag"];
+  CHECK(tag != before_limit);
+  const bool relimited = WaitFor(std::chrono::seconds(60), [&] {
+    return OnRelease(cluster, "roll", tag) == std::pair<size_t, size_t>{2, 2};
+  });
+  finish();
+  CHECK(relimited);
+  INFO(load.failures());
   CHECK(load.failed() == 0);
   CHECK(fewest >= 2);
   WARN(load.requests() << " requests, " << load.failed() << " failed; fewest serving copies "
@@ -355,13 +368,17 @@ TEST_CASE("the seed node restarted alone starts no copy before it has heard the 
     if (start["node"] == seed.name) CHECK(start["seq"].get<uint64_t>() > decided_at);
   }
   // Nothing moved: each site served elsewhere still has its one copy where it was.
-  CHECK(StaysTrue(std::chrono::seconds(5), [&] {
+  std::string seen;
+  const bool unmoved = StaysTrue(std::chrono::seconds(5), [&] {
     for (const auto& [site, node] : elsewhere) {
       const auto copies = Copies(cluster, site);
+      seen = site + " (was on " + node + "): " + Describe(copies);
       if (copies.size() != 1 || copies[0].node != node) return false;
     }
     return true;
-  }));
+  });
+  INFO(seen << "\n" << Events(cluster));
+  CHECK(unmoved);
 }
 
 }  // namespace

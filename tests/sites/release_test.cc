@@ -19,7 +19,8 @@ TEST_CASE("a release round-trips, and bad stored releases are refused", "[unit]"
   CHECK_FALSE(DecodeRelease(R"({"version":")" + kA + R"(","previous":"x"})").ok());
   CHECK_FALSE(DecodeRelease(R"({"version":")" + kA + R"(","restart":-1})").ok());
 
-  const RolloutFailure failure{.tag = Tag(kB, 0), .why = "exited", .node = "n2", .at_ms = 9};
+  const RolloutFailure failure{
+      .tag = Tag(kB, 0, Site{}), .why = "exited", .node = "n2", .at_ms = 9};
   auto back = DecodeRolloutFailure(Encode(failure));
   REQUIRE(back.ok());
   CHECK(back->tag == failure.tag);
@@ -27,11 +28,23 @@ TEST_CASE("a release round-trips, and bad stored releases are refused", "[unit]"
   CHECK_FALSE(DecodeRolloutFailure(R"({"why":"x"})").ok());
 }
 
-TEST_CASE("a release's tag names its version and restart", "[unit]") {
-  CHECK(Tag(kA, 0) == Tag(kA, 0));
-  CHECK(Tag(kA, 0) != Tag(kA, 1));
-  CHECK(Tag(kA, 0) != Tag(kB, 0));
-  CHECK(Tag(kA, 0) != 0);
+TEST_CASE("a release's tag names its version, restart and the limits copies start with", "[unit]") {
+  const Site site;
+  CHECK(Tag(kA, 0, site) == Tag(kA, 0, site));
+  CHECK(Tag(kA, 0, site) != Tag(kA, 1, site));
+  CHECK(Tag(kA, 0, site) != Tag(kB, 0, site));
+  CHECK(Tag(kA, 0, site) != 0);
+  // A change of what a copy is started with rolls the copies; of anything else, not.
+  Site more_memory = site;
+  more_memory.memory_mb = 1024;
+  CHECK(Tag(kA, 0, more_memory) != Tag(kA, 0, site));
+  Site fewer_pids = site;
+  fewer_pids.pids = 64;
+  CHECK(Tag(kA, 0, fewer_pids) != Tag(kA, 0, site));
+  Site scaled = site;
+  scaled.max_copies = 3;
+  scaled.domains = {"other.example.com"};
+  CHECK(Tag(kA, 0, scaled) == Tag(kA, 0, site));
 }
 
 TEST_CASE("the release in force: the stored one while its version is kept", "[unit]") {

@@ -29,12 +29,27 @@ Result<std::optional<sites::Release>> ReleaseOf(const Context& c, const std::str
   return sites::InForce(stored, kept->get<std::vector<std::string>>());
 }
 
+namespace {
+
+// The site's spec, or NotFound.
+Result<sites::Site> LoadSpec(const Context& c, const std::string& name) {
+  if (Status s = sites::ValidateName(name); !s.ok()) return s;
+  auto site = c.log->Get(sites::Key(name));
+  if (!site.ok()) return site.status();
+  if (!site->has_value() || (*site)->tombstone) return Status::NotFound("no site '" + name + "'");
+  return sites::Decode((*site)->value);
+}
+
+}  // namespace
+
 std::optional<sites::RolloutFailure> StoppedBy(const Context& c, const std::string& site,
                                                const sites::Release& release) {
+  auto spec = LoadSpec(c, site);
+  if (!spec.ok()) return std::nullopt;
   auto failure = c.log->Get(keys::Rollout(site));
   if (!failure.ok() || !failure->has_value() || (*failure)->tombstone) return std::nullopt;
   auto decoded = sites::DecodeRolloutFailure((*failure)->value);
-  if (!decoded.ok() || decoded->tag != sites::Tag(release)) return std::nullopt;
+  if (!decoded.ok() || decoded->tag != sites::Tag(release, *spec)) return std::nullopt;
   return std::move(decoded.value());
 }
 
@@ -44,18 +59,17 @@ bool RolloutStopped(const Context& c, const std::string& site, const sites::Rele
 
 namespace {
 
-Json ReleaseJson(const sites::Release& release) {
+// The tag is what copies of the release report (its site's limits are part of it).
+Json ReleaseJson(const sites::Release& release, const sites::Site& spec) {
   return {{"version", release.version}, {"previous", release.previous},
           {"restart", release.restart}, {"by", release.by},
-          {"at_ms", release.at_ms},     {"tag", fmt::format("{:016x}", sites::Tag(release))}};
+          {"at_ms", release.at_ms},     {"tag", fmt::format("{:016x}", sites::Tag(release, spec))}};
 }
 
 // The site `request` names, checked to exist, and its release in force.
 Result<sites::Release> SiteRelease(const Context& c, const std::string& name) {
-  if (Status s = sites::ValidateName(name); !s.ok()) return s;
-  auto site = c.log->Get(sites::Key(name));
-  if (!site.ok()) return site.status();
-  if (!site->has_value() || (*site)->tombstone) return Status::NotFound("no site '" + name + "'");
+  auto spec = LoadSpec(c, name);
+  if (!spec.ok()) return spec.status();
   auto release = ReleaseOf(c, name);
   if (!release.ok()) return release.status();
   if (!release->has_value()) {
@@ -70,7 +84,9 @@ Result<Json> WriteRelease(const Context& c, const Request& request, sites::Relea
   if (!options.ok()) return options.status();
   release.by = c.config.node_name;
   release.at_ms = WallMs();
-  Json answer = ReleaseJson(release);
+  auto spec = LoadSpec(c, request.Match(1));
+  if (!spec.ok()) return spec.status();
+  Json answer = ReleaseJson(release, *spec);
   answer["done"] = what;
   return WriteAnswer(c, *options, {{keys::Release(request.Match(1)), sites::Encode(release)}},
                      answer);
@@ -86,7 +102,9 @@ std::vector<Route> ReleaseRoutes(Context& context) {
          const std::string name = request.Match(1);
          auto release = SiteRelease(*c, name);
          if (!release.ok()) return release.status();
-         Json out = ReleaseJson(*release);
+         auto spec = LoadSpec(*c, name);
+         if (!spec.ok()) return spec.status();
+         Json out = ReleaseJson(*release, *spec);
          out["stopped"] = nullptr;
          if (auto stopped = StoppedBy(*c, name, *release)) {
            out["stopped"] = {

@@ -100,11 +100,16 @@ class AgentImpl final : public Agent {
               .publish = [this] { PublishLoadIfChanged(/*force=*/true); },
               .standing =
                   [this] {
-                    const auto [live, known] = CountWorkers(membership_->core());
+                    const WorkerCounts counts = CountWorkers(membership_->core());
+                    // Its own pull of the state log answered, and a peer's whole membership
+                    // merged (a seed restarted hears of the others one ping at a time).
+                    const bool heard =
+                        log_->exchanged() && membership_->core().stats().push_pulls > 0;
                     return rules::Standing{.single_node = config_.copies.single_node,
-                                           .exchanged = log_->exchanged(),
-                                           .live_workers = live,
-                                           .known_workers = known};
+                                           .exchanged = heard,
+                                           .live_workers = counts.live,
+                                           .known_workers = counts.known,
+                                           .reports_missing = counts.reports_missing};
                   },
               .drain =
                   [this](std::string backend, std::function<void(DrainOutcome)> done) {
@@ -232,6 +237,15 @@ class AgentImpl final : public Agent {
 
   void OnMembersChanged() {
     std::vector<std::string> live = membership_->LivePeers();
+    // A node that has merged no peer's whole state yet (a seed restarted with no one to join:
+    // it hears of the others one ping at a time) asks the first peer it hears of for it, so its
+    // view — and the copy rules' standing — is whole at once rather than at a push-pull round.
+    if (!asked_whole_state_ && !live.empty() && membership_->core().stats().push_pulls == 0) {
+      if (auto address = membership_->AddressOf(live.front())) {
+        asked_whole_state_ = true;
+        membership_->Join({address->ToString()});
+      }
+    }
     log_->SetLivePeers(live);
     live.push_back(config_.node_name);
     images_->SetMembers(std::move(live), RunningCopies(membership_->core()));
@@ -375,6 +389,7 @@ class AgentImpl final : public Agent {
   asio::signal_set signals_;
   bool leaving_ = false;
   bool replan_posted_ = false;
+  bool asked_whole_state_ = false;
   uint64_t copy_states_digest_ = 0;
   bool balancer_refresh_posted_ = false;
   double last_load_ = -1;

@@ -55,18 +55,21 @@ std::vector<std::string> RunningCopies(const gossip::Swim& core) {
   return out;
 }
 
-std::pair<size_t, size_t> CountWorkers(const gossip::Swim& core) {
-  size_t live = 0, known = 0;
+WorkerCounts CountWorkers(const gossip::Swim& core) {
+  WorkerCounts counts;
   for (const gossip::Member* member : core.members()) {
     if (member->meta().role == Role::kBalancer || member->status == MemberStatus::kLeft) continue;
-    ++known;
-    // A live worker whose load report has not arrived looks like one without copies: until
-    // it has, it is not counted.
+    ++counts.known;
+    if (member->status != MemberStatus::kAlive) continue;
+    // A live worker whose load report has not arrived looks like one without copies.
     const bool self = member->name() == core.name();
-    live +=
-        member->status == MemberStatus::kAlive && (self || core.LoadOf(member->name()) != nullptr);
+    if (self || core.LoadOf(member->name()) != nullptr) {
+      ++counts.live;
+    } else {
+      ++counts.reports_missing;
+    }
   }
-  return {live, known};
+  return counts;
 }
 
 std::vector<balancer::WorkerCopies> BalancedWorkers(const gossip::Swim& core) {

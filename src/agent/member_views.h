@@ -18,7 +18,12 @@ std::vector<rules::MemberReport> CopyMembers(const gossip::Swim& core);
 
 // Workers (members that are not balancers only) alive with their load report heard, and known
 // (not left: alive, suspect, or dead and not yet forgotten); this node counts when it is one.
-std::pair<size_t, size_t> CountWorkers(const gossip::Swim& core);
+// The copy rules' standing inputs: workers alive with their report heard, known, and alive
+// without a report yet.
+struct WorkerCounts {
+  size_t live = 0, known = 0, reports_missing = 0;
+};
+WorkerCounts CountWorkers(const gossip::Swim& core);
 
 // A digest of the live members' copies as their reports show them (site, serving, draining,
 // release; not loads): it changes when a copy anywhere starts, serves, drains or goes.

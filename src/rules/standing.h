@@ -12,9 +12,14 @@ namespace starling::rules {
 
 struct Standing {
   bool single_node = false;  // configured: this node alone is the cluster
-  bool exchanged = false;    // a peer answered one of its state-log exchanges since it started
+  // Since it started, a peer answered one of its state-log exchanges and it merged a peer's
+  // whole membership (a push-pull).
+  bool exchanged = false;
   size_t live_workers = 0;   // workers it sees alive with their load report, itself included
   size_t known_workers = 0;  // workers it knows that have not left (alive, suspect or dead)
+  // Workers it sees alive whose load report has not arrived: they look like workers without
+  // copies, so a round would start copies they already run.
+  size_t reports_missing = 0;
 };
 
 // Empty when the node may start and stop copies; otherwise why not, in a sentence.

@@ -23,6 +23,10 @@ TEST_CASE("a node alone or cut off from most workers decides nothing", "[unit]")
       {{.exchanged = true, .live_workers = 1, .known_workers = 2}, true, ""},
       {{.exchanged = true, .live_workers = 2, .known_workers = 5}, false, "2 of the 5 workers"},
       {{.exchanged = true, .live_workers = 3, .known_workers = 5}, true, ""},
+      // A live worker whose load report has not arrived: it would look empty.
+      {{.exchanged = true, .live_workers = 2, .known_workers = 3, .reports_missing = 1},
+       false,
+       "load report of 1 live worker"},
       // Configured alone: decides from the start.
       {{.single_node = true, .exchanged = false, .live_workers = 1, .known_workers = 1}, true, ""},
   };

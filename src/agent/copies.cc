@@ -285,7 +285,12 @@ void CopyService::ApplySamples(std::vector<Sample> samples,
     Copy& copy = *found;
     if (!sample.usage.ok() || sample.usage->threads.empty()) {
       if (copy.state == CopyState::kFailed) continue;
-      if (copy.state == CopyState::kStarting) FailedBeforeServing(copy, "exited before serving");
+      if (copy.state == CopyState::kStarting) {
+        FailedBeforeServing(
+            copy, "exited before serving" + (sample.output_tail.empty()
+                                                 ? std::string()
+                                                 : "; its output ends: " + sample.output_tail));
+      }
       copy.state = CopyState::kFailed;
       const std::string why = sample.usage.ok() ? "" : ": " + sample.usage.status().message();
       events_.Add(
@@ -373,6 +378,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   const std::string id = copy.id;
   copies_.emplace(id, std::move(copy));
   asio::post(pool_, [this, alive = alive_, spec, image_dir, dir, id]() mutable {
+    if (stopping_) return;  // the agent stops: StopAll cleans up what is left
     spec.port = ports_.Allocate();
     Status started = spec.port == 0 ? Status::ResourceExhausted("no free port in the node's range")
                                     : Status::Ok();
@@ -513,9 +519,13 @@ json CopyService::CopiesJson() const {
 }
 
 void CopyService::StopAll() {
+  // Starts and stops under way finish first (a start from now on does nothing); a start that
+  // finished has not told the io thread its mount, so mounts are found by their paths.
+  stopping_ = true;
+  pool_.join();
   for (auto& [id, copy] : copies_) {
     driver_->Stop(id, config_.copies.stop_grace).IgnoreError();
-    images::UnmountOverlay(copy.mount).IgnoreError();
+    images::UnmountOverlay({copy.dir + "/root", copy.dir + "/upper"}).IgnoreError();
     images_->Unpin(copy.site, copy.version);
     if (copy.port != 0) ports_.Release(copy.port);
   }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -169,6 +170,7 @@ class CopyService {
   asio::thread_pool pool_{2};     // starts and stops
   asio::thread_pool sampler_{1};  // usage, once a second
   bool sampling_ = false;
+  std::atomic<bool> stopping_{false};  // StopAll began: starts on the pool do nothing
   // By id. A node holds one copy of a site, or two while a rollout replaces it.
   std::map<std::string, Copy> copies_;
   std::map<std::string, rules::Autoscaler> autoscalers_;

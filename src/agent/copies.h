@@ -9,7 +9,8 @@
 // of a copy's state is an event with structured fields.
 //
 // Files: copies.cc (a copy's life: start, watch, sample, stop), copy_rounds.cc (a round: the
-// view from the state log and gossip, and acting on the decisions).
+// view from the state log and gossip, and acting on the decisions), copy_views.cc (the load
+// report and the API's list).
 //
 // Threading: the io thread decides and never blocks: the driver's calls, mounts and port checks
 // run on a small pool (starts and stops) and on a sampler thread (usage), and report back; a

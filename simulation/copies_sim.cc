@@ -15,6 +15,7 @@
 #include "src/rules/copy_planner.h"
 #include "src/rules/load_average.h"
 #include "src/rules/placement.h"
+#include "src/rules/rollout.h"
 #include "src/rules/round_view.h"
 
 namespace starling::sim {
@@ -324,7 +325,7 @@ class CopiesSim {
             // It exits before it serves: gone. A replacement's failure stops the rollout, as
             // does any copy's while no copy of its release serves (as the agent's).
             Site& failed = sites_[site];
-            if ((copy.replacing || !ReleaseServes(site, copy.release)) &&
+            if (rules::StopsRollout(copy.replacing, ReleaseServes(site, copy.release)) &&
                 copy.release == failed.release && !failed.stopped) {
               failed.stopped = true;
               failed.rolling_since = kInstantMax;

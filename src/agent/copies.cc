@@ -132,15 +132,13 @@ bool CopyService::HasCopyOf(const std::string& site) const {
 
 void CopyService::FailedBeforeServing(const Copy& copy, const std::string& why) {
   Failed(copy.site);
-  // A replacement that never served, or any copy while no copy of its release serves
-  // anywhere: the release is not rolled further. The copies of the release before keep
-  // serving (and new ones start on it); the next release written (a fixed push, a rollback, a
-  // restart) rolls again. A copy of a release that serves elsewhere failed for a reason of
-  // its own.
+  // The release is not rolled further (rules::StopsRollout): the copies of the release before
+  // keep serving, new ones start on it, and the next release written rolls again.
   auto serving = serving_releases_.find(copy.site);
   const bool serves_elsewhere =
       serving != serving_releases_.end() && serving->second.contains(copy.release);
-  if ((!copy.replacing && serves_elsewhere) || !stopped_said_.insert(copy.release).second) {
+  if (!rules::StopsRollout(copy.replacing, serves_elsewhere) ||
+      !stopped_said_.insert(copy.release).second) {
     return;
   }
   log_->WriteLocal(
@@ -317,7 +315,7 @@ void CopyService::ApplySamples(std::vector<Sample> samples,
 }
 
 void CopyService::Start(const rules::SiteView& site, const rules::Decision& decision,
-                        const SiteRelease& release, bool replacing) {
+                        const sites::ReleaseState& release, bool replacing) {
   if (auto backoff = backoff_.find(site.name);
       backoff != backoff_.end() && backoff->second.first > hooks_.now()) {
     return;  // it failed here lately: wait before trying again

@@ -40,6 +40,7 @@
 #include "src/images/overlay.h"
 #include "src/rules/copy_planner.h"
 #include "src/rules/load_average.h"
+#include "src/rules/rollout.h"
 #include "src/rules/round_view.h"
 #include "src/rules/standing.h"
 #include "src/sites/release.h"
@@ -124,15 +125,6 @@ class CopyService {
     size_t runnable = 0;
     std::string output_tail;  // the end of its output, when it is gone
   };
-  // What a round knows of a site beyond its spec: the release its copies should run.
-  struct SiteRelease {
-    sites::Release release;  // in force
-    uint64_t tag = 0;
-    bool stopped = false;  // its rollout failed: new copies run `previous` (when kept)
-    std::string start_version;
-    uint64_t start_tag = 0;
-  };
-
   // copies.cc: a copy's life.
   Copy* Find(const std::string& id);
   bool HasCopyOf(const std::string& site) const;
@@ -143,7 +135,7 @@ class CopyService {
   // A copy failed before it served: a replacement's failure stops its site's rollout.
   void FailedBeforeServing(const Copy& copy, const std::string& why);
   void Start(const rules::SiteView& site, const rules::Decision& decision,
-             const SiteRelease& release, bool replacing);
+             const sites::ReleaseState& release, bool replacing);
   void Stop(const std::string& id, EventRecord event);
   void FinishStop(const std::string& id);
   // A copy of `site` failed to start or died: starting it here again waits, doubling each time.
@@ -151,10 +143,10 @@ class CopyService {
 
   // copy_rounds.cc: a round.
   // Each site's release in force, by name, for the sites in `specs` (this round's).
-  std::map<std::string, SiteRelease> ReadReleases(
+  std::map<std::string, sites::ReleaseState> ReadReleases(
       const std::map<std::string, const sites::Site*>& specs);
   void Act(const rules::RoundView& view, const std::vector<rules::Decision>& decisions,
-           const std::map<std::string, SiteRelease>& releases);
+           const std::map<std::string, sites::ReleaseState>& releases);
 
   DecodedEntries<sites::Site> sites_;               // the state log's sites, decoded once each
   DecodedEntries<uint32_t> desired_;                // the desired counts

@@ -10,7 +10,7 @@ namespace starling::agent {
 using json = nlohmann::json;
 using rules::CopyState;
 
-std::map<std::string, CopyService::SiteRelease> CopyService::ReadReleases(
+std::map<std::string, sites::ReleaseState> CopyService::ReadReleases(
     const std::map<std::string, const sites::Site*>& specs) {
   std::map<std::string, std::vector<std::string>> kept;  // site: versions, newest push first
   for (const auto& record : images_->Records("")) kept[record.site].push_back(record.version);
@@ -22,29 +22,22 @@ std::map<std::string, CopyService::SiteRelease> CopyService::ReadReleases(
     }
   }
   entries.clear();
-  std::map<std::string, uint64_t> stopped;  // site: the tag of the release that failed
+  std::map<std::string, sites::RolloutFailure> failures;  // the stopped rollouts, by site
   if (log_->Scan(keys::kRollout, &entries).ok()) {
     for (const auto& [key, failure] : failures_.Update(entries)) {
-      stopped.emplace(key.substr(keys::kRollout.size()), failure->tag);
+      failures.emplace(key.substr(keys::kRollout.size()), *failure);
     }
   }
-  std::map<std::string, SiteRelease> out;
+  auto find = [](const auto& map, const std::string& site) {
+    auto it = map.find(site);
+    return it == map.end() ? std::nullopt : std::optional(it->second);
+  };
+  std::map<std::string, sites::ReleaseState> out;
   for (const auto& [site, versions] : kept) {
     auto spec = specs.find(site);
     if (spec == specs.end()) continue;  // a site's image outlives it a moment: nothing runs it
-    auto found = stored.find(site);
-    auto release = sites::InForce(
-        found == stored.end() ? std::nullopt : std::optional<sites::Release>(found->second),
-        versions);
-    if (!release) continue;
-    SiteRelease r{.release = *release, .tag = sites::Tag(*release, *spec->second)};
-    auto failed = stopped.find(site);
-    r.stopped = failed != stopped.end() && failed->second == r.tag;
-    // A stopped rollout's site starts new copies on the version before, while it is kept.
-    const bool back = r.stopped && !release->previous.empty();
-    r.start_version = back ? release->previous : release->version;
-    r.start_tag = back ? sites::Tag(release->previous, 0, *spec->second) : r.tag;
-    out.emplace(site, std::move(r));
+    auto state = sites::Resolve(find(stored, site), versions, find(failures, site), *spec->second);
+    if (state) out.emplace(site, std::move(*state));
   }
   return out;
 }
@@ -130,7 +123,7 @@ void CopyService::Plan(const std::vector<rules::MemberReport>& alive) {
 }
 
 void CopyService::Act(const rules::RoundView& view, const std::vector<rules::Decision>& decisions,
-                      const std::map<std::string, SiteRelease>& releases) {
+                      const std::map<std::string, sites::ReleaseState>& releases) {
   // This node's copies of a site that `keep` holds for, not busy (a start or stop runs).
   auto copies_of = [&](const std::string& site, auto keep) {
     std::vector<std::string> ids;

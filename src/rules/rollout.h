@@ -28,4 +28,12 @@ struct RolloutStep {
 // placement moves them.
 RolloutStep PlanRollout(const SiteView& site, const std::vector<WorkerView>& workers);
 
+// Whether a copy of the release in force that failed before it served stops the rollout: a
+// replacement's failure does, and so does any copy's while no copy of that release serves
+// anywhere (else a broken release whose old copies were lost would restart itself for ever);
+// a copy of a release that serves elsewhere failed for a reason of its own.
+inline bool StopsRollout(bool replacing, bool release_serves_elsewhere) {
+  return replacing || !release_serves_elsewhere;
+}
+
 }  // namespace starling::rules

@@ -84,6 +84,20 @@ std::optional<Release> InForce(const std::optional<Release>& stored,
   return release;
 }
 
+std::optional<ReleaseState> Resolve(const std::optional<Release>& stored,
+                                    const std::vector<std::string>& kept_newest_first,
+                                    const std::optional<RolloutFailure>& failure,
+                                    const Site& site) {
+  auto release = InForce(stored, kept_newest_first);
+  if (!release) return std::nullopt;
+  ReleaseState state{.release = *release, .tag = Tag(*release, site)};
+  state.stopped = failure.has_value() && failure->tag == state.tag;
+  const bool back = state.stopped && !release->previous.empty();
+  state.start_version = back ? release->previous : release->version;
+  state.start_tag = back ? Tag(release->previous, 0, site) : state.tag;
+  return state;
+}
+
 std::string Encode(const RolloutFailure& failure) {
   return json{
       {"tag", failure.tag}, {"why", failure.why}, {"node", failure.node}, {"at_ms", failure.at_ms}}

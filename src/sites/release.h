@@ -53,6 +53,22 @@ struct RolloutFailure {
   std::string node;
   int64_t at_ms = 0;
 };
+
+// A site's release as the agent's rounds and its API both see it.
+struct ReleaseState {
+  Release release;       // in force
+  uint64_t tag = 0;      // Tag(release, site): what its copies report
+  bool stopped = false;  // the stored failure names this release: its rollout stopped
+  // What new copies start on: the release before while the rollout is stopped (and that one
+  // is kept), the release in force otherwise.
+  std::string start_version;
+  uint64_t start_tag = 0;
+};
+// InForce, its tag, and whether `failure` (the stored "rollout/<site>", if any) stops it.
+// Nullopt when no version is kept.
+std::optional<ReleaseState> Resolve(const std::optional<Release>& stored,
+                                    const std::vector<std::string>& kept_newest_first,
+                                    const std::optional<RolloutFailure>& failure, const Site& site);
 std::string Encode(const RolloutFailure& failure);
 Result<RolloutFailure> DecodeRolloutFailure(std::string_view bytes);
 

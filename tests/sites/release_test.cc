@@ -65,5 +65,32 @@ TEST_CASE("the release in force: the stored one while its version is kept", "[un
   CHECK(InForce(back, {kC, kA})->version == kC);
 }
 
+TEST_CASE("a stopped rollout: new copies start on the release before", "[unit]") {
+  const Site site;
+  const Release pushed{.version = kC, .previous = kB};
+  // No failure stored, or one for another release: rolling to C.
+  for (const auto& failure :
+       {std::optional<RolloutFailure>(), std::optional(RolloutFailure{.tag = Tag(kA, 0, site)})}) {
+    auto state = Resolve(pushed, {kC, kB, kA}, failure, site);
+    REQUIRE(state.has_value());
+    CHECK_FALSE(state->stopped);
+    CHECK(state->tag == Tag(kC, 0, site));
+    CHECK(state->start_version == kC);
+    CHECK(state->start_tag == state->tag);
+  }
+  // C's copies failed to serve: new copies run B (a tag unlike C's, so C is not rolled to).
+  auto stopped = Resolve(pushed, {kC, kB, kA}, RolloutFailure{.tag = Tag(kC, 0, site)}, site);
+  REQUIRE(stopped.has_value());
+  CHECK(stopped->stopped);
+  CHECK(stopped->start_version == kB);
+  CHECK(stopped->start_tag == Tag(kB, 0, site));
+  // With B no longer kept there is nothing to fall back to: C it is.
+  auto alone = Resolve(pushed, {kC, kA}, RolloutFailure{.tag = Tag(kC, 0, site)}, site);
+  REQUIRE(alone.has_value());
+  CHECK(alone->stopped);
+  CHECK(alone->start_version == kC);
+  CHECK_FALSE(Resolve(pushed, {}, std::nullopt, site).has_value());
+}
+
 }  // namespace
 }  // namespace starling::sites

@@ -83,10 +83,15 @@ Result<WriteOptions> WriteParams(const Request& request);
 Result<Json> WriteAnswer(const Context& context, const WriteOptions& options, std::vector<Put> puts,
                          Json result);
 
-// The release in force of `site` (src/sites/release.h); nullopt when it has no image.
-Result<std::optional<sites::Release>> ReleaseOf(const Context& context, const std::string& site);
-// Whether `release` of `site` is the one whose rollout stopped ("rollout/<site>").
-bool RolloutStopped(const Context& context, const std::string& site, const sites::Release& release);
+// A site's release as every node's rounds see it (sites::Resolve), its spec, and the stored
+// failure when that failure stops this release. Nullopt when the site has no image; NotFound
+// when there is no such site.
+struct ReleaseView {
+  sites::ReleaseState state;
+  sites::Site spec;
+  std::optional<sites::RolloutFailure> stopped_by;
+};
+Result<std::optional<ReleaseView>> ReleaseOf(const Context& context, const std::string& site);
 
 // Route tables, one per resource.
 std::vector<Route> SiteRoutes(Context& context);      // sites

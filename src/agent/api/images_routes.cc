@@ -122,15 +122,17 @@ Result<Json> Push(const Context& c, const Request& request) {
     // The one before is what copies fall back to if this one fails: over a stopped rollout
     // that is still the release before it.
     auto current = ReleaseOf(c, site);
-    if (current.ok() && (!current->has_value() || (*current)->version != record.version)) {
-      const bool stopped = current->has_value() && RolloutStopped(c, site, **current);
-      const sites::Release release{.version = record.version,
-                                   .previous = !current->has_value() ? ""
-                                               : stopped             ? (*current)->previous
-                                                                     : (*current)->version,
-                                   .by = c.config.node_name,
-                                   .at_ms = record.pushed_ms};
-      puts.push_back({keys::Release(site), sites::Encode(release)});
+    if (current.ok()) {
+      const sites::ReleaseState* now = current->has_value() ? &(*current)->state : nullptr;
+      if (now == nullptr || now->release.version != record.version) {
+        const sites::Release release{.version = record.version,
+                                     .previous = now == nullptr ? ""
+                                                 : now->stopped ? now->release.previous
+                                                                : now->release.version,
+                                     .by = c.config.node_name,
+                                     .at_ms = record.pushed_ms};
+        puts.push_back({keys::Release(site), sites::Encode(release)});
+      }
     }
     puts.push_back({images::RecordKey(site, record.version), images::EncodeRecord(record)});
     summary["removed_versions"] = expired->size();

@@ -11,24 +11,6 @@
 #include "src/state/keys.h"
 
 namespace starling::agent::api {
-
-Result<std::optional<sites::Release>> ReleaseOf(const Context& c, const std::string& site) {
-  std::optional<sites::Release> stored;
-  auto entry = c.log->Get(keys::Release(site));
-  if (!entry.ok()) return entry.status();
-  if (entry->has_value() && !(*entry)->tombstone) {
-    auto decoded = sites::DecodeRelease((*entry)->value);
-    if (decoded.ok()) stored = std::move(decoded.value());
-  }
-  auto kept = c.OnIo([&c, site]() -> Result<Json> {
-    Json versions = Json::array();
-    for (const auto& record : c.images->Records(site)) versions.push_back(record.version);
-    return versions;
-  });
-  if (!kept.ok()) return kept.status();
-  return sites::InForce(stored, kept->get<std::vector<std::string>>());
-}
-
 namespace {
 
 // The site's spec, or NotFound.
@@ -40,21 +22,40 @@ Result<sites::Site> LoadSpec(const Context& c, const std::string& name) {
   return sites::Decode((*site)->value);
 }
 
-}  // namespace
-
-std::optional<sites::RolloutFailure> StoppedBy(const Context& c, const std::string& site,
-                                               const sites::Release& release) {
-  auto spec = LoadSpec(c, site);
-  if (!spec.ok()) return std::nullopt;
-  auto failure = c.log->Get(keys::Rollout(site));
-  if (!failure.ok() || !failure->has_value() || (*failure)->tombstone) return std::nullopt;
-  auto decoded = sites::DecodeRolloutFailure((*failure)->value);
-  if (!decoded.ok() || decoded->tag != sites::Tag(release, *spec)) return std::nullopt;
-  return std::move(decoded.value());
+// The stored value of `key` decoded by `decode`, or nullopt (none, deleted or undecodable).
+template <typename T>
+Result<std::optional<T>> LoadStored(const Context& c, const std::string& key,
+                                    Result<T> (*decode)(std::string_view)) {
+  auto entry = c.log->Get(key);
+  if (!entry.ok()) return entry.status();
+  if (!entry->has_value() || (*entry)->tombstone) return std::optional<T>();
+  auto decoded = decode((*entry)->value);
+  if (!decoded.ok()) return std::optional<T>();
+  return std::optional<T>(std::move(decoded.value()));
 }
 
-bool RolloutStopped(const Context& c, const std::string& site, const sites::Release& release) {
-  return StoppedBy(c, site, release).has_value();
+}  // namespace
+
+Result<std::optional<ReleaseView>> ReleaseOf(const Context& c, const std::string& site) {
+  auto spec = LoadSpec(c, site);
+  if (!spec.ok()) return spec.status();
+  auto stored = LoadStored<sites::Release>(c, keys::Release(site), &sites::DecodeRelease);
+  if (!stored.ok()) return stored.status();
+  auto failure =
+      LoadStored<sites::RolloutFailure>(c, keys::Rollout(site), &sites::DecodeRolloutFailure);
+  if (!failure.ok()) return failure.status();
+  auto kept = c.OnIo([&c, site]() -> Result<Json> {
+    Json versions = Json::array();
+    for (const auto& record : c.images->Records(site)) versions.push_back(record.version);
+    return versions;
+  });
+  if (!kept.ok()) return kept.status();
+  // The very function every node's rounds use (src/agent/copy_rounds.cc).
+  auto state = sites::Resolve(*stored, kept->get<std::vector<std::string>>(), *failure, *spec);
+  if (!state) return std::optional<ReleaseView>();
+  ReleaseView view{.state = std::move(*state), .spec = std::move(spec.value())};
+  if (view.state.stopped) view.stopped_by = *failure;
+  return std::optional<ReleaseView>(std::move(view));
 }
 
 namespace {
@@ -66,27 +67,23 @@ Json ReleaseJson(const sites::Release& release, const sites::Site& spec) {
           {"at_ms", release.at_ms},     {"tag", fmt::format("{:016x}", sites::Tag(release, spec))}};
 }
 
-// The site `request` names, checked to exist, and its release in force.
-Result<sites::Release> SiteRelease(const Context& c, const std::string& name) {
-  auto spec = LoadSpec(c, name);
-  if (!spec.ok()) return spec.status();
-  auto release = ReleaseOf(c, name);
-  if (!release.ok()) return release.status();
-  if (!release->has_value()) {
+// The release of the site `name`, which must exist and have an image.
+Result<ReleaseView> SiteRelease(const Context& c, const std::string& name) {
+  auto view = ReleaseOf(c, name);
+  if (!view.ok()) return view.status();
+  if (!view->has_value()) {
     return Status::NotFound("site '" + name + "' has no image: push one first");
   }
-  return **release;
+  return std::move(**view);
 }
 
-Result<Json> WriteRelease(const Context& c, const Request& request, sites::Release release,
-                          const std::string& what) {
+Result<Json> WriteRelease(const Context& c, const Request& request, const sites::Site& spec,
+                          sites::Release release, const std::string& what) {
   auto options = WriteParams(request);
   if (!options.ok()) return options.status();
   release.by = c.config.node_name;
   release.at_ms = WallMs();
-  auto spec = LoadSpec(c, request.Match(1));
-  if (!spec.ok()) return spec.status();
-  Json answer = ReleaseJson(release, *spec);
+  Json answer = ReleaseJson(release, spec);
   answer["done"] = what;
   return WriteAnswer(c, *options, {{keys::Release(request.Match(1)), sites::Encode(release)}},
                      answer);
@@ -99,14 +96,11 @@ std::vector<Route> ReleaseRoutes(Context& context) {
   return {
       {Method::kGet, R"(/v1/sites/([^/]+)/release)",
        [c](const Request& request) -> Result<Json> {
-         const std::string name = request.Match(1);
-         auto release = SiteRelease(*c, name);
-         if (!release.ok()) return release.status();
-         auto spec = LoadSpec(*c, name);
-         if (!spec.ok()) return spec.status();
-         Json out = ReleaseJson(*release, *spec);
+         auto view = SiteRelease(*c, request.Match(1));
+         if (!view.ok()) return view.status();
+         Json out = ReleaseJson(view->state.release, view->spec);
          out["stopped"] = nullptr;
-         if (auto stopped = StoppedBy(*c, name, *release)) {
+         if (const auto& stopped = view->stopped_by) {
            out["stopped"] = {
                {"why", stopped->why}, {"node", stopped->node}, {"at_ms", stopped->at_ms}};
          }
@@ -114,24 +108,24 @@ std::vector<Route> ReleaseRoutes(Context& context) {
        }},
       {Method::kPost, R"(/v1/sites/([^/]+)/rollback)",
        [c](const Request& request) -> Result<Json> {
-         auto current = SiteRelease(*c, request.Match(1));
-         if (!current.ok()) return current.status();
-         if (current->previous.empty()) {
+         auto view = SiteRelease(*c, request.Match(1));
+         if (!view.ok()) return view.status();
+         const sites::Release& current = view->state.release;
+         if (current.previous.empty()) {
            return Status::FailedPrecondition("site '" + request.Match(1) +
                                              "' has no earlier version kept to return to");
          }
          return WriteRelease(
-             *c, request,
-             {.version = current->previous, .previous = current->version, .restart = 0},
-             "rollback");
+             *c, request, view->spec,
+             {.version = current.previous, .previous = current.version, .restart = 0}, "rollback");
        }},
       {Method::kPost, R"(/v1/sites/([^/]+)/restart)",
        [c](const Request& request) -> Result<Json> {
-         auto current = SiteRelease(*c, request.Match(1));
-         if (!current.ok()) return current.status();
-         sites::Release next = *current;
+         auto view = SiteRelease(*c, request.Match(1));
+         if (!view.ok()) return view.status();
+         sites::Release next = view->state.release;
          ++next.restart;
-         return WriteRelease(*c, request, next, "restart");
+         return WriteRelease(*c, request, view->spec, next, "restart");
        }},
   };
 }

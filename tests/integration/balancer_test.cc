@@ -6,6 +6,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "tests/integration/load.h"
 #include "tests/integration/sites.h"
 
 namespace starling::testing {
@@ -31,52 +32,6 @@ size_t Peers(const Cluster::Agent& balancer, const std::string& site) {
   const json state = BalancerState(balancer);
   return state["sites"].contains(site) ? state["sites"][site].size() : 0;
 }
-
-// A client that GETs the site's page through the balancer without pause (bounded: 5 minutes,
-// 200,000 requests) and counts what failed.
-class Load {
- public:
-  Load(uint16_t port, std::string host) : port_(port), host_(std::move(host)) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~Load() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  int requests() const { return requests_; }
-  int failed() const { return failed_; }
-  std::string failures() {
-    std::lock_guard lock(mutex_);
-    return failures_;
-  }
-
- private:
-  void Run() {
-    httplib::Client client("127.0.0.1", port_);
-    client.set_read_timeout(5, 0);
-    const auto end = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-    while (!stop_ && std::chrono::steady_clock::now() < end && requests_ < 200000) {
-      auto response = client.Get("/index.html", {{"Host", host_}});
-      ++requests_;
-      if (!response || response->status != 200 || response->body != kPage) {
-        ++failed_;
-        std::lock_guard lock(mutex_);
-        failures_ += response ? std::to_string(response->status) + " " + response->body
-                              : httplib::to_string(response.error());
-        failures_ += "\n";
-      }
-    }
-  }
-
-  uint16_t port_;
-  std::string host_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> requests_{0}, failed_{0};
-  std::mutex mutex_;
-  std::string failures_;
-  std::thread thread_;
-};
 
 TEST_CASE("a site through nginx: copies come and go with no reload and no failed GET",
           "[integration][balancer]") {
@@ -109,7 +64,7 @@ TEST_CASE("a site through nginx: copies come and go with no reload and no failed
   CHECK(BalancerState(balancer)["health"] == "ok");
   const uint64_t reloads = BalancerState(balancer)["reloads"];
 
-  Load load(listen, "web.example.com");
+  GetLoad load(listen, "web.example.com", "/index.html", kPage);
   auto patch = [&](const json& body) {
     auto patched = Cluster::Api(agents[0], "PATCH", "/v1/sites/web?ack=all-live", body.dump());
     REQUIRE(patched);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "tests/integration/load.h"
 #include "tests/integration/sites.h"
 
 namespace starling::testing {
@@ -34,77 +35,6 @@ fs::path VersionImage(const fs::path& dir, const std::string& version) {
 }
 
 const char* kServe = "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www";
-
-// A client that GETs /version.txt through the balancer without pause (bounded: 5 minutes,
-// 300,000 requests), counting each answer's body and every failure.
-class VersionLoad {
- public:
-  VersionLoad(uint16_t port, std::string host) : port_(port), host_(std::move(host)) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~VersionLoad() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  // Answers by body since the last Reset, and failures (not 200) since ResetFailures.
-  std::map<std::string, int> bodies() {
-    std::lock_guard lock(mutex_);
-    return bodies_;
-  }
-  void Reset() {
-    std::lock_guard lock(mutex_);
-    bodies_.clear();
-  }
-  // Failures are counted from here (before, the balancer may not know the site yet).
-  void ResetFailures() {
-    std::lock_guard lock(mutex_);
-    failed_ = 0;
-    failures_.clear();
-  }
-  int requests() const { return requests_; }
-  int failed() const { return failed_; }
-  std::string failures() {
-    std::lock_guard lock(mutex_);
-    return failures_;
-  }
-
- private:
-  void Run() {
-    httplib::Client client("127.0.0.1", port_);
-    client.set_read_timeout(5, 0);
-    const auto end = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-    while (!stop_ && std::chrono::steady_clock::now() < end && requests_ < 300000) {
-      auto response = client.Get("/version.txt", {{"Host", host_}});
-      ++requests_;
-      std::lock_guard lock(mutex_);
-      if (!response || response->status != 200) {
-        ++failed_;
-        if (failures_.size() < 2000) {
-          const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count() %
-                          100000;
-          failures_ +=
-              fmt::format("{:05.3f} s: {}", ms / 1000.0,
-                          response ? std::to_string(response->status) + " " + response->body
-                                   : httplib::to_string(response.error()));
-        }
-        continue;
-      }
-      ++bodies_[response->body];
-    }
-  }
-
-  uint16_t port_;
-  std::string host_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> requests_{0}, failed_{0};
-  std::mutex mutex_;
-  std::map<std::string, int> bodies_;
-  std::string failures_;
-  std::thread thread_;
-};
 
 json Release(const Cluster::Agent& agent, const std::string& site) {
   auto release = Cluster::Api(agent, "GET", "/v1/sites/" + site + "/release", "{}", 2);
@@ -170,7 +100,7 @@ TEST_CASE("a new version rolls out under load with no failed request; a broken o
     return OnRelease(cluster, "roll", tag) == std::pair<size_t, size_t>{2, 2};
   }));
 
-  VersionLoad load(listen, "roll.example.com");
+  GetLoad load(listen, "roll.example.com", "/version.txt");
   // A clean window first: a new site's server block reaches nginx by a reload, whose old
   // workers answer 404 for a moment.
   REQUIRE(WaitFor(std::chrono::seconds(20), [&] {

@@ -179,6 +179,7 @@ class AgentImpl final : public Agent {
           api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes, api::MetricRoutes}) {
       http_.Add(routes(*api_));
     }
+    if (Status s = http_.Start(); !s.ok()) return s;
     spdlog::info(
         "agent {} starting: gossip {} (advertise {}), api http://{}, profile {}, "
         "incarnation {}, state log {} at {} entries",
@@ -198,10 +199,8 @@ class AgentImpl final : public Agent {
     });
     PublishLoadIfChanged();
     Housekeeping();
-    std::thread http_thread([this] { http_.Run(); });
     io_.run();
     http_.Stop();
-    http_thread.join();
     log_->Stop();
     disk_.join();
     spdlog::info("agent {} stopped", config_.node_name);

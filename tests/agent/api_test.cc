@@ -17,6 +17,7 @@
 #include "src/agent/agent.h"
 #include "src/agent/config.h"
 #include "src/net/sealer.h"
+#include "tests/agent/local_agent.h"
 #include "tests/integration/cluster.h"
 
 namespace starling::agent {
@@ -25,84 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-using testing::FreePort;
+using starling::testing::FreePort;
 
-// One agent in this process, on loopback, until it is told to leave.
-class LocalAgent {
- public:
-  LocalAgent() {
-    char pattern[] = "/tmp/starling-api-XXXXXX";
-    REQUIRE(::mkdtemp(pattern) != nullptr);
-    dir_ = pattern;
-    spdlog::set_level(spdlog::level::warn);  // the agent's log, in this process
-    std::ofstream(dir_ / "key") << net::Keyring::EncodeKey(net::Keyring::Generate()) << "\n";
-    api_port_ = FreePort();
-    const std::string toml =
-        "node_name = \"api-node\"\n"
-        "bind = \"127.0.0.1:" +
-        std::to_string(FreePort()) +
-        "\"\n"
-        "api = \"127.0.0.1:" +
-        std::to_string(api_port_) +
-        "\"\n"
-        "key_file = \"" +
-        (dir_ / "key").string() +
-        "\"\n"
-        "data_dir = \"" +
-        (dir_ / "data").string() +
-        "\"\n"
-        "log_level = \"warn\"\n"
-        "[copies]\ndriver = \"process\"\n"
-        "[images]\nmaterialize = false\nscrub_mb_s = 0\n";
-    auto config = ParseConfig(toml, "api_test.toml");
-    REQUIRE(config.ok());
-    auto agent = Agent::Create(std::move(*config));
-    INFO(agent.status().ToString());
-    REQUIRE(agent.ok());
-    agent_ = std::move(*agent);
-    thread_ = std::thread([this] { exit_code_ = agent_->Run(); });
-  }
-  ~LocalAgent() {
-    if (thread_.joinable()) {
-      Call("POST", "/v1/leave");
-      thread_.join();
-    }
-    agent_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
-  // The status and the parsed body (a JSON string when the body is not JSON).
-  std::pair<int, json> Call(const std::string& method, const std::string& path,
-                            const std::string& body = "{}") {
-    httplib::Client client("127.0.0.1", api_port_);
-    client.set_connection_timeout(2, 0);
-    client.set_read_timeout(10, 0);
-    httplib::Result response = method == "GET"      ? client.Get(path)
-                               : method == "DELETE" ? client.Delete(path)
-                               : method == "PUT"    ? client.Put(path, body, "application/json")
-                               : method == "PATCH"  ? client.Patch(path, body, "application/json")
-                                                    : client.Post(path, body, "application/json");
-    REQUIRE(response);
-    auto parsed = json::parse(response->body, nullptr, false);
-    if (parsed.is_discarded()) parsed = json(response->body);
-    return {response->status, parsed};
-  }
-
-  // Joins the agent's thread after a leave; its exit code.
-  int Join() {
-    thread_.join();
-    return exit_code_;
-  }
-  const fs::path& dir() const { return dir_; }
-
- private:
-  fs::path dir_;
-  uint16_t api_port_ = 0;
-  std::unique_ptr<Agent> agent_;
-  std::thread thread_;
-  int exit_code_ = -1;
-};
+using testing::LocalAgent;
 
 // An error answer: its status, and the one error body with `kind`.
 void CheckError(const std::pair<int, json>& answer, int status, const std::string& kind) {

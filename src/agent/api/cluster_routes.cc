@@ -150,7 +150,7 @@ std::vector<Route> ClusterRoutes(Context& context) {
          auto options = WriteParams(request);
          if (!options.ok()) return options.status();
          const std::string key = request.Match(1);
-         return WriteAnswer(*c, *options, {{keys::Kv(key), request.http.body}}, {{"key", key}});
+         return WriteAnswer(*c, *options, {{keys::Kv(key), request.raw}}, {{"key", key}});
        },
        BodyKind::kRaw},
       {Method::kGet, R"(/v1/kv/(.+))",

@@ -1,158 +1,303 @@
+// The API's HTTP server on GNU libmicrohttpd (server.h): the limits, the routing, and the one
+// place an answer is written.
 #include "src/agent/api/server.h"
 
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <regex>
+
 namespace starling::agent::api {
+
+struct Server::CompiledRoute {
+  Route route;
+  std::regex pattern;
+};
+
 namespace {
 
-void Reply(httplib::Response& response, int status, const Json& body) {
-  response.status = status;
-  response.set_content(body.dump(2, ' ', false, Json::error_handler_t::replace) + "\n",
-                       "application/json");
+Answer JsonAnswer(int status, const Json& body) {
+  return {status, "application/json",
+          body.dump(2, ' ', false, Json::error_handler_t::replace) + "\n"};
 }
 
-void Serve(const Route& route, const httplib::Request& http, httplib::Response& response) {
-  Request request{http};
-  if (route.body == BodyKind::kJson) {
-    auto body = Json::parse(http.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded() || !body.is_object()) {
-      Reply(response, 400,
-            ErrorBody(Status::InvalidArgument("the request body must be a JSON object")));
-      return;
+Answer ErrorAnswer(int status, const Status& error) { return JsonAnswer(status, ErrorBody(error)); }
+
+std::optional<Method> ParseMethod(std::string_view name) {
+  for (Method method :
+       {Method::kGet, Method::kPost, Method::kPut, Method::kPatch, Method::kDelete}) {
+    if (MethodName(method) == name) return method;
+  }
+  return std::nullopt;
+}
+
+// What one request gathers across the access handler's calls.
+struct Pending {
+  Request request;
+  std::string body;
+  size_t limit = 0;
+  bool refused = false;  // answered before its body came
+};
+
+std::string PeerOf(MHD_Connection* connection) {
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (info == nullptr || info->client_addr == nullptr) return "";
+  char text[INET6_ADDRSTRLEN] = {};
+  const sockaddr* address = info->client_addr;
+  if (address->sa_family == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, text,
+                sizeof text);
+  } else if (address->sa_family == AF_INET6) {
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, text,
+                sizeof text);
+  } else if (address->sa_family == AF_UNIX) {
+    return "unix";
+  }
+  return text;
+}
+
+MHD_Result Collect(void* into, MHD_ValueKind, const char* key, const char* value) {
+  auto* map = static_cast<std::map<std::string, std::string>*>(into);
+  map->emplace(key == nullptr ? "" : key, value == nullptr ? "" : value);
+  return MHD_YES;
+}
+
+MHD_Result CollectHeader(void* into, MHD_ValueKind, const char* key, const char* value) {
+  auto* map = static_cast<std::map<std::string, std::string>*>(into);
+  std::string name = key == nullptr ? "" : key;
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  map->emplace(std::move(name), value == nullptr ? "" : value);
+  return MHD_YES;
+}
+
+MHD_Result Send(MHD_Connection* connection, const Answer& answer) {
+  MHD_Response* response = MHD_create_response_from_buffer(
+      answer.body.size(), const_cast<char*>(answer.body.data()), MHD_RESPMEM_MUST_COPY);
+  if (response == nullptr) return MHD_NO;
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, answer.content_type.c_str());
+  const MHD_Result queued =
+      MHD_queue_response(connection, static_cast<unsigned>(answer.status), response);
+  MHD_destroy_response(response);
+  return queued;
+}
+
+MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, const char* method,
+                     const char*, const char* upload_data, size_t* upload_data_size, void** state) {
+  const auto* server = static_cast<const Server*>(cls);
+  auto* pending = static_cast<Pending*>(*state);
+  if (pending == nullptr) {
+    // The first call: headers are in, no body yet.
+    pending = new Pending();
+    *state = pending;
+    auto parsed = ParseMethod(method == nullptr ? "" : method);
+    if (!parsed) {
+      pending->refused = true;
+      return Send(connection,
+                  ErrorAnswer(405, Status::InvalidArgument("the API takes GET, POST, PUT, "
+                                                           "PATCH and DELETE")));
     }
-    request.body = std::move(body);
+    Request& request = pending->request;
+    request.method = *parsed;
+    request.path = url == nullptr ? "" : url;
+    request.peer = PeerOf(connection);
+    MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, Collect, &request.params);
+    MHD_get_connection_values(connection, MHD_HEADER_KIND, CollectHeader, &request.headers);
+    pending->limit = server->BodyLimit(request.method, request.path);
+    const std::string length = request.Header("content-length");
+    if (!length.empty()) {
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long declared = std::strtoull(length.c_str(), &end, 10);
+      if (errno != 0 || *end != '\0' || declared > pending->limit) {
+        pending->refused = true;  // answered now; MHD closes the connection after it
+        return Send(
+            connection,
+            ErrorAnswer(413, Status::InvalidArgument("the request body is over " +
+                                                     std::to_string(pending->limit) + " bytes")));
+      }
+      pending->body.reserve(declared);
+    }
+    return MHD_YES;
   }
-  Result<Json> answer = route.handler(request);
-  if (!answer.ok()) {
-    Reply(response, HttpStatusOf(answer.status().code()), ErrorBody(answer.status()));
-    return;
+  if (pending->refused) {
+    *upload_data_size = 0;  // answered already: what still comes is dropped
+    return MHD_YES;
   }
-  if (route.text) {
-    response.status = 200;
-    response.set_content(answer->get<std::string>(), "text/plain; version=0.0.4");
-    return;
+  if (*upload_data_size > 0) {
+    if (pending->body.size() + *upload_data_size > pending->limit) {
+      return MHD_NO;  // a chunked body past the limit: too late for an answer, close
+    }
+    pending->body.append(upload_data, *upload_data_size);
+    *upload_data_size = 0;
+    return MHD_YES;
   }
-  Reply(response, 200, *answer);
+  return Send(connection, server->Dispatch(std::move(pending->request), pending->body));
+}
+
+void OnCompleted(void*, MHD_Connection*, void** state, MHD_RequestTerminationCode) {
+  delete static_cast<Pending*>(*state);
+  *state = nullptr;
+}
+
+void LogFromMhd(void*, const char* format, va_list args) {
+  char line[512];
+  std::vsnprintf(line, sizeof line, format, args);
+  std::string text = line;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  spdlog::debug("http: {}", text);
 }
 
 }  // namespace
 
-int HttpStatusOf(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk:
-      return 200;
-    case StatusCode::kInvalidArgument:
-      return 400;
-    case StatusCode::kNotFound:
-      return 404;
-    case StatusCode::kAlreadyExists:
-    case StatusCode::kFailedPrecondition:
-      return 409;
-    case StatusCode::kResourceExhausted:
-      return 429;
-    case StatusCode::kUnavailable:
-      return 503;
-    case StatusCode::kTimeout:
-      return 504;
-    case StatusCode::kCorruption:
-    case StatusCode::kIoError:
-      return 500;
-  }
-  return 500;
+std::string Request::Param(const std::string& param) const {
+  auto it = params.find(param);
+  return it == params.end() ? std::string() : it->second;
 }
 
-std::string_view KindName(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk:
-      return "ok";
-    case StatusCode::kInvalidArgument:
-      return "invalid_argument";
-    case StatusCode::kCorruption:
-      return "corruption";
-    case StatusCode::kNotFound:
-      return "not_found";
-    case StatusCode::kAlreadyExists:
-      return "already_exists";
-    case StatusCode::kUnavailable:
-      return "unavailable";
-    case StatusCode::kTimeout:
-      return "timeout";
-    case StatusCode::kResourceExhausted:
-      return "resource_exhausted";
-    case StatusCode::kIoError:
-      return "io_error";
-    case StatusCode::kFailedPrecondition:
-      return "failed_precondition";
-  }
-  return "io_error";
+std::string Request::Header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string() : it->second;
 }
 
-StatusCode KindCode(std::string_view kind) {
-  for (StatusCode code :
-       {StatusCode::kOk, StatusCode::kInvalidArgument, StatusCode::kCorruption,
-        StatusCode::kNotFound, StatusCode::kAlreadyExists, StatusCode::kUnavailable,
-        StatusCode::kTimeout, StatusCode::kResourceExhausted, StatusCode::kIoError,
-        StatusCode::kFailedPrecondition}) {
-    if (KindName(code) == kind) return code;
-  }
-  return StatusCode::kIoError;
-}
+Server::Server(ServerLimits limits) : limits_(limits) {}
 
-Json ErrorBody(const Status& status) {
-  return {{"error", status.message()}, {"kind", KindName(status.code())}};
-}
-
-std::string Request::Match(size_t i) const {
-  return i < http.matches.size() ? std::string(http.matches[i]) : std::string();
-}
-
-Server::Server() {
-  // Small responses go out at once: with Nagle on, a body written after its headers waits for
-  // the client's delayed ACK (40 ms on Linux). Set before binding: accepted sockets inherit it.
-  http_.set_tcp_nodelay(true);
-  http_.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& response, std::exception_ptr) {
-        Reply(response, 500, ErrorBody(Status::IoError("internal error")));
-      });
-  http_.set_error_handler([](const httplib::Request&, httplib::Response& response) {
-    if (response.status == 404 && response.body.empty()) {
-      Reply(response, 404, ErrorBody(Status::NotFound("no such route")));
-    }
-  });
+Server::~Server() {
+  Stop();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
 Status Server::Bind(const HostPort& address) {
-  if (!http_.bind_to_port(address.host, address.port)) {
-    return Status::Unavailable("cannot bind the HTTP API to " + address.ToString());
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family = AF_INET;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (::inet_pton(AF_INET, address.host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(address.port);
+    length = sizeof *v4;
+  } else if (::inet_pton(AF_INET6, address.host.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(address.port);
+    length = sizeof *v6;
+  } else {
+    return Status::InvalidArgument("the API address must be an IP address: " + address.host);
   }
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::IoError(std::string("socket: ") + std::strerror(errno));
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0 || ::listen(fd, 128) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return Status::Unavailable("cannot bind the HTTP API to " + address.ToString() + ": " +
+                               std::strerror(error));
+  }
+  listen_fd_ = fd;
   return Status::Ok();
 }
 
 void Server::Add(std::vector<Route> routes) {
   for (auto& route : routes) {
-    auto handler = [route](const httplib::Request& http, httplib::Response& response) {
-      Serve(route, http, response);
-    };
-    switch (route.method) {
-      case Method::kGet:
-        http_.Get(route.pattern, handler);
-        break;
-      case Method::kPost:
-        http_.Post(route.pattern, handler);
-        break;
-      case Method::kPut:
-        http_.Put(route.pattern, handler);
-        break;
-      case Method::kPatch:
-        http_.Patch(route.pattern, handler);
-        break;
-      case Method::kDelete:
-        http_.Delete(route.pattern, handler);
-        break;
-    }
+    auto compiled = std::make_unique<CompiledRoute>();
+    compiled->pattern = std::regex(route.pattern);
+    compiled->route = std::move(route);
+    routes_.push_back(std::move(compiled));
   }
 }
 
-void Server::Run() { http_.listen_after_bind(); }
+Status Server::Start() {
+  if (listen_fd_ < 0) return Status::FailedPrecondition("the HTTP API is not bound");
+  daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                 MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                             0, nullptr, nullptr, OnRequest, this, MHD_OPTION_LISTEN_SOCKET,
+                             listen_fd_, MHD_OPTION_CONNECTION_LIMIT, limits_.max_connections,
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits_.max_connections_per_client,
+                             MHD_OPTION_CONNECTION_TIMEOUT, limits_.idle_timeout_s,
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits_.connection_memory_bytes,
+                             MHD_OPTION_NOTIFY_COMPLETED, OnCompleted, nullptr,
+                             MHD_OPTION_EXTERNAL_LOGGER, LogFromMhd, nullptr, MHD_OPTION_END);
+  if (daemon_ == nullptr) return Status::IoError("the HTTP API did not start");
+  return Status::Ok();
+}
 
-void Server::Stop() { http_.stop(); }
+void Server::Stop() {
+  if (daemon_ == nullptr) return;
+  // MHD stops accepting, then waits for each connection's thread; the listening socket is ours.
+  MHD_Daemon* daemon = daemon_;
+  daemon_ = nullptr;
+  MHD_stop_daemon(daemon);
+}
+
+const Route* Server::Find(Method method, const std::string& path, std::vector<std::string>* matches,
+                          bool* path_known) const {
+  *path_known = false;
+  std::smatch match;
+  for (const auto& compiled : routes_) {
+    if (!std::regex_match(path, match, compiled->pattern)) continue;
+    *path_known = true;
+    if (compiled->route.method != method) continue;
+    if (matches != nullptr) {
+      matches->clear();
+      for (const auto& group : match) matches->push_back(group.matched ? group.str() : "");
+    }
+    return &compiled->route;
+  }
+  return nullptr;
+}
+
+size_t Server::BodyLimit(Method method, std::string_view path) const {
+  bool known = false;
+  const Route* route = Find(method, std::string(path), nullptr, &known);
+  if (route == nullptr || route->max_body_bytes == 0) return limits_.max_body_bytes;
+  return route->max_body_bytes;
+}
+
+Answer Server::Dispatch(Request request, std::string_view body) const {
+  bool path_known = false;
+  const Route* route = Find(request.method, request.path, &request.matches, &path_known);
+  if (route == nullptr) {
+    if (path_known) {
+      return ErrorAnswer(405, Status::InvalidArgument(std::string(MethodName(request.method)) +
+                                                      " is not allowed on " + request.path));
+    }
+    return ErrorAnswer(404, Status::NotFound("no such route"));
+  }
+  const size_t limit = route->max_body_bytes == 0 ? limits_.max_body_bytes : route->max_body_bytes;
+  if (body.size() > limit) {
+    return ErrorAnswer(413, Status::InvalidArgument("the request body is over " +
+                                                    std::to_string(limit) + " bytes"));
+  }
+  if (route->body == BodyKind::kJson) {
+    auto parsed = ParseJsonObject(body, limits_.json_max_depth);
+    if (!parsed.ok()) return ErrorAnswer(400, parsed.status());
+    request.body = std::move(*parsed);
+  } else if (route->body == BodyKind::kRaw) {
+    request.raw = std::string(body);
+  }
+  Result<Json> answer = Status::IoError("internal error");
+  try {
+    answer = route->handler(request);
+  } catch (const std::exception& e) {
+    spdlog::error("http: {} {} threw: {}", MethodName(request.method), request.path, e.what());
+    return ErrorAnswer(500, Status::IoError("internal error"));
+  }
+  if (!answer.ok()) {
+    return ErrorAnswer(HttpStatusOf(answer.status().code()), answer.status());
+  }
+  if (route->text) {
+    if (!answer->is_string()) return ErrorAnswer(500, Status::IoError("internal error"));
+    return {200, "text/plain; version=0.0.4", answer->get<std::string>()};
+  }
+  return JsonAnswer(200, *answer);
+}
 
 }  // namespace starling::agent::api

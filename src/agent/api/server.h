@@ -1,15 +1,20 @@
 // src/agent/api/server.h — the HTTP API's plumbing (DESIGN.md §12): routes as tables, each
 // handler returning a result that one function turns into an HTTP status and one error body.
-// Handlers run on the HTTP server's threads and may block there (waiting for the io thread or a
-// write's acknowledgement); they never run on the io thread.
+//
+// Served by GNU libmicrohttpd, a thread per connection: handlers may block there (waiting for
+// the io thread or a write's acknowledgement); they never run on the io thread. Nothing a client
+// sends can take the node down (docs/SECURITY.md): the connections are bounded in all and per
+// client address, a silent connection is closed, headers are bounded by a per-connection memory
+// limit, every body by its route's limit (a bigger Content-Length is answered 413 before the body
+// is read; a chunked body that grows past it closes the connection), and JSON by depth.
 //
 // Errors cross the HTTP boundary one way: {"error": "<what to do>", "kind": "<kind>"} with the
 // status HttpStatusOf gives the kind. The CLI turns the kind back into its exit code.
 #pragma once
 
-#include <httplib.h>
-
 #include <functional>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -17,6 +22,8 @@
 
 #include "base/status.h"
 #include "src/agent/config.h"
+
+struct MHD_Daemon;
 
 namespace starling::agent::api {
 
@@ -31,20 +38,44 @@ StatusCode KindCode(std::string_view kind);
 // The one error body.
 Json ErrorBody(const Status& status);
 
+// Parses a request body that must be a JSON object nested at most `max_depth` deep. Deeper input
+// is refused without building it (the parser never recurses; the depth is checked as it goes).
+Result<Json> ParseJsonObject(std::string_view text, int max_depth);
+
 enum class Method { kGet, kPost, kPut, kPatch, kDelete };
+std::string_view MethodName(Method method);
+
 enum class BodyKind {
-  kNone,  // any body is ignored
+  kNone,  // any body is ignored (but still bounded)
   kJson,  // must be a JSON object (else 400); parsed into Request::body
-  kRaw,   // handed over as it came (Request::http.body)
+  kRaw,   // handed over as it came (Request::raw)
+};
+
+struct ServerLimits {
+  size_t max_body_bytes = 1u << 20;            // a route's body unless the route says otherwise
+  int json_max_depth = 64;                     // nesting of a JSON body
+  unsigned max_connections = 256;              // open at once, all clients
+  unsigned max_connections_per_client = 32;    // open at once from one address
+  unsigned idle_timeout_s = 15;                // a connection silent this long is closed
+  size_t connection_memory_bytes = 64u << 10;  // request line and headers, per connection
 };
 
 struct Request {
-  const httplib::Request& http;
-  Json body = Json::object();  // BodyKind::kJson: the parsed object
+  Method method = Method::kGet;
+  std::string path;
+  std::vector<std::string> matches;            // the pattern's groups; [0] is the whole path
+  std::map<std::string, std::string> params;   // the query string
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string peer;                            // the client's address, without the port
+  std::string raw;                             // BodyKind::kRaw: the body as it came
+  Json body = Json::object();                  // BodyKind::kJson: the parsed object
+
   // The pattern's capture `i` (1-based; empty when that group did not match).
-  std::string Match(size_t i) const;
-  bool Has(const std::string& param) const { return http.has_param(param); }
-  std::string Param(const std::string& param) const { return http.get_param_value(param); }
+  std::string Match(size_t i) const { return i < matches.size() ? matches[i] : std::string(); }
+  bool Has(const std::string& param) const { return params.contains(param); }
+  std::string Param(const std::string& param) const;
+  // A header by its lower-case name; empty when absent.
+  std::string Header(const std::string& lower_name) const;
 };
 
 // A handler's answer: a JSON body (200), or an error. With Route::text, the body is a JSON
@@ -53,24 +84,51 @@ using Handler = std::function<Result<Json>(const Request&)>;
 
 struct Route {
   Method method;
-  std::string pattern;  // a regular expression over the path
+  std::string pattern;  // a regular expression over the whole path
   Handler handler;
   BodyKind body = BodyKind::kNone;
   bool text = false;
+  size_t max_body_bytes = 0;  // 0: ServerLimits::max_body_bytes
+};
+
+// What goes back to the client.
+struct Answer {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
 };
 
 class Server {
  public:
-  Server();
+  explicit Server(ServerLimits limits = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
   // Binds the listening socket (so a bad address fails the agent's start).
   Status Bind(const HostPort& address);
+  // REQUIRES: before Start.
   void Add(std::vector<Route> routes);
-  // Serves until Stop. Blocking: run it on a thread of its own.
-  void Run();
+  // Serves on threads of its own until Stop. REQUIRES: Bind succeeded.
+  Status Start();
+  // Stops serving; in-flight requests finish first. Idempotent.
   void Stop();
 
+  // The limit on a request's body for this method and path (the default when no route matches).
+  size_t BodyLimit(Method method, std::string_view path) const;
+  // Routes `request` (its method, path, params, headers and body as received) and answers it.
+  // Thread-safe; used by the connections' threads and by the fuzz target.
+  Answer Dispatch(Request request, std::string_view body) const;
+
  private:
-  httplib::Server http_;
+  const Route* Find(Method method, const std::string& path, std::vector<std::string>* matches,
+                    bool* path_known) const;
+
+  ServerLimits limits_;
+  struct CompiledRoute;
+  std::vector<std::unique_ptr<CompiledRoute>> routes_;
+  int listen_fd_ = -1;
+  MHD_Daemon* daemon_ = nullptr;
 };
 
 }  // namespace starling::agent::api

@@ -1,0 +1,156 @@
+// No request takes a node's API down (issue 16, docs/SECURITY.md): each attack that worked on the
+// old server, against an agent in this process. Runs without root.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tests/agent/local_agent.h"
+
+namespace starling::agent {
+namespace {
+
+using testing::LocalAgent;
+
+// A TCP connection to 127.0.0.1:`port` from `source` (any 127/8 address), or -1.
+int ConnectFrom(const std::string& source, uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source.c_str(), &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  return fd;
+}
+
+bool SendAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Everything the server sends until it closes (or 10 s pass).
+std::string ReadAll(int fd) {
+  std::string got;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) got.append(buffer, n);
+  return got;
+}
+
+// This process's resident memory, in bytes.
+size_t ResidentBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::stoul(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+TEST_CASE("API limits: JSON nested 200,000 deep is refused and the agent keeps answering",
+          "[security]") {
+  LocalAgent agent;
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  auto nested = agent.Call("POST", "/v1/sites", R"({"name":"shop","x":)" + deep + "}");
+  INFO(nested.second.dump());
+  CHECK(nested.first == 400);
+  CHECK(nested.second["kind"] == "invalid_argument");
+  // Deep objects too, and within the byte limit.
+  std::string objects;
+  for (int i = 0; i < 100000; ++i) objects += R"({"a":)";
+  objects += "1" + std::string(100000, '}');
+  CHECK(agent.Call("POST", "/v1/sites", objects).first == 400);
+  // Nesting within the limit is still fine to parse (the route then judges the fields).
+  CHECK(agent.Call("POST", "/v1/sites", R"({"name":"shop","domains":[["x"]]})").first == 400);
+  CHECK(agent.Call("GET", "/v1/self").first == 200);
+}
+
+TEST_CASE("API limits: a 300 MB body is refused with 413 before it is read", "[security]") {
+  LocalAgent agent;
+  const size_t before = ResidentBytes();
+  const int fd = ConnectFrom("127.0.0.1", agent.api_port());
+  REQUIRE(fd >= 0);
+  REQUIRE(SendAll(fd,
+                  "POST /v1/sites HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                  "application/json\r\nContent-Length: 314572800\r\n\r\n"));
+  // Keep sending body while the answer comes: the server must not wait for (or keep) it all.
+  const std::string megabyte(1 << 20, 'x');
+  for (int i = 0; i < 8 && SendAll(fd, megabyte); ++i) {
+  }
+  const std::string answer = ReadAll(fd);
+  ::close(fd);
+  INFO(answer.substr(0, 300));
+  CHECK(answer.starts_with("HTTP/1.1 413"));
+  CHECK(answer.find("\"kind\": \"invalid_argument\"") != std::string::npos);
+  CHECK(ResidentBytes() < before + (64u << 20));
+
+  // Chunked, with no length to refuse up front: closed once past the limit, nothing kept.
+  const int chunked = ConnectFrom("127.0.0.1", agent.api_port());
+  REQUIRE(chunked >= 0);
+  REQUIRE(SendAll(chunked,
+                  "POST /v1/sites HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: "
+                  "chunked\r\n\r\n"));
+  const std::string chunk = "100000\r\n" + megabyte + "\r\n";
+  int sent = 0;
+  while (sent < 300 && SendAll(chunked, chunk)) ++sent;
+  ::close(chunked);
+  CHECK(sent < 300);  // the server closed the connection long before 300 MB
+  CHECK(ResidentBytes() < before + (64u << 20));
+  CHECK(agent.Call("GET", "/v1/self").first == 200);
+}
+
+TEST_CASE("API limits: slow-header clients do not stall other clients", "[security]") {
+  LocalAgent agent;
+  // 64 connections from one address each send half a request line and then nothing: the old
+  // server's 8 threads were all held by the first 8 until their read timeouts.
+  std::vector<int> slow;
+  for (int i = 0; i < 64; ++i) {
+    const int fd = ConnectFrom("127.0.0.2", agent.api_port());
+    if (fd < 0) continue;
+    SendAll(fd, "GET /v1/se");
+    slow.push_back(fd);
+  }
+  CHECK(slow.size() >= 32);
+  // Another client is answered at once (it does not queue behind them), again and again.
+  for (int i = 0; i < 20; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    auto self = agent.Call("GET", "/v1/self");
+    CHECK(self.first == 200);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  }
+  // Past the per-client bound, the slow address is refused: some of its connections are closed.
+  int closed = 0;
+  for (int fd : slow) {
+    char byte;
+    timeval quick{.tv_sec = 0, .tv_usec = 20000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &quick, sizeof quick);
+    const ssize_t n = ::recv(fd, &byte, 1, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) ++closed;  // FIN or RST
+  }
+  CHECK(closed >= 64 - 32 - 1);
+  for (int fd : slow) ::close(fd);
+}
+
+}  // namespace
+}  // namespace starling::agent

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "src/agent/clock.h"
 
 namespace starling::agent {
@@ -36,6 +38,8 @@ class Deadline {
 
 // Frames above this are sealed and opened off the io thread.
 constexpr size_t kBulkFrameBytes = 64 << 10;
+// How much an untrusted frame's buffer grows at a time.
+constexpr size_t kReadStepBytes = 64 << 10;
 
 std::array<uint8_t, 4> FrameHeader(size_t sealed_size) {
   const auto size = static_cast<uint32_t>(sealed_size);
@@ -123,7 +127,9 @@ void StreamTransport::PutIdle(const std::string& peer, std::shared_ptr<tcp::sock
   pooled.push_back({std::move(socket), std::chrono::steady_clock::now()});
 }
 
-asio::awaitable<std::optional<Frame>> StreamTransport::ReadFrame(tcp::socket& socket) {
+asio::awaitable<std::optional<Frame>> StreamTransport::ReadFrame(tcp::socket& socket,
+                                                                 size_t max_bytes,
+                                                                 bool incremental) {
   asio::error_code ec;
   uint8_t header[4];
   co_await asio::async_read(socket, asio::buffer(header),
@@ -131,14 +137,21 @@ asio::awaitable<std::optional<Frame>> StreamTransport::ReadFrame(tcp::socket& so
   if (ec) co_return std::nullopt;
   const uint32_t size = (uint32_t{header[0]} << 24) | (uint32_t{header[1]} << 16) |
                         (uint32_t{header[2]} << 8) | uint32_t{header[3]};
-  if (size == 0 || size > options_.max_frame_bytes) {
+  if (size == 0 || size > max_bytes) {
     ++stats_.rejected;
     co_return std::nullopt;
   }
-  std::string body(size, '\0');
-  co_await asio::async_read(socket, asio::buffer(body),
-                            asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return std::nullopt;
+  std::string body;
+  // Untrusted: memory follows the bytes received, not the length announced.
+  const size_t step = incremental ? kReadStepBytes : size;
+  for (size_t got = 0; got < size;) {
+    const size_t now = std::min<size_t>(step, size - got);
+    body.resize(got + now);
+    co_await asio::async_read(socket, asio::buffer(body.data() + got, now),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return std::nullopt;
+    got += now;
+  }
   Result<std::string> plain = Status::Unavailable("not opened");
   if (body.size() > kBulkFrameBytes) {
     auto open = asio::co_spawn(
@@ -225,9 +238,14 @@ asio::awaitable<Result<Frame>> StreamTransport::Request(gossip::Address to, char
       ++stats_.reused;
     }
     std::optional<Frame> reply;
+    bool said_hello = reused;
+    if (!reused) {
+      auto hello = WriteFrame(*socket, frame::kHello, peer);  // the recipient it is meant for
+      said_hello = co_await std::move(hello);
+    }
     auto write = WriteFrame(*socket, kind, payload);  // a copy: a retry sends it again
-    if (co_await std::move(write)) {
-      auto read = ReadFrame(*socket);
+    if (said_hello && co_await std::move(write)) {
+      auto read = ReadFrame(*socket, options_.max_frame_bytes, /*incremental=*/false);
       reply = co_await std::move(read);
     }
     if (!*alive) co_return Status::Unavailable("the transport is closed");
@@ -255,23 +273,52 @@ asio::awaitable<void> StreamTransport::Accept() {
         co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (!*alive || ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) continue;
-    if (stats_.inbound_open >= options_.max_inbound) {
+    const auto from = socket.remote_endpoint(ec);
+    if (ec) continue;
+    if (stats_.inbound_open >= options_.max_inbound ||
+        inbound_by_address_[from.address()] >= options_.max_inbound_per_address) {
+      if (inbound_by_address_[from.address()] == 0) inbound_by_address_.erase(from.address());
       ++stats_.refused;
       continue;  // dropped: closes the socket
     }
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    asio::co_spawn(io_, Serve(std::make_shared<tcp::socket>(std::move(socket))), asio::detached);
+    asio::co_spawn(io_, Serve(std::make_shared<tcp::socket>(std::move(socket)), from.address()),
+                   asio::detached);
   }
 }
 
-asio::awaitable<void> StreamTransport::Serve(std::shared_ptr<tcp::socket> socket) {
+asio::awaitable<bool> StreamTransport::ReadHello(std::shared_ptr<tcp::socket> socket) {
+  std::optional<Frame> hello;
+  {
+    Deadline idle(io_, socket, options_.serve_idle);
+    hello = co_await ReadFrame(*socket, kHelloBytes, /*incremental=*/false);
+  }
+  bool valid = hello && hello->kind() == frame::kHello;
+  if (valid && !options_.self_addresses.empty()) {
+    valid = std::find(options_.self_addresses.begin(), options_.self_addresses.end(),
+                      hello->payload()) != options_.self_addresses.end();
+    if (!valid) {
+      spdlog::info("refused a connection meant for {}, which is not this node's address",
+                   hello->payload());
+    }
+  }
+  if (!valid) ++stats_.rejected_hello;
+  co_return valid;
+}
+
+asio::awaitable<void> StreamTransport::Serve(std::shared_ptr<tcp::socket> socket,
+                                             asio::ip::address from) {
   auto alive = alive_;
   ++stats_.inbound_open;
-  for (;;) {
+  ++inbound_by_address_[from];
+  auto hello = ReadHello(socket);
+  bool serving = co_await std::move(hello);
+  if (!*alive) co_return;
+  while (serving) {
     std::optional<Frame> request;
     {
       Deadline idle(io_, socket, options_.serve_idle);
-      request = co_await ReadFrame(*socket);
+      request = co_await ReadFrame(*socket, options_.max_request_bytes, /*incremental=*/true);
     }
     if (!*alive) co_return;
     if (!request || closed_ || refusing_) break;
@@ -302,6 +349,7 @@ asio::awaitable<void> StreamTransport::Serve(std::shared_ptr<tcp::socket> socket
   asio::error_code ignored;
   socket->close(ignored);
   --stats_.inbound_open;
+  if (--inbound_by_address_[from] <= 0) inbound_by_address_.erase(from);
 }
 
 }  // namespace starling::agent

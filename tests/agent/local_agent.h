@@ -34,10 +34,11 @@ class LocalAgent {
     spdlog::set_level(spdlog::level::warn);  // the agent's log, in this process
     std::ofstream(dir_ / "key") << net::Keyring::EncodeKey(net::Keyring::Generate()) << "\n";
     api_port_ = FreePort();
+    gossip_port_ = FreePort();
     const std::string toml =
         "node_name = \"api-node\"\n"
         "bind = \"127.0.0.1:" +
-        std::to_string(FreePort()) +
+        std::to_string(gossip_port_) +
         "\"\n"
         "api = \"127.0.0.1:" +
         std::to_string(api_port_) +
@@ -94,10 +95,12 @@ class LocalAgent {
   }
   const fs::path& dir() const { return dir_; }
   uint16_t api_port() const { return api_port_; }
+  uint16_t gossip_port() const { return gossip_port_; }
 
  private:
   fs::path dir_;
   uint16_t api_port_ = 0;
+  uint16_t gossip_port_ = 0;
   std::unique_ptr<Agent> agent_;
   std::thread thread_;
   int exit_code_ = -1;

@@ -1,72 +1,24 @@
 // No request takes a node's API down (issue 16, docs/SECURITY.md): each attack that worked on the
 // old server, against an agent in this process. Runs without root.
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "tests/agent/local_agent.h"
+#include "tests/security/raw_socket.h"
 
 namespace starling::agent {
 namespace {
 
 using testing::LocalAgent;
 
-// A TCP connection to 127.0.0.1:`port` from `source` (any 127/8 address), or -1.
-int ConnectFrom(const std::string& source, uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source.c_str(), &local.sin_addr);
-  sockaddr_in remote{};
-  remote.sin_family = AF_INET;
-  remote.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval timeout{.tv_sec = 10, .tv_usec = 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  return fd;
-}
-
-bool SendAll(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// Everything the server sends until it closes (or 10 s pass).
-std::string ReadAll(int fd) {
-  std::string got;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) got.append(buffer, n);
-  return got;
-}
-
-// This process's resident memory, in bytes.
-size_t ResidentBytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.starts_with("VmRSS:")) return std::stoul(line.substr(6)) * 1024;
-  }
-  return 0;
-}
+using security::ConnectFrom;
+using security::ReadAll;
+using security::ResidentBytes;
+using security::SendAll;
 
 TEST_CASE("API limits: JSON nested 200,000 deep is refused and the agent keeps answering",
           "[security]") {
@@ -142,11 +94,7 @@ TEST_CASE("API limits: slow-header clients do not stall other clients", "[securi
   // Past the per-client bound, the slow address is refused: some of its connections are closed.
   int closed = 0;
   for (int fd : slow) {
-    char byte;
-    timeval quick{.tv_sec = 0, .tv_usec = 20000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &quick, sizeof quick);
-    const ssize_t n = ::recv(fd, &byte, 1, 0);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) ++closed;  // FIN or RST
+    if (security::ClosedWithin(fd, std::chrono::milliseconds(20))) ++closed;
   }
   CHECK(closed >= 64 - 32 - 1);
   for (int fd : slow) ::close(fd);

@@ -54,6 +54,9 @@ std::string Metrics(const Context& c) {
   line("starling_transport_requests_total", "kind=\"failed\"", t.failed);
   line("starling_transport_requests_total", "kind=\"served\"", t.served);
   line("starling_transport_requests_total", "kind=\"rejected\"", t.rejected);
+  out += "# TYPE starling_transport_refused_total counter\n";
+  line("starling_transport_refused_total", "reason=\"limit\"", t.refused);
+  line("starling_transport_refused_total", "reason=\"hello\"", t.rejected_hello);
   out += "# TYPE starling_transport_connects_total counter\n";
   line("starling_transport_connects_total", "", t.connects);
   out += "# TYPE starling_transport_connections gauge\n";

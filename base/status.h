@@ -30,6 +30,8 @@ enum class StatusCode {
   kResourceExhausted,  // a bound was hit
   kIoError,
   kFailedPrecondition,
+  kUnauthenticated,   // no credential, or one that does not check out
+  kPermissionDenied,  // a valid credential that may not do this
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -55,6 +57,12 @@ class [[nodiscard]] Status {
   static Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
   static Status FailedPrecondition(std::string m) {
     return {StatusCode::kFailedPrecondition, std::move(m)};
+  }
+  static Status Unauthenticated(std::string m) {
+    return {StatusCode::kUnauthenticated, std::move(m)};
+  }
+  static Status PermissionDenied(std::string m) {
+    return {StatusCode::kPermissionDenied, std::move(m)};
   }
 
   bool ok() const { return code_ == StatusCode::kOk; }
@@ -130,6 +138,10 @@ inline std::string_view StatusCodeName(StatusCode code) {
       return "I/O error";
     case StatusCode::kFailedPrecondition:
       return "failed precondition";
+    case StatusCode::kUnauthenticated:
+      return "unauthenticated";
+    case StatusCode::kPermissionDenied:
+      return "permission denied";
   }
   return "unknown";
 }

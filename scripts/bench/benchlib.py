@@ -61,6 +61,7 @@ class Agents:
         self.key = os.path.join(work, "key")
         with open(self.key, "w") as f:
             f.write(run([self.binary, "keygen"]).stdout)
+        os.chmod(self.key, 0o600)
 
     def start(self, name, join):
         if name not in self.ports:
@@ -80,7 +81,7 @@ class Agents:
         return f"127.0.0.1:{self.ports[name][1]}"
 
     def cli(self, name, *args, timeout=3600):
-        env = dict(os.environ, STARLING_API=self.api(name))
+        env = dict(os.environ, STARLING_API=self.api(name), STARLING_KEY_FILE=self.key)
         return run([self.binary, *args], env=env, timeout=timeout)
 
     def stop(self, name):

@@ -61,6 +61,7 @@ class AgentImpl final : public Agent {
              .max_request_bytes = gossip::kMaxPushPullBytes + net::Sealer::kOverheadBytes + 1,
              .self_addresses = SelfAddresses(config_)}),
         keys_(&sealer_, KeyringPath(config_)),
+        http_(api::ServerLimits{.allowed_hosts = config_.api_hosts}),
         housekeeping_(io_),
         signals_(io_, SIGINT, SIGTERM) {}
 
@@ -78,6 +79,9 @@ class AgentImpl final : public Agent {
     if (ec) return Status::InvalidArgument("bind host must be an IP address: " + config_.bind.host);
     if (Status s = transport_.Bind({bind_address, config_.bind.port}); !s.ok()) return s;
     if (Status s = http_.Bind(config_.api); !s.ok()) return s;
+    std::error_code made;
+    std::filesystem::create_directories(config_.data_dir, made);
+    if (Status s = http_.BindLocal(LocalApiSocket(config_)); !s.ok()) return s;
 
     const std::filesystem::path data = config_.data_dir;
     log_ = std::make_unique<LogDriver>(
@@ -187,11 +191,12 @@ class AgentImpl final : public Agent {
                                                        .sealer = &sealer_,
                                                        .transport = &transport_,
                                                        .leave = [this] { BeginLeave(); }});
-    for (auto routes :
-         {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::CopyRoutes,
-          api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes, api::MetricRoutes}) {
+    for (auto routes : {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::CopyRoutes,
+                        api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes, api::MetricRoutes,
+                        api::TokenRoutes}) {
       http_.Add(routes(*api_));
     }
+    http_.SetAuthenticator(api::MakeAuthenticator(*api_));
     if (Status s = http_.Start(); !s.ok()) return s;
     spdlog::info(
         "agent {} starting: gossip {} (advertise {}), api http://{}, profile {}, "
@@ -386,7 +391,7 @@ class AgentImpl final : public Agent {
   uint32_t incarnation_;
   CoreTime time_;
   asio::io_context io_{1};
-  net::Sealer sealer_;  // io thread only
+  net::Sealer sealer_;  // thread-safe
   StreamTransport transport_;
   Keys keys_;
   std::unique_ptr<LogDriver> log_;

@@ -225,9 +225,10 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     return Status::InvalidArgument(message.str());
   }
   static const std::set<std::string> kKnown = {
-      "node_name",        "bind",      "advertise", "api",    "join",
-      "key_file",         "profile",   "data_dir",  "role",   "capacity",
-      "replay_window_ms", "log_level", "images",    "copies", "balancer"};
+      "node_name", "bind",     "advertise",        "api",
+      "join",      "key_file", "profile",          "data_dir",
+      "role",      "capacity", "replay_window_ms", "log_level",
+      "images",    "copies",   "balancer",         "api_hosts"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(source_name + ": unknown setting '" + std::string(key.str()) +
@@ -275,6 +276,16 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     auto parsed = ParseHostPort(api, "api");
     if (!parsed.ok()) return parsed.status();
     config.api = *parsed;
+  }
+  if (auto hosts = table["api_hosts"]; hosts) {
+    if (!hosts.is_array()) return Status::InvalidArgument("api_hosts must be an array of names");
+    for (const auto& item : *hosts.as_array()) {
+      if (!item.is_string() || item.as_string()->get().empty() ||
+          item.as_string()->get().size() > 253) {
+        return Status::InvalidArgument("api_hosts entries must be host names");
+      }
+      config.api_hosts.push_back(item.as_string()->get());
+    }
   }
   if (auto join = table["join"]; join) {
     if (!join.is_array()) return Status::InvalidArgument("join must be an array of host:port");
@@ -358,6 +369,10 @@ Result<AgentConfig> LoadConfig(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   return ParseConfig(buffer.str(), path);
+}
+
+std::string LocalApiSocket(const AgentConfig& config) {
+  return (std::filesystem::path(config.data_dir) / "api.sock").string();
 }
 
 }  // namespace starling::agent

@@ -62,14 +62,15 @@ struct BalancerConfig {
 };
 
 struct AgentConfig {
-  std::string node_name;             // unique in the cluster; [A-Za-z0-9._-], 1–64 chars
-  HostPort bind{"127.0.0.1", 7946};  // UDP and TCP gossip
-  HostPort advertise;                // what others dial; defaults to bind
-  HostPort api{"127.0.0.1", 7947};   // HTTP API (loopback by default)
-  std::vector<std::string> join;     // host:port of nodes to join
-  std::string key_file;              // base64 keys, primary first
-  std::string profile = "default";   // default, lan, local, wan
-  std::string data_dir;              // identity and keyring live here
+  std::string node_name;               // unique in the cluster; [A-Za-z0-9._-], 1–64 chars
+  HostPort bind{"127.0.0.1", 7946};    // UDP and TCP gossip
+  HostPort advertise;                  // what others dial; defaults to bind
+  HostPort api{"127.0.0.1", 7947};     // HTTP API (loopback by default)
+  std::vector<std::string> api_hosts;  // Host names the API answers to besides IPs and localhost
+  std::vector<std::string> join;       // host:port of nodes to join
+  std::string key_file;                // base64 keys, primary first
+  std::string profile = "default";     // default, lan, local, wan
+  std::string data_dir;                // identity and keyring live here
   gossip::Role role = gossip::Role::kWorker;
   uint32_t capacity = 0;             // copy slots; 0 = number of CPUs
   int64_t replay_window_ms = 60000;  // accepted sender clock skew
@@ -87,5 +88,7 @@ Result<AgentConfig> LoadConfig(const std::string& path);
 // The keepalived options a balancer with this configuration writes, with `peers`.
 balancer::VrrpOptions VrrpFor(const AgentConfig& config, std::vector<std::string> peers);
 Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& source_name);
+// The node's own API socket, for the operator on the node (root, no credential).
+std::string LocalApiSocket(const AgentConfig& config);
 
 }  // namespace starling::agent

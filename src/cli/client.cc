@@ -1,47 +1,146 @@
 #include "src/cli/client.h"
 
+#include <curl/curl.h>
 #include <fmt/format.h>
-#include <httplib.h>
+#include <sys/stat.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 #include "src/agent/api/server.h"
+#include "src/agent/clock.h"
 #include "src/agent/config.h"
+#include "src/auth/cluster_credential.h"
+#include "src/net/sealer.h"
 
 namespace starling::cli {
+namespace {
+
+size_t Append(char* data, size_t size, size_t count, void* into) {
+  static_cast<std::string*>(into)->append(data, size * count);
+  return size * count;
+}
+
+// The whole contents of a credential file, refused when others may read it.
+Result<std::string> ReadSecretFile(const std::string& path, const char* what) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return Status::NotFound(std::string(what) + " " + path + " does not exist");
+  }
+  if ((info.st_mode & 077) != 0) {
+    return Status::PermissionDenied(std::string(what) + " " + path +
+                                    " may be read by others: chmod 600 it");
+  }
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  if (text.empty()) return Status::InvalidArgument(std::string(what) + " " + path + " is empty");
+  return text;
+}
+
+// The Authorization header for one request: a token (STARLING_TOKEN, or the file
+// STARLING_TOKEN_FILE), else a cluster-key credential (STARLING_KEY_FILE), else none (the node's
+// unix socket needs none).
+Result<std::string> Authorization(const std::string& method, const std::string& path,
+                                  const std::string& body) {
+  if (const char* token = std::getenv("STARLING_TOKEN"); token != nullptr && *token != '\0') {
+    return "Bearer " + std::string(token);
+  }
+  if (const char* file = std::getenv("STARLING_TOKEN_FILE"); file != nullptr && *file != '\0') {
+    auto token = ReadSecretFile(file, "the token file");
+    if (!token.ok()) return token.status();
+    return "Bearer " + *token;
+  }
+  if (const char* file = std::getenv("STARLING_KEY_FILE"); file != nullptr && *file != '\0') {
+    auto text = ReadSecretFile(file, "the key file");
+    if (!text.ok()) return text.status();
+    auto keyring = net::Keyring::Parse(*text);
+    if (!keyring.ok()) return keyring.status();
+    net::Sealer sealer(std::move(*keyring), 60000, 1 << 20);
+    const std::string encoded = path.substr(0, path.find('?'));
+    int length = 0;
+    char* decoded =
+        curl_easy_unescape(nullptr, encoded.c_str(), static_cast<int>(encoded.size()), &length);
+    if (decoded == nullptr) return Status::InvalidArgument("cannot decode the path " + encoded);
+    const std::string plain(decoded, static_cast<size_t>(length));
+    curl_free(decoded);
+    return auth::ClusterCredential(sealer, method, plain, body, agent::WallMs());
+  }
+  return std::string();
+}
+
+}  // namespace
+
 Result<Json> Call(const std::string& api, const std::string& method, const std::string& path,
                   const Json& body, int read_timeout_s) {
-  // The agent prints its API as a URL ("http://127.0.0.1:7070"): that form is taken as well.
+  // "unix:/path/api.sock" is the node's own socket; otherwise "host:port", or the URL the agent
+  // prints ("http://127.0.0.1:7947").
+  std::string url;
+  std::string socket_path;
   std::string_view where = api;
-  if (where.starts_with("http://")) where.remove_prefix(7);
-  if (!where.empty() && where.back() == '/') where.remove_suffix(1);
-  auto address = agent::ParseHostPort(where, "--api");
-  if (!address.ok()) return address.status();
-  httplib::Client client(address->host, address->port);
-  client.set_connection_timeout(2, 0);
-  client.set_read_timeout(read_timeout_s, 0);
-  const std::string text = body.is_null() ? "{}" : body.dump();
-  httplib::Result response = method == "GET"      ? client.Get(path)
-                             : method == "PATCH"  ? client.Patch(path, text, "application/json")
-                             : method == "DELETE" ? client.Delete(path)
-                             : method == "PUT"    ? client.Put(path, text, "application/json")
-                                                  : client.Post(path, text, "application/json");
-  if (!response) {
-    return Status::Unavailable("no agent answers at " + api + " (" +
-                               httplib::to_string(response.error()) +
+  if (where.starts_with("unix:")) {
+    socket_path = std::string(where.substr(5));
+    url = "http://localhost" + path;
+  } else {
+    if (where.starts_with("http://")) where.remove_prefix(7);
+    if (!where.empty() && where.back() == '/') where.remove_suffix(1);
+    auto address = agent::ParseHostPort(where, "--api");
+    if (!address.ok()) return address.status();
+    url = "http://" + address->ToString() + path;
+  }
+  const std::string text =
+      body.is_null() ? (method == "GET" || method == "DELETE" ? "" : "{}") : body.dump();
+  std::string authorization;
+  if (socket_path.empty()) {
+    auto header = Authorization(method, path, text);
+    if (!header.ok()) return header.status();
+    authorization = *header;
+  }
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return Status::IoError("cannot start an HTTP client");
+  std::string answer;
+  curl_slist* headers = nullptr;
+  headers = curl_slist_append(headers, "Content-Type: application/json");
+  if (!authorization.empty()) {
+    headers = curl_slist_append(headers, ("Authorization: " + authorization).c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  if (!socket_path.empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (!text.empty()) {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(text.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 2L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(read_timeout_s + 2));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+  const CURLcode done = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (done != CURLE_OK) {
+    return Status::Unavailable("no agent answers at " + api + " (" + curl_easy_strerror(done) +
                                "); is `starling agent` running, and is --api right?");
   }
-  auto parsed = Json::parse(response->body, nullptr, false);
-  if (response->status != 200) {
+  auto parsed = Json::parse(answer, nullptr, false);
+  if (status != 200) {
     const bool described =
         parsed.is_object() && parsed.contains("error") && parsed["error"].is_string();
-    const std::string error = described ? parsed["error"].get<std::string>() : response->body;
+    const std::string error = described ? parsed["error"].get<std::string>() : answer;
     // Every error the agent gives names its kind; anything else (a proxy's page) is an I/O error.
     const StatusCode code = described && parsed.contains("kind") && parsed["kind"].is_string()
                                 ? agent::api::KindCode(parsed["kind"].get<std::string>())
                                 : StatusCode::kIoError;
     return Status(code == StatusCode::kOk ? StatusCode::kIoError : code,
-                  fmt::format("{} (HTTP {})", error, response->status));
+                  fmt::format("{} (HTTP {})", error, status));
   }
   if (parsed.is_discarded()) return Status::Corruption("the agent answered with invalid JSON");
   return parsed;
@@ -63,6 +162,9 @@ int ExitCodeOf(StatusCode code) {
       return 5;
     case StatusCode::kTimeout:
       return 6;
+    case StatusCode::kUnauthenticated:
+    case StatusCode::kPermissionDenied:
+      return 7;
     case StatusCode::kCorruption:
     case StatusCode::kIoError:
       return 1;

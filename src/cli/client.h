@@ -5,7 +5,8 @@
 // Exit codes: 0 done; 2 bad input (the command line or what the agent refused as invalid);
 // 3 not found; 4 conflict (exists already, or not possible in the present state); 5 unavailable
 // (no agent answers, or a service it needs does not); 6 timed out (e.g. an acknowledgement
-// that did not come in time); 1 anything else.
+// that did not come in time); 7 not allowed (no credential, a bad one, or one that may not do
+// this); 1 anything else.
 #pragma once
 
 #include <CLI/CLI.hpp>

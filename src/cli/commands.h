@@ -14,5 +14,6 @@ void AddSiteCommands(CLI::App& app, Globals* globals, int* exit_code);      // s
 void AddImageCommands(CLI::App& app, Globals* globals, int* exit_code);     // image ...
 void AddCopyCommands(CLI::App& app, Globals* globals, int* exit_code);      // copies, events
 void AddBalancerCommands(CLI::App& app, Globals* globals, int* exit_code);  // balancers, upstreams
+void AddTokenCommands(CLI::App& app, Globals* globals, int* exit_code);     // token ...
 
 }  // namespace starling::cli

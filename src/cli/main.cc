@@ -12,7 +12,10 @@ int main(int argc, char** argv) {
   Globals globals;
   const char* env_api = std::getenv("STARLING_API");
   globals.api = env_api != nullptr ? env_api : "127.0.0.1:7947";
-  app.add_option("--api", globals.api, "Address of the local agent's HTTP API (env STARLING_API)");
+  app.add_option("--api", globals.api,
+                 "The agent's API: host:port, or unix:DATA_DIR/api.sock on the node itself (env "
+                 "STARLING_API). Credentials: STARLING_TOKEN, STARLING_TOKEN_FILE (0600) or "
+                 "STARLING_KEY_FILE; the unix socket needs none");
   int exit_code = 0;
   AddAgentCommands(app, &globals, &exit_code);
   AddClusterCommands(app, &globals, &exit_code);
@@ -20,6 +23,7 @@ int main(int argc, char** argv) {
   AddImageCommands(app, &globals, &exit_code);
   AddCopyCommands(app, &globals, &exit_code);
   AddBalancerCommands(app, &globals, &exit_code);
+  AddTokenCommands(app, &globals, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

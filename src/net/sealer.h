@@ -55,7 +55,8 @@ class Keyring {
   std::vector<Key> keys_;
 };
 
-enum class Channel : uint8_t { kDatagram = 1, kStream = 2 };
+// kApi: an API call authenticated with the cluster key (src/auth/cluster_credential.h).
+enum class Channel : uint8_t { kDatagram = 1, kStream = 2, kApi = 3 };
 
 struct SealerStats {
   uint64_t sealed = 0;

@@ -23,6 +23,8 @@ inline constexpr std::string_view kRelease = "release/";
 inline constexpr std::string_view kRollout = "rollout/";
 // "drain/<node>": present while the node is being emptied of copies.
 inline constexpr std::string_view kDrain = "drain/";
+// "token/<name>": an API token's record: its role, site and hash (src/auth/token.h).
+inline constexpr std::string_view kToken = "token/";
 // "kv/<anything>": the operators' small key-value space (/v1/kv).
 inline constexpr std::string_view kKv = "kv/";
 
@@ -58,5 +60,6 @@ inline std::string Release(std::string_view site) { return Join(kRelease, site);
 inline std::string Rollout(std::string_view site) { return Join(kRollout, site); }
 inline std::string Drain(std::string_view node) { return Join(kDrain, node); }
 inline std::string Kv(std::string_view key) { return Join(kKv, key); }
+inline std::string Token(std::string_view name) { return Join(kToken, name); }
 
 }  // namespace starling::keys

@@ -17,6 +17,7 @@
 #include "src/agent/config.h"
 #include "src/net/sealer.h"
 #include "tests/integration/cluster.h"
+#include "tests/integration/credential.h"
 
 namespace starling::agent::testing {
 
@@ -32,7 +33,9 @@ class LocalAgent {
     REQUIRE(::mkdtemp(pattern) != nullptr);
     dir_ = pattern;
     spdlog::set_level(spdlog::level::warn);  // the agent's log, in this process
-    std::ofstream(dir_ / "key") << net::Keyring::EncodeKey(net::Keyring::Generate()) << "\n";
+    starling::testing::WriteKeyFile(dir_ / "key",
+                                    net::Keyring::EncodeKey(net::Keyring::Generate()) + "\n");
+    ::setenv("STARLING_KEY_FILE", (dir_ / "key").c_str(), 1);
     api_port_ = FreePort();
     gossip_port_ = FreePort();
     const std::string toml =
@@ -77,11 +80,27 @@ class LocalAgent {
     httplib::Client client("127.0.0.1", api_port_);
     client.set_connection_timeout(2, 0);
     client.set_read_timeout(10, 0);
-    httplib::Result response = method == "GET"      ? client.Get(path)
-                               : method == "DELETE" ? client.Delete(path)
-                               : method == "PUT"    ? client.Put(path, body, "application/json")
-                               : method == "PATCH"  ? client.Patch(path, body, "application/json")
-                                                    : client.Post(path, body, "application/json");
+    const bool bodyless = method == "GET" || method == "DELETE";
+    httplib::Result response =
+        starling::testing::AuthorizedCall(client, method, path, bodyless ? "" : body);
+    REQUIRE(response);
+    auto parsed = json::parse(response->body, nullptr, false);
+    if (parsed.is_discarded()) parsed = json(response->body);
+    return {response->status, parsed};
+  }
+
+  // A request with exactly `headers` (no credential unless they carry one): the status and body.
+  std::pair<int, json> CallWith(const std::string& method, const std::string& path,
+                                const httplib::Headers& headers, const std::string& body = "") {
+    httplib::Client client("127.0.0.1", api_port_);
+    client.set_connection_timeout(2, 0);
+    client.set_read_timeout(10, 0);
+    httplib::Result response =
+        method == "GET"      ? client.Get(path, headers)
+        : method == "DELETE" ? client.Delete(path, headers)
+        : method == "PUT"    ? client.Put(path, headers, body, "application/json")
+        : method == "PATCH"  ? client.Patch(path, headers, body, "application/json")
+                             : client.Post(path, headers, body, "application/json");
     REQUIRE(response);
     auto parsed = json::parse(response->body, nullptr, false);
     if (parsed.is_discarded()) parsed = json(response->body);

@@ -30,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/credential.h"
+
 extern char** environ;
 
 namespace starling::testing {
@@ -96,7 +98,8 @@ class Cluster {
     REQUIRE(::mkdtemp(pattern) != nullptr);
     dir_ = pattern;
     key_ = RunCommand(std::string(STARLING_BINARY) + " keygen");
-    std::ofstream(dir_ / "key") << key_;
+    WriteKeyFile(dir_ / "key", key_);
+    ::setenv("STARLING_KEY_FILE", (dir_ / "key").c_str(), 1);  // the tests' and the CLI's key
   }
   ~Cluster() {
     for (auto& agent : agents_) {
@@ -242,7 +245,7 @@ class Cluster {
     httplib::Client client(agent.host, agent.api_port);
     client.set_connection_timeout(1, 0);
     client.set_read_timeout(2, 0);
-    auto response = client.Get("/v1/members");
+    auto response = AuthorizedCall(client, "GET", "/v1/members", "", agent.key_file);
     if (!response || response->status != 200) return std::nullopt;
     return json::parse(response->body);
   }
@@ -278,11 +281,9 @@ class Cluster {
     httplib::Client client(agent.host, agent.api_port);
     client.set_connection_timeout(1, 0);
     client.set_read_timeout(read_timeout_s, 0);
-    httplib::Result response = method == "GET"      ? client.Get(path)
-                               : method == "DELETE" ? client.Delete(path)
-                               : method == "PUT"    ? client.Put(path, body, "application/json")
-                               : method == "PATCH"  ? client.Patch(path, body, "application/json")
-                                                    : client.Post(path, body, "application/json");
+    const bool bodyless = method == "GET" || method == "DELETE";
+    httplib::Result response =
+        AuthorizedCall(client, method, path, bodyless ? "" : body, agent.key_file);
     if (!response) return std::nullopt;
     auto parsed = json::parse(response->body, nullptr, false);
     if (parsed.is_discarded()) parsed = json(response->body);
@@ -294,7 +295,7 @@ class Cluster {
     httplib::Client client(agent.host, agent.api_port);
     client.set_connection_timeout(1, 0);
     client.set_read_timeout(2, 0);
-    auto response = client.Get("/metrics");
+    auto response = AuthorizedCall(client, "GET", "/metrics", "", agent.key_file);
     if (!response || response->status != 200) return std::nullopt;
     const std::string needle = "\n" + series + " ";
     const auto at = ("\n" + response->body).find(needle);

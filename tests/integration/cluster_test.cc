@@ -54,7 +54,7 @@ TEST_CASE("five agents join, detect a kill -9, welcome the restart, and shut out
 
   // An agent holding another key never joins, and nobody learns of it.
   const fs::path other_key = cluster.dir() / "other-key";
-  std::ofstream(other_key) << RunCommand(std::string(STARLING_BINARY) + " keygen");
+  WriteKeyFile(other_key, RunCommand(std::string(STARLING_BINARY) + " keygen"));
   auto& stranger = cluster.Add("stranger", other_key);
   cluster.Start(stranger);
   REQUIRE(WaitFor(std::chrono::seconds(5), [&] { return Cluster::Members(stranger).has_value(); }));
@@ -83,7 +83,7 @@ bool CreateSite(const Cluster::Agent& agent, const std::string& name) {
   client.set_connection_timeout(1, 0);
   client.set_read_timeout(10, 0);
   const json body = {{"name", name}, {"domains", {name + ".example.com"}}};
-  auto response = client.Post("/v1/sites", body.dump(), "application/json");
+  auto response = AuthorizedCall(client, "POST", "/v1/sites", body.dump());
   return response && response->status == 200;
 }
 
@@ -92,7 +92,7 @@ std::optional<std::set<std::string>> SiteNames(const Cluster::Agent& agent) {
   httplib::Client client("127.0.0.1", agent.api_port);
   client.set_connection_timeout(1, 0);
   client.set_read_timeout(2, 0);
-  auto response = client.Get("/v1/sites");
+  auto response = AuthorizedCall(client, "GET", "/v1/sites");
   if (!response || response->status != 200) return std::nullopt;
   std::set<std::string> names;
   const json body = json::parse(response->body);  // named: a range over a temporary's part dangles

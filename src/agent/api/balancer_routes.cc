@@ -8,7 +8,7 @@ namespace starling::agent::api {
 std::vector<Route> BalancerRoutes(Context& context) {
   const Context* c = &context;
   return {
-      {Method::kGet, "/v1/balancer",
+      {Method::kGet, "/v1/balancer", kRead,
        [c](const Request&) -> Result<Json> {
          if (c->balancer == nullptr) return Status::NotFound("this node runs no balancer");
          Json state = c->balancer->StateJson();
@@ -18,7 +18,7 @@ std::vector<Route> BalancerRoutes(Context& context) {
       // Whether this balancer has taken a backend out and finished its requests to it. The
       // agents ask each other over the cluster's transport (frame::kDrained); this is the same
       // answer for operators. It asks nginx: blocking, on this HTTP thread.
-      {Method::kGet, "/v1/balancer/drained",
+      {Method::kGet, "/v1/balancer/drained", kRead,
        [c](const Request& request) -> Result<Json> {
          const std::string backend = request.Param("backend");
          if (backend.empty() || !ParseHostPort(backend, "backend").ok()) {

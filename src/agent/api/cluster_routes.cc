@@ -87,9 +87,9 @@ Result<Json> Drain(const Context& c, const Request& request, bool on) {
 std::vector<Route> ClusterRoutes(Context& context) {
   const Context* c = &context;
   return {
-      {Method::kGet, "/v1/members",
+      {Method::kGet, "/v1/members", kRead,
        [c](const Request&) { return c->OnIo([c] { return MembersJson(*c); }); }},
-      {Method::kGet, "/v1/self",
+      {Method::kGet, "/v1/self", kRead,
        [c](const Request&) {
          return c->OnIo([c] {
            const gossip::Swim& core = c->membership->core();
@@ -99,7 +99,7 @@ std::vector<Route> ClusterRoutes(Context& context) {
                        {"alive", core.AliveCount()}};
          });
        }},
-      {Method::kPost, "/v1/join",
+      {Method::kPost, "/v1/join", kAdminOnly,
        [c](const Request& request) -> Result<Json> {
          const Json& addresses = request.body.value("addresses", Json());
          if (!addresses.is_array() || addresses.empty()) {
@@ -118,14 +118,14 @@ std::vector<Route> ClusterRoutes(Context& context) {
          });
        },
        BodyKind::kJson},
-      {Method::kPost, "/v1/leave",
+      {Method::kPost, "/v1/leave", kAdminOnly,
        [c](const Request&) {
          return c->OnIo([c] {
            c->leave();
            return Json{{"leaving", c->config.node_name}};
          });
        }},
-      {Method::kPost, "/v1/event",
+      {Method::kPost, "/v1/event", kOperate,
        [c](const Request& request) -> Result<Json> {
          const std::string name = request.body.value("name", "");
          const std::string payload = request.body.value("payload", "");
@@ -140,12 +140,12 @@ std::vector<Route> ClusterRoutes(Context& context) {
          });
        },
        BodyKind::kJson},
-      {Method::kPut, R"(/v1/drain/([^/]+))",
+      {Method::kPut, R"(/v1/drain/([^/]+))", kOperate,
        [c](const Request& request) { return Drain(*c, request, true); }},
-      {Method::kDelete, R"(/v1/drain/([^/]+))",
+      {Method::kDelete, R"(/v1/drain/([^/]+))", kOperate,
        [c](const Request& request) { return Drain(*c, request, false); }},
       // A small key-value space on the state log, for operators and scripts.
-      {Method::kPut, R"(/v1/kv/(.+))",
+      {Method::kPut, R"(/v1/kv/(.+))", kOperate,
        [c](const Request& request) -> Result<Json> {
          auto options = WriteParams(request);
          if (!options.ok()) return options.status();
@@ -153,7 +153,7 @@ std::vector<Route> ClusterRoutes(Context& context) {
          return WriteAnswer(*c, *options, {{keys::Kv(key), request.raw}}, {{"key", key}});
        },
        BodyKind::kRaw},
-      {Method::kGet, R"(/v1/kv/(.+))",
+      {Method::kGet, R"(/v1/kv/(.+))", kRead,
        [c](const Request& request) -> Result<Json> {
          const std::string key = request.Match(1);
          auto entry = c->log->Get(keys::Kv(key));
@@ -163,7 +163,7 @@ std::vector<Route> ClusterRoutes(Context& context) {
          }
          return Json{{"key", key}, {"value", (*entry)->value}};
        }},
-      {Method::kGet, "/v1/log/status",
+      {Method::kGet, "/v1/log/status", kRead,
        [c](const Request&) -> Result<Json> {
          auto status = c->log->Query([](const store::Replica& log) { return LogStatusJson(log); });
          if (!status) return Status::Unavailable("the state log did not answer in time");

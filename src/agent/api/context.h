@@ -39,7 +39,7 @@ struct Context {
   CopyService* copies;               // null when no container runtime works here; io thread only
   BalancerService* balancer;         // null unless this node balances; see balancer.h
   Keys* keys;                        // io thread only
-  const net::Sealer* sealer;         // io thread only (its counters)
+  net::Sealer* sealer;               // any thread (it is thread-safe)
   const StreamTransport* transport;  // io thread only (its counters)
   std::function<void()> leave;       // io thread: leave the cluster and stop
 
@@ -102,5 +102,10 @@ std::vector<Route> ClusterRoutes(Context& context);   // members, nodes, events,
 std::vector<Route> BalancerRoutes(Context& context);  // balancer state, drained
 std::vector<Route> KeyRoutes(Context& context);       // keyring
 std::vector<Route> MetricRoutes(Context& context);    // /metrics
+std::vector<Route> TokenRoutes(Context& context);     // API tokens
+
+// Who a TCP request comes from: an API token (checked against its hashed record in the state
+// log) or a cluster-key credential (src/auth/cluster_credential.h).
+Authenticator MakeAuthenticator(Context& context);
 
 }  // namespace starling::agent::api

@@ -10,13 +10,13 @@ namespace starling::agent::api {
 std::vector<Route> CopyRoutes(Context& context) {
   const Context* c = &context;
   return {
-      {Method::kGet, "/v1/copies",
+      {Method::kGet, "/v1/copies", kRead,
        [c](const Request&) {
          return c->OnIo([c] {
            return Json{{"copies", c->copies ? c->copies->CopiesJson() : Json::array()}};
          });
        }},
-      {Method::kGet, "/v1/events",
+      {Method::kGet, "/v1/events", kRead,
        [c](const Request& request) -> Result<Json> {
          uint64_t after = 0;
          if (request.Has("after")) {

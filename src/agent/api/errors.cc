@@ -17,6 +17,10 @@ int HttpStatusOf(StatusCode code) {
       return 409;
     case StatusCode::kResourceExhausted:
       return 429;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
     case StatusCode::kUnavailable:
       return 503;
     case StatusCode::kTimeout:
@@ -50,6 +54,10 @@ std::string_view KindName(StatusCode code) {
       return "io_error";
     case StatusCode::kFailedPrecondition:
       return "failed_precondition";
+    case StatusCode::kUnauthenticated:
+      return "unauthenticated";
+    case StatusCode::kPermissionDenied:
+      return "permission_denied";
   }
   return "io_error";
 }
@@ -59,7 +67,8 @@ StatusCode KindCode(std::string_view kind) {
        {StatusCode::kOk, StatusCode::kInvalidArgument, StatusCode::kCorruption,
         StatusCode::kNotFound, StatusCode::kAlreadyExists, StatusCode::kUnavailable,
         StatusCode::kTimeout, StatusCode::kResourceExhausted, StatusCode::kIoError,
-        StatusCode::kFailedPrecondition}) {
+        StatusCode::kFailedPrecondition, StatusCode::kUnauthenticated,
+        StatusCode::kPermissionDenied}) {
     if (KindName(code) == kind) return code;
   }
   return StatusCode::kIoError;

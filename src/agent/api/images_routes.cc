@@ -177,7 +177,7 @@ Result<Json> Remove(const Context& c, const Request& request) {
 // A GET whose first capture is a site name: validated, then `query(site)` on the io thread.
 template <typename F>
 Route GetForSite(const Context* c, const char* pattern, F query) {
-  return {Method::kGet, pattern, [c, query](const Request& request) -> Result<Json> {
+  return {Method::kGet, pattern, kReadSite, [c, query](const Request& request) -> Result<Json> {
             const std::string site = request.Match(1);
             if (Status s = sites::ValidateName(site); !s.ok()) return s;
             return c->OnIo([c, query, site] { return query(*c->images, site); });
@@ -189,9 +189,9 @@ Route GetForSite(const Context* c, const char* pattern, F query) {
 std::vector<Route> ImageRoutes(Context& context) {
   const Context* c = &context;
   return {
-      {Method::kPost, R"(/v1/images/([^/]+))",
+      {Method::kPost, R"(/v1/images/([^/]+))", kOperateSite,
        [c](const Request& request) { return Push(*c, request); }, BodyKind::kJson},
-      {Method::kGet, "/v1/images",
+      {Method::kGet, "/v1/images", kRead,
        [c](const Request&) { return c->OnIo([c] { return c->images->ListJson(""); }); }},
       GetForSite(c, R"(/v1/images/([^/]+))",
                  [](ImageService& images, const std::string& site) -> Result<Json> {
@@ -201,16 +201,16 @@ std::vector<Route> ImageRoutes(Context& context) {
                  [](ImageService& images, const std::string& site) -> Result<Json> {
                    return images.StatusJson(site);
                  }),
-      {Method::kGet, R"(/v1/images/([^/]+)/([0-9a-f]{64})/missing)",
+      {Method::kGet, R"(/v1/images/([^/]+)/([0-9a-f]{64})/missing)", kReadSite,
        [c](const Request& request) {
          const std::string site = request.Match(1), version = request.Match(2);
          return c->OnIo(
              [c, site, version] { return c->images->MissingJson(site, version, 100000); });
        }},
       // One version, or every version of a site.
-      {Method::kDelete, R"(/v1/images/([^/]+)(?:/([0-9a-f]{64}))?)",
+      {Method::kDelete, R"(/v1/images/([^/]+)(?:/([0-9a-f]{64}))?)", kOperateSite,
        [c](const Request& request) { return Remove(*c, request); }},
-      {Method::kPost, "/v1/images-verify",
+      {Method::kPost, "/v1/images-verify", kOperate,
        [c](const Request&) {
          return c->OnIo([c] {
            c->images->Scrub();

@@ -8,9 +8,9 @@ namespace starling::agent::api {
 std::vector<Route> KeyRoutes(Context& context) {
   const Context* c = &context;
   return {
-      {Method::kGet, "/v1/keyring",
+      {Method::kGet, "/v1/keyring", kAdminOnly,
        [c](const Request&) { return c->OnIo([c] { return c->keys->List(); }); }},
-      {Method::kPost, R"(/v1/keyring/(install|use|remove))",
+      {Method::kPost, R"(/v1/keyring/(install|use|remove))", kAdminOnly,
        [c](const Request& request) -> Result<Json> {
          const std::string action = request.Match(1);
          const std::string key = request.body.value("key", "");

@@ -86,7 +86,7 @@ std::string Metrics(const Context& c) {
 std::vector<Route> MetricRoutes(Context& context) {
   const Context* c = &context;
   return {
-      {Method::kGet, "/metrics",
+      {Method::kGet, "/metrics", kRead,
        [c](const Request&) { return c->OnIo([c] { return Json(Metrics(*c)); }); }, BodyKind::kNone,
        /*text=*/true},
   };

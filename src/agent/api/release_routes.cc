@@ -94,7 +94,7 @@ Result<Json> WriteRelease(const Context& c, const Request& request, const sites:
 std::vector<Route> ReleaseRoutes(Context& context) {
   const Context* c = &context;
   return {
-      {Method::kGet, R"(/v1/sites/([^/]+)/release)",
+      {Method::kGet, R"(/v1/sites/([^/]+)/release)", kReadSite,
        [c](const Request& request) -> Result<Json> {
          auto view = SiteRelease(*c, request.Match(1));
          if (!view.ok()) return view.status();
@@ -106,7 +106,7 @@ std::vector<Route> ReleaseRoutes(Context& context) {
          }
          return out;
        }},
-      {Method::kPost, R"(/v1/sites/([^/]+)/rollback)",
+      {Method::kPost, R"(/v1/sites/([^/]+)/rollback)", kOperateSite,
        [c](const Request& request) -> Result<Json> {
          auto view = SiteRelease(*c, request.Match(1));
          if (!view.ok()) return view.status();
@@ -119,7 +119,7 @@ std::vector<Route> ReleaseRoutes(Context& context) {
              *c, request, view->spec,
              {.version = current.previous, .previous = current.version, .restart = 0}, "rollback");
        }},
-      {Method::kPost, R"(/v1/sites/([^/]+)/restart)",
+      {Method::kPost, R"(/v1/sites/([^/]+)/restart)", kOperateSite,
        [c](const Request& request) -> Result<Json> {
          auto view = SiteRelease(*c, request.Match(1));
          if (!view.ok()) return view.status();

@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +20,12 @@ namespace starling::agent::api {
 struct Server::CompiledRoute {
   Route route;
   std::regex pattern;
+};
+
+// What MHD's callbacks are given: the server and which listener the request came in on.
+struct ListenerView {
+  const Server* server;
+  bool local;
 };
 
 namespace {
@@ -90,7 +98,8 @@ MHD_Result Send(MHD_Connection* connection, const Answer& answer) {
 
 MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, const char* method,
                      const char*, const char* upload_data, size_t* upload_data_size, void** state) {
-  const auto* server = static_cast<const Server*>(cls);
+  const auto* listener = static_cast<const ListenerView*>(cls);
+  const Server* server = listener->server;
   auto* pending = static_cast<Pending*>(*state);
   if (pending == nullptr) {
     // The first call: headers are in, no body yet.
@@ -138,7 +147,8 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
     *upload_data_size = 0;
     return MHD_YES;
   }
-  return Send(connection, server->Dispatch(std::move(pending->request), pending->body));
+  return Send(connection,
+              server->Dispatch(std::move(pending->request), pending->body, listener->local));
 }
 
 void OnCompleted(void*, MHD_Connection*, void** state, MHD_RequestTerminationCode) {
@@ -170,7 +180,9 @@ Server::Server(ServerLimits limits) : limits_(limits) {}
 
 Server::~Server() {
   Stop();
-  if (listen_fd_ >= 0) ::close(listen_fd_);
+  for (const auto& listener : listeners_) {
+    if (listener->fd >= 0) ::close(listener->fd);
+  }
 }
 
 Status Server::Bind(const HostPort& address) {
@@ -201,7 +213,31 @@ Status Server::Bind(const HostPort& address) {
     return Status::Unavailable("cannot bind the HTTP API to " + address.ToString() + ": " +
                                std::strerror(error));
   }
-  listen_fd_ = fd;
+  listeners_.push_back(std::make_unique<Listener>(Listener{this, false, fd}));
+  return Status::Ok();
+}
+
+Status Server::BindLocal(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof address.sun_path) {
+    return Status::InvalidArgument("the API socket path must be 1-107 bytes: " + path);
+  }
+  std::memcpy(address.sun_path, path.data(), path.size());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::IoError(std::string("socket: ") + std::strerror(errno));
+  ::unlink(path.c_str());  // a stale socket from a run that did not stop cleanly
+  // Created 0600 from the start: no moment when another user could connect.
+  const mode_t old_mask = ::umask(0177);
+  const int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::umask(old_mask);
+  if (bound != 0 || ::listen(fd, 64) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return Status::Unavailable("cannot bind the API socket " + path + ": " + std::strerror(error));
+  }
+  listeners_.push_back(std::make_unique<Listener>(Listener{this, true, fd}));
+  local_paths_.push_back(path);
   return Status::Ok();
 }
 
@@ -215,26 +251,34 @@ void Server::Add(std::vector<Route> routes) {
 }
 
 Status Server::Start() {
-  if (listen_fd_ < 0) return Status::FailedPrecondition("the HTTP API is not bound");
-  daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                                 MHD_USE_POLL | MHD_USE_ERROR_LOG,
-                             0, nullptr, nullptr, OnRequest, this, MHD_OPTION_LISTEN_SOCKET,
-                             listen_fd_, MHD_OPTION_CONNECTION_LIMIT, limits_.max_connections,
-                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits_.max_connections_per_client,
-                             MHD_OPTION_CONNECTION_TIMEOUT, limits_.idle_timeout_s,
-                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits_.connection_memory_bytes,
-                             MHD_OPTION_NOTIFY_COMPLETED, OnCompleted, nullptr,
-                             MHD_OPTION_EXTERNAL_LOGGER, LogFromMhd, nullptr, MHD_OPTION_END);
-  if (daemon_ == nullptr) return Status::IoError("the HTTP API did not start");
+  if (listeners_.empty()) return Status::FailedPrecondition("the HTTP API is not bound");
+  for (const auto& listener : listeners_) {
+    views_.push_back(std::make_unique<ListenerView>(ListenerView{this, listener->local}));
+    const unsigned per_client = listener->local ? 0u : limits_.max_connections_per_client;
+    listener->daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+            MHD_USE_ERROR_LOG,
+        0, nullptr, nullptr, OnRequest, views_.back().get(), MHD_OPTION_LISTEN_SOCKET, listener->fd,
+        MHD_OPTION_CONNECTION_LIMIT, limits_.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        per_client, MHD_OPTION_CONNECTION_TIMEOUT, limits_.idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits_.connection_memory_bytes,
+        MHD_OPTION_NOTIFY_COMPLETED, OnCompleted, nullptr, MHD_OPTION_EXTERNAL_LOGGER, LogFromMhd,
+        nullptr, MHD_OPTION_END);
+    if (listener->daemon == nullptr) return Status::IoError("the HTTP API did not start");
+  }
   return Status::Ok();
 }
 
 void Server::Stop() {
-  if (daemon_ == nullptr) return;
-  // MHD stops accepting, then waits for each connection's thread; the listening socket is ours.
-  MHD_Daemon* daemon = daemon_;
-  daemon_ = nullptr;
-  MHD_stop_daemon(daemon);
+  // MHD stops accepting, then waits for each connection's thread; the listening sockets are ours.
+  for (const auto& listener : listeners_) {
+    if (listener->daemon == nullptr) continue;
+    MHD_Daemon* daemon = listener->daemon;
+    listener->daemon = nullptr;
+    MHD_stop_daemon(daemon);
+  }
+  for (const auto& path : local_paths_) ::unlink(path.c_str());
+  local_paths_.clear();
 }
 
 const Route* Server::Find(Method method, const std::string& path, std::vector<std::string>* matches,
@@ -261,7 +305,7 @@ size_t Server::BodyLimit(Method method, std::string_view path) const {
   return route->max_body_bytes;
 }
 
-Answer Server::Dispatch(Request request, std::string_view body) const {
+Answer Server::Dispatch(Request request, std::string_view body, bool local) const {
   bool path_known = false;
   const Route* route = Find(request.method, request.path, &request.matches, &path_known);
   if (route == nullptr) {
@@ -276,7 +320,32 @@ Answer Server::Dispatch(Request request, std::string_view body) const {
     return ErrorAnswer(413, Status::InvalidArgument("the request body is over " +
                                                     std::to_string(limit) + " bytes"));
   }
+  if (local) {
+    request.who = {"local", auth::Role::kAdmin, "", auth::Source::kLocal};
+  } else {
+    if (Status s = auth::CheckBrowserHeaders(request.Header("host"), request.Header("origin"),
+                                             limits_.allowed_hosts);
+        !s.ok()) {
+      return ErrorAnswer(403, s);
+    }
+    if (!authenticate_)
+      return ErrorAnswer(401, Status::Unauthenticated("no credential is accepted"));
+    auto who = authenticate_(request, body);
+    if (!who.ok()) return ErrorAnswer(401, who.status());
+    request.who = std::move(*who);
+  }
+  const std::string site =
+      route->access.site_group == 0 ? "" : request.Match(route->access.site_group);
+  if (Status s = auth::Allows(request.who, route->access, site); !s.ok()) {
+    return ErrorAnswer(403, s);
+  }
   if (route->body == BodyKind::kJson) {
+    // A browser's form or text/plain post (no preflight) is never taken for JSON.
+    const std::string type = request.Header("content-type");
+    if (!body.empty() && !type.starts_with("application/json")) {
+      return ErrorAnswer(415, Status::InvalidArgument("send the body as Content-Type: "
+                                                      "application/json"));
+    }
     auto parsed = ParseJsonObject(body, limits_.json_max_depth);
     if (!parsed.ok()) return ErrorAnswer(400, parsed.status());
     request.body = std::move(*parsed);

@@ -22,8 +22,10 @@
 
 #include "base/status.h"
 #include "src/agent/config.h"
+#include "src/auth/access.h"
 
 struct MHD_Daemon;
+struct MHD_Connection;
 
 namespace starling::agent::api {
 
@@ -54,6 +56,7 @@ enum class BodyKind {
 struct ServerLimits {
   size_t max_body_bytes = 1u << 20;            // a route's body unless the route says otherwise
   int json_max_depth = 64;                     // nesting of a JSON body
+  std::vector<std::string> allowed_hosts;      // Host names besides IP literals and "localhost"
   unsigned max_connections = 256;              // open at once, all clients
   unsigned max_connections_per_client = 32;    // open at once from one address
   unsigned idle_timeout_s = 15;                // a connection silent this long is closed
@@ -69,6 +72,7 @@ struct Request {
   std::string peer;                            // the client's address, without the port
   std::string raw;                             // BodyKind::kRaw: the body as it came
   Json body = Json::object();                  // BodyKind::kJson: the parsed object
+  auth::Principal who;                         // who is calling (set before the handler runs)
 
   // The pattern's capture `i` (1-based; empty when that group did not match).
   std::string Match(size_t i) const { return i < matches.size() ? matches[i] : std::string(); }
@@ -82,9 +86,18 @@ struct Request {
 // string served as Prometheus text.
 using Handler = std::function<Result<Json>(const Request&)>;
 
+// What routes need, by name (auth::Access): the role, and the group naming the site.
+inline const auth::Access kRead{auth::Role::kReadonly};
+inline const auth::Access kReadSite{auth::Role::kReadonly, 1};
+inline const auth::Access kReadSites{auth::Role::kReadonly, 0, /*site_list=*/true};
+inline const auth::Access kOperate{auth::Role::kOperator};
+inline const auth::Access kOperateSite{auth::Role::kOperator, 1};
+inline const auth::Access kAdminOnly{auth::Role::kAdmin};
+
 struct Route {
   Method method;
   std::string pattern;  // a regular expression over the whole path
+  auth::Access access;  // checked before the handler runs
   Handler handler;
   BodyKind body = BodyKind::kNone;
   bool text = false;
@@ -98,6 +111,11 @@ struct Answer {
   std::string body;
 };
 
+// Who sent a request that came over TCP, from its Authorization header and body; the error is
+// kUnauthenticated. Called on the connections' threads.
+using Authenticator =
+    std::function<Result<auth::Principal>(const Request& request, std::string_view body)>;
+
 class Server {
  public:
   explicit Server(ServerLimits limits = {});
@@ -105,8 +123,14 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds the listening socket (so a bad address fails the agent's start).
+  // Binds the TCP listening socket (so a bad address fails the agent's start). Its requests must
+  // carry a credential the authenticator accepts.
   Status Bind(const HostPort& address);
+  // Binds a unix socket at `path`, mode 0600: whoever can open it (root) is the node's own
+  // operator, with no credential. A stale socket file is replaced.
+  Status BindLocal(const std::string& path);
+  // REQUIRES: before Start.
+  void SetAuthenticator(Authenticator authenticate) { authenticate_ = std::move(authenticate); }
   // REQUIRES: before Start.
   void Add(std::vector<Route> routes);
   // Serves on threads of its own until Stop. REQUIRES: Bind succeeded.
@@ -116,19 +140,30 @@ class Server {
 
   // The limit on a request's body for this method and path (the default when no route matches).
   size_t BodyLimit(Method method, std::string_view path) const;
-  // Routes `request` (its method, path, params, headers and body as received) and answers it.
-  // Thread-safe; used by the connections' threads and by the fuzz target.
-  Answer Dispatch(Request request, std::string_view body) const;
+  // Routes `request` (its method, path, params, headers and body as received) and answers it:
+  // the route, the body's size and kind, Host and Origin (over TCP), the credential and what it
+  // may do, then the handler. `local`: it came over the unix socket. Thread-safe; used by the
+  // connections' threads and by the fuzz target.
+  Answer Dispatch(Request request, std::string_view body, bool local) const;
 
  private:
   const Route* Find(Method method, const std::string& path, std::vector<std::string>* matches,
                     bool* path_known) const;
 
+  struct Listener {
+    const Server* server;
+    bool local;
+    int fd = -1;
+    MHD_Daemon* daemon = nullptr;
+  };
+
   ServerLimits limits_;
+  Authenticator authenticate_;
   struct CompiledRoute;
   std::vector<std::unique_ptr<CompiledRoute>> routes_;
-  int listen_fd_ = -1;
-  MHD_Daemon* daemon_ = nullptr;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::unique_ptr<struct ListenerView>> views_;
+  std::vector<std::string> local_paths_;
 };
 
 }  // namespace starling::agent::api

@@ -70,15 +70,20 @@ Result<Json> WriteSite(const Context& context, const Request& request, const std
 std::vector<Route> SiteRoutes(Context& context) {
   const Context* c = &context;
   return {
-      {Method::kGet, "/v1/sites",
-       [c](const Request&) -> Result<Json> {
+      {Method::kGet, "/v1/sites", kReadSites,
+       [c](const Request& request) -> Result<Json> {
          auto all = LoadSites(*c->log);
          if (!all.ok()) return all.status();
          Json list = Json::array();
-         for (const auto& site : *all) list.push_back(sites::ToJson(site));
+         for (const auto& site : *all) {
+           // A site's token sees its own site only.
+           if (request.who.site.empty() || request.who.site == site.name) {
+             list.push_back(sites::ToJson(site));
+           }
+         }
          return Json{{"sites", list}};
        }},
-      {Method::kGet, R"(/v1/sites/([^/]+))",
+      {Method::kGet, R"(/v1/sites/([^/]+))", kReadSite,
        [c](const Request& request) -> Result<Json> {
          const std::string name = request.Match(1);
          if (Status s = sites::ValidateName(name); !s.ok()) return s;
@@ -87,7 +92,7 @@ std::vector<Route> SiteRoutes(Context& context) {
          if (!site->has_value()) return Status::NotFound("no site '" + name + "'");
          return sites::ToJson(**site);
        }},
-      {Method::kPost, "/v1/sites",
+      {Method::kPost, "/v1/sites", kOperate,
        [c](const Request& request) -> Result<Json> {
          if (!request.body.contains("name") || !request.body["name"].is_string()) {
            return Status::InvalidArgument("name must be a string");
@@ -95,10 +100,10 @@ std::vector<Route> SiteRoutes(Context& context) {
          return WriteSite(*c, request, request.body["name"].get<std::string>(), true);
        },
        BodyKind::kJson},
-      {Method::kPatch, R"(/v1/sites/([^/]+))",
+      {Method::kPatch, R"(/v1/sites/([^/]+))", kOperateSite,
        [c](const Request& request) { return WriteSite(*c, request, request.Match(1), false); },
        BodyKind::kJson},
-      {Method::kDelete, R"(/v1/sites/([^/]+))",
+      {Method::kDelete, R"(/v1/sites/([^/]+))", kOperateSite,
        [c](const Request& request) -> Result<Json> {
          auto options = WriteParams(request);
          if (!options.ok()) return options.status();

@@ -1,6 +1,7 @@
 #include "base/file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +17,18 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
+}
+
+Result<std::string> ReadPrivateFile(const std::filesystem::path& path, std::string_view what) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return Status::NotFound(std::string(what) + " " + path.string() + " does not exist");
+  }
+  if ((info.st_mode & 077) != 0) {
+    return Status::PermissionDenied(std::string(what) + " " + path.string() +
+                                    " may be read by others: chmod 600 it");
+  }
+  return ReadFile(path);
 }
 
 Status WriteFileAtomically(const std::filesystem::path& path, const std::string& contents,

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 
@@ -13,6 +14,10 @@ namespace starling {
 
 // NotFound when the file cannot be opened.
 Result<std::string> ReadFile(const std::filesystem::path& path);
+
+// Reads a secret (a key file, a token file): kPermissionDenied when group or others may read it,
+// since then it is no secret. `what` names it in the error ("the key file").
+Result<std::string> ReadPrivateFile(const std::filesystem::path& path, std::string_view what);
 
 // Writes `contents` to `path` atomically and durably: written to "<path>.tmp", fsync'd, renamed
 // over `path`. A reader sees the old or the new file, never half. Blocking (it syncs): call it

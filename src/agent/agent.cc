@@ -61,7 +61,7 @@ class AgentImpl final : public Agent {
              .max_request_bytes = gossip::kMaxPushPullBytes + net::Sealer::kOverheadBytes + 1,
              .self_addresses = SelfAddresses(config_)}),
         keys_(&sealer_, KeyringPath(config_)),
-        http_(api::ServerLimits{.allowed_hosts = config_.api_hosts}),
+        http_(api::ServerOptions{.allowed_hosts = config_.api_hosts}),
         housekeeping_(io_),
         signals_(io_, SIGINT, SIGTERM) {}
 

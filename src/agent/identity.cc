@@ -1,6 +1,5 @@
 #include "src/agent/identity.h"
 
-#include <sys/stat.h>
 #include <toml++/toml.h>
 
 #include <filesystem>
@@ -46,13 +45,8 @@ std::string KeyringPath(const AgentConfig& config) {
 Result<net::Keyring> LoadKeyring(const AgentConfig& config) {
   const std::string path = KeyringPath(config);
   const bool have_keyring = std::filesystem::exists(path);
-  const std::string source = have_keyring ? path : config.key_file;
   // The key opens every frame and credential: one that others may read is no secret.
-  struct stat info {};
-  if (::stat(source.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
-    return Status::PermissionDenied(source + " may be read by others: chmod 600 it");
-  }
-  auto text = ReadFile(source);
+  auto text = ReadPrivateFile(have_keyring ? path : config.key_file, "the key file");
   if (!text.ok()) return text.status();
   auto keyring = net::Keyring::Parse(*text);
   if (!keyring.ok()) return keyring.status();

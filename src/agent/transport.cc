@@ -275,9 +275,10 @@ asio::awaitable<void> StreamTransport::Accept() {
     if (ec) continue;
     const auto from = socket.remote_endpoint(ec);
     if (ec) continue;
+    const auto held = inbound_by_address_.find(from.address());
+    const int from_address = held == inbound_by_address_.end() ? 0 : held->second;
     if (stats_.inbound_open >= options_.max_inbound ||
-        inbound_by_address_[from.address()] >= options_.max_inbound_per_address) {
-      if (inbound_by_address_[from.address()] == 0) inbound_by_address_.erase(from.address());
+        from_address >= options_.max_inbound_per_address) {
       ++stats_.refused;
       continue;  // dropped: closes the socket
     }

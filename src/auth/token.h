@@ -1,7 +1,8 @@
 // src/auth/token.h — API tokens (docs/SECURITY.md): who may call the API and what they may do.
-// Pure: no I/O. A token is "stk.<name>.<secret>", the secret 32 random bytes in base64url; the
-// state log keeps only its BLAKE2b-256 hash ("token/<name>"), so reading the log gives no token.
-// A random 256-bit secret needs no slow hash: nothing guessable is being protected.
+// No I/O; IssueToken draws its secret from libsodium's CSPRNG. A token is "stk.<name>.<secret>",
+// the secret 32 random bytes in base64url; the state log keeps only its BLAKE2b-256 hash
+// ("token/<name>"), so reading the log gives no token. A random 256-bit secret needs no slow hash:
+// nothing guessable is being protected.
 #pragma once
 
 #include <cstdint>

@@ -2,13 +2,12 @@
 
 #include <curl/curl.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 
+#include "base/file.h"
 #include "src/agent/api/server.h"
 #include "src/agent/clock.h"
 #include "src/agent/config.h"
@@ -23,25 +22,6 @@ size_t Append(char* data, size_t size, size_t count, void* into) {
   return size * count;
 }
 
-// The whole contents of a credential file, refused when others may read it.
-Result<std::string> ReadSecretFile(const std::string& path, const char* what) {
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) {
-    return Status::NotFound(std::string(what) + " " + path + " does not exist");
-  }
-  if ((info.st_mode & 077) != 0) {
-    return Status::PermissionDenied(std::string(what) + " " + path +
-                                    " may be read by others: chmod 600 it");
-  }
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
-    text.pop_back();
-  }
-  if (text.empty()) return Status::InvalidArgument(std::string(what) + " " + path + " is empty");
-  return text;
-}
-
 // The Authorization header for one request: a token (STARLING_TOKEN, or the file
 // STARLING_TOKEN_FILE), else a cluster-key credential (STARLING_KEY_FILE), else none (the node's
 // unix socket needs none).
@@ -51,12 +31,16 @@ Result<std::string> Authorization(const std::string& method, const std::string& 
     return "Bearer " + std::string(token);
   }
   if (const char* file = std::getenv("STARLING_TOKEN_FILE"); file != nullptr && *file != '\0') {
-    auto token = ReadSecretFile(file, "the token file");
+    auto token = ReadPrivateFile(file, "the token file");
     if (!token.ok()) return token.status();
-    return "Bearer " + *token;
+    std::string text = *token;
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    if (text.empty())
+      return Status::InvalidArgument(std::string("the token file is empty: ") + file);
+    return "Bearer " + text;
   }
   if (const char* file = std::getenv("STARLING_KEY_FILE"); file != nullptr && *file != '\0') {
-    auto text = ReadSecretFile(file, "the key file");
+    auto text = ReadPrivateFile(file, "the key file");
     if (!text.ok()) return text.status();
     auto keyring = net::Keyring::Parse(*text);
     if (!keyring.ok()) return keyring.status();

@@ -74,19 +74,12 @@ class LocalAgent {
     fs::remove_all(dir_, ignored);
   }
 
-  // The status and the parsed body (a JSON string when the body is not JSON).
+  // The status and the parsed body (a JSON string when the body is not JSON), called with the
+  // cluster-key credential.
   std::pair<int, json> Call(const std::string& method, const std::string& path,
                             const std::string& body = "{}") {
-    httplib::Client client("127.0.0.1", api_port_);
-    client.set_connection_timeout(2, 0);
-    client.set_read_timeout(10, 0);
-    const bool bodyless = method == "GET" || method == "DELETE";
-    httplib::Result response =
-        starling::testing::AuthorizedCall(client, method, path, bodyless ? "" : body);
-    REQUIRE(response);
-    auto parsed = json::parse(response->body, nullptr, false);
-    if (parsed.is_discarded()) parsed = json(response->body);
-    return {response->status, parsed};
+    const std::string sent = method == "GET" || method == "DELETE" ? "" : body;
+    return CallWith(method, path, starling::testing::AuthHeaders(method, path, sent), sent);
   }
 
   // A request with exactly `headers` (no credential unless they carry one): the status and body.
@@ -95,12 +88,7 @@ class LocalAgent {
     httplib::Client client("127.0.0.1", api_port_);
     client.set_connection_timeout(2, 0);
     client.set_read_timeout(10, 0);
-    httplib::Result response =
-        method == "GET"      ? client.Get(path, headers)
-        : method == "DELETE" ? client.Delete(path, headers)
-        : method == "PUT"    ? client.Put(path, headers, body, "application/json")
-        : method == "PATCH"  ? client.Patch(path, headers, body, "application/json")
-                             : client.Post(path, headers, body, "application/json");
+    httplib::Result response = starling::testing::Send(client, method, path, headers, body);
     REQUIRE(response);
     auto parsed = json::parse(response->body, nullptr, false);
     if (parsed.is_discarded()) parsed = json(response->body);

@@ -43,16 +43,22 @@ inline httplib::Headers AuthHeaders(const std::string& method, const std::string
                body, agent::WallMs())}};
 }
 
-// One request with the credential; the result as httplib gives it.
-inline httplib::Result AuthorizedCall(httplib::Client& client, const std::string& method,
-                                      const std::string& path, const std::string& body = "",
-                                      const std::string& key_file = "") {
-  const auto headers = AuthHeaders(method, path, body, key_file);
+// One request with exactly `headers`; the result as httplib gives it.
+inline httplib::Result Send(httplib::Client& client, const std::string& method,
+                            const std::string& path, const httplib::Headers& headers,
+                            const std::string& body = "") {
   if (method == "GET") return client.Get(path, headers);
   if (method == "DELETE") return client.Delete(path, headers);
   if (method == "PUT") return client.Put(path, headers, body, "application/json");
   if (method == "PATCH") return client.Patch(path, headers, body, "application/json");
   return client.Post(path, headers, body, "application/json");
+}
+
+// One request with the credential (made with `key_file`, default STARLING_KEY_FILE).
+inline httplib::Result AuthorizedCall(httplib::Client& client, const std::string& method,
+                                      const std::string& path, const std::string& body = "",
+                                      const std::string& key_file = "") {
+  return Send(client, method, path, AuthHeaders(method, path, body, key_file), body);
 }
 
 }  // namespace starling::testing

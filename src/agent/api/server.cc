@@ -22,10 +22,12 @@ struct Server::CompiledRoute {
   std::regex pattern;
 };
 
-// What MHD's callbacks are given: the server and which listener the request came in on.
-struct ListenerView {
+// What MHD's callbacks are given: the server, and whether this is the node's unix socket.
+struct Listener {
   const Server* server;
   bool local;
+  int fd = -1;
+  MHD_Daemon* daemon = nullptr;
 };
 
 namespace {
@@ -48,6 +50,8 @@ std::optional<Method> ParseMethod(std::string_view name) {
 // What one request gathers across the access handler's calls.
 struct Pending {
   Request request;
+  const Route* route = nullptr;  // null: no route has this method and path
+  bool path_known = false;
   std::string body;
   size_t limit = 0;
   bool refused = false;  // answered before its body came
@@ -98,7 +102,7 @@ MHD_Result Send(MHD_Connection* connection, const Answer& answer) {
 
 MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, const char* method,
                      const char*, const char* upload_data, size_t* upload_data_size, void** state) {
-  const auto* listener = static_cast<const ListenerView*>(cls);
+  const auto* listener = static_cast<const Listener*>(cls);
   const Server* server = listener->server;
   auto* pending = static_cast<Pending*>(*state);
   if (pending == nullptr) {
@@ -118,7 +122,8 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
     request.peer = PeerOf(connection);
     MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, Collect, &request.params);
     MHD_get_connection_values(connection, MHD_HEADER_KIND, CollectHeader, &request.headers);
-    pending->limit = server->BodyLimit(request.method, request.path);
+    pending->route = server->Resolve(&request, &pending->path_known);
+    pending->limit = server->BodyLimitOf(pending->route);
     const std::string length = request.Header("content-length");
     if (!length.empty()) {
       char* end = nullptr;
@@ -148,7 +153,8 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
     return MHD_YES;
   }
   return Send(connection,
-              server->Dispatch(std::move(pending->request), pending->body, listener->local));
+              server->Serve(pending->route, pending->path_known, std::move(pending->request),
+                            pending->body, listener->local));
 }
 
 void OnCompleted(void*, MHD_Connection*, void** state, MHD_RequestTerminationCode) {
@@ -176,7 +182,7 @@ std::string Request::Header(const std::string& lower_name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
-Server::Server(ServerLimits limits) : limits_(limits) {}
+Server::Server(ServerOptions options) : options_(std::move(options)) {}
 
 Server::~Server() {
   Stop();
@@ -213,7 +219,7 @@ Status Server::Bind(const HostPort& address) {
     return Status::Unavailable("cannot bind the HTTP API to " + address.ToString() + ": " +
                                std::strerror(error));
   }
-  listeners_.push_back(std::make_unique<Listener>(Listener{this, false, fd}));
+  listeners_.push_back(std::make_unique<Listener>(Listener{this, false, fd, nullptr}));
   return Status::Ok();
 }
 
@@ -236,7 +242,7 @@ Status Server::BindLocal(const std::string& path) {
     ::close(fd);
     return Status::Unavailable("cannot bind the API socket " + path + ": " + std::strerror(error));
   }
-  listeners_.push_back(std::make_unique<Listener>(Listener{this, true, fd}));
+  listeners_.push_back(std::make_unique<Listener>(Listener{this, true, fd, nullptr}));
   local_paths_.push_back(path);
   return Status::Ok();
 }
@@ -253,15 +259,14 @@ void Server::Add(std::vector<Route> routes) {
 Status Server::Start() {
   if (listeners_.empty()) return Status::FailedPrecondition("the HTTP API is not bound");
   for (const auto& listener : listeners_) {
-    views_.push_back(std::make_unique<ListenerView>(ListenerView{this, listener->local}));
-    const unsigned per_client = listener->local ? 0u : limits_.max_connections_per_client;
+    const unsigned per_client = listener->local ? 0u : options_.max_connections_per_client;
     listener->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
             MHD_USE_ERROR_LOG,
-        0, nullptr, nullptr, OnRequest, views_.back().get(), MHD_OPTION_LISTEN_SOCKET, listener->fd,
-        MHD_OPTION_CONNECTION_LIMIT, limits_.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        per_client, MHD_OPTION_CONNECTION_TIMEOUT, limits_.idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits_.connection_memory_bytes,
+        0, nullptr, nullptr, OnRequest, listener.get(), MHD_OPTION_LISTEN_SOCKET, listener->fd,
+        MHD_OPTION_CONNECTION_LIMIT, options_.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        per_client, MHD_OPTION_CONNECTION_TIMEOUT, options_.idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, options_.connection_memory_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, OnCompleted, nullptr, MHD_OPTION_EXTERNAL_LOGGER, LogFromMhd,
         nullptr, MHD_OPTION_END);
     if (listener->daemon == nullptr) return Status::IoError("the HTTP API did not start");
@@ -281,33 +286,33 @@ void Server::Stop() {
   local_paths_.clear();
 }
 
-const Route* Server::Find(Method method, const std::string& path, std::vector<std::string>* matches,
-                          bool* path_known) const {
+const Route* Server::Resolve(Request* request, bool* path_known) const {
   *path_known = false;
   std::smatch match;
   for (const auto& compiled : routes_) {
-    if (!std::regex_match(path, match, compiled->pattern)) continue;
+    if (!std::regex_match(request->path, match, compiled->pattern)) continue;
     *path_known = true;
-    if (compiled->route.method != method) continue;
-    if (matches != nullptr) {
-      matches->clear();
-      for (const auto& group : match) matches->push_back(group.matched ? group.str() : "");
-    }
+    if (compiled->route.method != request->method) continue;
+    request->matches.clear();
+    for (const auto& group : match) request->matches.push_back(group.matched ? group.str() : "");
     return &compiled->route;
   }
   return nullptr;
 }
 
-size_t Server::BodyLimit(Method method, std::string_view path) const {
-  bool known = false;
-  const Route* route = Find(method, std::string(path), nullptr, &known);
-  if (route == nullptr || route->max_body_bytes == 0) return limits_.max_body_bytes;
+size_t Server::BodyLimitOf(const Route* route) const {
+  if (route == nullptr || route->max_body_bytes == 0) return options_.max_body_bytes;
   return route->max_body_bytes;
 }
 
 Answer Server::Dispatch(Request request, std::string_view body, bool local) const {
   bool path_known = false;
-  const Route* route = Find(request.method, request.path, &request.matches, &path_known);
+  const Route* route = Resolve(&request, &path_known);
+  return Serve(route, path_known, std::move(request), body, local);
+}
+
+Answer Server::Serve(const Route* route, bool path_known, Request request, std::string_view body,
+                     bool local) const {
   if (route == nullptr) {
     if (path_known) {
       return ErrorAnswer(405, Status::InvalidArgument(std::string(MethodName(request.method)) +
@@ -315,7 +320,7 @@ Answer Server::Dispatch(Request request, std::string_view body, bool local) cons
     }
     return ErrorAnswer(404, Status::NotFound("no such route"));
   }
-  const size_t limit = route->max_body_bytes == 0 ? limits_.max_body_bytes : route->max_body_bytes;
+  const size_t limit = BodyLimitOf(route);
   if (body.size() > limit) {
     return ErrorAnswer(413, Status::InvalidArgument("the request body is over " +
                                                     std::to_string(limit) + " bytes"));
@@ -324,7 +329,7 @@ Answer Server::Dispatch(Request request, std::string_view body, bool local) cons
     request.who = {"local", auth::Role::kAdmin, "", auth::Source::kLocal};
   } else {
     if (Status s = auth::CheckBrowserHeaders(request.Header("host"), request.Header("origin"),
-                                             limits_.allowed_hosts);
+                                             options_.allowed_hosts);
         !s.ok()) {
       return ErrorAnswer(403, s);
     }
@@ -346,7 +351,7 @@ Answer Server::Dispatch(Request request, std::string_view body, bool local) cons
       return ErrorAnswer(415, Status::InvalidArgument("send the body as Content-Type: "
                                                       "application/json"));
     }
-    auto parsed = ParseJsonObject(body, limits_.json_max_depth);
+    auto parsed = ParseJsonObject(body, options_.json_max_depth);
     if (!parsed.ok()) return ErrorAnswer(400, parsed.status());
     request.body = std::move(*parsed);
   } else if (route->body == BodyKind::kRaw) {

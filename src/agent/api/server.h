@@ -24,9 +24,6 @@
 #include "src/agent/config.h"
 #include "src/auth/access.h"
 
-struct MHD_Daemon;
-struct MHD_Connection;
-
 namespace starling::agent::api {
 
 using Json = nlohmann::json;
@@ -53,7 +50,7 @@ enum class BodyKind {
   kRaw,   // handed over as it came (Request::raw)
 };
 
-struct ServerLimits {
+struct ServerOptions {
   size_t max_body_bytes = 1u << 20;            // a route's body unless the route says otherwise
   int json_max_depth = 64;                     // nesting of a JSON body
   std::vector<std::string> allowed_hosts;      // Host names besides IP literals and "localhost"
@@ -101,7 +98,7 @@ struct Route {
   Handler handler;
   BodyKind body = BodyKind::kNone;
   bool text = false;
-  size_t max_body_bytes = 0;  // 0: ServerLimits::max_body_bytes
+  size_t max_body_bytes = 0;  // 0: ServerOptions::max_body_bytes
 };
 
 // What goes back to the client.
@@ -116,9 +113,11 @@ struct Answer {
 using Authenticator =
     std::function<Result<auth::Principal>(const Request& request, std::string_view body)>;
 
+struct Listener;  // a listening socket and the daemon serving it (server.cc)
+
 class Server {
  public:
-  explicit Server(ServerLimits limits = {});
+  explicit Server(ServerOptions limits = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -138,8 +137,14 @@ class Server {
   // Stops serving; in-flight requests finish first. Idempotent.
   void Stop();
 
-  // The limit on a request's body for this method and path (the default when no route matches).
-  size_t BodyLimit(Method method, std::string_view path) const;
+  // The route for `request`'s method and path, its pattern's groups put in request->matches; null
+  // when none, with `*path_known` saying whether another method has that path.
+  const Route* Resolve(Request* request, bool* path_known) const;
+  // The limit on a body for `route` (the default when null).
+  size_t BodyLimitOf(const Route* route) const;
+  // Answers a request Resolve has routed (see Dispatch).
+  Answer Serve(const Route* route, bool path_known, Request request, std::string_view body,
+               bool local) const;
   // Routes `request` (its method, path, params, headers and body as received) and answers it:
   // the route, the body's size and kind, Host and Origin (over TCP), the credential and what it
   // may do, then the handler. `local`: it came over the unix socket. Thread-safe; used by the
@@ -147,22 +152,11 @@ class Server {
   Answer Dispatch(Request request, std::string_view body, bool local) const;
 
  private:
-  const Route* Find(Method method, const std::string& path, std::vector<std::string>* matches,
-                    bool* path_known) const;
-
-  struct Listener {
-    const Server* server;
-    bool local;
-    int fd = -1;
-    MHD_Daemon* daemon = nullptr;
-  };
-
-  ServerLimits limits_;
+  ServerOptions options_;
   Authenticator authenticate_;
   struct CompiledRoute;
   std::vector<std::unique_ptr<CompiledRoute>> routes_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  std::vector<std::unique_ptr<struct ListenerView>> views_;
   std::vector<std::string> local_paths_;
 };
 

@@ -1,6 +1,7 @@
 // /v1/images: site images (src/agent/images.h). A push imports on this node (the HTTP thread
 // does the work: it may take minutes), then writes the version's record, and the versions beyond
 // the kept ones are removed in the same write.
+#include <filesystem>
 #include <set>
 
 #include "src/agent/api/context.h"
@@ -86,6 +87,24 @@ Result<Json> Push(const Context& c, const Request& request) {
   if (!existing.ok()) return existing.status();
   if (!existing->has_value() || (*existing)->tombstone) {
     return Status::NotFound("no site '" + site + "': create it first");
+  }
+  // The path is read on this node's disk, as the agent: only the node's operator may name one
+  // (its socket or the cluster key), never a token's holder, and never inside the agent's data.
+  if (request.who.source == auth::Source::kToken) {
+    return Status::PermissionDenied(
+        "an image path is read on the node's own disk: only the node's operator (its unix socket "
+        "or the cluster key) may push by path");
+  }
+  if (fields->allow_setuid && request.who.role != auth::Role::kAdmin) {
+    return Status::PermissionDenied("allow_setuid needs the admin role");
+  }
+  std::error_code ec;
+  const auto tree = std::filesystem::weakly_canonical(fields->path, ec);
+  const auto data = std::filesystem::weakly_canonical(c.config.data_dir, ec);
+  if (!ec && (tree == data || tree.string().starts_with(data.string() + "/") ||
+              data.string().starts_with(tree.string() == "/" ? "/" : tree.string() + "/"))) {
+    return Status::PermissionDenied("'" + fields->path +
+                                    "' holds or lies in the agent's data dir: not an image");
   }
   auto previous = c.OnIo([&c, site]() -> Result<Json> {
     auto latest = c.images->Latest(site);

@@ -207,6 +207,7 @@ Result<std::pair<images::ImageRecord, json>> ImageService::Import(
                   {"new_chunks", stats.new_chunks},
                   {"new_chunk_bytes", stats.new_chunk_bytes},
                   {"devices_skipped", stats.devices_skipped},
+                  {"xattrs_dropped", stats.xattrs_dropped},
                   {"manifest_chunks", record->manifest_chunks.size()},
                   {"seconds", seconds}};
   return std::make_pair(std::move(record.value()), std::move(summary));

@@ -181,6 +181,10 @@ int Push(const Globals& g, const State& s) {
       std::printf("left out %llu device nodes under dev/ (the runtime provides /dev)\n",
                   static_cast<unsigned long long>(devices));
     }
+    if (const uint64_t xattrs = r.value("xattrs_dropped", uint64_t{0}); xattrs > 0) {
+      std::printf("left out %llu extended attributes outside user.* (never applied on a node)\n",
+                  static_cast<unsigned long long>(xattrs));
+    }
   }
   if (!s.no_wait) {
     auto spread = WaitForSpread(g, s.site, r["version"], s.wait_s);

@@ -102,6 +102,10 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
     const void* value = nullptr;
     size_t size = 0;
     while (archive_entry_xattr_next(entry, &xattr_name, &value, &size) == ARCHIVE_OK) {
+      if (!IsImageXattr(xattr_name)) {
+        ++stats->xattrs_dropped;  // trusted.*, security.*: never applied on a node
+        continue;
+      }
       file.xattrs.emplace_back(xattr_name, std::string(static_cast<const char*>(value), size));
     }
     std::sort(file.xattrs.begin(), file.xattrs.end());

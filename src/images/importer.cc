@@ -183,6 +183,10 @@ class Walker {
     while (start < names.size()) {
       const std::string name = names.c_str() + start;
       start += name.size() + 1;
+      if (!IsImageXattr(name)) {
+        ++stats_->xattrs_dropped;  // trusted.*, security.*: never applied on a node
+        continue;
+      }
       std::string value(kMaxXattrBytes, '\0');
       const ssize_t v = ::lgetxattr(full.c_str(), name.c_str(), value.data(), value.size());
       if (v < 0) return Errno("cannot read xattr " + name + " of", full);

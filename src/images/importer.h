@@ -27,6 +27,7 @@ struct ImportStats {
   uint64_t new_chunks = 0;
   uint64_t new_chunk_bytes = 0;  // plain bytes of chunks the store did not hold
   uint64_t devices_skipped = 0;  // device nodes, FIFOs and sockets under dev/ (left out)
+  uint64_t xattrs_dropped = 0;   // extended attributes other than user.* (left out)
 };
 
 // Imports `root` (a directory) as `manifest->files`; site, command and env are the caller's.

@@ -178,6 +178,10 @@ Result<std::pair<images::ImageRecord, json>> ImageService::Import(
   images::ImportOptions options;
   options.rules.allow_setuid = allow_setuid;
   options.previous = previous ? &*previous : nullptr;
+  options.limits = {.max_bytes = uint64_t{config_.images.max_image_mb} << 20,
+                    .max_expansion = config_.images.max_expansion,
+                    .min_free_bytes = uint64_t{config_.images.min_free_mb} << 20,
+                    .disk_path = (std::filesystem::path(config_.data_dir) / "chunks").string()};
   images::Manifest manifest;
   images::ImportStats stats;
   struct stat st {};

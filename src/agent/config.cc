@@ -374,6 +374,15 @@ Result<AgentConfig> LoadConfig(const std::string& path) {
   return ParseConfig(buffer.str(), path);
 }
 
+std::vector<std::string> SelfAddresses(const AgentConfig& config) {
+  std::vector<std::string> addresses{config.advertise.ToString()};
+  if (config.bind.host != "0.0.0.0" && config.bind.host != "::" &&
+      config.bind.ToString() != addresses.front()) {
+    addresses.push_back(config.bind.ToString());
+  }
+  return addresses;
+}
+
 std::string LocalApiSocket(const AgentConfig& config) {
   return (std::filesystem::path(config.data_dir) / "api.sock").string();
 }

@@ -91,6 +91,10 @@ Result<AgentConfig> LoadConfig(const std::string& path);
 // The keepalived options a balancer with this configuration writes, with `peers`.
 balancer::VrrpOptions VrrpFor(const AgentConfig& config, std::vector<std::string> peers);
 Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& source_name);
+// The "host:port"s peers may address this node by (its transport and datagrams): the advertised
+// one, and the bound one unless that is a wildcard.
+std::vector<std::string> SelfAddresses(const AgentConfig& config);
+
 // The node's own API socket, for the operator on the node (root, no credential).
 std::string LocalApiSocket(const AgentConfig& config);
 

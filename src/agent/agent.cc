@@ -38,17 +38,6 @@ constexpr char kVersion[] = "0.1.0";
 constexpr char kLogEventName[] = "starling.log";  // state log news riding gossip
 constexpr auto kChunkExchangeTimeout = Seconds(10);
 
-// The addresses peers may dial this node's transport at: its advertised one, and the bound one
-// unless that is a wildcard.
-std::vector<std::string> SelfAddresses(const AgentConfig& config) {
-  std::vector<std::string> addresses{config.advertise.ToString()};
-  if (config.bind.host != "0.0.0.0" && config.bind.host != "::" &&
-      config.bind.ToString() != addresses.front()) {
-    addresses.push_back(config.bind.ToString());
-  }
-  return addresses;
-}
-
 class AgentImpl final : public Agent {
  public:
   AgentImpl(AgentConfig config, net::Keyring keyring, uint32_t incarnation)
@@ -61,7 +50,9 @@ class AgentImpl final : public Agent {
              .max_request_bytes = gossip::kMaxPushPullBytes + net::Sealer::kOverheadBytes + 1,
              .self_addresses = SelfAddresses(config_)}),
         keys_(&sealer_, KeyringPath(config_)),
-        http_(api::ServerOptions{.allowed_hosts = config_.api_hosts}),
+        http_(api::ServerOptions{
+            .allowed_hosts = config_.api_hosts,
+            .spool_dir = (std::filesystem::path(config_.data_dir) / "uploads").string()}),
         housekeeping_(io_),
         signals_(io_, SIGINT, SIGTERM) {}
 

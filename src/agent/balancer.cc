@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fmt/ranges.h>
 #include <httplib.h>
+#include <sodium.h>
 #include <ifaddrs.h>
 #include <signal.h>
 #include <spawn.h>
@@ -18,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/file.h"
 #include "src/agent/drain.h"
 #include "src/process/process.h"
 #include "src/process/run.h"
@@ -29,14 +31,28 @@ namespace starling::agent {
 
 namespace {
 
-Result<std::pair<int, std::string>> Http(const std::string& address, const std::string& method,
-                                         const std::string& path, const std::string& body = "") {
+// 32 random bytes in hex: what nginx's control listener asks of callers, new at each start.
+std::string NewControlSecret() {
+  unsigned char secret[32];
+  randombytes_buf(secret, sizeof secret);
+  char hex[sizeof secret * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, secret, sizeof secret);
+  return hex;
+}
+
+// A call to nginx's control listener, with the secret it requires (NginxOptions).
+Result<std::pair<int, std::string>> Http(const balancer::NginxOptions& options,
+                                         const std::string& method, const std::string& path,
+                                         const std::string& body = "") {
+  const std::string& address = options.control;
   auto parsed = ParseHostPort(address, "balancer.control");
   if (!parsed.ok()) return parsed.status();
   httplib::Client client(parsed->host, parsed->port);
   client.set_connection_timeout(1, 0);
   client.set_read_timeout(5, 0);
-  auto response = method == "GET" ? client.Get(path) : client.Post(path, body, "application/json");
+  const httplib::Headers headers = {{"X-Starling-Control", options.control_secret}};
+  auto response = method == "GET" ? client.Get(path, headers)
+                                  : client.Post(path, headers, body, "application/json");
   if (!response) {
     return Status::Unavailable("nginx's control listener " + address +
                                " does not answer: " + httplib::to_string(response.error()));
@@ -100,6 +116,7 @@ BalancerService::BalancerService(asio::io_context& io, const AgentConfig& config
   options_.prefix = (std::filesystem::path(config.data_dir) / "nginx").string();
   options_.listen = b.listen;
   options_.control = b.control;
+  options_.control_secret = NewControlSecret();
   options_.user = b.user;
   options_.worker_processes = b.worker_processes;
   options_.retries = b.retries;
@@ -137,11 +154,8 @@ Status BalancerService::WriteAndCheck(const std::vector<balancer::SiteDomains>& 
   std::filesystem::create_directories(prefix / "tmp", ec);
   if (ec) return Status::IoError("cannot create " + (prefix / "tmp").string());
   const std::string text = balancer::RenderConfig(options_, sites, upstreams);
-  {
-    std::ofstream out(prefix / "nginx.conf.new", std::ios::trunc);
-    out << text;
-    if (!out) return Status::IoError("cannot write " + (prefix / "nginx.conf.new").string());
-  }
+  // Owner-only: it holds the control listener's secret.
+  if (Status s = WriteFileAtomically(prefix / "nginx.conf.new", text, 0600); !s.ok()) return s;
   auto check = process::RunProgram(
       {nginx_binary_, "-q", "-t", "-p", prefix.string() + "/", "-c", "nginx.conf.new"},
       {.timeout = Seconds(30)});
@@ -166,7 +180,7 @@ Status BalancerService::Start() {
   // Up once the control listener answers (bounded).
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < end) {
-    auto state = Http(options_.control, "GET", "/starling/state");
+    auto state = Http(options_, "GET", "/starling/state");
     if (state.ok() && state->first == 200) return Status::Ok();
     if (nginx_.CheckExited()) {
       return Status::Unavailable("nginx exited at start; see " + options_.prefix + "/error.log");
@@ -186,7 +200,7 @@ void BalancerService::Push(uint64_t generation, balancer::Upstreams upstreams) {
                        lua = options_.mode == balancer::Mode::kLua] {
     if (!*alive) return;
     if (lua) {
-      auto answer = Http(options_.control, "POST", "/starling/upstreams",
+      auto answer = Http(options_, "POST", "/starling/upstreams",
                          balancer::UpstreamsBody(generation, upstreams));
       if (!answer.ok() || answer->first != 200) {
         spdlog::warn("balancer: generation {} not applied: {}", generation,
@@ -249,13 +263,9 @@ void BalancerService::UpdateKeepalived(const std::vector<std::string>& balancer_
   const std::filesystem::path dir = std::filesystem::path(config_.data_dir) / "keepalived";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  {
-    std::ofstream out(dir / "keepalived.conf.new", std::ios::trunc);
-    out << text;
-    if (!out) {
-      spdlog::error("balancer: cannot write {}", (dir / "keepalived.conf.new").string());
-      return;
-    }
+  if (Status s = WriteFileAtomically(dir / "keepalived.conf.new", text, 0600); !s.ok()) {
+    spdlog::error("balancer: {}", s.ToString());
+    return;
   }
   std::filesystem::rename(dir / "keepalived.conf.new", dir / "keepalived.conf", ec);
   keepalived_conf_ = text;
@@ -374,7 +384,7 @@ Result<bool> BalancerService::Drained(const std::string& backend) {
     }
   }
   if (options_.mode == balancer::Mode::kReload) return true;  // old workers finish on their own
-  auto state = Http(options_.control, "GET", "/starling/state");
+  auto state = Http(options_, "GET", "/starling/state");
   if (!state.ok()) return state.status();
   auto json = nlohmann::json::parse(state->second, nullptr, false);
   if (json.is_discarded() || !json.is_object()) return Status::Corruption("nginx's state");

@@ -78,9 +78,9 @@ Status Integer(toml::node_view<toml::node> node, const std::string& table, const
 }
 
 Status ParseImages(toml::node_view<toml::node> node, ImagesConfig* images) {
-  static const std::set<std::string> kKnown = {"keep_versions",      "max_in_flight",
-                                               "per_peer_in_flight", "bandwidth_mb_s",
-                                               "materialize",        "scrub_mb_s"};
+  static const std::set<std::string> kKnown = {
+      "keep_versions", "max_in_flight", "per_peer_in_flight", "bandwidth_mb_s", "materialize",
+      "scrub_mb_s",    "max_image_mb",  "max_expansion",      "min_free_mb"};
   if (Status s = CheckTable(node, "images", kKnown); !s.ok()) return s;
   auto integer = [&](const char* key, int64_t low, int64_t high, auto* out) {
     return Integer(node, "images", key, low, high, out);
@@ -90,7 +90,10 @@ Status ParseImages(toml::node_view<toml::node> node, ImagesConfig* images) {
                    integer("max_in_flight", 1, 256, &images->max_in_flight),
                    integer("per_peer_in_flight", 1, 64, &images->per_peer_in_flight),
                    integer("bandwidth_mb_s", 0, 100000, &bandwidth_mb_s),
-                   integer("scrub_mb_s", 0, 100000, &images->scrub_mb_s)}) {
+                   integer("scrub_mb_s", 0, 100000, &images->scrub_mb_s),
+                   integer("max_image_mb", 0, 1 << 22, &images->max_image_mb),
+                   integer("max_expansion", 0, 1000000, &images->max_expansion),
+                   integer("min_free_mb", 0, 1 << 22, &images->min_free_mb)}) {
     if (!s.ok()) return s;
   }
   images->bandwidth_bytes_s = bandwidth_mb_s * 1000 * 1000;
@@ -369,6 +372,15 @@ Result<AgentConfig> LoadConfig(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   return ParseConfig(buffer.str(), path);
+}
+
+std::vector<std::string> SelfAddresses(const AgentConfig& config) {
+  std::vector<std::string> addresses{config.advertise.ToString()};
+  if (config.bind.host != "0.0.0.0" && config.bind.host != "::" &&
+      config.bind.ToString() != addresses.front()) {
+    addresses.push_back(config.bind.ToString());
+  }
+  return addresses;
 }
 
 std::string LocalApiSocket(const AgentConfig& config) {

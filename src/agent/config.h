@@ -29,6 +29,9 @@ struct ImagesConfig {
   uint64_t bandwidth_bytes_s = 0;  // pulled plain bytes per second; 0 = unbounded
   bool materialize = true;         // write each held version out as a read-only tree
   uint32_t scrub_mb_s = 64;        // background re-verification of stored chunks; 0 = off
+  uint32_t max_image_mb = 4096;    // a site image's file bytes (its quota); 0 = unbounded
+  uint32_t max_expansion = 100;    // an archive's file bytes over its size; 0 = unbounded
+  uint32_t min_free_mb = 256;      // a push leaves this much free on the chunk store's disk
 };
 
 // [copies]: how this node runs copies of sites (DESIGN.md §7–8).
@@ -88,6 +91,10 @@ Result<AgentConfig> LoadConfig(const std::string& path);
 // The keepalived options a balancer with this configuration writes, with `peers`.
 balancer::VrrpOptions VrrpFor(const AgentConfig& config, std::vector<std::string> peers);
 Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& source_name);
+// The "host:port"s peers may address this node by (its transport and datagrams): the advertised
+// one, and the bound one unless that is a wildcard.
+std::vector<std::string> SelfAddresses(const AgentConfig& config);
+
 // The node's own API socket, for the operator on the node (root, no credential).
 std::string LocalApiSocket(const AgentConfig& config);
 

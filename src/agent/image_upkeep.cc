@@ -178,6 +178,10 @@ Result<std::pair<images::ImageRecord, json>> ImageService::Import(
   images::ImportOptions options;
   options.rules.allow_setuid = allow_setuid;
   options.previous = previous ? &*previous : nullptr;
+  options.limits = {.max_bytes = uint64_t{config_.images.max_image_mb} << 20,
+                    .max_expansion = config_.images.max_expansion,
+                    .min_free_bytes = uint64_t{config_.images.min_free_mb} << 20,
+                    .disk_path = (std::filesystem::path(config_.data_dir) / "chunks").string()};
   images::Manifest manifest;
   images::ImportStats stats;
   struct stat st {};
@@ -207,6 +211,7 @@ Result<std::pair<images::ImageRecord, json>> ImageService::Import(
                   {"new_chunks", stats.new_chunks},
                   {"new_chunk_bytes", stats.new_chunk_bytes},
                   {"devices_skipped", stats.devices_skipped},
+                  {"xattrs_dropped", stats.xattrs_dropped},
                   {"manifest_chunks", record->manifest_chunks.size()},
                   {"seconds", seconds}};
   return std::make_pair(std::move(record.value()), std::move(summary));

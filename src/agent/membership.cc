@@ -36,6 +36,7 @@ Membership::Membership(asio::io_context& io, CoreTime time, const AgentConfig& c
     : io_(io),
       time_(time),
       config_(config),
+      self_addresses_(SelfAddresses(config)),
       sealer_(sealer),
       transport_(transport),
       hooks_(std::move(hooks)),
@@ -166,7 +167,9 @@ void Membership::Drain(Outbox* out) {
     asio::error_code ec;
     auto address = asio::ip::make_address(send.to.host, ec);
     if (ec) continue;
-    const std::string sealed = sealer_->Seal(net::Channel::kDatagram, send.bytes, WallMs());
+    // Bound to its recipient: replayed to any other node, it does not open.
+    const std::string sealed =
+        sealer_->Seal(net::Channel::kDatagram, send.bytes, WallMs(), send.to.ToString());
     udp_.send_to(asio::buffer(sealed), udp::endpoint(address, send.to.port), 0, ec);
     if (ec) spdlog::debug("send to {}: {}", send.to.ToString(), ec.message());
   }
@@ -242,8 +245,8 @@ asio::awaitable<void> Membership::Receive() {
         asio::buffer(buffer), from, asio::redirect_error(asio::use_awaitable, ec));
     if (!*alive || ec == asio::error::operation_aborted || !udp_.is_open()) co_return;
     if (ec) continue;
-    auto plain =
-        sealer_->Open(net::Channel::kDatagram, std::string_view(buffer.data(), n), WallMs());
+    auto plain = sealer_->Open(net::Channel::kDatagram, std::string_view(buffer.data(), n),
+                               WallMs(), self_addresses_);
     if (!plain.ok()) {
       spdlog::debug("dropped datagram from {}:{}: {}", from.address().to_string(), from.port(),
                     plain.status().message());

@@ -74,6 +74,7 @@ class Membership {
   asio::io_context& io_;
   CoreTime time_;
   const AgentConfig& config_;
+  std::vector<std::string> self_addresses_;  // what a datagram must be sealed for (SelfAddresses)
   net::Sealer* sealer_;
   StreamTransport* transport_;
   Hooks hooks_;

@@ -66,8 +66,12 @@ std::string RenderKeepalived(const VrrpOptions& options) {
   std::string unicast;
   if (!options.peers.empty()) {
     unicast = fmt::format("    unicast_src_ip {}\n    unicast_peer {{\n", options.address);
-    for (const auto& peer : options.peers) unicast += fmt::format("        {}\n", peer);
-    unicast += "    }\n";
+    // Adverts are taken from the peers only, and only from the same link: VRRP sends with TTL
+    // 255, so anything routed here from elsewhere (or spoofed off-link) arrives with less.
+    for (const auto& peer : options.peers) {
+      unicast += fmt::format("        {} min_ttl 255 max_ttl 255\n", peer);
+    }
+    unicast += "    }\n    check_unicast_src\n";
   }
   return fmt::format(R"(# Written by starling agent; every change here is overwritten.
 global_defs {{

@@ -264,6 +264,15 @@ std::string RenderConfig(const NginxOptions& options, const std::vector<SiteDoma
   if (lua && !options.control.empty()) {
     out += fmt::format("    server {{\n        listen {};\n", options.control);
     out += "        access_log off;\n        set $starling_site \"\";\n";
+    if (!options.control_secret.empty()) {
+      STARLING_CHECK(options.control_secret.find_first_not_of("0123456789abcdef") ==
+                     std::string::npos);
+      out += fmt::format(
+          "        access_by_lua_block {{\n"
+          "            if ngx.var.http_x_starling_control ~= \"{}\" then return ngx.exit(403) end\n"
+          "        }}\n",
+          options.control_secret);
+    }
     out += kControlLua;
     out += "    }\n";
   }

@@ -46,6 +46,9 @@ struct NginxOptions {
   std::string prefix;   // nginx's -p: logs, pid, temp files live here
   std::string listen;   // "host:port" clients reach
   std::string control;  // "127.0.0.1:port" the agent pushes upstreams to (kLua)
+  // What the control listener requires in X-Starling-Control ([0-9a-f], from the agent's start):
+  // anything else on the host (a copy on a `both` node) gets 403. Empty: not checked.
+  std::string control_secret;
   std::string modules_dir = "/usr/lib/nginx/modules";
   std::string user;  // worker processes' user, when nginx starts as root
   int worker_processes = 2;

@@ -3,9 +3,13 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <vector>
 
 #include "base/file.h"
 #include "src/agent/api/server.h"
@@ -26,7 +30,7 @@ size_t Append(char* data, size_t size, size_t count, void* into) {
 // STARLING_TOKEN_FILE), else a cluster-key credential (STARLING_KEY_FILE), else none (the node's
 // unix socket needs none).
 Result<std::string> Authorization(const std::string& method, const std::string& path,
-                                  const std::string& body) {
+                                  const std::string& body_hash) {
   if (const char* token = std::getenv("STARLING_TOKEN"); token != nullptr && *token != '\0') {
     return "Bearer " + std::string(token);
   }
@@ -52,15 +56,44 @@ Result<std::string> Authorization(const std::string& method, const std::string& 
     if (decoded == nullptr) return Status::InvalidArgument("cannot decode the path " + encoded);
     const std::string plain(decoded, static_cast<size_t>(length));
     curl_free(decoded);
-    return auth::ClusterCredential(sealer, method, plain, body, agent::WallMs());
+    return auth::ClusterCredential(sealer, method, plain, body_hash, agent::WallMs());
   }
   return std::string();
 }
 
-}  // namespace
+// What a request sends: a text, or a file read as it goes (an upload, with progress shown).
+struct Body {
+  std::string text;
+  std::string file;
+  uint64_t file_bytes = 0;
+};
 
-Result<Json> Call(const std::string& api, const std::string& method, const std::string& path,
-                  const Json& body, int read_timeout_s) {
+// The BLAKE2b hash a credential names `body` by (src/auth/cluster_credential.h).
+Result<std::string> HashOf(const Body& body) {
+  if (body.file.empty()) return auth::BodyHash(body.text);
+  std::FILE* in = std::fopen(body.file.c_str(), "rb");
+  if (in == nullptr) return Status::NotFound("cannot read " + body.file);
+  auth::BodyHasher hasher;
+  std::vector<char> buffer(1 << 20);
+  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), in)) {
+    hasher.Update(std::string_view(buffer.data(), n));
+  }
+  std::fclose(in);
+  return hasher.Hex();
+}
+
+int ShowProgress(void* what, curl_off_t, curl_off_t, curl_off_t total, curl_off_t sent) {
+  if (total > 0) {
+    std::fprintf(stderr, "\rsending %s: %s of %s (%d%%)   ", static_cast<const char*>(what),
+                 Bytes(static_cast<double>(sent)).c_str(), Bytes(static_cast<double>(total)).c_str(),
+                 static_cast<int>(100 * sent / total));
+  }
+  return 0;
+}
+
+Result<Json> Perform(const std::string& api, const std::string& method, const std::string& path,
+                     const Body& body, const std::vector<std::string>& extra_headers,
+                     int read_timeout_s) {
   // "unix:/path/api.sock" is the node's own socket; otherwise "host:port", or the URL the agent
   // prints ("http://127.0.0.1:7947").
   std::string url;
@@ -76,29 +109,48 @@ Result<Json> Call(const std::string& api, const std::string& method, const std::
     if (!address.ok()) return address.status();
     url = "http://" + address->ToString() + path;
   }
-  const std::string text =
-      body.is_null() ? (method == "GET" || method == "DELETE" ? "" : "{}") : body.dump();
   std::string authorization;
   if (socket_path.empty()) {
-    auto header = Authorization(method, path, text);
+    auto hash = HashOf(body);
+    if (!hash.ok()) return hash.status();
+    auto header = Authorization(method, path, *hash);
     if (!header.ok()) return header.status();
     authorization = *header;
   }
+  std::FILE* upload = nullptr;
+  if (!body.file.empty()) {
+    upload = std::fopen(body.file.c_str(), "rb");
+    if (upload == nullptr) return Status::NotFound("cannot read " + body.file);
+  }
   CURL* curl = curl_easy_init();
-  if (curl == nullptr) return Status::IoError("cannot start an HTTP client");
+  if (curl == nullptr) {
+    if (upload != nullptr) std::fclose(upload);
+    return Status::IoError("cannot start an HTTP client");
+  }
   std::string answer;
   curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, "Content-Type: application/json");
+  headers = curl_slist_append(headers, upload != nullptr ? "Content-Type: application/octet-stream"
+                                                         : "Content-Type: application/json");
   if (!authorization.empty()) {
     headers = curl_slist_append(headers, ("Authorization: " + authorization).c_str());
   }
+  for (const auto& header : extra_headers) headers = curl_slist_append(headers, header.c_str());
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   if (!socket_path.empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  if (!text.empty()) {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(text.size()));
+  if (upload != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_READDATA, upload);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body.file_bytes));
+    if (::isatty(STDERR_FILENO)) {
+      curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, ShowProgress);
+      curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<char*>("the image"));
+    }
+  } else if (!body.text.empty()) {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.text.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.text.size()));
   }
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 2L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(read_timeout_s + 2));
@@ -110,6 +162,10 @@ Result<Json> Call(const std::string& api, const std::string& method, const std::
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
+  if (upload != nullptr) {
+    std::fclose(upload);
+    if (::isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
+  }
   if (done != CURLE_OK) {
     return Status::Unavailable("no agent answers at " + api + " (" + curl_easy_strerror(done) +
                                "); is `starling agent` running, and is --api right?");
@@ -128,6 +184,25 @@ Result<Json> Call(const std::string& api, const std::string& method, const std::
   }
   if (parsed.is_discarded()) return Status::Corruption("the agent answered with invalid JSON");
   return parsed;
+}
+
+}  // namespace
+
+Result<Json> Call(const std::string& api, const std::string& method, const std::string& path,
+                  const Json& body, int read_timeout_s) {
+  Body text;
+  text.text = body.is_null() ? (method == "GET" || method == "DELETE" ? "" : "{}") : body.dump();
+  return Perform(api, method, path, text, {}, read_timeout_s);
+}
+
+Result<Json> Upload(const std::string& api, const std::string& path, const std::string& file,
+                    const std::vector<std::string>& headers, int read_timeout_s) {
+  std::error_code ec;
+  Body body;
+  body.file = file;
+  body.file_bytes = std::filesystem::file_size(file, ec);
+  if (ec) return Status::NotFound("cannot read " + file + ": " + ec.message());
+  return Perform(api, "POST", path, body, headers, read_timeout_s);
 }
 
 int ExitCodeOf(StatusCode code) {

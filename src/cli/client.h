@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 
@@ -30,6 +31,11 @@ struct Globals {
 // (its kind kept), or kUnavailable when no agent answers.
 Result<Json> Call(const std::string& api, const std::string& method, const std::string& path,
                   const Json& body = nullptr, int read_timeout_s = 5);
+
+// POSTs the file `file` to `path` as the body, streamed (progress on a terminal), with `headers`
+// ("Name: value") besides the credential.
+Result<Json> Upload(const std::string& api, const std::string& path, const std::string& file,
+                    const std::vector<std::string>& headers, int read_timeout_s);
 
 // Appends the `field` array of `path` on every live member's API to `all`. With `seen`, asks
 // each for what came after the last sequence number seen from it, and remembers the newest.

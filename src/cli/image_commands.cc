@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "src/cli/archive_writer.h"
 #include "src/cli/commands.h"
 
 namespace starling::cli {
@@ -147,10 +148,8 @@ struct State {
 };
 
 int Push(const Globals& g, const State& s) {
-  std::error_code ec;
-  const auto absolute = std::filesystem::absolute(s.path, ec);
-  if (ec) return Fail(Status::InvalidArgument("cannot resolve " + s.path + ": " + ec.message()));
-  Json body = {{"path", absolute.string()}};
+  // The push's fields ride in a header; the archive is the body.
+  Json body = Json::object();
   // Kept as written: the copy's /bin/sh runs it, so $PORT is the copy's, not this shell's.
   if (!s.command.empty()) body["command"] = s.command;
   if (!s.env.empty()) {
@@ -165,8 +164,21 @@ int Push(const Globals& g, const State& s) {
     body["env"] = env;
   }
   if (s.allow_setuid) body["allow_setuid"] = true;
-  if (!g.json && ::isatty(STDOUT_FILENO)) std::printf("importing %s ...\n", absolute.c_str());
-  auto result = Call(g.api, "POST", "/v1/images/" + s.site + s.write.Query(), body, 3600);
+  std::error_code ec;
+  if (!std::filesystem::exists(s.path, ec)) {
+    return Fail(Status::NotFound("'" + s.path + "' does not exist"));
+  }
+  // A directory is walked here, on the user's side, into an archive; an archive goes as it is.
+  std::string archive = s.path;
+  if (std::filesystem::is_directory(s.path, ec)) {
+    if (!g.json && ::isatty(STDOUT_FILENO)) std::printf("packing %s ...\n", s.path.c_str());
+    auto packed = ArchiveDirectory(s.path);
+    if (!packed.ok()) return Fail(packed.status());
+    archive = *packed;
+  }
+  auto result = Upload(g.api, "/v1/images/" + s.site + "/archive" + s.write.Query(), archive,
+                       {"X-Starling-Push: " + body.dump()}, 3600);
+  if (archive != s.path) std::filesystem::remove(archive, ec);
   if (!result.ok()) return Fail(result.status());
   Json r = *result;
   if (!g.json) {
@@ -180,6 +192,10 @@ int Push(const Globals& g, const State& s) {
     if (const uint64_t devices = r.value("devices_skipped", uint64_t{0}); devices > 0) {
       std::printf("left out %llu device nodes under dev/ (the runtime provides /dev)\n",
                   static_cast<unsigned long long>(devices));
+    }
+    if (const uint64_t xattrs = r.value("xattrs_dropped", uint64_t{0}); xattrs > 0) {
+      std::printf("left out %llu extended attributes outside user.* (never applied on a node)\n",
+                  static_cast<unsigned long long>(xattrs));
     }
   }
   if (!s.no_wait) {

@@ -27,6 +27,7 @@ class OciDriver final : public Driver {
     if (ec) return Status::IoError("cannot create " + bundle_dir + ": " + ec.message());
     CopySpec with_cgroup = spec;
     if (with_cgroup.cgroup_path.empty()) with_cgroup.cgroup_path = CgroupPath(spec.id);
+    ::chmod(bundle_dir.c_str(), 0700);  // its config names the copy's environment
     {
       std::ofstream config(bundle_dir + "/config.json", std::ios::trunc);
       config << OciConfig(with_cgroup).dump(1);

@@ -3,6 +3,7 @@
 #include <archive_entry.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <vector>
@@ -27,6 +28,9 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
                                    "': " + archive_error_string(reader.get()));
   }
   const Chunker chunker(options.chunker);
+  std::error_code size_error;
+  const uint64_t archive_bytes = std::filesystem::file_size(path, size_error);
+  ImportBudget budget(options.limits, size_error ? 1 : archive_bytes);
   ChunkWriter writer(store, kImportWriterThreads);
   std::vector<uint8_t> buffer;
   std::map<std::string, FileEntry> files;  // later entries for the same path win, as in tar
@@ -80,6 +84,7 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
         return fail("'" + file.path + "' has an absurd size");
       }
       file.size = static_cast<uint64_t>(archive_entry_size(entry));
+      if (Status s = budget.Admit(file.path, file.size); !s.ok()) return s;
       ++stats->files;
       stats->bytes += file.size;
       auto read = [&](uint8_t* into, size_t room) -> Result<size_t> {
@@ -102,6 +107,10 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
     const void* value = nullptr;
     size_t size = 0;
     while (archive_entry_xattr_next(entry, &xattr_name, &value, &size) == ARCHIVE_OK) {
+      if (!IsImageXattr(xattr_name)) {
+        ++stats->xattrs_dropped;  // trusted.*, security.*: never applied on a node
+        continue;
+      }
       file.xattrs.emplace_back(xattr_name, std::string(static_cast<const char*>(value), size));
     }
     std::sort(file.xattrs.begin(), file.xattrs.end());

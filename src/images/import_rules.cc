@@ -1,9 +1,57 @@
 #include "src/images/import_rules.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <map>
 
 namespace starling::images {
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+constexpr uint64_t kExpansionFloorBytes = 64 * kMiB;  // small archives expand as they like
+constexpr uint64_t kDiskCheckEveryBytes = 64 * kMiB;
+
+std::string MiB(uint64_t bytes) { return std::to_string((bytes + kMiB - 1) / kMiB) + " MiB"; }
+
+}  // namespace
+
+ImportBudget::ImportBudget(const ImportLimits& limits, uint64_t archive_bytes)
+    : limits_(limits), archive_bytes_(archive_bytes) {}
+
+Status ImportBudget::Admit(const std::string& path, uint64_t size) {
+  admitted_ += size;
+  if (limits_.max_bytes > 0 && admitted_ > limits_.max_bytes) {
+    return Status::ResourceExhausted("the image is over its quota of " + MiB(limits_.max_bytes) +
+                                     " at '" + path + "' (images.max_image_mb)");
+  }
+  if (archive_bytes_ > 0 && limits_.max_expansion > 0 && admitted_ > kExpansionFloorBytes &&
+      admitted_ / limits_.max_expansion > archive_bytes_) {
+    return Status::InvalidArgument("the archive (" + MiB(archive_bytes_) + ") expands to over " +
+                                   MiB(admitted_) + " at '" + path + "', more than " +
+                                   std::to_string(limits_.max_expansion) +
+                                   " times its size (images.max_expansion): refused as a bomb");
+  }
+  if (limits_.min_free_bytes > 0 && admitted_ >= next_disk_check_) {
+    next_disk_check_ = admitted_ + kDiskCheckEveryBytes;
+    return CheckDisk(path, size);
+  }
+  return Status::Ok();
+}
+
+Status ImportBudget::CheckDisk(const std::string& path, uint64_t upcoming) {
+  struct statvfs disk {};
+  if (::statvfs(limits_.disk_path.c_str(), &disk) != 0) return Status::Ok();  // cannot tell
+  const uint64_t free_bytes = uint64_t{disk.f_bavail} * disk.f_frsize;
+  if (free_bytes < limits_.min_free_bytes + upcoming) {
+    return Status::ResourceExhausted("the disk holding " + limits_.disk_path + " has " +
+                                     MiB(free_bytes) + " free, and '" + path + "' needs " +
+                                     MiB(upcoming) + " more than the " +
+                                     MiB(limits_.min_free_bytes) +
+                                     " kept free (images.min_free_mb)");
+  }
+  return Status::Ok();
+}
 
 bool UnderDev(const std::string& path) { return path.starts_with("dev/"); }
 

@@ -39,7 +39,12 @@ class Walker {
  public:
   Walker(const std::string& root, const ImportOptions& options, ChunkWriter* writer,
          ImportStats* stats)
-      : root_(root), options_(options), chunker_(options.chunker), writer_(writer), stats_(stats) {
+      : root_(root),
+        options_(options),
+        chunker_(options.chunker),
+        writer_(writer),
+        stats_(stats),
+        budget_(options.limits, /*archive_bytes=*/0) {
     if (options.previous != nullptr) {
       for (const FileEntry& file : options.previous->files) previous_.emplace(file.path, &file);
     }
@@ -123,6 +128,7 @@ class Walker {
     if (file.size > kMaxFileBytes)
       return Status::InvalidArgument("'" + path + "' is absurdly large");
     if (Status s = ReadXattrs(full, &file); !s.ok()) return s;
+    if (Status s = budget_.Admit(path, file.size); !s.ok()) return s;
     ++stats_->files;
     stats_->bytes += file.size;
     // Unchanged since the previous version: reuse its chunk list without reading the file.
@@ -183,6 +189,10 @@ class Walker {
     while (start < names.size()) {
       const std::string name = names.c_str() + start;
       start += name.size() + 1;
+      if (!IsImageXattr(name)) {
+        ++stats_->xattrs_dropped;  // trusted.*, security.*: never applied on a node
+        continue;
+      }
       std::string value(kMaxXattrBytes, '\0');
       const ssize_t v = ::lgetxattr(full.c_str(), name.c_str(), value.data(), value.size());
       if (v < 0) return Errno("cannot read xattr " + name + " of", full);
@@ -198,6 +208,7 @@ class Walker {
   Chunker chunker_;
   ChunkWriter* writer_;
   ImportStats* stats_;
+  ImportBudget budget_;
   std::vector<uint8_t> buffer_;
   std::map<std::pair<dev_t, ino_t>, std::string> inodes_;
   std::vector<std::string> setuid_;  // setuid and setgid files found (when not allowed)

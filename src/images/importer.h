@@ -13,10 +13,20 @@
 
 namespace starling::images {
 
+// What one import may take (0: no bound). A tree or archive past one is refused before the
+// offending file is read: an archive bomb costs its headers, not the disk.
+struct ImportLimits {
+  uint64_t max_bytes = 0;         // regular file bytes in the image (the site's quota)
+  uint32_t max_expansion = 0;     // an archive's file bytes over its own size, once past 64 MiB
+  uint64_t min_free_bytes = 0;    // left free on the chunk store's disk, checked as bytes come
+  std::string disk_path;          // where that disk is (the chunk store's directory)
+};
+
 struct ImportOptions {
   ChunkerOptions chunker;
   ManifestRules rules;                 // setuid/setgid refused unless allowed
   const Manifest* previous = nullptr;  // files with the same size, mtime and mode are not re-read
+  ImportLimits limits;
 };
 
 struct ImportStats {
@@ -27,6 +37,7 @@ struct ImportStats {
   uint64_t new_chunks = 0;
   uint64_t new_chunk_bytes = 0;  // plain bytes of chunks the store did not hold
   uint64_t devices_skipped = 0;  // device nodes, FIFOs and sockets under dev/ (left out)
+  uint64_t xattrs_dropped = 0;   // extended attributes other than user.* (left out)
 };
 
 // Imports `root` (a directory) as `manifest->files`; site, command and env are the caller's.

@@ -24,8 +24,15 @@ Result<OverlayMount> MountOverlay(const std::string& image, const std::string& c
       return Status::IoError("cannot create '" + dir + "': " + std::strerror(errno));
     }
   }
+  // The copy's own files (what its code wrote in the upper dir, setuid or not) are out of reach
+  // of the host's other users: its directory is the agent's alone. (The root inside stays 0755.)
+  if (::chmod(copy_dir.c_str(), 0700) != 0) {
+    return Status::IoError("cannot restrict '" + copy_dir + "': " + std::strerror(errno));
+  }
   const std::string options = "lowerdir=" + image + ",upperdir=" + mount.upper + ",workdir=" + work;
-  if (::mount("overlay", mount.root.c_str(), "overlay", MS_NODEV, options.c_str()) != 0) {
+  // nosuid: a setuid file gives nothing, whether it came in the image or the copy wrote it.
+  if (::mount("overlay", mount.root.c_str(), "overlay", MS_NODEV | MS_NOSUID, options.c_str()) !=
+      0) {
     const int error = errno;
     if (error == EPERM || error == ENODEV || error == EINVAL) {
       return Status::Unavailable("overlayfs unavailable for '" + mount.root + "' (" +

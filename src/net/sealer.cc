@@ -8,13 +8,23 @@
 namespace starling::net {
 namespace {
 
-constexpr uint8_t kFormat = 1;
+constexpr uint8_t kFormat = 2;  // 2: the recipient joined the associated data
 constexpr size_t kMaxSeenNonces = 1 << 18;
 
 struct SodiumInit {
   SodiumInit() { STARLING_CHECK(sodium_init() >= 0); }
 };
 void EnsureSodium() { static SodiumInit init; }
+
+// The associated data: format, channel, then the recipient's name (empty when unbound).
+std::string AssociatedData(Channel channel, std::string_view recipient) {
+  std::string ad;
+  ad.reserve(2 + recipient.size());
+  ad.push_back(static_cast<char>(kFormat));
+  ad.push_back(static_cast<char>(channel));
+  ad += recipient;
+  return ad;
+}
 
 }  // namespace
 
@@ -142,7 +152,8 @@ void Sealer::Count(uint64_t SealerStats::*counter) {
   ++(stats_.*counter);
 }
 
-std::string Sealer::Seal(Channel channel, std::string_view payload, int64_t now_ms) {
+std::string Sealer::Seal(Channel channel, std::string_view payload, int64_t now_ms,
+                         std::string_view recipient) {
   std::string plain(8 + payload.size(), '\0');
   const auto stamp = static_cast<uint64_t>(now_ms);
   for (int i = 0; i < 8; ++i) plain[i] = static_cast<char>((stamp >> (8 * i)) & 0xff);
@@ -152,18 +163,20 @@ std::string Sealer::Seal(Channel channel, std::string_view payload, int64_t now_
   auto* bytes = reinterpret_cast<unsigned char*>(out.data());
   bytes[0] = kFormat;
   randombytes_buf(bytes + 1, kNonceBytes);
-  const unsigned char ad[2] = {kFormat, static_cast<unsigned char>(channel)};
+  const std::string ad = AssociatedData(channel, recipient);
   unsigned long long written = 0;
   const auto keys = Keys();
   crypto_aead_xchacha20poly1305_ietf_encrypt(
       bytes + 1 + kNonceBytes, &written, reinterpret_cast<const unsigned char*>(plain.data()),
-      plain.size(), ad, sizeof(ad), nullptr, bytes + 1, keys->primary().data());
+      plain.size(), reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr,
+      bytes + 1, keys->primary().data());
   STARLING_CHECK(written == plain.size() + kTagBytes);
   Count(&SealerStats::sealed);
   return out;
 }
 
-Result<std::string> Sealer::Open(Channel channel, std::string_view sealed, int64_t now_ms) {
+Result<std::string> Sealer::Open(Channel channel, std::string_view sealed, int64_t now_ms,
+                                 const std::vector<std::string>& recipients) {
   if (sealed.size() < kOverheadBytes) {
     Count(&SealerStats::rejected_short);
     return Status::Corruption("sealed message too short");
@@ -177,19 +190,25 @@ Result<std::string> Sealer::Open(Channel channel, std::string_view sealed, int64
     Count(&SealerStats::rejected_format);
     return Status::Corruption("unknown sealing format");
   }
-  const unsigned char ad[2] = {kFormat, static_cast<unsigned char>(channel)};
   std::string plain(sealed.size() - 1 - kNonceBytes - kTagBytes, '\0');
   bool opened = false;
   const auto keys = Keys();
-  for (const Key& key : keys->keys()) {
-    unsigned long long length = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(reinterpret_cast<unsigned char*>(plain.data()),
-                                                   &length, nullptr, bytes + 1 + kNonceBytes,
-                                                   sealed.size() - 1 - kNonceBytes, ad, sizeof(ad),
-                                                   bytes + 1, key.data()) == 0) {
-      opened = true;
-      break;
+  // Each name this node answers to, each key: the first pair (primary, advertised) nearly always.
+  const std::vector<std::string> unbound = {""};
+  for (const std::string& recipient : recipients.empty() ? unbound : recipients) {
+    const std::string ad = AssociatedData(channel, recipient);
+    for (const Key& key : keys->keys()) {
+      unsigned long long length = 0;
+      if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+              reinterpret_cast<unsigned char*>(plain.data()), &length, nullptr,
+              bytes + 1 + kNonceBytes, sealed.size() - 1 - kNonceBytes,
+              reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), bytes + 1,
+              key.data()) == 0) {
+        opened = true;
+        break;
+      }
     }
+    if (opened) break;
   }
   if (!opened) {
     Count(&SealerStats::rejected_auth);

@@ -2,8 +2,9 @@
 // keyring (DESIGN.md §3). XChaCha20-Poly1305 (libsodium) with random 192-bit nonces.
 //
 // Sealed layout: [format 1 byte][nonce 24][ciphertext of (sent-at ms 8 bytes LE | payload)][tag
-// 16]. The format byte and the channel (datagram or stream) are authenticated as associated data,
-// so a datagram cannot be replayed as a stream frame. Open() rejects, and counts, anything that
+// 16]. The format byte, the channel (datagram, stream, API) and the recipient (when bound) are
+// authenticated as associated data, so a datagram cannot be replayed as a stream frame, nor to
+// a node it was not sent to. Open() rejects, and counts, anything that
 // fails: wrong key, truncation, tampering, a timestamp outside the replay window, or a nonce seen
 // before. Thread-safe: the keyring is shared copy-on-write and the replay window sits behind a
 // lock, while the cryptography runs outside it, so a megabyte frame sealed on one thread never
@@ -80,9 +81,14 @@ class Sealer {
   Sealer(Keyring keyring, int64_t replay_window_ms, size_t max_plaintext_bytes);
 
   // Seals `payload` with the primary key. `now_ms` is wall-clock milliseconds since the epoch.
-  std::string Seal(Channel channel, std::string_view payload, int64_t now_ms);
+  // `recipient` (its "host:port"), when given, is bound in: the message opens only for it, so a
+  // datagram captured on its way to one node cannot be replayed to another.
+  std::string Seal(Channel channel, std::string_view payload, int64_t now_ms,
+                   std::string_view recipient = {});
   // Opens a sealed message, returning the payload, or a corruption status saying why not.
-  [[nodiscard]] Result<std::string> Open(Channel channel, std::string_view sealed, int64_t now_ms);
+  // `recipients`: the names this node answers to (any may match); empty for an unbound message.
+  [[nodiscard]] Result<std::string> Open(Channel channel, std::string_view sealed, int64_t now_ms,
+                                         const std::vector<std::string>& recipients = {});
 
   // The keys now (a snapshot).
   Keyring keyring() const;

@@ -51,6 +51,12 @@ Status Validate(const Manifest& manifest, const ManifestRules& rules) {
     if (file.mode > 07777) {
       return Status::InvalidArgument("'" + file.path + "' has mode bits beyond 07777");
     }
+    for (const auto& [name, value] : file.xattrs) {
+      if (!IsImageXattr(name)) {
+        return Status::InvalidArgument("'" + file.path + "' carries the xattr '" + name +
+                                       "': an image keeps user.* only");
+      }
+    }
     if ((file.mode & 06000) != 0 && !rules.allow_setuid) {
       return Status::InvalidArgument("'" + file.path +
                                      "' is setuid or setgid (allow it explicitly to import)");

@@ -54,6 +54,10 @@ struct ManifestRules {
 // within 07777 (no setuid/setgid unless allowed).
 Status Validate(const Manifest& manifest, const ManifestRules& rules = {});
 
+// Whether an image may carry the extended attribute `name`: user.* only. trusted.* and
+// security.* would be applied on the host by whoever writes the tree out (as root).
+inline bool IsImageXattr(std::string_view name) { return name.starts_with("user."); }
+
 std::string Encode(const Manifest& manifest);
 // Decodes and validates (setuid allowed: the pusher's flag was checked at import).
 Result<Manifest> Decode(std::string_view bytes);

@@ -67,6 +67,12 @@ TEST_CASE("the nginx configuration: Lua mode routes by domain through one dynami
   CHECK_THAT(lua, Catch::Contains("proxy_next_upstream_tries 2;"));
   CHECK_THAT(lua, Catch::Contains("listen 127.0.0.1:8081;"));
   CHECK_THAT(lua, !Catch::Contains("30000"));  // peers come through the control listener
+  CHECK_THAT(lua, !Catch::Contains("http_x_starling_control"));
+  options.control_secret = "00ff";
+  CHECK_THAT(RenderConfig(options, sites, {}),
+             Catch::Contains("if ngx.var.http_x_starling_control ~= \"00ff\" then return "
+                             "ngx.exit(403) end"));
+  options.control_secret.clear();
 
   options.mode = Mode::kReload;
   const std::string plain = RenderConfig(options, sites, {{"my-shop", {"127.0.0.1:30000"}}});

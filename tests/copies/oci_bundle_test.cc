@@ -32,6 +32,13 @@ TEST_CASE("a copy's OCI config holds its limits, command and port", "[unit]") {
   CHECK(config["linux"]["cgroupsPath"] == spec.cgroup_path);
   for (const auto& ns : config["linux"]["namespaces"]) CHECK(ns["type"] != "network");
   CHECK(config["linux"]["namespaces"].size() == 4);
+  // runc's default masked and read-only paths.
+  for (const char* masked : {"/proc/kcore", "/proc/keys", "/proc/sched_debug", "/sys/firmware"}) {
+    CHECK(std::count(config["linux"]["maskedPaths"].begin(), config["linux"]["maskedPaths"].end(),
+                     masked) == 1);
+  }
+  CHECK(std::count(config["linux"]["readonlyPaths"].begin(),
+                   config["linux"]["readonlyPaths"].end(), "/proc/sys") == 1);
   spec.cpus = 0.5;
   spec.memory_bytes = 0;
   spec.pids = 0;

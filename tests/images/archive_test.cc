@@ -23,6 +23,7 @@ struct Member {
   std::string content;
   std::string link;  // symlink target
   std::string hardlink;
+  std::vector<std::pair<std::string, std::string>> xattrs;
 };
 
 // Writes members to a tar file as given: libarchive does not second-guess the names.
@@ -39,6 +40,9 @@ void WriteTar(const fs::path& file, const std::vector<Member>& members, bool gzi
     archive_entry_set_mtime(entry, 1'700'000'000, 0);
     if (!m.link.empty()) archive_entry_set_symlink(entry, m.link.c_str());
     if (!m.hardlink.empty()) archive_entry_set_hardlink(entry, m.hardlink.c_str());
+    for (const auto& [name, value] : m.xattrs) {
+      archive_entry_xattr_add_entry(entry, name.c_str(), value.data(), value.size());
+    }
     archive_entry_set_size(entry, m.type == AE_IFREG && m.hardlink.empty()
                                       ? static_cast<la_int64_t>(m.content.size())
                                       : 0);
@@ -153,6 +157,22 @@ TEST_CASE("hostile archives are refused, naming the member, and yield nothing", 
     REQUIRE(ImportArchive((f.dir / "rootfs.tar").string(), allow, f.store.get(), &m, &stats).ok());
     CHECK(stats.devices_skipped == 2);
     for (const auto& file : m.files) CHECK_FALSE(file.path.starts_with("dev/"));
+  }
+
+  SECTION("xattrs other than user.* are left out and counted, never applied") {
+    Fixture f;
+    Manifest m;
+    Member file{"etc/motd", AE_IFREG, 0644, "hello\n"};
+    file.xattrs = {{"user.note", "kept"},
+                   {"trusted.overlay.opaque", "y"},
+                   {"security.capability", std::string("\1\0\0\2", 4)}};
+    WriteTar(f.dir / "x.tar", {{"etc", AE_IFDIR, 0755}, file});
+    ImportStats stats;
+    REQUIRE(ImportArchive((f.dir / "x.tar").string(), {}, f.store.get(), &m, &stats).ok());
+    CHECK(stats.xattrs_dropped == 2);
+    REQUIRE(m.files.size() == 2);
+    CHECK(m.files[1].xattrs ==
+          std::vector<std::pair<std::string, std::string>>{{"user.note", "kept"}});
   }
 
   // A truncated archive.

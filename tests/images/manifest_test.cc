@@ -57,6 +57,9 @@ TEST_CASE("malformed manifests are rejected with the reason", "[unit]") {
   rejects(m, "setuid");
   CHECK(Validate(m, ManifestRules{.allow_setuid = true}).ok());
   m = Sample();
+  m.files[2].xattrs.emplace_back("trusted.overlay.opaque", "y");
+  rejects(m, "user.* only");
+  m = Sample();
   m.files[2].size = 14;
   rejects(m, "do not add up");
   m = Sample();

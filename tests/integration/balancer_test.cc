@@ -62,6 +62,19 @@ TEST_CASE("a site through nginx: copies come and go with no reload and no failed
   CHECK(answer.second == kPage);
   CHECK(Get(listen, "nosuch.example.com", "/").first == 404);
   CHECK(BalancerState(balancer)["health"] == "ok");
+  // Anything else on the host (a copy, on a node that is also a worker) cannot rewrite the
+  // upstream tables or read them: the control listener wants the agent's secret.
+  {
+    httplib::Client intruder("127.0.0.1", control);
+    auto forged = intruder.Post("/starling/upstreams", R"({"generation":999,"sites":{}})",
+                                "application/json");
+    REQUIRE(forged);
+    CHECK(forged->status == 403);
+    auto peek = intruder.Get("/starling/state");
+    REQUIRE(peek);
+    CHECK(peek->status == 403);
+    CHECK(Get(listen, "web.example.com", "/index.html").first == 200);
+  }
   const uint64_t reloads = BalancerState(balancer)["reloads"];
 
   GetLoad load(listen, "web.example.com", "/index.html", kPage);

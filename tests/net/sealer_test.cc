@@ -25,6 +25,26 @@ TEST_CASE("sealed messages open with the same key and channel only", "[unit]") {
   CHECK_FALSE(b.Open(Channel::kStream, a.Seal(Channel::kDatagram, "x", kNow), kNow).ok());
 }
 
+TEST_CASE("a message bound to its recipient opens for that recipient only", "[unit]") {
+  const Key key = Keyring::Generate();
+  Sealer a(Keyring({key}), 60000, 1 << 16);
+  Sealer b(Keyring({key}), 60000, 1 << 16);
+  Sealer c(Keyring({key}), 60000, 1 << 16);
+  const std::string to_b = a.Seal(Channel::kDatagram, "ping", kNow, "10.0.0.2:7946");
+  // Replayed to another node: it does not open there, nor as an unbound message.
+  CHECK_FALSE(c.Open(Channel::kDatagram, to_b, kNow, {"10.0.0.3:7946"}).ok());
+  CHECK_FALSE(c.Open(Channel::kDatagram, to_b, kNow).ok());
+  CHECK(c.stats().rejected_auth == 2);
+  // Its recipient, under any of the names it answers to.
+  auto opened = b.Open(Channel::kDatagram, to_b, kNow, {"127.0.0.1:7946", "10.0.0.2:7946"});
+  REQUIRE(opened.ok());
+  CHECK(*opened == "ping");
+  // An unbound message does not open for a node that asks for binding.
+  CHECK_FALSE(b.Open(Channel::kDatagram, a.Seal(Channel::kDatagram, "x", kNow), kNow,
+                     {"10.0.0.2:7946"})
+                  .ok());
+}
+
 TEST_CASE("tampering, truncation, replay and stale messages are rejected and counted", "[unit]") {
   const Key key = Keyring::Generate();
   Sealer sender(Keyring({key}), 60000, 1 << 16);

@@ -191,6 +191,34 @@ TEST_CASE("Auth: tokens carry roles, and a site's token acts on its site only", 
   CHECK(agent.CallWith("GET", "/v1/sites", Bearer(forged)).first == 401);
 }
 
+TEST_CASE("Auth: an image is read from the node's disk for its operator only", "[security]") {
+  LocalAgent agent;
+  REQUIRE(agent.Call("POST", "/v1/sites?ack=local",
+                     R"({"name":"shop","domains":["shop.example.com"]})")
+              .first == 200);
+  const std::string ops = CreateToken(agent, {{"name", "ops"}, {"role", "operator"}});
+  const std::string customer =
+      CreateToken(agent, {{"name", "owner"}, {"role", "operator"}, {"site", "shop"}});
+  // A token's holder naming a path on the node (here: the agent's keyring) gets nothing.
+  const json steal = {{"path", (agent.dir() / "data").string()}};
+  for (const auto& token : {ops, customer}) {
+    auto answer = agent.CallWith("POST", "/v1/images/shop", Bearer(token), steal.dump());
+    INFO(answer.second.dump());
+    CHECK(answer.first == 403);
+    CHECK(answer.second["kind"] == "permission_denied");
+  }
+  // Not even the node's operator imports the agent's own data, or a tree holding it.
+  for (const auto& path : {agent.dir() / "data", agent.dir() / "data" / "state", agent.dir()}) {
+    auto answer = agent.Call("POST", "/v1/images/shop?ack=local",
+                             json{{"path", path.string()}}.dump());
+    INFO(path << ": " << answer.second.dump());
+    CHECK(answer.first == 403);
+  }
+  auto images = agent.Call("GET", "/v1/images/shop");
+  REQUIRE(images.first == 200);
+  CHECK(images.second["versions"].empty());
+}
+
 TEST_CASE("Auth: the node's unix socket is root's, and needs no credential", "[security]") {
   LocalAgent agent;
   const std::string path = (agent.dir() / "data" / "api.sock").string();

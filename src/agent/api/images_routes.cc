@@ -1,6 +1,8 @@
-// /v1/images: site images (src/agent/images.h). A push imports on this node (the HTTP thread
-// does the work: it may take minutes), then writes the version's record, and the versions beyond
-// the kept ones are removed in the same write.
+// /v1/images: site images (src/agent/images.h). A push sends the archive as the body (the CLI
+// makes it from a directory), or, for the node's own operator, names a path on the node. It is
+// imported on this node (the HTTP thread does the work: it may take minutes), then the version's
+// record is written, and the versions beyond the kept ones are removed in the same write.
+#include <filesystem>
 #include <set>
 
 #include "src/agent/api/context.h"
@@ -19,18 +21,23 @@ struct PushRequest {
   bool allow_setuid = false;
 };
 
-Result<PushRequest> PushFields(const Json& body) {
+// A push's fields; `by_path`: the JSON names a path on the node (else the archive is the body).
+Result<PushRequest> PushFields(const Json& body, bool by_path) {
   static const std::set<std::string> kKnown = {"path", "command", "env", "allow_setuid"};
   for (const auto& [key, value] : body.items()) {
-    if (!kKnown.contains(key)) return Status::InvalidArgument("unknown field '" + key + "'");
+    if (!kKnown.contains(key) || (key == "path" && !by_path)) {
+      return Status::InvalidArgument("unknown field '" + key + "'");
+    }
   }
   PushRequest push;
-  if (!body.contains("path") || !body["path"].is_string()) {
-    return Status::InvalidArgument("path must be a string: a directory or tar archive");
-  }
-  push.path = body["path"];
-  if (push.path.empty() || push.path.front() != '/') {
-    return Status::InvalidArgument("path must be absolute (it is read by the agent)");
+  if (by_path) {
+    if (!body.contains("path") || !body["path"].is_string()) {
+      return Status::InvalidArgument("path must be a string: a directory or tar archive");
+    }
+    push.path = body["path"];
+    if (push.path.empty() || push.path.front() != '/') {
+      return Status::InvalidArgument("path must be absolute (it is read by the agent)");
+    }
   }
   if (body.contains("command")) {
     const Json& command = body["command"];
@@ -75,18 +82,9 @@ Result<PushRequest> PushFields(const Json& body) {
   return push;
 }
 
-Result<Json> Push(const Context& c, const Request& request) {
-  auto options = WriteParams(request);
-  if (!options.ok()) return options.status();
-  const std::string site = request.Match(1);
-  auto fields = PushFields(request.body);
-  if (!fields.ok()) return fields.status();
-  if (Status s = sites::ValidateName(site); !s.ok()) return s;
-  auto existing = c.log->Get(sites::Key(site));
-  if (!existing.ok()) return existing.status();
-  if (!existing->has_value() || (*existing)->tombstone) {
-    return Status::NotFound("no site '" + site + "': create it first");
-  }
+// Imports `path` as the site's new version and makes it the release (see the file's comment).
+Result<Json> ImportAndRelease(const Context& c, const std::string& site, const std::string& path,
+                              const PushRequest& fields, const WriteOptions& write) {
   auto previous = c.OnIo([&c, site]() -> Result<Json> {
     auto latest = c.images->Latest(site);
     return Json{{"previous", latest ? images::EncodeRecord(*latest) : ""}};
@@ -101,8 +99,8 @@ Result<Json> Push(const Context& c, const Request& request) {
   // Hashing and compressing a whole tree: at the background threads' priority (background.h).
   Result<std::pair<images::ImageRecord, Json>> imported = Status::Unavailable("not imported");
   RunInBackground([&] {
-    imported = c.images->Import(site, fields->path, fields->command, fields->env,
-                                fields->allow_setuid, before);
+    imported = c.images->Import(site, path, fields.command, fields.env, fields.allow_setuid,
+                                before);
   });
   if (!imported.ok()) {
     c.images->EndImport();
@@ -136,7 +134,7 @@ Result<Json> Push(const Context& c, const Request& request) {
     }
     puts.push_back({images::RecordKey(site, record.version), images::EncodeRecord(record)});
     summary["removed_versions"] = expired->size();
-    answer = WriteAnswer(c, *options, std::move(puts), summary);
+    answer = WriteAnswer(c, write, std::move(puts), summary);
     // The version is among the node's own before garbage collection may run again.
     c.OnIo([&c]() -> Result<Json> {
        c.images->Refresh();
@@ -147,6 +145,66 @@ Result<Json> Push(const Context& c, const Request& request) {
   }
   c.images->EndImport();
   return answer;
+}
+
+// Checks a push's site, and who may push what: the site must exist; allow_setuid is the admin's.
+Status CheckPush(const Context& c, const Request& request, const std::string& site,
+                 const PushRequest& fields) {
+  if (Status s = sites::ValidateName(site); !s.ok()) return s;
+  auto existing = c.log->Get(sites::Key(site));
+  if (!existing.ok()) return existing.status();
+  if (!existing->has_value() || (*existing)->tombstone) {
+    return Status::NotFound("no site '" + site + "': create it first");
+  }
+  if (fields.allow_setuid && request.who.role != auth::Role::kAdmin) {
+    return Status::PermissionDenied("allow_setuid needs the admin role");
+  }
+  return Status::Ok();
+}
+
+// A push by path: the tree or archive is read on this node's disk, as the agent, so only the
+// node's operator may name one (its socket or the cluster key), never a token's holder, and
+// never inside the agent's data.
+Result<Json> Push(const Context& c, const Request& request) {
+  auto options = WriteParams(request);
+  if (!options.ok()) return options.status();
+  const std::string site = request.Match(1);
+  auto fields = PushFields(request.body, /*by_path=*/true);
+  if (!fields.ok()) return fields.status();
+  if (Status s = CheckPush(c, request, site, *fields); !s.ok()) return s;
+  if (request.who.source == auth::Source::kToken) {
+    return Status::PermissionDenied(
+        "an image path is read on the node's own disk: only the node's operator (its unix socket "
+        "or the cluster key) may push by path; send the archive instead (starling image push)");
+  }
+  std::error_code ec;
+  const auto tree = std::filesystem::weakly_canonical(fields->path, ec);
+  const auto data = std::filesystem::weakly_canonical(c.config.data_dir, ec);
+  if (!ec && (tree == data || tree.string().starts_with(data.string() + "/") ||
+              data.string().starts_with(tree.string() == "/" ? "/" : tree.string() + "/"))) {
+    return Status::PermissionDenied("'" + fields->path +
+                                    "' holds or lies in the agent's data dir: not an image");
+  }
+  return ImportAndRelease(c, site, fields->path, *fields, *options);
+}
+
+// A push of an archive sent as the body (written to a file as it came); its fields ride in the
+// X-Starling-Push header as JSON.
+Result<Json> PushArchive(const Context& c, const Request& request) {
+  auto options = WriteParams(request);
+  if (!options.ok()) return options.status();
+  const std::string site = request.Match(1);
+  Json header = Json::object();
+  if (const std::string text = request.Header("x-starling-push"); !text.empty()) {
+    auto parsed = ParseJsonObject(text, 8);
+    if (!parsed.ok()) return Status::InvalidArgument("X-Starling-Push: " + parsed.status().message());
+    header = std::move(*parsed);
+  }
+  auto fields = PushFields(header, /*by_path=*/false);
+  if (!fields.ok()) return fields.status();
+  if (Status s = CheckPush(c, request, site, *fields); !s.ok()) return s;
+  if (request.body_file.empty()) return Status::InvalidArgument("send the archive as the body");
+  return ImportAndRelease(c, site, request.body_file, *fields, *options);
 }
 
 Result<Json> Remove(const Context& c, const Request& request) {
@@ -174,6 +232,13 @@ Result<Json> Remove(const Context& c, const Request& request) {
   return WriteAnswer(c, *options, std::move(puts), {{"removed_versions", keys->size()}});
 }
 
+// The largest archive a push may send: the image quota (an archive is rarely bigger than the
+// files it holds), or 64 GiB when there is none.
+size_t ArchiveLimit(const AgentConfig& config) {
+  return config.images.max_image_mb == 0 ? size_t{64} << 30
+                                         : size_t{config.images.max_image_mb} << 20;
+}
+
 // A GET whose first capture is a site name: validated, then `query(site)` on the io thread.
 template <typename F>
 Route GetForSite(const Context* c, const char* pattern, F query) {
@@ -191,6 +256,9 @@ std::vector<Route> ImageRoutes(Context& context) {
   return {
       {Method::kPost, R"(/v1/images/([^/]+))", kOperateSite,
        [c](const Request& request) { return Push(*c, request); }, BodyKind::kJson},
+      {Method::kPost, R"(/v1/images/([^/]+)/archive)", kOperateSite,
+       [c](const Request& request) { return PushArchive(*c, request); }, BodyKind::kFile,
+       /*text=*/false, ArchiveLimit(c->config)},
       {Method::kGet, "/v1/images", kRead,
        [c](const Request&) { return c->OnIo([c] { return c->images->ListJson(""); }); }},
       GetForSite(c, R"(/v1/images/([^/]+))",

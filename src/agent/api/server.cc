@@ -3,6 +3,7 @@
 #include "src/agent/api/server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
@@ -13,7 +14,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <regex>
+
+#include "src/auth/cluster_credential.h"
 
 namespace starling::agent::api {
 
@@ -52,9 +56,46 @@ struct Pending {
   Request request;
   const Route* route = nullptr;  // null: no route has this method and path
   bool path_known = false;
-  std::string body;
+  std::string body;  // in memory, unless the route spools it
+  int spool_fd = -1;  // BodyKind::kFile: the file the body goes to
+  size_t received = 0;
   size_t limit = 0;
   bool refused = false;  // answered before its body came
+  auth::BodyHasher hash;
+
+  Pending() = default;
+  ~Pending() {
+    if (spool_fd >= 0) ::close(spool_fd);
+    if (!request.body_file.empty()) ::unlink(request.body_file.c_str());
+  }
+  Pending(const Pending&) = delete;
+  Pending& operator=(const Pending&) = delete;
+
+  // Starts the file a kFile body is written to; false when it cannot be made.
+  bool Spool(const std::string& dir) {
+    std::string path = dir + "/upload-XXXXXX";
+    spool_fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (spool_fd < 0) return false;
+    request.body_file = path;
+    return true;
+  }
+  // Takes the next piece of the body; false when it cannot be kept.
+  bool Take(const char* data, size_t size) {
+    hash.Update(std::string_view(data, size));
+    received += size;
+    if (spool_fd < 0) {
+      body.append(data, size);
+      return true;
+    }
+    while (size > 0) {
+      const ssize_t n = ::write(spool_fd, data, size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data += n;
+      size -= static_cast<size_t>(n);
+    }
+    return true;
+  }
 };
 
 std::string PeerOf(MHD_Connection* connection) {
@@ -124,6 +165,13 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
     MHD_get_connection_values(connection, MHD_HEADER_KIND, CollectHeader, &request.headers);
     pending->route = server->Resolve(&request, &pending->path_known);
     pending->limit = server->BodyLimitOf(pending->route);
+    if (pending->route != nullptr && pending->route->body == BodyKind::kFile &&
+        !pending->Spool(server->spool_dir())) {
+      pending->refused = true;
+      return Send(connection, ErrorAnswer(503, Status::Unavailable(
+                                                   "cannot make room for an upload: " +
+                                                   std::string(std::strerror(errno)))));
+    }
     const std::string length = request.Header("content-length");
     if (!length.empty()) {
       char* end = nullptr;
@@ -136,7 +184,7 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
             ErrorAnswer(413, Status::InvalidArgument("the request body is over " +
                                                      std::to_string(pending->limit) + " bytes")));
       }
-      pending->body.reserve(declared);
+      if (pending->spool_fd < 0) pending->body.reserve(declared);
     }
     return MHD_YES;
   }
@@ -145,12 +193,17 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
     return MHD_YES;
   }
   if (*upload_data_size > 0) {
-    if (pending->body.size() + *upload_data_size > pending->limit) {
+    if (pending->received + *upload_data_size > pending->limit) {
       return MHD_NO;  // a chunked body past the limit: too late for an answer, close
     }
-    pending->body.append(upload_data, *upload_data_size);
+    if (!pending->Take(upload_data, *upload_data_size)) return MHD_NO;  // disk full: close
     *upload_data_size = 0;
     return MHD_YES;
+  }
+  pending->request.body_hash = pending->hash.Hex();
+  if (pending->spool_fd >= 0) {
+    ::close(pending->spool_fd);
+    pending->spool_fd = -1;
   }
   return Send(connection,
               server->Serve(pending->route, pending->path_known, std::move(pending->request),
@@ -258,6 +311,18 @@ void Server::Add(std::vector<Route> routes) {
 
 Status Server::Start() {
   if (listeners_.empty()) return Status::FailedPrecondition("the HTTP API is not bound");
+  if (!options_.spool_dir.empty()) {
+    // Uploads are written here: the agent's own, nobody else's.
+    std::error_code ec;
+    std::filesystem::create_directories(options_.spool_dir, ec);
+    if (ec || ::chmod(options_.spool_dir.c_str(), 0700) != 0) {
+      return Status::IoError("cannot make the upload directory " + options_.spool_dir);
+    }
+    // What a run that did not stop cleanly left there.
+    for (const auto& entry : std::filesystem::directory_iterator(options_.spool_dir, ec)) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
   for (const auto& listener : listeners_) {
     const unsigned per_client = listener->local ? 0u : options_.max_connections_per_client;
     listener->daemon = MHD_start_daemon(
@@ -306,6 +371,7 @@ size_t Server::BodyLimitOf(const Route* route) const {
 }
 
 Answer Server::Dispatch(Request request, std::string_view body, bool local) const {
+  request.body_hash = auth::BodyHash(body);
   bool path_known = false;
   const Route* route = Resolve(&request, &path_known);
   return Serve(route, path_known, std::move(request), body, local);
@@ -321,7 +387,7 @@ Answer Server::Serve(const Route* route, bool path_known, Request request, std::
     return ErrorAnswer(404, Status::NotFound("no such route"));
   }
   const size_t limit = BodyLimitOf(route);
-  if (body.size() > limit) {
+  if (body.size() > limit) {  // (a spooled body was held to the limit as it came)
     return ErrorAnswer(413, Status::InvalidArgument("the request body is over " +
                                                     std::to_string(limit) + " bytes"));
   }
@@ -335,7 +401,7 @@ Answer Server::Serve(const Route* route, bool path_known, Request request, std::
     }
     if (!authenticate_)
       return ErrorAnswer(401, Status::Unauthenticated("no credential is accepted"));
-    auto who = authenticate_(request, body);
+    auto who = authenticate_(request);
     if (!who.ok()) return ErrorAnswer(401, who.status());
     request.who = std::move(*who);
   }

@@ -48,6 +48,8 @@ enum class BodyKind {
   kNone,  // any body is ignored (but still bounded)
   kJson,  // must be a JSON object (else 400); parsed into Request::body
   kRaw,   // handed over as it came (Request::raw)
+  kFile,  // written as it comes to a file under ServerOptions::spool_dir (Request::body_file),
+          // removed once answered: an upload of up to the route's limit, never in memory
 };
 
 struct ServerOptions {
@@ -58,6 +60,7 @@ struct ServerOptions {
   unsigned max_connections_per_client = 32;    // open at once from one address
   unsigned idle_timeout_s = 15;                // a connection silent this long is closed
   size_t connection_memory_bytes = 64u << 10;  // request line and headers, per connection
+  std::string spool_dir;  // where BodyKind::kFile bodies are written (0700, created at start)
 };
 
 struct Request {
@@ -68,6 +71,8 @@ struct Request {
   std::map<std::string, std::string> headers;  // names in lower case
   std::string peer;                            // the client's address, without the port
   std::string raw;                             // BodyKind::kRaw: the body as it came
+  std::string body_file;                       // BodyKind::kFile: where the body was written
+  std::string body_hash;                       // hex BLAKE2b-256 of the body, whatever its kind
   Json body = Json::object();                  // BodyKind::kJson: the parsed object
   auth::Principal who;                         // who is calling (set before the handler runs)
 
@@ -108,10 +113,9 @@ struct Answer {
   std::string body;
 };
 
-// Who sent a request that came over TCP, from its Authorization header and body; the error is
-// kUnauthenticated. Called on the connections' threads.
-using Authenticator =
-    std::function<Result<auth::Principal>(const Request& request, std::string_view body)>;
+// Who sent a request that came over TCP, from its Authorization header (and
+// Request::body_hash); the error is kUnauthenticated. Called on the connections' threads.
+using Authenticator = std::function<Result<auth::Principal>(const Request& request)>;
 
 struct Listener;  // a listening socket and the daemon serving it (server.cc)
 
@@ -130,6 +134,7 @@ class Server {
   Status BindLocal(const std::string& path);
   // REQUIRES: before Start.
   void SetAuthenticator(Authenticator authenticate) { authenticate_ = std::move(authenticate); }
+  const std::string& spool_dir() const { return options_.spool_dir; }
   // REQUIRES: before Start.
   void Add(std::vector<Route> routes);
   // Serves on threads of its own until Stop. REQUIRES: Bind succeeded.
@@ -142,7 +147,8 @@ class Server {
   const Route* Resolve(Request* request, bool* path_known) const;
   // The limit on a body for `route` (the default when null).
   size_t BodyLimitOf(const Route* route) const;
-  // Answers a request Resolve has routed (see Dispatch).
+  // Answers a request Resolve has routed (see Dispatch). For a kFile route, `body` is empty and
+  // request.body_file names the written body; request.body_hash is set by the caller.
   Answer Serve(const Route* route, bool path_known, Request request, std::string_view body,
                bool local) const;
   // Routes `request` (its method, path, params, headers and body as received) and answers it:

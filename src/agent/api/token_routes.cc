@@ -96,7 +96,7 @@ std::vector<Route> TokenRoutes(Context& context) {
 
 Authenticator MakeAuthenticator(Context& context) {
   const Context* c = &context;
-  return [c](const Request& request, std::string_view body) -> Result<auth::Principal> {
+  return [c](const Request& request) -> Result<auth::Principal> {
     const std::string header = request.Header("authorization");
     if (header.empty()) {
       return Status::Unauthenticated(

@@ -1,0 +1,110 @@
+// An image push sends the archive over the API (issue 16): a site's token pushes its own site's
+// image and no other's, setuid files need an admin, and an upload past the quota is refused
+// before it is read. The agent writes the upload to its own 0700 spool and removes it after.
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "tests/agent/local_agent.h"
+
+namespace starling::agent {
+namespace {
+
+using json = nlohmann::json;
+using testing::LocalAgent;
+
+// A gzip'd tar of `files` (path, mode, content).
+std::string Tar(const std::vector<std::tuple<std::string, mode_t, std::string>>& files) {
+  const std::string path = testing::fs::temp_directory_path() / "starling-push-test.tar.gz";
+  archive* writer = archive_write_new();
+  archive_write_set_format_pax_restricted(writer);
+  archive_write_add_filter_gzip(writer);
+  REQUIRE(archive_write_open_filename(writer, path.c_str()) == ARCHIVE_OK);
+  for (const auto& [name, mode, content] : files) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, name.c_str());
+    archive_entry_set_filetype(entry, AE_IFREG);
+    archive_entry_set_perm(entry, mode);
+    archive_entry_set_size(entry, static_cast<la_int64_t>(content.size()));
+    REQUIRE(archive_write_header(writer, entry) == ARCHIVE_OK);
+    archive_write_data(writer, content.data(), content.size());
+    archive_entry_free(entry);
+  }
+  archive_write_close(writer);
+  archive_write_free(writer);
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(path);
+  return bytes;
+}
+
+// POSTs `archive` to the site's archive route with `headers`: status and body.
+std::pair<int, json> PushArchive(LocalAgent& agent, const std::string& site,
+                                 const std::string& archive, httplib::Headers headers) {
+  httplib::Client client("127.0.0.1", agent.api_port());
+  client.set_read_timeout(30, 0);
+  auto response = client.Post("/v1/images/" + site + "/archive?ack=local", headers, archive,
+                              "application/octet-stream");
+  REQUIRE(response);
+  auto parsed = json::parse(response->body, nullptr, false);
+  return {response->status, parsed};
+}
+
+httplib::Headers Bearer(const std::string& token, const json& push = json::object()) {
+  return {{"Authorization", "Bearer " + token}, {"X-Starling-Push", push.dump()}};
+}
+
+std::string Token(LocalAgent& agent, const json& spec) {
+  auto created = agent.Call("POST", "/v1/tokens?ack=local", spec.dump());
+  REQUIRE(created.first == 200);
+  return created.second["token"];
+}
+
+TEST_CASE("Image push: a site's token pushes its own site's archive, and no other's",
+          "[security]") {
+  LocalAgent agent("[images]\nmax_image_mb = 1\n");
+  for (const char* site : {"shop", "blog"}) {
+    REQUIRE(agent.Call("POST", "/v1/sites?ack=local",
+                       json{{"name", site}, {"domains", {std::string(site) + ".example.com"}}}
+                           .dump())
+                .first == 200);
+  }
+  const std::string owner =
+      Token(agent, {{"name", "owner"}, {"role", "operator"}, {"site", "shop"}});
+  const std::string page = Tar({{"index.html", 0644, "<h1>shop</h1>\n"}});
+
+  auto pushed = PushArchive(agent, "shop", page, Bearer(owner, {{"command", "exec httpd"}}));
+  INFO(pushed.second.dump());
+  REQUIRE(pushed.first == 200);
+  CHECK(pushed.second["files"] == 1);
+  CHECK(pushed.second["version"].get<std::string>().size() == 64);
+
+  CHECK(PushArchive(agent, "blog", page, Bearer(owner)).first == 403);
+  // setuid needs an admin, whoever's site it is.
+  const std::string setuid = Tar({{"bin/tool", 04755, "#!/bin/sh\n"}});
+  auto refused = PushArchive(agent, "shop", setuid, Bearer(owner, {{"allow_setuid", true}}));
+  CHECK(refused.first == 403);
+  CHECK(PushArchive(agent, "shop", setuid, Bearer(owner)).first == 400);  // refused as setuid
+  // A path on the node is not a token's to name.
+  CHECK(agent.CallWith("POST", "/v1/images/shop?ack=local", Bearer(owner),
+                       json{{"path", agent.dir().string()}}.dump())
+            .first == 403);
+  // Past the quota (1 MiB here): 413 before the body is read.
+  const std::string big(2 << 20, 'x');
+  auto too_big = PushArchive(agent, "shop", big, Bearer(owner));
+  CHECK(too_big.first == 413);
+  // Uploads are spooled where only the agent reads, and not kept.
+  const auto spool = agent.dir() / "data" / "uploads";
+  struct stat info {};
+  REQUIRE(::stat(spool.c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0700);
+  CHECK(std::filesystem::is_empty(spool));
+}
+
+}  // namespace
+}  // namespace starling::agent

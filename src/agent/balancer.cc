@@ -3,9 +3,9 @@
 #include <arpa/inet.h>
 #include <fmt/ranges.h>
 #include <httplib.h>
-#include <sodium.h>
 #include <ifaddrs.h>
 #include <signal.h>
+#include <sodium.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>

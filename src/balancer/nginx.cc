@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/status.h"
+
 namespace starling::balancer {
 
 namespace {

@@ -48,8 +48,8 @@ Result<std::string> ArchiveDirectory(const std::string& dir) {
     return Status::InvalidArgument("'" + dir + "' is not a directory");
   }
   const char* tmp = std::getenv("TMPDIR");
-  std::string path = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                     "/starling-push-XXXXXX";
+  std::string path =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/starling-push-XXXXXX";
   const int fd = ::mkostemp(path.data(), O_CLOEXEC);
   if (fd < 0) return Status::IoError("cannot make a temporary file in " + path);
   Archive out(archive_write_new(), archive_write_free);
@@ -95,8 +95,8 @@ Result<std::string> ArchiveDirectory(const std::string& dir) {
     archive_entry_set_pathname(entry, name.c_str());
     archive_entry* later = nullptr;
     archive_entry_linkify(links.get(), &entry, &later);
-    Status written = entry == nullptr ? Status::Ok()
-                                      : WriteEntry(disk.get(), out.get(), entry, &buffer);
+    Status written =
+        entry == nullptr ? Status::Ok() : WriteEntry(disk.get(), out.get(), entry, &buffer);
     if (entry != nullptr) archive_entry_free(entry);
     if (!written.ok()) return fail(written);
     if (later != nullptr) {

@@ -2,7 +2,6 @@
 
 #include <curl/curl.h>
 #include <fmt/format.h>
-
 #include <unistd.h>
 
 #include <cctype>
@@ -85,8 +84,8 @@ Result<std::string> HashOf(const Body& body) {
 int ShowProgress(void* what, curl_off_t, curl_off_t, curl_off_t total, curl_off_t sent) {
   if (total > 0) {
     std::fprintf(stderr, "\rsending %s: %s of %s (%d%%)   ", static_cast<const char*>(what),
-                 Bytes(static_cast<double>(sent)).c_str(), Bytes(static_cast<double>(total)).c_str(),
-                 static_cast<int>(100 * sent / total));
+                 Bytes(static_cast<double>(sent)).c_str(),
+                 Bytes(static_cast<double>(total)).c_str(), static_cast<int>(100 * sent / total));
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "src/images/chunk_writer.h"
@@ -102,18 +103,22 @@ Status ImportArchive(const std::string& path, const ImportOptions& options, Chun
     } else {
       return fail("'" + file.path + "' is a device node, FIFO or socket: not allowed in an image");
     }
+    // By name: a pax header may carry one attribute twice (LIBARCHIVE.xattr and SCHILY.xattr).
+    std::map<std::string, std::string> xattrs;
+    std::set<std::string> dropped;
     archive_entry_xattr_reset(entry);
     const char* xattr_name = nullptr;
     const void* value = nullptr;
     size_t size = 0;
     while (archive_entry_xattr_next(entry, &xattr_name, &value, &size) == ARCHIVE_OK) {
       if (!IsImageXattr(xattr_name)) {
-        ++stats->xattrs_dropped;  // trusted.*, security.*: never applied on a node
+        dropped.insert(xattr_name);  // trusted.*, security.*: never applied on a node
         continue;
       }
-      file.xattrs.emplace_back(xattr_name, std::string(static_cast<const char*>(value), size));
+      xattrs[xattr_name] = std::string(static_cast<const char*>(value), size);
     }
-    std::sort(file.xattrs.begin(), file.xattrs.end());
+    stats->xattrs_dropped += dropped.size();
+    file.xattrs.assign(xattrs.begin(), xattrs.end());
     files[file.path] = std::move(file);
   }
   // Archives often omit directories above their files: add them, as tar would create them.

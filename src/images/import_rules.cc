@@ -44,11 +44,10 @@ Status ImportBudget::CheckDisk(const std::string& path, uint64_t upcoming) {
   if (::statvfs(limits_.disk_path.c_str(), &disk) != 0) return Status::Ok();  // cannot tell
   const uint64_t free_bytes = uint64_t{disk.f_bavail} * disk.f_frsize;
   if (free_bytes < limits_.min_free_bytes + upcoming) {
-    return Status::ResourceExhausted("the disk holding " + limits_.disk_path + " has " +
-                                     MiB(free_bytes) + " free, and '" + path + "' needs " +
-                                     MiB(upcoming) + " more than the " +
-                                     MiB(limits_.min_free_bytes) +
-                                     " kept free (images.min_free_mb)");
+    return Status::ResourceExhausted(
+        "the disk holding " + limits_.disk_path + " has " + MiB(free_bytes) + " free, and '" +
+        path + "' needs " + MiB(upcoming) + " more than the " + MiB(limits_.min_free_bytes) +
+        " kept free (images.min_free_mb)");
   }
   return Status::Ok();
 }

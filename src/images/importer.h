@@ -16,10 +16,10 @@ namespace starling::images {
 // What one import may take (0: no bound). A tree or archive past one is refused before the
 // offending file is read: an archive bomb costs its headers, not the disk.
 struct ImportLimits {
-  uint64_t max_bytes = 0;         // regular file bytes in the image (the site's quota)
-  uint32_t max_expansion = 0;     // an archive's file bytes over its own size, once past 64 MiB
-  uint64_t min_free_bytes = 0;    // left free on the chunk store's disk, checked as bytes come
-  std::string disk_path;          // where that disk is (the chunk store's directory)
+  uint64_t max_bytes = 0;       // regular file bytes in the image (the site's quota)
+  uint32_t max_expansion = 0;   // an archive's file bytes over its own size, once past 64 MiB
+  uint64_t min_free_bytes = 0;  // left free on the chunk store's disk, checked as bytes come
+  std::string disk_path;        // where that disk is (the chunk store's directory)
 };
 
 struct ImportOptions {

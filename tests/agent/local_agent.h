@@ -28,6 +28,7 @@ using starling::testing::FreePort;
 // One agent in this process, on loopback, until it is told to leave.
 class LocalAgent {
  public:
+  // `extra_toml` follows the configuration's last table, [images]: bare keys land there.
   explicit LocalAgent(const std::string& extra_toml = "") {
     char pattern[] = "/tmp/starling-api-XXXXXX";
     REQUIRE(::mkdtemp(pattern) != nullptr);

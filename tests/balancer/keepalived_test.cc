@@ -29,9 +29,9 @@ TEST_CASE("keepalived: a pair's configuration, unicast, nopreempt, tracking ngin
   REQUIRE(Validate(options).ok());
   const std::string text = RenderKeepalived(options);
   CHECK_THAT(text, Catch::Contains("unicast_src_ip 10.77.0.2"));
-  CHECK_THAT(text, Catch::Contains(
-                       "unicast_peer {\n        10.77.0.3 min_ttl 255 max_ttl 255\n    }\n"
-                       "    check_unicast_src\n"));
+  CHECK_THAT(text,
+             Catch::Contains("unicast_peer {\n        10.77.0.3 min_ttl 255 max_ttl 255\n    }\n"
+                             "    check_unicast_src\n"));
   CHECK_THAT(text, Catch::Contains("10.77.0.100/24 dev veth-lb1"));
   CHECK_THAT(text, Catch::Contains("nopreempt"));
   CHECK_THAT(text, Catch::Contains("advert_int 0.5"));

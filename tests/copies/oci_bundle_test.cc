@@ -37,8 +37,8 @@ TEST_CASE("a copy's OCI config holds its limits, command and port", "[unit]") {
     CHECK(std::count(config["linux"]["maskedPaths"].begin(), config["linux"]["maskedPaths"].end(),
                      masked) == 1);
   }
-  CHECK(std::count(config["linux"]["readonlyPaths"].begin(),
-                   config["linux"]["readonlyPaths"].end(), "/proc/sys") == 1);
+  CHECK(std::count(config["linux"]["readonlyPaths"].begin(), config["linux"]["readonlyPaths"].end(),
+                   "/proc/sys") == 1);
   spec.cpus = 0.5;
   spec.memory_bytes = 0;
   spec.pids = 0;

@@ -40,7 +40,7 @@ inline httplib::Headers AuthHeaders(const std::string& method, const std::string
   return {{"Authorization",
            auth::ClusterCredential(
                sealer, method, httplib::detail::decode_url(path.substr(0, path.find('?')), false),
-               body, agent::WallMs())}};
+               auth::BodyHash(body), agent::WallMs())}};
 }
 
 // One request with exactly `headers`; the result as httplib gives it.

@@ -40,9 +40,9 @@ TEST_CASE("a message bound to its recipient opens for that recipient only", "[un
   REQUIRE(opened.ok());
   CHECK(*opened == "ping");
   // An unbound message does not open for a node that asks for binding.
-  CHECK_FALSE(b.Open(Channel::kDatagram, a.Seal(Channel::kDatagram, "x", kNow), kNow,
-                     {"10.0.0.2:7946"})
-                  .ok());
+  CHECK_FALSE(
+      b.Open(Channel::kDatagram, a.Seal(Channel::kDatagram, "x", kNow), kNow, {"10.0.0.2:7946"})
+          .ok());
 }
 
 TEST_CASE("tampering, truncation, replay and stale messages are rejected and counted", "[unit]") {

@@ -193,9 +193,9 @@ TEST_CASE("Auth: tokens carry roles, and a site's token acts on its site only", 
 
 TEST_CASE("Auth: an image is read from the node's disk for its operator only", "[security]") {
   LocalAgent agent;
-  REQUIRE(agent.Call("POST", "/v1/sites?ack=local",
-                     R"({"name":"shop","domains":["shop.example.com"]})")
-              .first == 200);
+  REQUIRE(
+      agent.Call("POST", "/v1/sites?ack=local", R"({"name":"shop","domains":["shop.example.com"]})")
+          .first == 200);
   const std::string ops = CreateToken(agent, {{"name", "ops"}, {"role", "operator"}});
   const std::string customer =
       CreateToken(agent, {{"name", "owner"}, {"role", "operator"}, {"site", "shop"}});
@@ -209,8 +209,8 @@ TEST_CASE("Auth: an image is read from the node's disk for its operator only", "
   }
   // Not even the node's operator imports the agent's own data, or a tree holding it.
   for (const auto& path : {agent.dir() / "data", agent.dir() / "data" / "state", agent.dir()}) {
-    auto answer = agent.Call("POST", "/v1/images/shop?ack=local",
-                             json{{"path", path.string()}}.dump());
+    auto answer =
+        agent.Call("POST", "/v1/images/shop?ack=local", json{{"path", path.string()}}.dump());
     INFO(path << ": " << answer.second.dump());
     CHECK(answer.first == 403);
   }

@@ -89,7 +89,8 @@ TEST_CASE("Images: a tree over the quota, or the disk's floor, is refused", "[se
   options.limits.max_bytes = 2ull << 20;
   Manifest manifest;
   ImportStats stats;
-  Status s = ImportDirectory((dir.path / "tree").string(), options, store->get(), &manifest, &stats);
+  Status s =
+      ImportDirectory((dir.path / "tree").string(), options, store->get(), &manifest, &stats);
   INFO(s.ToString());
   CHECK(s.code() == StatusCode::kResourceExhausted);
   CHECK(s.message().find("quota of 2 MiB at 'c.bin'") != std::string::npos);
@@ -105,8 +106,8 @@ TEST_CASE("Images: a tree over the quota, or the disk's floor, is refused", "[se
 
   // Within every limit, it imports.
   options.limits = Defaults(dir.path);
-  CHECK(ImportDirectory((dir.path / "tree").string(), options, store->get(), &manifest, &stats)
-            .ok());
+  CHECK(
+      ImportDirectory((dir.path / "tree").string(), options, store->get(), &manifest, &stats).ok());
   CHECK(manifest.files.size() == 3);
 }
 

@@ -99,8 +99,8 @@ Result<Json> ImportAndRelease(const Context& c, const std::string& site, const s
   // Hashing and compressing a whole tree: at the background threads' priority (background.h).
   Result<std::pair<images::ImageRecord, Json>> imported = Status::Unavailable("not imported");
   RunInBackground([&] {
-    imported = c.images->Import(site, path, fields.command, fields.env, fields.allow_setuid,
-                                before);
+    imported =
+        c.images->Import(site, path, fields.command, fields.env, fields.allow_setuid, before);
   });
   if (!imported.ok()) {
     c.images->EndImport();
@@ -197,7 +197,8 @@ Result<Json> PushArchive(const Context& c, const Request& request) {
   Json header = Json::object();
   if (const std::string text = request.Header("x-starling-push"); !text.empty()) {
     auto parsed = ParseJsonObject(text, 8);
-    if (!parsed.ok()) return Status::InvalidArgument("X-Starling-Push: " + parsed.status().message());
+    if (!parsed.ok())
+      return Status::InvalidArgument("X-Starling-Push: " + parsed.status().message());
     header = std::move(*parsed);
   }
   auto fields = PushFields(header, /*by_path=*/false);

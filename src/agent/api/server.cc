@@ -56,7 +56,7 @@ struct Pending {
   Request request;
   const Route* route = nullptr;  // null: no route has this method and path
   bool path_known = false;
-  std::string body;  // in memory, unless the route spools it
+  std::string body;   // in memory, unless the route spools it
   int spool_fd = -1;  // BodyKind::kFile: the file the body goes to
   size_t received = 0;
   size_t limit = 0;
@@ -165,13 +165,6 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
     MHD_get_connection_values(connection, MHD_HEADER_KIND, CollectHeader, &request.headers);
     pending->route = server->Resolve(&request, &pending->path_known);
     pending->limit = server->BodyLimitOf(pending->route);
-    if (pending->route != nullptr && pending->route->body == BodyKind::kFile &&
-        !pending->Spool(server->spool_dir())) {
-      pending->refused = true;
-      return Send(connection, ErrorAnswer(503, Status::Unavailable(
-                                                   "cannot make room for an upload: " +
-                                                   std::string(std::strerror(errno)))));
-    }
     const std::string length = request.Header("content-length");
     if (!length.empty()) {
       char* end = nullptr;
@@ -184,7 +177,17 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
             ErrorAnswer(413, Status::InvalidArgument("the request body is over " +
                                                      std::to_string(pending->limit) + " bytes")));
       }
-      if (pending->spool_fd < 0) pending->body.reserve(declared);
+      if (pending->route == nullptr || pending->route->body != BodyKind::kFile) {
+        pending->body.reserve(declared);
+      }
+    }
+    // Only a body that may come is given a file.
+    if (pending->route != nullptr && pending->route->body == BodyKind::kFile &&
+        !pending->Spool(server->spool_dir())) {
+      pending->refused = true;
+      return Send(connection,
+                  ErrorAnswer(503, Status::Unavailable("cannot make room for an upload: " +
+                                                       std::string(std::strerror(errno)))));
     }
     return MHD_YES;
   }
@@ -205,9 +208,12 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
     ::close(pending->spool_fd);
     pending->spool_fd = -1;
   }
-  return Send(connection,
-              server->Serve(pending->route, pending->path_known, std::move(pending->request),
-                            pending->body, listener->local));
+  const std::string spooled = pending->request.body_file;
+  Answer answer = server->Serve(pending->route, pending->path_known, std::move(pending->request),
+                                pending->body, listener->local);
+  // Served: the upload is gone before the answer is (no file outlives its request).
+  if (!spooled.empty()) ::unlink(spooled.c_str());
+  return Send(connection, answer);
 }
 
 void OnCompleted(void*, MHD_Connection*, void** state, MHD_RequestTerminationCode) {

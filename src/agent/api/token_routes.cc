@@ -117,8 +117,9 @@ Authenticator MakeAuthenticator(Context& context) {
     if (header.starts_with(auth::kClusterScheme)) {
       const std::string_view credential =
           std::string_view(header).substr(auth::kClusterScheme.size());
-      if (Status s = auth::VerifyClusterCredential(
-              *c->sealer, credential, MethodName(request.method), request.path, body, WallMs());
+      if (Status s =
+              auth::VerifyClusterCredential(*c->sealer, credential, MethodName(request.method),
+                                            request.path, request.body_hash, WallMs());
           !s.ok()) {
         return s;
       }

@@ -9,10 +9,13 @@ import base64
 import http.client
 import json
 import multiprocessing
+import os
 import sys
 import time
 
 VALUE = "v" * 100
+# Starling's API wants a credential: the token scripts/bench/statelog made.
+AUTH = {"Authorization": "Bearer " + os.environ.get("STARLING_TOKEN", "")}
 
 
 def put_range(args):
@@ -24,7 +27,7 @@ def put_range(args):
         key = f"bench/{i:07d}"
         try:
             if system == "starling":
-                conn.request("PUT", f"/v1/kv/{key}", body=VALUE)
+                conn.request("PUT", f"/v1/kv/{key}", body=VALUE, headers=AUTH)
             else:
                 body = json.dumps({"key": base64.b64encode(key.encode()).decode(),
                                    "value": base64.b64encode(VALUE.encode()).decode()})
@@ -47,7 +50,7 @@ def held(system, address, writes):
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
         if system == "starling":
-            conn.request("GET", "/v1/log/status")
+            conn.request("GET", "/v1/log/status", headers=AUTH)
             status = json.loads(conn.getresponse().read())
             return sum(status["heads"].values()) >= writes
         prefix = base64.b64encode(b"bench/").decode()

@@ -183,7 +183,9 @@ int main(int argc, char** argv) {
         starling::gossip::AppendItem(&datagram, starling::gossip::EncodeHeader(kProber));
         starling::gossip::AppendItem(
             &datagram, starling::gossip::EncodeMessage(Ping{seq, target.name, kProber, self}));
-        sealed = sealer.Seal(starling::net::Channel::kDatagram, datagram, WallMs());
+        // Sealed for its recipient, as agents seal theirs (src/net/sealer.h).
+        const std::string to = "127.0.0.1:" + std::to_string(ntohs(target.address.sin_port));
+        sealed = sealer.Seal(starling::net::Channel::kDatagram, datagram, WallMs(), to);
       }
       ::sendto(fd, sealed.data(), sealed.size(), 0,
                reinterpret_cast<const sockaddr*>(&target.address), sizeof target.address);
@@ -208,7 +210,8 @@ int main(int argc, char** argv) {
       acked.push_back(seq);
     } else {
       auto plain = sealer.Open(starling::net::Channel::kDatagram,
-                               std::string_view(buffer.data(), static_cast<size_t>(n)), WallMs());
+                               std::string_view(buffer.data(), static_cast<size_t>(n)), WallMs(),
+                               {self.ToString()});
       auto decoded = plain.ok() ? starling::gossip::DecodeDatagram(*plain)
                                 : Result<starling::gossip::Datagram>(plain.status());
       if (decoded.ok()) {

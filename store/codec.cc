@@ -165,17 +165,20 @@ std::string EncodeEntry(const Entry& entry) {
 
 Result<Entry> DecodeEntry(std::string_view bytes) {
   if (bytes.empty()) return Status::Corruption("empty entry");
+  Entry entry;
   try {
+    // Not returned from inside the reader's scope: its destructor may throw.
     kj::ArrayInputStream input(
         kj::arrayPtr(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size()));
     capnp::PackedMessageReader reader(input, Limits(bytes.size()));
-    return GetEntry(reader.getRoot<s::LogEntry>());
+    entry = GetEntry(reader.getRoot<s::LogEntry>());
   } catch (const DecodeError& error) {
     return Status::Corruption("stored entry: " + error.reason);
   } catch (const kj::Exception& error) {
     return Status::Corruption(std::string("malformed stored entry: ") +
                               error.getDescription().cStr());
   }
+  return entry;
 }
 
 }  // namespace starling::store

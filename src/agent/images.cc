@@ -209,7 +209,8 @@ void ImageService::OnCorrupt(const std::vector<Hash>& hashes) {
   stats_.corrupt_found += hashes.size();
   const std::unordered_set<Hash, images::HashOfHash> bad(hashes.begin(), hashes.end());
   std::vector<ChunkRef> want;
-  for (auto& [key, version] : versions_) {
+  for (auto& [key, held] : versions_) {
+    auto& version = held;  // (a lambda may not name a structured binding before C++20's fix)
     bool touched = false;
     auto check = [&](const std::vector<ChunkRef>& refs) {
       for (const ChunkRef& ref : refs) {

@@ -142,11 +142,56 @@ std::string Encode(const Manifest& in) {
   return std::string(reinterpret_cast<const char*>(written.begin()), written.size());
 }
 
+namespace {
+
+// The manifest at `root` into `out`; the reader stays the caller's.
+Status ReadManifest(s::Manifest::Reader root, Manifest* out) {
+  if (root.getFormatVersion() != kManifestFormat) {
+    return Status::Corruption("unsupported manifest format " +
+                              std::to_string(root.getFormatVersion()));
+  }
+  out->site = String(root.getSite());
+  for (auto arg : root.getCommand()) out->command.push_back(String(arg));
+  for (auto var : root.getEnv())
+    out->env.emplace_back(String(var.getName()), String(var.getValue()));
+  out->files.reserve(root.getFiles().size());
+  for (auto in : root.getFiles()) {
+    FileEntry f;
+    f.path = String(in.getPath());
+    const auto kind = static_cast<uint16_t>(in.getKind());
+    if (kind > static_cast<uint16_t>(FileKind::kHardlink)) {
+      return Status::Corruption("unknown file kind at '" + f.path + "'");
+    }
+    f.kind = static_cast<FileKind>(kind);
+    f.mode = in.getMode();
+    f.uid = in.getUid();
+    f.gid = in.getGid();
+    f.mtime_ns = in.getMtimeNs();
+    f.size = in.getSize();
+    for (auto chunk : in.getChunks()) {
+      if (chunk.getHash().size() != 32) return Status::Corruption("chunk hash of the wrong size");
+      ChunkRef ref;
+      std::copy(chunk.getHash().begin(), chunk.getHash().end(), ref.hash.begin());
+      ref.size = chunk.getSize();
+      f.chunks.push_back(ref);
+    }
+    f.target = String(in.getTarget());
+    for (auto x : in.getXattrs()) f.xattrs.emplace_back(String(x.getName()), String(x.getValue()));
+    out->files.push_back(std::move(f));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Manifest> Decode(std::string_view bytes) {
   if (bytes.empty() || bytes.size() > kMaxManifestBytes) {
     return Status::Corruption("manifest size out of bounds");
   }
   Manifest out;
+  // Nothing is returned from inside the reader's scope: its destructor may throw (a truncated
+  // stream), and a value already built for the return would then be lost.
+  Status read = Status::Ok();
   try {
     kj::ArrayInputStream input(
         kj::arrayPtr(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size()));
@@ -154,44 +199,11 @@ Result<Manifest> Decode(std::string_view bytes) {
     options.traversalLimitInWords = bytes.size() + 64;
     options.nestingLimit = 8;
     capnp::PackedMessageReader reader(input, options);
-    auto root = reader.getRoot<s::Manifest>();
-    if (root.getFormatVersion() != kManifestFormat) {
-      return Status::Corruption("unsupported manifest format " +
-                                std::to_string(root.getFormatVersion()));
-    }
-    out.site = String(root.getSite());
-    for (auto arg : root.getCommand()) out.command.push_back(String(arg));
-    for (auto var : root.getEnv())
-      out.env.emplace_back(String(var.getName()), String(var.getValue()));
-    out.files.reserve(root.getFiles().size());
-    for (auto in : root.getFiles()) {
-      FileEntry f;
-      f.path = String(in.getPath());
-      const auto kind = static_cast<uint16_t>(in.getKind());
-      if (kind > static_cast<uint16_t>(FileKind::kHardlink)) {
-        return Status::Corruption("unknown file kind at '" + f.path + "'");
-      }
-      f.kind = static_cast<FileKind>(kind);
-      f.mode = in.getMode();
-      f.uid = in.getUid();
-      f.gid = in.getGid();
-      f.mtime_ns = in.getMtimeNs();
-      f.size = in.getSize();
-      for (auto chunk : in.getChunks()) {
-        if (chunk.getHash().size() != 32) return Status::Corruption("chunk hash of the wrong size");
-        ChunkRef ref;
-        std::copy(chunk.getHash().begin(), chunk.getHash().end(), ref.hash.begin());
-        ref.size = chunk.getSize();
-        f.chunks.push_back(ref);
-      }
-      f.target = String(in.getTarget());
-      for (auto x : in.getXattrs())
-        f.xattrs.emplace_back(String(x.getName()), String(x.getValue()));
-      out.files.push_back(std::move(f));
-    }
+    read = ReadManifest(reader.getRoot<s::Manifest>(), &out);
   } catch (const kj::Exception& error) {
     return Status::Corruption(std::string("malformed manifest: ") + error.getDescription().cStr());
   }
+  if (!read.ok()) return read;
   if (Status s = Validate(out, ManifestRules{.allow_setuid = true}); !s.ok()) {
     return Status::Corruption("invalid manifest: " + s.message());
   }

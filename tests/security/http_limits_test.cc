@@ -35,6 +35,10 @@ TEST_CASE("API limits: JSON nested 200,000 deep is refused and the agent keeps a
   CHECK(agent.Call("POST", "/v1/sites", objects).first == 400);
   // Nesting within the limit is still fine to parse (the route then judges the fields).
   CHECK(agent.Call("POST", "/v1/sites", R"({"name":"shop","domains":[["x"]]})").first == 400);
+  // A field of the wrong type is the client's mistake (400), never the server's (500).
+  auto typed = agent.Call("POST", "/v1/tokens", R"({"name":5,"role":"readonly"})");
+  CHECK(typed.first == 400);
+  CHECK(typed.second.value("kind", "") == "invalid_argument");
   CHECK(agent.Call("GET", "/v1/self").first == 200);
 }
 

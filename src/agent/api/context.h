@@ -15,6 +15,7 @@
 #include "src/agent/api/server.h"
 #include "src/agent/config.h"
 #include "src/agent/log_driver.h"
+#include "src/auth/token.h"
 #include "src/sites/release.h"
 
 namespace starling::agent {
@@ -107,5 +108,10 @@ std::vector<Route> TokenRoutes(Context& context);     // API tokens
 // Who a TCP request comes from: an API token (checked against its hashed record in the state
 // log) or a cluster-key credential (src/auth/cluster_credential.h).
 Authenticator MakeAuthenticator(Context& context);
+// The same over any token store: `lookup` gives the record of a token by its name (none when
+// there is no such token). Used by the HTTP fuzz target.
+using TokenLookup =
+    std::function<Result<std::optional<auth::TokenRecord>>(const std::string& name)>;
+Authenticator MakeAuthenticator(net::Sealer& sealer, TokenLookup lookup);
 
 }  // namespace starling::agent::api

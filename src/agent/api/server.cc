@@ -432,6 +432,11 @@ Answer Server::Serve(const Route* route, bool path_known, Request request, std::
   Result<Json> answer = Status::IoError("internal error");
   try {
     answer = route->handler(request);
+  } catch (const Json::type_error& e) {
+    // A body field of the wrong type (a number where a name goes): the client's mistake.
+    return ErrorAnswer(400, Status::InvalidArgument(std::string("a field of the request body has "
+                                                                "the wrong type: ") +
+                                                    e.what()));
   } catch (const std::exception& e) {
     spdlog::error("http: {} {} threw: {}", MethodName(request.method), request.path, e.what());
     return ErrorAnswer(500, Status::IoError("internal error"));

@@ -96,7 +96,12 @@ std::vector<Route> TokenRoutes(Context& context) {
 
 Authenticator MakeAuthenticator(Context& context) {
   const Context* c = &context;
-  return [c](const Request& request) -> Result<auth::Principal> {
+  return MakeAuthenticator(*context.sealer,
+                           [c](const std::string& name) { return ReadToken(*c, name); });
+}
+
+Authenticator MakeAuthenticator(net::Sealer& sealer, TokenLookup lookup) {
+  return [&sealer, lookup = std::move(lookup)](const Request& request) -> Result<auth::Principal> {
     const std::string header = request.Header("authorization");
     if (header.empty()) {
       return Status::Unauthenticated(
@@ -106,7 +111,7 @@ Authenticator MakeAuthenticator(Context& context) {
     if (header.starts_with("Bearer ")) {
       auto presented = auth::ParseToken(std::string_view(header).substr(7));
       if (!presented.ok()) return presented.status();
-      auto record = ReadToken(*c, presented->name);
+      auto record = lookup(presented->name);
       if (!record.ok()) return Status::Unavailable("cannot read tokens now");
       if (!record->has_value() || !auth::Verifies(**record, presented->secret)) {
         return Status::Unauthenticated("the token is not valid (revoked, or never issued)");
@@ -117,9 +122,8 @@ Authenticator MakeAuthenticator(Context& context) {
     if (header.starts_with(auth::kClusterScheme)) {
       const std::string_view credential =
           std::string_view(header).substr(auth::kClusterScheme.size());
-      if (Status s =
-              auth::VerifyClusterCredential(*c->sealer, credential, MethodName(request.method),
-                                            request.path, request.body_hash, WallMs());
+      if (Status s = auth::VerifyClusterCredential(sealer, credential, MethodName(request.method),
+                                                   request.path, request.body_hash, WallMs());
           !s.ok()) {
         return s;
       }

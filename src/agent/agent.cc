@@ -25,6 +25,7 @@
 #include "src/agent/drain.h"
 #include "src/agent/identity.h"
 #include "src/agent/images.h"
+#include "src/agent/isolation.h"
 #include "src/agent/keys.h"
 #include "src/agent/log_driver.h"
 #include "src/agent/member_views.h"
@@ -97,6 +98,12 @@ class AgentImpl final : public Agent {
     // serves images, and says why it runs no copies.
     auto driver = copies::PickDriver(config_.copies.driver, (data / "runtime").string());
     if (driver.ok() && config_.role != gossip::Role::kBalancer) {
+      if (Status s = StartIsolation((*driver)->name(), data); !s.ok()) {
+        driver = Status::Unavailable(s.message() +
+                                     " (copies.isolate_network = false runs them without it)");
+      }
+    }
+    if (driver.ok() && config_.role != gossip::Role::kBalancer) {
       spdlog::info(
           "copies run with the {} driver{}", (*driver)->name(),
           (*driver)->name() == "process" ? " (no isolation, no limits: development only)" : "");
@@ -122,7 +129,10 @@ class AgentImpl final : public Agent {
               .drain =
                   [this](std::string backend, std::function<void(DrainOutcome)> done) {
                     Drain(std::move(backend), std::move(done));
-                  }});
+                  },
+              .isolated = isolation_
+                              ? std::function<Status()>([this] { return isolation_->Ready(); })
+                              : nullptr});
       copies_->Recover();
     } else if (!driver.ok()) {
       spdlog::warn("no copies will run on this node: {}", driver.status().ToString());
@@ -181,7 +191,8 @@ class AgentImpl final : public Agent {
                                                        .keys = &keys_,
                                                        .sealer = &sealer_,
                                                        .transport = &transport_,
-                                                       .leave = [this] { BeginLeave(); }});
+                                                       .leave = [this] { BeginLeave(); },
+                                                       .isolation = isolation_.get()});
     for (auto routes : {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::CopyRoutes,
                         api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes, api::MetricRoutes,
                         api::TokenRoutes}) {
@@ -338,6 +349,34 @@ class AgentImpl final : public Agent {
     membership_->PublishLoad(std::move(report), urgent);
   }
 
+  // The copies' firewall (src/agent/isolation.h), when copies run in containers and the
+  // configuration wants it: applied now, before any copy starts.
+  Status StartIsolation(std::string_view driver, const std::filesystem::path& data) {
+    if (driver == "process") return Status::Ok();  // development: no isolation at all
+    auto firewall = copies::Firewall::Make((data / "firewall").string());
+    if (!config_.copies.isolate_network) {
+      spdlog::warn(
+          "copies.isolate_network = false: copies can reach this node's services and "
+          "the cluster's");
+      // Rules an earlier run of this node left (it was killed) are its no longer.
+      if (firewall.ok())
+        (*firewall)->Remove(copies::FirewallTableFor(config_.node_name)).IgnoreError();
+      return Status::Ok();
+    }
+    if (!firewall.ok()) return firewall.status();
+    copies::FirewallSpec spec{.table = copies::FirewallTableFor(config_.node_name),
+                              .cgroup = std::string(copies::kCopiesCgroup),
+                              .members = {config_.bind.host, config_.api.host},
+                              .local_ports = {53}};  // a local DNS resolver
+    if (!config_.advertise.host.empty()) spec.members.push_back(config_.advertise.host);
+    auto started = Isolation::Start(std::move(firewall.value()), std::move(spec));
+    if (!started.ok()) return started.status();
+    isolation_ = std::move(started.value());
+    spdlog::info("copies reach neither this node nor the cluster's members (nftables table {})",
+                 copies::FirewallTableFor(config_.node_name));
+    return Status::Ok();
+  }
+
   void Housekeeping() {
     housekeeping_.expires_after(std::chrono::milliseconds(leaving_ ? 20 : 1000));
     housekeeping_.async_wait([this](const asio::error_code& ec) {
@@ -348,6 +387,7 @@ class AgentImpl final : public Agent {
           return;
         }
       } else {
+        if (isolation_) isolation_->Update(MemberHosts(membership_->core()), time_.Now());
         if (copies_) copies_->Tick(CopyMembers(membership_->core()));
         RefreshBalancer();
         PublishLoadIfChanged();
@@ -369,6 +409,7 @@ class AgentImpl final : public Agent {
   void Shutdown() {
     spdlog::info("left the cluster");
     if (copies_) copies_->StopAll();
+    if (isolation_) isolation_->Stop();
     if (balancer_) balancer_->Stop();
     membership_->Close();
     transport_.Close();
@@ -387,7 +428,8 @@ class AgentImpl final : public Agent {
   Keys keys_;
   std::unique_ptr<LogDriver> log_;
   std::unique_ptr<ImageService> images_;
-  std::unique_ptr<CopyService> copies_;        // null when no container runtime works here
+  std::unique_ptr<Isolation> isolation_;  // the copies' firewall; null: none (see StartIsolation)
+  std::unique_ptr<CopyService> copies_;   // null when no container runtime works here
   std::unique_ptr<BalancerService> balancer_;  // null unless a balancer with a working nginx
   std::unique_ptr<Membership> membership_;
   api::Server http_;

@@ -106,14 +106,19 @@ Status ParseImages(toml::node_view<toml::node> node, ImagesConfig* images) {
 }
 
 Status ParseCopies(toml::node_view<toml::node> node, CopiesConfig* copies) {
-  static const std::set<std::string> kKnown = {"driver",          "ports",         "stop_grace_s",
-                                               "up_window_s",     "down_window_s", "up_cooldown_s",
-                                               "down_cooldown_s", "single_node"};
+  static const std::set<std::string> kKnown = {
+      "driver",        "ports",           "stop_grace_s", "up_window_s",    "down_window_s",
+      "up_cooldown_s", "down_cooldown_s", "single_node",  "isolate_network"};
   if (Status s = CheckTable(node, "copies", kKnown); !s.ok()) return s;
   if (auto item = node["single_node"]; item) {
     if (!item.is_boolean())
       return Status::InvalidArgument("copies.single_node must be true or false");
     copies->single_node = item.as_boolean()->get();
+  }
+  if (auto item = node["isolate_network"]; item) {
+    if (!item.is_boolean())
+      return Status::InvalidArgument("copies.isolate_network must be true or false");
+    copies->isolate_network = item.as_boolean()->get();
   }
   if (auto item = node["driver"]; item) {
     static const std::set<std::string> kDrivers = {"auto", "runc", "crun", "process"};

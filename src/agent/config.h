@@ -42,6 +42,9 @@ struct CopiesConfig {
   Duration stop_grace = Seconds(10);  // SIGTERM, then this long, then SIGKILL
   // This node alone is the cluster: it decides before it has heard a peer (DESIGN.md §8).
   bool single_node = false;
+  // Copies (under an OCI runtime) reach neither this node's own addresses nor any member's
+  // (src/copies/firewall.h). Off only where nothing else guards the host (a lab machine).
+  bool isolate_network = true;
   rules::AutoscaleOptions autoscale;  // the same on every node (the rules must agree)
 };
 

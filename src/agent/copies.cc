@@ -380,6 +380,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
     Status started = spec.port == 0 ? Status::ResourceExhausted("no free port in the node's range")
                                     : Status::Ok();
     Result<images::OverlayMount> mount = Status::Unavailable("not mounted");
+    if (started.ok() && hooks_.isolated) started = hooks_.isolated();
     if (started.ok()) {
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);

@@ -75,6 +75,8 @@ class CopyService {
     // Waits (not blocking) until every live balancer has taken `backend` ("host:port") out of
     // its upstreams and finished its requests to it, or a deadline passed; then `done`.
     std::function<void(std::string backend, std::function<void(DrainOutcome)> done)> drain;
+    // Any thread: whether a copy may start now (the copies' firewall stands); unset: always.
+    std::function<Status()> isolated;
   };
 
   CopyService(asio::io_context& io, const AgentConfig& config,

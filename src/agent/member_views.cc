@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "src/agent/config.h"
+
 namespace starling::agent {
 
 using gossip::MemberStatus;
@@ -26,6 +28,17 @@ std::vector<rules::MemberReport> CopyMembers(const gossip::Swim& core) {
     out.push_back(std::move(view));
   }
   return out;
+}
+
+std::vector<std::string> MemberHosts(const gossip::Swim& core) {
+  std::vector<std::string> hosts;
+  for (const gossip::Member* member : core.members()) {
+    hosts.push_back(member->address().host);
+    if (auto api = ParseHostPort(member->meta().api_address, "api"); api.ok()) {
+      hosts.push_back(api->host);
+    }
+  }
+  return hosts;
 }
 
 uint64_t CopyStatesDigest(const gossip::Swim& core) {

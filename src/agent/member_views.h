@@ -29,6 +29,10 @@ WorkerCounts CountWorkers(const gossip::Swim& core);
 // release; not loads): it changes when a copy anywhere starts, serves, drains or goes.
 uint64_t CopyStatesDigest(const gossip::Swim& core);
 
+// The IP addresses every known member (this node included) is reached at: its gossip address
+// and its API's host. What copies must not reach (src/copies/firewall.h).
+std::vector<std::string> MemberHosts(const gossip::Swim& core);
+
 // Live members that run copies (copy slots offered), this node included when it does.
 std::vector<std::string> RunningCopies(const gossip::Swim& core);
 

@@ -16,6 +16,9 @@ namespace starling::copies {
 
 // Container ids of copies start with this, so a node finds its own after a restart.
 inline constexpr std::string_view kIdPrefix = "starling-";
+// Every copy's cgroup is a child of this one, under the hierarchy's root (what the copies'
+// firewall matches, src/copies/firewall.h).
+inline constexpr std::string_view kCopiesCgroup = "starling";
 
 // What a copy uses now: its threads (for the load average) and the CPU time it has had.
 struct CopyUsage {

@@ -96,7 +96,9 @@ class OciDriver final : public Driver {
     return ids;
   }
 
-  std::string CgroupPath(const std::string& id) const override { return "/starling/" + id; }
+  std::string CgroupPath(const std::string& id) const override {
+    return "/" + std::string(kCopiesCgroup) + "/" + id;
+  }
 
   Result<CopyUsage> Usage(const std::string& id) override {
     CopyUsage usage;

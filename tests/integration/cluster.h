@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "src/copies/firewall.h"
 #include "tests/integration/credential.h"
 
 extern char** environ;
@@ -106,6 +107,12 @@ class Cluster {
       Kill(agent, SIGKILL);
       KillCopies(agent, /*remove=*/true);
       KillNginx(agent);
+      // A killed agent leaves its copies' firewall (a lab namespace goes with its rules).
+      if (agent.netns.empty()) {
+        const std::string removal =
+            "nft delete table inet " + copies::FirewallTableFor(agent.name) + " >/dev/null 2>&1";
+        (void)!std::system(removal.c_str());
+      }
     }
     UnmountUnder(dir_);
     if (std::getenv("STARLING_KEEP_TEST_DIR") != nullptr) {

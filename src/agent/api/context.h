@@ -24,6 +24,7 @@ class ImageService;
 class CopyService;
 class BalancerService;
 class Keys;
+class Isolation;
 }  // namespace starling::agent
 
 namespace starling::agent::api {
@@ -43,6 +44,7 @@ struct Context {
   net::Sealer* sealer;               // any thread (it is thread-safe)
   const StreamTransport* transport;  // io thread only (its counters)
   std::function<void()> leave;       // io thread: leave the cluster and stop
+  const Isolation* isolation = nullptr;  // the copies' firewall; null when none (any thread)
 
   // Runs `work` on the io thread and waits for its result; kUnavailable if the io thread does
   // not answer within kIoTimeout. `work` returns Result<Json> (or anything convertible to it).

@@ -4,6 +4,7 @@
 
 #include "src/agent/api/context.h"
 #include "src/agent/copies.h"
+#include "src/agent/isolation.h"
 
 namespace starling::agent::api {
 
@@ -13,7 +14,10 @@ std::vector<Route> CopyRoutes(Context& context) {
       {Method::kGet, "/v1/copies", kRead,
        [c](const Request&) {
          return c->OnIo([c] {
-           return Json{{"copies", c->copies ? c->copies->CopiesJson() : Json::array()}};
+           // How the node's copies are kept off the host and the cluster (src/agent/isolation.h).
+           Json isolation = c->isolation ? c->isolation->Json() : Json{{"mode", "none"}};
+           return Json{{"copies", c->copies ? c->copies->CopiesJson() : Json::array()},
+                       {"isolation", std::move(isolation)}};
          });
        }},
       {Method::kGet, "/v1/events", kRead,

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "src/copies/seccomp.h"
+
 namespace starling::copies {
 
 namespace {
@@ -67,7 +69,8 @@ nlohmann::json OciConfig(const CopySpec& spec) {
           "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
           "/proc/scsi"}},
         {"readonlyPaths",
-         {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}}};
+         {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
+        {"seccomp", SeccompProfile()}}}};
 }
 
 }  // namespace starling::copies

@@ -39,6 +39,25 @@ TEST_CASE("a copy's OCI config holds its limits, command and port", "[unit]") {
   }
   CHECK(std::count(config["linux"]["readonlyPaths"].begin(), config["linux"]["readonlyPaths"].end(),
                    "/proc/sys") == 1);
+  // The seccomp profile (src/copies/seccomp.h): namespaces, mounts and keyrings refused.
+  const auto& seccomp = config["linux"]["seccomp"];
+  CHECK(seccomp["defaultAction"] == "SCMP_ACT_ALLOW");
+  CHECK_FALSE(seccomp["architectures"].empty());
+  const auto& denied = seccomp["syscalls"][0]["names"];
+  for (const char* call : {"unshare", "setns", "mount", "keyctl", "bpf", "io_uring_setup"}) {
+    CHECK(std::count(denied.begin(), denied.end(), call) == 1);
+  }
+  CHECK(seccomp["syscalls"][0]["action"] == "SCMP_ACT_ERRNO");
+  CHECK(seccomp["syscalls"][1]["names"][0] == "clone3");
+  CHECK(seccomp["syscalls"][1]["errnoRet"] == 38);  // ENOSYS: libc falls back to clone
+  uint64_t clone_flags = 0;
+  for (const auto& rule : seccomp["syscalls"]) {
+    if (rule["names"][0] != "clone") continue;
+    CHECK(rule["args"][0]["op"] == "SCMP_CMP_MASKED_EQ");
+    CHECK(rule["args"][0]["value"] == rule["args"][0]["valueTwo"]);
+    clone_flags |= rule["args"][0]["value"].get<uint64_t>();
+  }
+  CHECK(clone_flags == 0x7E020080);  // CLONE_NEW{NS,CGROUP,UTS,IPC,USER,PID,NET,TIME}
   spec.cpus = 0.5;
   spec.memory_bytes = 0;
   spec.pids = 0;

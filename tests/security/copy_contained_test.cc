@@ -1,0 +1,123 @@
+// A copy's code is contained (issue 16), checked from inside copies under runc that probe and
+// then serve what they found:
+// - it reaches nothing of the node it runs on: copies share the host's network, and before the
+//   copies' firewall (src/copies/firewall.h) a site's code called the agent's API on 127.0.0.1
+//   and was answered; now its connections to the API and gossip ports are refused, and the copy
+//   still serves;
+// - it makes no namespaces (src/copies/seccomp.h): before the seccomp profile, `unshare -U` gave
+//   a site's code a user namespace of its own.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "src/process/run.h"
+#include "tests/integration/sites.h"
+
+namespace starling::testing {
+namespace {
+
+// An image whose start command runs `probe` (sh, writing its findings to /www/probe.txt), then
+// serves /www.
+json ProbeImage(const fs::path& dir, const std::string& probe) {
+  const fs::path tree = dir / "probe-image";
+  for (const char* sub : {"bin", "www", "proc", "dev", "sys", "tmp"}) {
+    fs::create_directories(tree / sub);
+  }
+  fs::copy_file("/bin/busybox", tree / "bin/busybox", fs::copy_options::overwrite_existing);
+  if (!fs::is_symlink(tree / "bin/sh")) fs::create_symlink("busybox", tree / "bin/sh");
+  const std::string script =
+      ": > /www/probe.txt; " + probe + "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www";
+  return {{"path", tree.string()}, {"command", {"/bin/busybox", "sh", "-c", script}}};
+}
+
+// A probe line: runs `command`, writing "NAME reached" or "NAME refused" by its exit status.
+std::string Probe(const std::string& name, const std::string& command) {
+  return fmt::format(
+      "if {1} </dev/null >/dev/null 2>&1; then echo '{0} reached' >> /www/probe.txt; "
+      "else echo '{0} refused' >> /www/probe.txt; fi; ",
+      name, command);
+}
+
+// Creates site "probe" with `image` on `agent`, and returns what its copy's probe found.
+std::string RunProbe(Cluster& cluster, Cluster::Agent& agent, const json& image) {
+  auto created = Cluster::Api(agent, "POST", "/v1/sites?ack=local",
+                              json{{"name", "probe"}, {"domains", {"probe.example.com"}}}.dump());
+  REQUIRE(created);
+  REQUIRE(created->first == 200);
+  auto pushed = Cluster::Api(agent, "POST", "/v1/images/probe?ack=local", image.dump(), 60);
+  REQUIRE(pushed);
+  INFO(pushed->second.dump());
+  REQUIRE(pushed->first == 200);
+  // The copy serves (answers on a connection made to it pass), and says what it found.
+  std::string found;
+  const bool served = WaitFor(std::chrono::seconds(40), [&] {
+    for (const auto& copy : Serving(cluster, "probe")) {
+      httplib::Client client("127.0.0.1", copy.port);
+      client.set_connection_timeout(1, 0);
+      auto response = client.Get("/probe.txt");
+      if (response && response->status == 200 && !response->body.empty()) {
+        found = response->body;
+        return true;
+      }
+    }
+    return false;
+  });
+  INFO(Events(cluster));
+  REQUIRE(served);
+  return found;
+}
+
+const char* kOneNode = "[copies]\nsingle_node = true\nstop_grace_s = 1\n";
+
+TEST_CASE("Copies: a copy's code reaches neither the agent's API nor its gossip port",
+          "[security]") {
+  REQUIRE(::geteuid() == 0);
+  REQUIRE(process::InPath("runc"));
+  REQUIRE((process::InPath("nft") || fs::exists("/usr/sbin/nft")));
+  Cluster cluster;
+  auto& agent = cluster.Add("isolated-1", {}, kOneNode);
+  cluster.Start(agent);
+  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(1); }));
+
+  auto copies = Cluster::Api(agent, "GET", "/v1/copies");
+  REQUIRE(copies);
+  INFO(copies->second.dump());
+  REQUIRE(copies->second["isolation"]["mode"] == "nftables");
+  REQUIRE(copies->second["isolation"]["ready"] == true);
+
+  const std::string found = RunProbe(
+      cluster, agent,
+      ProbeImage(cluster.dir(),
+                 Probe("api", fmt::format("/bin/busybox nc -w 2 127.0.0.1 {}", agent.api_port)) +
+                     Probe("gossip",
+                           fmt::format("/bin/busybox nc -w 2 127.0.0.1 {}", agent.gossip_port))));
+  CHECK(found == "api refused\ngossip refused\n");
+  // The agent itself still answers on the port the copy could not reach.
+  auto self = Cluster::Api(agent, "GET", "/v1/self");
+  REQUIRE(self);
+  CHECK(self->first == 200);
+}
+
+TEST_CASE("Copies: a copy's code makes no namespaces and runs under seccomp", "[security]") {
+  REQUIRE(::geteuid() == 0);
+  REQUIRE(process::InPath("runc"));
+  Cluster cluster;
+  auto& agent = cluster.Add("contained-1", {}, kOneNode);
+  cluster.Start(agent);
+  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(1); }));
+  const std::string found = RunProbe(
+      cluster, agent,
+      ProbeImage(cluster.dir(),
+                 Probe("filtered", "/bin/busybox grep -q '^Seccomp:.*2' /proc/self/status") +
+                     Probe("userns", "/bin/busybox unshare -U /bin/busybox true") +
+                     Probe("netns", "/bin/busybox unshare -n /bin/busybox true") +
+                     Probe("mount", "/bin/busybox mount -t tmpfs none /tmp") +
+                     Probe("threads", "/bin/busybox true & wait")));
+  // "threads": an ordinary fork still works (clone without namespace flags).
+  CHECK(found ==
+        "filtered reached\nuserns refused\nnetns refused\nmount refused\n"
+        "threads reached\n");
+}
+
+}  // namespace
+}  // namespace starling::testing

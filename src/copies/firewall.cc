@@ -98,7 +98,11 @@ std::string FirewallRuleset(const FirewallSpec& spec) {
       "    socket cgroupv2 level 1 \"{}\" jump copy\n"
       "  }}\n",
       spec.cgroup);
-  script += "  chain copy {\n    ct state established,related accept\n";
+  // Only what starts a conversation is judged: a TCP segment other than a bare SYN belongs to a
+  // connection already made (a balancer's to the copy; nothing the copy opened to a refused
+  // address ever got past its SYN). Stateless: no connection tracking, whose cost would fall
+  // on every packet of the node (scripts/bench/isolation).
+  script += "  chain copy {\n    tcp flags & (syn | ack) != syn accept\n";
   if (!local_ports.empty()) {
     script += fmt::format(
         "    fib daddr type local meta l4proto {{ tcp, udp }} th dport {{ {} }} accept\n",

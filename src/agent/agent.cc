@@ -101,6 +101,9 @@ class AgentImpl final : public Agent {
       if (Status s = StartIsolation((*driver)->name(), data); !s.ok()) {
         driver = Status::Unavailable(s.message() +
                                      " (copies.isolate_network = false runs them without it)");
+      } else if (Status u = PrepareUserNamespaces((*driver)->name(), data); !u.ok()) {
+        driver = Status::Unavailable(u.message() +
+                                     " (copies.user_namespaces = false runs them without)");
       }
     }
     if (driver.ok() && config_.role != gossip::Role::kBalancer) {
@@ -374,6 +377,34 @@ class AgentImpl final : public Agent {
     isolation_ = std::move(started.value());
     spdlog::info("copies reach neither this node nor the cluster's members (nftables table {})",
                  copies::FirewallTableFor(config_.node_name));
+    return Status::Ok();
+  }
+
+  // Copies in user namespaces (src/copies/id_range.h): their runtime reaches each copy's root as
+  // the copy's own (unprivileged) root, so every directory above <data_dir>/copies must let
+  // others pass (search, not read): the data dir and the copies dir are made 0711; a directory
+  // further up that does not let them pass is an error that names it.
+  Status PrepareUserNamespaces(std::string_view driver, const std::filesystem::path& data) {
+    if (driver == "process" || !config_.copies.user_namespaces) return Status::Ok();
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path copies_dir = fs::absolute(data / "copies", ec);
+    fs::create_directories(copies_dir, ec);
+    if (ec) return Status::IoError("cannot create " + copies_dir.string() + ": " + ec.message());
+    for (const fs::path& dir : {copies_dir, copies_dir.parent_path()}) {
+      fs::permissions(dir, fs::perms(0711), ec);
+      if (ec) return Status::IoError("cannot set " + dir.string() + " to 0711: " + ec.message());
+    }
+    for (fs::path dir = copies_dir.parent_path().parent_path(); !dir.empty();
+         dir = dir.parent_path()) {
+      const auto perms = fs::status(dir, ec).permissions();
+      if (!ec && (perms & fs::perms::others_exec) == fs::perms::none) {
+        return Status::Unavailable(
+            "copies run in user namespaces, as users who must pass through " + dir.string() +
+            " to reach their roots; it lets no one else pass (chmod o+x it)");
+      }
+      if (dir == dir.root_path()) break;
+    }
     return Status::Ok();
   }
 

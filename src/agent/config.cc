@@ -120,6 +120,11 @@ Status ParseCopies(toml::node_view<toml::node> node, CopiesConfig* copies) {
       return Status::InvalidArgument("copies.isolate_network must be true or false");
     copies->isolate_network = item.as_boolean()->get();
   }
+  if (auto item = node["user_namespaces"]; item) {
+    if (!item.is_boolean())
+      return Status::InvalidArgument("copies.user_namespaces must be true or false");
+    copies->user_namespaces = item.as_boolean()->get();
+  }
   if (auto item = node["driver"]; item) {
     static const std::set<std::string> kDrivers = {"auto", "runc", "crun", "process"};
     if (!item.is_string() || !kDrivers.contains(item.as_string()->get())) {

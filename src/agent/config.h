@@ -45,6 +45,9 @@ struct CopiesConfig {
   // Copies (under an OCI runtime) reach neither this node's own addresses nor any member's
   // (src/copies/firewall.h). Off only where nothing else guards the host (a lab machine).
   bool isolate_network = true;
+  // Copies (under an OCI runtime) run in a user namespace: their root is an unprivileged host
+  // user of their site's range (src/copies/id_range.h). Needs idmapped mounts (Linux 5.19+).
+  bool user_namespaces = true;
   rules::AutoscaleOptions autoscale;  // the same on every node (the rules must agree)
 };
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "src/copies/id_range.h"
 #include "src/sites/site.h"
 #include "src/state/keys.h"
 
@@ -153,6 +154,14 @@ void CopyService::FailedBeforeServing(const Copy& copy, const std::string& why) 
                    " stops: its new copy " + copy.id + " " + why});
 }
 
+uint32_t CopyService::IdBaseFor(const std::string& site) const {
+  std::map<uint32_t, std::string> taken;
+  for (const auto& [id, copy] : copies_) {
+    if (copy.id_base != 0) taken.emplace(copy.id_base, copy.site);
+  }
+  return copies::ChooseIdBase(site, taken);
+}
+
 void CopyService::Recover() {
   auto listed = driver_->List();
   if (!listed.ok()) {
@@ -164,7 +173,9 @@ void CopyService::Recover() {
     // so it stops; the rules start what is wanted again within a round.
     driver_->Stop(id, config_.copies.stop_grace).IgnoreError();
     const auto dir = std::filesystem::path(config_.data_dir) / "copies" / id;
-    images::UnmountOverlay({(dir / "root").string(), (dir / "upper").string()}).IgnoreError();
+    images::UnmountOverlay(
+        {(dir / "root").string(), (dir / "upper").string(), (dir / "lower").string()})
+        .IgnoreError();
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     events_.Add({"copy.leftover",
@@ -366,6 +377,9 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   copies::CopySpec spec;
   spec.id = copy.id;
   spec.command = latest->command;
+  if (driver_->name() != "process" && config_.copies.user_namespaces) {
+    spec.id_base = copy.id_base = IdBaseFor(site.name);
+  }
   if (auto limits = limits_.find(site.name); limits != limits_.end()) {
     spec.memory_bytes = uint64_t{limits->second.memory_mb} << 20;
     spec.pids = limits->second.pids;
@@ -384,7 +398,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
     if (started.ok()) {
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);
-      mount = images::MountOverlay(image_dir, dir);
+      mount = images::MountOverlay(image_dir, dir, spec.id_base);
       started = mount.ok() ? Status::Ok() : mount.status();
     }
     if (started.ok()) {
@@ -480,7 +494,8 @@ void CopyService::StopAll() {
   pool_.join();
   for (auto& [id, copy] : copies_) {
     driver_->Stop(id, config_.copies.stop_grace).IgnoreError();
-    images::UnmountOverlay({copy.dir + "/root", copy.dir + "/upper"}).IgnoreError();
+    images::UnmountOverlay({copy.dir + "/root", copy.dir + "/upper", copy.dir + "/lower"})
+        .IgnoreError();
     images_->Unpin(copy.site, copy.version);
     if (copy.port != 0) ports_.Release(copy.port);
   }

@@ -118,6 +118,7 @@ class CopyService {
     uint64_t cpu_micros = 0;               // CPU time it has had
     bool busy = false;                     // a start or stop runs on the pool
     images::OverlayMount mount;
+    uint32_t id_base = 0;  // its user namespace's root on the host (src/copies/id_range.h); 0: none
   };
   struct Sample {
     std::string id;
@@ -129,6 +130,8 @@ class CopyService {
   };
   // copies.cc: a copy's life.
   Copy* Find(const std::string& id);
+  // The id range for a new copy of `site` (src/copies/id_range.h), past other sites' copies'.
+  uint32_t IdBaseFor(const std::string& site) const;
   bool HasCopyOf(const std::string& site) const;
   void ApplySamples(std::vector<Sample> samples, const std::vector<rules::MemberReport>& alive);
   asio::awaitable<void> WatchUntilServing(std::string id);

@@ -9,7 +9,8 @@
 // address is refused (TCP gets a reset, so the copy's code sees "connection refused" at once).
 // Answers on connections made to a copy (a balancer's request) pass, and so does DNS to a local
 // resolver. Stateless: a TCP segment other than a bare SYN passes (no connection tracking, whose
-// cost would fall on every packet of the node). The rest of the world stays reachable (a site may call out: payment APIs, mail).
+// cost would fall on every packet of the node). The rest of the world stays reachable (a site may
+// call out: payment APIs, mail).
 //
 // The table is replaced in one nft transaction, never left half-written. nft names a cgroup by
 // its path under /sys/fs/cgroup; on a hybrid host (v1 controllers, v2 at

@@ -1,7 +1,9 @@
 #include "src/copies/oci_bundle.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "src/copies/id_range.h"
 #include "src/copies/seccomp.h"
 
 namespace starling::copies {
@@ -35,7 +37,7 @@ nlohmann::json OciConfig(const CopySpec& spec) {
         {"quota", static_cast<int64_t>(std::llround(spec.cpus * kCfsPeriodMicros))}}}};
   if (spec.memory_bytes > 0) resources["memory"] = {{"limit", spec.memory_bytes}};
   if (spec.pids > 0) resources["pids"] = {{"limit", spec.pids}};
-  return {
+  nlohmann::json config = {
       {"ociVersion", "1.0.2"},
       {"process",
        {{"terminal", false},
@@ -71,6 +73,19 @@ nlohmann::json OciConfig(const CopySpec& spec) {
         {"readonlyPaths",
          {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
         {"seccomp", SeccompProfile()}}}};
+  if (spec.id_base != 0) {
+    auto& linux = config["linux"];
+    linux["namespaces"].push_back({{"type", "user"}});
+    const nlohmann::json range = {
+        {{"containerID", 0}, {"hostID", spec.id_base}, {"size", kIdRange}}};
+    linux["uidMappings"] = range;
+    linux["gidMappings"] = range;
+    auto& mounts = config["mounts"];
+    mounts.erase(std::remove_if(mounts.begin(), mounts.end(),
+                                [](const nlohmann::json& m) { return m["destination"] == "/sys"; }),
+                 mounts.end());
+  }
+  return config;
 }
 
 }  // namespace starling::copies

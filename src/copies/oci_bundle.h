@@ -4,7 +4,8 @@
 // host's network (it listens on the port the node gave it, passed as PORT) and gets its own
 // pid, mount, ipc and uts namespaces and its own cgroup: one CPU core (CFS quota = period), and
 // the site's memory and pids limits. The process runs as root inside unless the image says
-// otherwise (a later issue maps users).
+// otherwise; with an id range, in a user namespace, that root is an unprivileged host user (and
+// the host's /sys is not mounted: sysfs belongs to a network namespace the copy does not own).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,9 @@ struct CopySpec {
   uint64_t memory_bytes = 512u << 20;  // 0: no limit
   int64_t pids = 256;                  // 0: no limit
   std::string cgroup_path;             // e.g. "/starling/starling-shop-7f3a"
+  // Its user namespace's root on the host (src/copies/id_range.h): uids and gids 0..65535 inside
+  // are id_base.. outside. 0: no user namespace (the copy's root is the host's root).
+  uint32_t id_base = 0;
 };
 
 // The config.json of `spec`.

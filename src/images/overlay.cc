@@ -2,15 +2,19 @@
 
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
+#include "src/images/idmap.h"
+
 namespace starling::images {
 
-Result<OverlayMount> MountOverlay(const std::string& image, const std::string& copy_dir) {
-  OverlayMount mount{copy_dir + "/root", copy_dir + "/upper"};
+Result<OverlayMount> MountOverlay(const std::string& image, const std::string& copy_dir,
+                                  uint32_t id_base) {
+  OverlayMount mount{copy_dir + "/root", copy_dir + "/upper", ""};
   const std::string work = copy_dir + "/work";
   // Paths with these characters would be misread inside the option string.
   for (const std::string& path : {image, mount.upper, work}) {
@@ -25,15 +29,32 @@ Result<OverlayMount> MountOverlay(const std::string& image, const std::string& c
     }
   }
   // The copy's own files (what its code wrote in the upper dir, setuid or not) are out of reach
-  // of the host's other users: its directory is the agent's alone. (The root inside stays 0755.)
-  if (::chmod(copy_dir.c_str(), 0700) != 0) {
+  // of the host's other users: its directory is the agent's alone (and, in a user namespace, its
+  // root's group may pass through it, to reach its root). The root inside stays 0755.
+  if (::chmod(copy_dir.c_str(), id_base == 0 ? 0700 : 0710) != 0) {
     return Status::IoError("cannot restrict '" + copy_dir + "': " + std::strerror(errno));
   }
-  const std::string options = "lowerdir=" + image + ",upperdir=" + mount.upper + ",workdir=" + work;
+  std::string lower = image;
+  if (id_base != 0) {
+    mount.lower = copy_dir + "/lower";
+    if (::mkdir(mount.lower.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::IoError("cannot create '" + mount.lower + "': " + std::strerror(errno));
+    }
+    if (::chown(copy_dir.c_str(), 0, id_base) != 0 ||
+        ::chown(mount.upper.c_str(), id_base, id_base) != 0 ||
+        ::chown(work.c_str(), id_base, id_base) != 0) {
+      return Status::IoError("cannot give '" + copy_dir +
+                             "' to its copy's ids: " + std::strerror(errno));
+    }
+    if (Status s = MountIdmapped(image, mount.lower, id_base); !s.ok()) return s;
+    lower = mount.lower;
+  }
+  const std::string options = "lowerdir=" + lower + ",upperdir=" + mount.upper + ",workdir=" + work;
   // nosuid: a setuid file gives nothing, whether it came in the image or the copy wrote it.
   if (::mount("overlay", mount.root.c_str(), "overlay", MS_NODEV | MS_NOSUID, options.c_str()) !=
       0) {
     const int error = errno;
+    if (!mount.lower.empty()) ::umount2(mount.lower.c_str(), MNT_DETACH);
     if (error == EPERM || error == ENODEV || error == EINVAL) {
       return Status::Unavailable("overlayfs unavailable for '" + mount.root + "' (" +
                                  std::strerror(error) +
@@ -49,6 +70,10 @@ Result<OverlayMount> MountOverlay(const std::string& image, const std::string& c
 Status UnmountOverlay(const OverlayMount& mount) {
   if (::umount2(mount.root.c_str(), UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT) {
     return Status::IoError("cannot unmount '" + mount.root + "': " + std::strerror(errno));
+  }
+  if (!mount.lower.empty() && ::umount2(mount.lower.c_str(), UMOUNT_NOFOLLOW) != 0 &&
+      errno != EINVAL && errno != ENOENT) {
+    return Status::IoError("cannot unmount '" + mount.lower + "': " + std::strerror(errno));
   }
   return Status::Ok();
 }

@@ -3,6 +3,7 @@
 // Starting a copy costs a mount, not a copy of files.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "base/status.h"
@@ -12,15 +13,20 @@ namespace starling::images {
 struct OverlayMount {
   std::string root;   // the merged tree the copy runs in: <copy_dir>/root
   std::string upper;  // the copy's writes: <copy_dir>/upper
+  std::string lower;  // the image's id-mapped view, <copy_dir>/lower; empty when not mapped
 };
 
 // Mounts `image` (a materialized image directory) under a fresh writable layer in `copy_dir`.
-// Where overlayfs cannot be used (no privilege, no kernel support) the error says so; callers
-// choose a fallback explicitly, never silently.
-Result<OverlayMount> MountOverlay(const std::string& image, const std::string& copy_dir);
+// With `id_base` (a copy in a user namespace whose root is host uid `id_base`), the image is seen
+// through an id-mapped mount (src/images/idmap.h) and the writable layer belongs to that range:
+// the copy's root owns its files there, and on the host they are an unprivileged user's. Where
+// overlayfs cannot be used (no privilege, no kernel support) the error says so; callers choose a
+// fallback explicitly, never silently.
+Result<OverlayMount> MountOverlay(const std::string& image, const std::string& copy_dir,
+                                  uint32_t id_base = 0);
 
-// Unmounts the copy's root (the writable layer stays for inspection until the copy's directory
-// is removed). A root that is not mounted is not an error.
+// Unmounts the copy's root and the image's mapped view (the writable layer stays for inspection
+// until the copy's directory is removed). What is not mounted is not an error.
 Status UnmountOverlay(const OverlayMount& mount);
 
 }  // namespace starling::images

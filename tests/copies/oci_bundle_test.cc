@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <set>
+
+#include "src/copies/id_range.h"
 
 namespace starling::copies {
 namespace {
@@ -65,6 +68,44 @@ TEST_CASE("a copy's OCI config holds its limits, command and port", "[unit]") {
   CHECK(half["linux"]["resources"]["cpu"]["quota"] == 50000);
   CHECK_FALSE(half["linux"]["resources"].contains("memory"));
   CHECK_FALSE(half["linux"]["resources"].contains("pids"));
+}
+
+TEST_CASE("a copy with an id range runs in a user namespace, its root an unprivileged host user",
+          "[unit]") {
+  CopySpec spec;
+  spec.id = "starling-shop-1";
+  spec.root = "/var/lib/starling/copies/shop-1/root";
+  spec.command = {"/bin/busybox", "httpd"};
+  CHECK_FALSE(OciConfig(spec)["linux"].contains("uidMappings"));  // none asked: none
+  spec.id_base = ChooseIdBase("shop", {});
+  const nlohmann::json config = OciConfig(spec);
+  const auto& namespaces = config["linux"]["namespaces"];
+  CHECK(std::count(namespaces.begin(), namespaces.end(), nlohmann::json{{"type", "user"}}) == 1);
+  for (const char* map : {"uidMappings", "gidMappings"}) {
+    REQUIRE(config["linux"][map].size() == 1);
+    CHECK(config["linux"][map][0]["containerID"] == 0);
+    CHECK(config["linux"][map][0]["hostID"] == spec.id_base);
+    CHECK(config["linux"][map][0]["size"] == 65536);
+  }
+  // sysfs belongs to the network namespace (the host's): not mountable there, so not mounted.
+  for (const auto& mount : config["mounts"]) CHECK(mount["destination"] != "/sys");
+}
+
+TEST_CASE("each site's copies get a range of their own on a node", "[unit]") {
+  const uint32_t shop = ChooseIdBase("shop", {});
+  CHECK(shop >= kIdFirst);
+  CHECK((shop - kIdFirst) % kIdRange == 0);
+  CHECK((uint64_t{shop} + kIdRange <= uint64_t{kIdFirst} + uint64_t{kIdSlots} * kIdRange));
+  CHECK(ChooseIdBase("shop", {}) == shop);                // the same name, the same range
+  CHECK(ChooseIdBase("shop", {{shop, "shop"}}) == shop);  // its own copies' range is its own
+  // Another site's copy holds that range here: the next free one.
+  const uint32_t next = ChooseIdBase("shop", {{shop, "blog"}});
+  CHECK((next == shop + kIdRange || next == kIdFirst));  // (the last slot wraps to the first)
+  CHECK(ChooseIdBase("shop", {{shop, "blog"}, {shop + kIdRange, "wiki"}}) == shop + 2 * kIdRange);
+  // Names spread: 200 sites, few shared slots.
+  std::set<uint32_t> bases;
+  for (int i = 0; i < 200; ++i) bases.insert(ChooseIdBase("site-" + std::to_string(i), {}));
+  CHECK(bases.size() >= 198);
 }
 
 }  // namespace

@@ -98,6 +98,8 @@ class Cluster {
     char pattern[] = "/tmp/starling-it-XXXXXX";
     REQUIRE(::mkdtemp(pattern) != nullptr);
     dir_ = pattern;
+    // Copies run in user namespaces, as users who pass through here to reach their roots.
+    fs::permissions(dir_, fs::perms(0711));
     key_ = RunCommand(std::string(STARLING_BINARY) + " keygen");
     WriteKeyFile(dir_ / "key", key_);
     ::setenv("STARLING_KEY_FILE", (dir_ / "key").c_str(), 1);  // the tests' and the CLI's key

@@ -5,10 +5,14 @@
 //   and was answered; now its connections to the API and gossip ports are refused, and the copy
 //   still serves;
 // - it makes no namespaces (src/copies/seccomp.h): before the seccomp profile, `unshare -U` gave
-//   a site's code a user namespace of its own.
+//   a site's code a user namespace of its own;
+// - its root is no root of the host (src/copies/id_range.h): it runs in a user namespace whose
+//   root is an unprivileged host uid, and what it writes belongs to that uid on the host.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <sstream>
 
 #include "src/process/run.h"
 #include "tests/integration/sites.h"
@@ -25,8 +29,9 @@ json ProbeImage(const fs::path& dir, const std::string& probe) {
   }
   fs::copy_file("/bin/busybox", tree / "bin/busybox", fs::copy_options::overwrite_existing);
   if (!fs::is_symlink(tree / "bin/sh")) fs::create_symlink("busybox", tree / "bin/sh");
-  const std::string script =
-      ": > /www/probe.txt; " + probe + "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www";
+  const std::string script = ": > /www/probe.txt; " + probe +
+                             "/bin/busybox cat /proc/self/uid_map > /www/uid_map.txt; "
+                             "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www";
   return {{"path", tree.string()}, {"command", {"/bin/busybox", "sh", "-c", script}}};
 }
 
@@ -117,6 +122,35 @@ TEST_CASE("Copies: a copy's code makes no namespaces and runs under seccomp", "[
   CHECK(found ==
         "filtered reached\nuserns refused\nnetns refused\nmount refused\n"
         "threads reached\n");
+
+  // Its root is the first id of an unprivileged range of the host's, far above its users.
+  const auto serving = Serving(cluster, "probe");
+  REQUIRE(serving.size() == 1);
+  httplib::Client client("127.0.0.1", serving[0].port);
+  auto map = client.Get("/uid_map.txt");
+  REQUIRE(map);
+  std::istringstream fields(map->body);
+  uint64_t inside = 1, outside = 0, count = 0;
+  fields >> inside >> outside >> count;
+  INFO(map->body);
+  CHECK(inside == 0);
+  CHECK(outside >= (uint64_t{1} << 24));
+  CHECK(count == 65536);
+  // What it wrote (its probe's findings) is that uid's on the host, not root's.
+  bool checked = false;
+  for (const auto& entry :
+       fs::recursive_directory_iterator(cluster.dir() / agent.name / "copies")) {
+    if (entry.path().filename() != "probe.txt" ||
+        entry.path().parent_path().parent_path().filename() != "upper") {
+      continue;
+    }
+    struct stat info {};
+    REQUIRE(::stat(entry.path().c_str(), &info) == 0);
+    CHECK(info.st_uid == outside);
+    CHECK(info.st_gid == outside);
+    checked = true;
+  }
+  CHECK(checked);
 }
 
 }  // namespace

@@ -1,0 +1,17 @@
+#include "src/copies/id_range.h"
+
+namespace starling::copies {
+
+uint32_t ChooseIdBase(const std::string& site, const std::map<uint32_t, std::string>& taken) {
+  uint32_t hash = 2166136261u;  // FNV-1a: the same slot for a name on every node and build
+  for (unsigned char c : site) hash = (hash ^ c) * 16777619u;
+  uint32_t slot = hash % kIdSlots;
+  for (uint32_t tried = 0; tried < kIdSlots; ++tried, slot = (slot + 1) % kIdSlots) {
+    const uint32_t base = kIdFirst + slot * kIdRange;
+    auto holder = taken.find(base);
+    if (holder == taken.end() || holder->second == site) return base;
+  }
+  return kIdFirst;  // every slot taken (32,768 sites' copies on one node): unreachable
+}
+
+}  // namespace starling::copies

@@ -76,6 +76,18 @@ class AgentImpl final : public Agent {
     if (Status s = http_.BindLocal(LocalApiSocket(config_)); !s.ok()) return s;
 
     const std::filesystem::path data = config_.data_dir;
+    // What the node keeps is its own: the state log (RocksDB writes its files 0644), chunks and
+    // images, uploads, the runtime's state, the firewall's scripts. (The data dir itself is 0711
+    // where copies run in user namespaces; nginx's dir stays reachable by its workers.)
+    for (const char* private_dir :
+         {"state", "chunks", "images", "uploads", "runtime", "firewall", "keepalived"}) {
+      std::filesystem::create_directories(data / private_dir, made);
+      std::filesystem::permissions(data / private_dir, std::filesystem::perms::owner_all, made);
+      if (made) {
+        return Status::IoError("cannot make " + (data / private_dir).string() +
+                               " the agent's alone: " + made.message());
+      }
+    }
     log_ = std::make_unique<LogDriver>(
         io_, time_, config_.node_name, (data / "state").string(), &transport_,
         LogDriver::Hooks{

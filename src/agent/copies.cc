@@ -377,6 +377,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   copies::CopySpec spec;
   spec.id = copy.id;
   spec.command = latest->command;
+  for (const auto& [name, value] : latest->env) spec.env[name] = value;
   if (driver_->name() != "process" && config_.copies.user_namespaces) {
     spec.id_base = copy.id_base = IdBaseFor(site.name);
   }

@@ -275,12 +275,16 @@ Status Gather(const Globals& g, const std::string& path, const char* field, Json
               std::map<std::string, uint64_t>* seen) {
   auto members = Call(g.api, "GET", "/v1/members");
   if (!members.ok()) return members.status();
+  // The node the CLI talks to is asked the way the CLI reaches it (its unix socket, on a node);
+  // the others at their advertised API, with the CLI's credential.
+  auto self = Call(g.api, "GET", "/v1/self");
+  const std::string self_name = self.ok() ? self->value("name", "") : "";
   for (const auto& member : (*members)["members"]) {
     if (member["status"] != "alive" || !member.contains("api")) continue;
     const std::string name = member["name"].get<std::string>();
     std::string query = path;
     if (seen != nullptr) query += "?after=" + std::to_string((*seen)[name]);
-    auto answer = Call(member["api"].get<std::string>(), "GET", query);
+    auto answer = Call(name == self_name ? g.api : member["api"].get<std::string>(), "GET", query);
     if (!answer.ok()) {
       std::fprintf(stderr, "starling: %s: %s\n", name.c_str(), answer.status().message().c_str());
       continue;

@@ -44,6 +44,7 @@ Result<ImageRecord> StoreManifest(const Manifest& manifest, const ChunkerOptions
   record.site = manifest.site;
   record.version = VersionOf(encoded);
   record.command = manifest.command;
+  record.env = manifest.env;
   const Chunker chunker(options);
   const auto bytes = std::span(reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size());
   for (size_t at = 0; at < bytes.size();) {
@@ -97,10 +98,11 @@ std::string EncodeRecord(const ImageRecord& record) {
   for (const ChunkRef& chunk : record.manifest_chunks) {
     chunks.push_back({{"hash", Hex(chunk.hash)}, {"size", chunk.size}});
   }
-  return json{
-      {"site", record.site},       {"version", record.version},     {"manifest_chunks", chunks},
-      {"files", record.files},     {"bytes", record.bytes},         {"chunks", record.chunks},
-      {"command", record.command}, {"pushed_ms", record.pushed_ms}, {"pushed_by", record.pushed_by}}
+  return json{{"site", record.site},           {"version", record.version},
+              {"manifest_chunks", chunks},     {"files", record.files},
+              {"bytes", record.bytes},         {"chunks", record.chunks},
+              {"command", record.command},     {"env", record.env},
+              {"pushed_ms", record.pushed_ms}, {"pushed_by", record.pushed_by}}
       .dump();
 }
 
@@ -121,6 +123,9 @@ Result<ImageRecord> DecodeRecord(std::string_view bytes) {
     record.bytes = body.at("bytes").get<uint64_t>();
     record.chunks = body.at("chunks").get<uint64_t>();
     record.command = body.at("command").get<std::vector<std::string>>();
+    if (body.contains("env")) {  // (records written before it was kept have none)
+      record.env = body.at("env").get<std::vector<std::pair<std::string, std::string>>>();
+    }
     record.pushed_ms = body.value("pushed_ms", int64_t{0});
     record.pushed_by = body.value("pushed_by", std::string());
   } catch (const json::exception& error) {

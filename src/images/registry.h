@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -22,6 +23,7 @@ struct ImageRecord {
   uint64_t bytes = 0;   // regular file bytes
   uint64_t chunks = 0;  // distinct content chunks
   std::vector<std::string> command;
+  std::vector<std::pair<std::string, std::string>> env;  // the start command's (push --env)
   int64_t pushed_ms = 0;  // wall clock at the pushing node: the newest push is the current one
   std::string pushed_by;
   bool operator==(const ImageRecord&) const = default;

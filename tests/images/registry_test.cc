@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 namespace starling::images {
 namespace {
@@ -18,6 +19,7 @@ TEST_CASE("a manifest stored as chunks loads back by its record", "[unit]") {
   Manifest m;
   m.site = "shop";
   m.command = {"php-fpm", "-F"};
+  m.env = {{"APP_ENV", "production"}, {"DB_HOST", "127.0.0.1"}};
   m.files.push_back({"www", FileKind::kDirectory, 0755});
   for (int i = 0; i < 5000; ++i) {  // big enough for several manifest chunks
     FileEntry f{"www/page-" + std::to_string(100000 + i) + ".html", FileKind::kRegular, 0644};
@@ -32,6 +34,7 @@ TEST_CASE("a manifest stored as chunks loads back by its record", "[unit]") {
   CHECK(record->files == 5000);
   CHECK(record->bytes == 50000);
   CHECK(record->chunks == 5000);
+  CHECK(record->env == m.env);  // the start command's environment reaches the copies
   CHECK(record->version == VersionOf(Encode(m)));
   CHECK(RecordKey("shop", record->version) == "image/shop/" + record->version);
 
@@ -46,6 +49,12 @@ TEST_CASE("a manifest stored as chunks loads back by its record", "[unit]") {
   forged.version[0] = forged.version[0] == 'a' ? 'b' : 'a';
   CHECK(LoadManifest(forged, store->get()).status().code() == StatusCode::kCorruption);
   CHECK(DecodeRecord("{}").status().code() == StatusCode::kCorruption);
+  // A record written before the environment was kept decodes with none.
+  auto old = nlohmann::json::parse(EncodeRecord(*record));
+  old.erase("env");
+  auto before = DecodeRecord(old.dump());
+  REQUIRE(before.ok());
+  CHECK(before->env.empty());
   CHECK(DecodeRecord("[1,2]").status().code() == StatusCode::kCorruption);
   Manifest bad = m;
   bad.site = "Bad Site";

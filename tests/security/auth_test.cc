@@ -226,6 +226,12 @@ TEST_CASE("Auth: the node's unix socket is root's, and needs no credential", "[s
   REQUIRE(::stat(path.c_str(), &info) == 0);
   CHECK(S_ISSOCK(info.st_mode));
   CHECK((info.st_mode & 0777) == 0600);
+  // What the node keeps is its own (RocksDB writes the state log's files 0644: their dir is not).
+  for (const char* dir : {"state", "chunks", "images", "uploads", "runtime"}) {
+    INFO(dir);
+    REQUIRE(::stat((agent.dir() / "data" / dir).c_str(), &info) == 0);
+    CHECK((info.st_mode & 0777) == 0700);
+  }
   CHECK(OverSocket(path, "GET /v1/self HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n") ==
         "HTTP/1.1 200 OK");
   const std::string body = R"({"name":"local","role":"admin"})";

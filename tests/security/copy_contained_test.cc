@@ -110,18 +110,20 @@ TEST_CASE("Copies: a copy's code makes no namespaces and runs under seccomp", "[
   auto& agent = cluster.Add("contained-1", {}, kOneNode);
   cluster.Start(agent);
   REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(1); }));
-  const std::string found = RunProbe(
-      cluster, agent,
-      ProbeImage(cluster.dir(),
-                 Probe("filtered", "/bin/busybox grep -q '^Seccomp:.*2' /proc/self/status") +
-                     Probe("userns", "/bin/busybox unshare -U /bin/busybox true") +
-                     Probe("netns", "/bin/busybox unshare -n /bin/busybox true") +
-                     Probe("mount", "/bin/busybox mount -t tmpfs none /tmp") +
-                     Probe("threads", "/bin/busybox true & wait")));
+  json image = ProbeImage(
+      cluster.dir(), Probe("filtered", "/bin/busybox grep -q '^Seccomp:.*2' /proc/self/status") +
+                         Probe("userns", "/bin/busybox unshare -U /bin/busybox true") +
+                         Probe("netns", "/bin/busybox unshare -n /bin/busybox true") +
+                         Probe("mount", "/bin/busybox mount -t tmpfs none /tmp") +
+                         Probe("threads", "/bin/busybox true & wait") +
+                         Probe("env", "[ \"$PROBE_ENV\" = pushed ]"));
+  image["env"] = {{"PROBE_ENV", "pushed"}};
+  const std::string found = RunProbe(cluster, agent, image);
   // "threads": an ordinary fork still works (clone without namespace flags).
+  // "env": the push's --env reaches the copy's start command.
   CHECK(found ==
         "filtered reached\nuserns refused\nnetns refused\nmount refused\n"
-        "threads reached\n");
+        "threads reached\nenv reached\n");
 
   // Its root is the first id of an unprivileged range of the host's, far above its users.
   const auto serving = Serving(cluster, "probe");

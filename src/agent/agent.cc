@@ -10,6 +10,7 @@
 #include "src/agent/agent.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/mount.h>
 
 #include <asio.hpp>
 #include <filesystem>
@@ -31,6 +32,8 @@
 #include "src/agent/member_views.h"
 #include "src/agent/membership.h"
 #include "src/agent/transport.h"
+#include "src/copies/id_range.h"
+#include "src/images/idmap.h"
 
 namespace starling::agent {
 namespace {
@@ -417,7 +420,18 @@ class AgentImpl final : public Agent {
       }
       if (dir == dir.root_path()) break;
     }
-    return Status::Ok();
+    // Whether this kernel and the images' file system give idmapped mounts: tried once here, so
+    // that a host without them hears it at start, not at every copy's.
+    const fs::path probe = data / "images" / ".idmap-probe";
+    fs::create_directories(probe / "from", ec);
+    fs::create_directories(probe / "to", ec);
+    const Status mapped =
+        images::MountIdmapped((probe / "from").string(), (probe / "to").string(), copies::kIdFirst);
+    if (mapped.ok() && ::umount2((probe / "to").c_str(), MNT_DETACH) != 0) {
+      return Status::IoError("cannot unmount " + (probe / "to").string());
+    }
+    fs::remove_all(probe, ec);
+    return mapped;
   }
 
   void Housekeeping() {

@@ -107,8 +107,8 @@ Status ParseImages(toml::node_view<toml::node> node, ImagesConfig* images) {
 
 Status ParseCopies(toml::node_view<toml::node> node, CopiesConfig* copies) {
   static const std::set<std::string> kKnown = {
-      "driver",        "ports",           "stop_grace_s", "up_window_s",    "down_window_s",
-      "up_cooldown_s", "down_cooldown_s", "single_node",  "isolate_network"};
+      "driver",        "ports",           "stop_grace_s", "up_window_s",     "down_window_s",
+      "up_cooldown_s", "down_cooldown_s", "single_node",  "isolate_network", "user_namespaces"};
   if (Status s = CheckTable(node, "copies", kKnown); !s.ok()) return s;
   if (auto item = node["single_node"]; item) {
     if (!item.is_boolean())

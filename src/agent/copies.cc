@@ -173,11 +173,14 @@ void CopyService::Recover() {
     // so it stops; the rules start what is wanted again within a round.
     driver_->Stop(id, config_.copies.stop_grace).IgnoreError();
     const auto dir = std::filesystem::path(config_.data_dir) / "copies" / id;
-    images::UnmountOverlay(
-        {(dir / "root").string(), (dir / "upper").string(), (dir / "lower").string()})
-        .IgnoreError();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
+    if (Status s = images::UnmountOverlay(
+            {(dir / "root").string(), (dir / "upper").string(), (dir / "lower").string()});
+        !s.ok()) {
+      spdlog::warn("copies: {} left in place: {}", dir.string(), s.ToString());
+    } else {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
     events_.Add({"copy.leftover",
                  "",
                  {{"copy", id}},
@@ -466,12 +469,18 @@ void CopyService::Stop(const std::string& id, EventRecord event) {
 void CopyService::FinishStop(const std::string& id) {
   const Copy* copy = Find(id);
   if (copy == nullptr) return;
-  asio::post(pool_, [this, alive = alive_, id, mount = copy->mount, dir = copy->dir,
-                     port = copy->port, site = copy->site] {
+  asio::post(pool_, [this, alive = alive_, id, dir = copy->dir, port = copy->port,
+                     site = copy->site] {
     const Status stopped = driver_->Stop(id, config_.copies.stop_grace);
-    images::UnmountOverlay(mount).IgnoreError();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
+    // By the paths a copy's mounts always have (a start cut short may not have recorded them);
+    // the directory goes only once nothing is mounted under it.
+    if (Status s = images::UnmountOverlay({dir + "/root", dir + "/upper", dir + "/lower"});
+        !s.ok()) {
+      spdlog::warn("copies: {} left in place: {}", dir, s.ToString());
+    } else {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
     if (port != 0) ports_.Release(port);
     asio::post(io_, [this, alive, site, id, stopped] {
       if (!*alive) return;

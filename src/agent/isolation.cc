@@ -20,9 +20,15 @@ std::vector<std::string> Sorted(std::vector<std::string> items) {
 Result<std::unique_ptr<Isolation>> Isolation::Start(std::unique_ptr<copies::Firewall> firewall,
                                                     copies::FirewallSpec spec) {
   spec.members = Sorted(std::move(spec.members));
-  if (Status s = firewall->Apply(spec); !s.ok()) return s;
+  const Status applied = firewall->Apply(spec);
   std::unique_ptr<Isolation> isolation(new Isolation(std::move(firewall), std::move(spec)));
   isolation->applies_ = 1;
+  if (!applied.ok()) {
+    // Copies wait; each Update tries again (nft may have been busy, or a rule refused for now).
+    spdlog::error("copies will not start until their firewall stands: {}", applied.ToString());
+    isolation->failures_ = 1;
+    isolation->state_ = applied;
+  }
   return isolation;
 }
 
@@ -72,6 +78,7 @@ void Isolation::Stop() {
     std::lock_guard lock(mu_);
     if (stopped_) return;
     stopped_ = true;
+    state_ = Status::Unavailable("the agent is stopping: the copies' firewall is being removed");
   }
   thread_.join();
   if (Status s = firewall_->Remove(spec_.table); !s.ok()) {

@@ -20,7 +20,8 @@ namespace starling::agent {
 
 class Isolation {
  public:
-  // Applies `spec` once, blocking (the agent's start): the error says why copies cannot start.
+  // Applies `spec` once, blocking (the agent's start). If nft refuses, copies wait (Ready says
+  // why) and each Update tries again.
   static Result<std::unique_ptr<Isolation>> Start(std::unique_ptr<copies::Firewall> firewall,
                                                   copies::FirewallSpec spec);
   ~Isolation();

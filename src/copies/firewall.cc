@@ -109,7 +109,7 @@ std::string FirewallRuleset(const FirewallSpec& spec) {
         local_ports);
   }
   script +=
-      "    fib daddr type local counter reject\n"
+      "    fib daddr type { local, broadcast, multicast } counter reject\n"
       "    ip daddr 127.0.0.0/8 counter reject\n"
       "    ip6 daddr ::1 counter reject\n"
       "    ip daddr @members4 counter reject\n"
@@ -194,7 +194,12 @@ Status Firewall::Apply(const FirewallSpec& spec) {
 
 bool Firewall::Holds(const FirewallSpec& spec) const {
   if (applied_cgroup_id_ == 0 || CgroupId(spec.cgroup) != applied_cgroup_id_) return false;
-  return Run(fmt::format("list chain inet {} copy\n", spec.table)).ok();
+  // The chains as the kernel has them now: both there, and not emptied (`nft flush chain`).
+  if (!Run(fmt::format("list table inet {}\n", spec.table)).ok()) return false;
+  auto listed = ReadFile(scratch_ + "/firewall.out");
+  return listed.ok() && listed->find("socket cgroupv2 level 1") != std::string::npos &&
+         listed->find("ip daddr @members4") != std::string::npos &&
+         listed->find("fib daddr type") != std::string::npos;
 }
 
 Status Firewall::Remove(const std::string& table) { return Run(FirewallRemoval(table)); }

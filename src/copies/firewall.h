@@ -5,8 +5,9 @@
 // namespace, matching every socket made in the copies' parent cgroup (runc puts each copy at
 // /starling/<id>; the rule asks for the cgroup v2 ancestor "starling"): a connection or datagram
 // from a copy to any of the node's own addresses (the agent's API and gossip ports, nginx's
-// control listener, a database's admin port, anything on loopback) or to any cluster member's
-// address is refused (TCP gets a reset, so the copy's code sees "connection refused" at once).
+// control listener, a database's admin port, anything on loopback, the node's broadcast and
+// multicast addresses) or to any cluster member's address is refused (an ICMP answer: the copy's
+// code sees "connection refused" at once, not a timeout).
 // Answers on connections made to a copy (a balancer's request) pass, and so does DNS to a local
 // resolver. Stateless: a TCP segment other than a bare SYN passes (no connection tracking, whose
 // cost would fall on every packet of the node). The rest of the world stays reachable (a site may
@@ -50,8 +51,9 @@ class Firewall {
 
   // Loads `spec` (blocking: runs nft, ~10 ms). The error carries what nft said.
   Status Apply(const FirewallSpec& spec);
-  // Whether the rules last applied still hold: the table is there and the copies' cgroup is the
-  // one it names (a cgroup removed and made again has a new id the rule does not match).
+  // Whether the rules last applied still hold: the table is there with its rules (not flushed)
+  // and the copies' cgroup is the one it names (a cgroup removed and made again has a new id the
+  // rule does not match).
   bool Holds(const FirewallSpec& spec) const;
   // Removes `table`. Blocking.
   Status Remove(const std::string& table);

@@ -21,14 +21,15 @@ const std::vector<std::string>& DeniedSyscalls() {
       "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",
       "io_uring_register", "fanotify_init", "lookup_dcookie",
       // Reaching other processes' memory, or files by handle (past the root).
-      "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "open_by_handle_at",
+      "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp", "open_by_handle_at",
       "name_to_handle_at",
       // The host's clock, accounting, swap, quotas, the kernel log.
-      "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "stime", "acct", "quotactl",
-      "swapon", "swapoff", "syslog", "vhangup",
+      "settimeofday", "clock_settime", "clock_settime64", "clock_adjtime", "clock_adjtime64",
+      "adjtimex", "stime", "acct", "quotactl", "quotactl_fd", "swapon", "swapoff", "syslog",
+      "vhangup",
       // Obsolete or hardware-level.
-      "iopl", "ioperm", "nfsservctl", "uselib", "_sysctl", "sysfs", "ustat", "get_kernel_syms",
-      "query_module"};
+      "iopl", "ioperm", "vm86", "vm86old", "nfsservctl", "uselib", "_sysctl", "sysfs", "ustat",
+      "get_kernel_syms", "query_module"};
   return kDenied;
 }
 

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 namespace starling::images {
@@ -30,6 +31,10 @@ bool WriteAll(const std::string& path, const std::string& text) {
 // A user namespace mapping 0..count-1 to base..base+count-1, held open by the returned fd. A
 // child makes it (unshare), waits while the maps are written and the namespace opened, and goes.
 Result<int> MappedUserNamespace(uint32_t base, uint32_t count) {
+  // One at a time: a second child forked meanwhile would hold this one's pipe ends (these
+  // children never exec, so O_CLOEXEC does not close them) and neither would see its EOF.
+  static std::mutex one_at_a_time;
+  std::lock_guard lock(one_at_a_time);
   int ready[2], done[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return Errno("pipe");
   if (::pipe2(done, O_CLOEXEC) != 0) {
@@ -38,7 +43,11 @@ Result<int> MappedUserNamespace(uint32_t base, uint32_t count) {
     return Errno("pipe");
   }
   const pid_t child = ::fork();
-  if (child < 0) return Errno("fork");
+  if (child < 0) {
+    const Status error = Errno("fork");
+    for (int fd : {ready[0], ready[1], done[0], done[1]}) ::close(fd);
+    return error;
+  }
   if (child == 0) {  // only system calls here: the agent has threads
     ::close(ready[0]);
     ::close(done[1]);  // so that the parent's close ends the read below
@@ -84,7 +93,9 @@ Status MountIdmapped(const std::string& source, const std::string& target, uint3
     return error;
   }
   mount_attr attributes{};
-  attributes.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  // Read-only: overlayfs never writes to its lower layer, and nothing else may write to the
+  // image through this view (it is every copy's of the site).
+  attributes.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
   attributes.userns_fd = static_cast<uint64_t>(*userns);
   Status status = Status::Ok();
   if (::mount_setattr(tree, "", AT_EMPTY_PATH, &attributes, sizeof attributes) != 0) {

@@ -67,15 +67,26 @@ Result<OverlayMount> MountOverlay(const std::string& image, const std::string& c
   return mount;
 }
 
+namespace {
+
+// Unmounts `path`; one still busy is detached (gone from the tree at once, freed when unused).
+Status Unmount(const std::string& path) {
+  if (::umount2(path.c_str(), UMOUNT_NOFOLLOW) == 0 || errno == EINVAL || errno == ENOENT) {
+    return Status::Ok();
+  }
+  const int error = errno;
+  if (::umount2(path.c_str(), UMOUNT_NOFOLLOW | MNT_DETACH) == 0) return Status::Ok();
+  return Status::IoError("cannot unmount '" + path + "': " + std::strerror(error));
+}
+
+}  // namespace
+
 Status UnmountOverlay(const OverlayMount& mount) {
-  if (::umount2(mount.root.c_str(), UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT) {
-    return Status::IoError("cannot unmount '" + mount.root + "': " + std::strerror(errno));
-  }
-  if (!mount.lower.empty() && ::umount2(mount.lower.c_str(), UMOUNT_NOFOLLOW) != 0 &&
-      errno != EINVAL && errno != ENOENT) {
-    return Status::IoError("cannot unmount '" + mount.lower + "': " + std::strerror(errno));
-  }
-  return Status::Ok();
+  // Both, whatever the first says: a view of the image left mounted under the copy's directory
+  // must never meet the removal of that directory.
+  const Status root = Unmount(mount.root);
+  const Status lower = mount.lower.empty() ? Status::Ok() : Unmount(mount.lower);
+  return root.ok() ? lower : root;
 }
 
 }  // namespace starling::images

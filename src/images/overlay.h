@@ -25,8 +25,9 @@ struct OverlayMount {
 Result<OverlayMount> MountOverlay(const std::string& image, const std::string& copy_dir,
                                   uint32_t id_base = 0);
 
-// Unmounts the copy's root and the image's mapped view (the writable layer stays for inspection
-// until the copy's directory is removed). What is not mounted is not an error.
+// Unmounts the copy's root and the image's mapped view, detaching what is busy (the writable
+// layer stays for inspection until the copy's directory is removed). What is not mounted is not
+// an error. An error means something is still mounted there: do not remove the copy's directory.
 Status UnmountOverlay(const OverlayMount& mount);
 
 }  // namespace starling::images

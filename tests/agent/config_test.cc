@@ -23,6 +23,8 @@ stop_grace_s = 2.5
 up_window_s = 3
 down_cooldown_s = 15
 single_node = true
+isolate_network = false
+user_namespaces = false
 )";
 
 TEST_CASE("a good configuration parses", "[unit]") {
@@ -43,6 +45,13 @@ TEST_CASE("a good configuration parses", "[unit]") {
   CHECK(config->copies.autoscale.down_cooldown == Seconds(15));
   CHECK(config->copies.autoscale.down_window == Seconds(60));  // the default stays
   CHECK(config->copies.single_node);
+  CHECK_FALSE(config->copies.isolate_network);
+  CHECK_FALSE(config->copies.user_namespaces);
+  auto defaults =
+      ParseConfig("node_name = \"n\"\nkey_file = \"k\"\ndata_dir = \"d\"\n", "test.toml");
+  REQUIRE(defaults.ok());
+  CHECK(defaults->copies.isolate_network);  // copies are contained unless asked otherwise
+  CHECK(defaults->copies.user_namespaces);
 }
 
 TEST_CASE("a balancer's shared address: the keepalived options it implies", "[unit]") {
@@ -85,6 +94,9 @@ TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
       {base + "node_name = \"n\"\n[copies]\nup_window_s = 0", "copies.up_window_s must be"},
       {base + "node_name = \"n\"\n[copies]\nstop_grace = 1", "unknown setting 'copies.stop"},
       {base + "node_name = \"n\"\n[copies]\nsingle_node = 1", "copies.single_node must be"},
+      {base + "node_name = \"n\"\n[copies]\nisolate_network = \"no\"",
+       "copies.isolate_network must be"},
+      {base + "node_name = \"n\"\n[copies]\nuser_namespaces = 0", "copies.user_namespaces must be"},
       {base + "node_name = \"n\"\n[balancer]\nvip = \"10.0.0.9/24\"", "needs balancer.interface"},
       {base + "node_name = \"n\"\n[balancer]\nvip = \"10.0.0.9\"\ninterface = \"eth0\"",
        "IP/prefix"},

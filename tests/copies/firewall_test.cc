@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 
 #include "src/process/run.h"
@@ -33,7 +34,8 @@ TEST_CASE("Firewall: the ruleset refuses a copy's traffic to the node and the me
   CHECK(rules.find("node-3") == std::string::npos);
   CHECK(rules.find("0.0.0.0") == std::string::npos);
   CHECK(rules.find("flush") == std::string::npos);
-  CHECK(rules.find("th dport { 53 } accept") < rules.find("fib daddr type local counter reject"));
+  CHECK(rules.find("th dport { 53 } accept") <
+        rules.find("fib daddr type { local, broadcast, multicast } counter reject"));
   CHECK(rules.find("ip daddr @members4 counter reject") != std::string::npos);
   CHECK(rules.find("ip6 daddr @members6 counter reject") != std::string::npos);
   // No members: empty sets, still valid.
@@ -55,6 +57,11 @@ TEST_CASE("Firewall: the kernel takes the rules, they are checked for, and remov
   const FirewallSpec spec{.table = "starling_fwtest_" + std::to_string(::getpid()),
                           .members = {"192.0.2.10", "2001:db8::10"},
                           .local_ports = {53}};
+  REQUIRE((*firewall)->Apply(spec).ok());
+  CHECK((*firewall)->Holds(spec));
+  // Emptied by hand (a firewall manager's flush): no longer holds; applied again, holds.
+  REQUIRE(std::system(("nft flush chain inet " + spec.table + " copy").c_str()) == 0);
+  CHECK_FALSE((*firewall)->Holds(spec));
   REQUIRE((*firewall)->Apply(spec).ok());
   CHECK((*firewall)->Holds(spec));
   auto listed = process::RunProgram({"nft", "list", "table", "inet", spec.table});

@@ -8,10 +8,14 @@
 //   a site's code a user namespace of its own;
 // - its root is no root of the host (src/copies/id_range.h): it runs in a user namespace whose
 //   root is an unprivileged host uid, and what it writes belongs to that uid on the host.
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <sstream>
 
 #include "src/process/run.h"
@@ -72,6 +76,41 @@ std::string RunProbe(Cluster& cluster, Cluster::Agent& agent, const json& image)
   return found;
 }
 
+// A place outside the node for a copy to reach (the positive control): a network namespace of
+// the test's own, over a veth pair, 10.201.0.2, where a listener takes one connection on 8099.
+// Ended (the listener by its PID, the namespace and pair by name) when it goes.
+class Outside {
+ public:
+  Outside()
+      : ns_("st-out-" + std::to_string(::getpid())), link_("sto" + std::to_string(::getpid())) {
+    const std::string in_ns = "ip netns exec " + ns_ + " ";
+    for (const std::string& command :
+         {"ip netns add " + ns_, "ip link add " + link_ + "a type veth peer name " + link_ + "b",
+          "ip link set " + link_ + "b netns " + ns_, "ip addr add 10.201.0.1/30 dev " + link_ + "a",
+          "ip link set " + link_ + "a up", in_ns + "ip addr add 10.201.0.2/30 dev " + link_ + "b",
+          in_ns + "ip link set " + link_ + "b up", in_ns + "ip link set lo up"}) {
+      REQUIRE(std::system((command + " >/dev/null 2>&1").c_str()) == 0);
+    }
+    const std::vector<std::string> argv = {
+        "nsenter",  "--net=/run/netns/" + ns_, "--", "/bin/busybox", "nc", "-l", "-p", "8099", "-e",
+        "/bin/true"};
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    REQUIRE(::posix_spawnp(&listener_, "nsenter", nullptr, nullptr, args.data(), environ) == 0);
+  }
+  ~Outside() {
+    ::kill(listener_, SIGKILL);
+    ::waitpid(listener_, nullptr, 0);
+    (void)!std::system(("ip link del " + link_ + "a >/dev/null 2>&1").c_str());
+    (void)!std::system(("ip netns del " + ns_ + " >/dev/null 2>&1").c_str());
+  }
+
+ private:
+  std::string ns_, link_;
+  pid_t listener_ = -1;
+};
+
 const char* kOneNode = "[copies]\nsingle_node = true\nstop_grace_s = 1\n";
 
 TEST_CASE("Copies: a copy's code reaches neither the agent's API nor its gossip port",
@@ -90,13 +129,16 @@ TEST_CASE("Copies: a copy's code reaches neither the agent's API nor its gossip 
   REQUIRE(copies->second["isolation"]["mode"] == "nftables");
   REQUIRE(copies->second["isolation"]["ready"] == true);
 
+  Outside outside;
   const std::string found = RunProbe(
       cluster, agent,
-      ProbeImage(cluster.dir(),
-                 Probe("api", fmt::format("/bin/busybox nc -w 2 127.0.0.1 {}", agent.api_port)) +
-                     Probe("gossip",
-                           fmt::format("/bin/busybox nc -w 2 127.0.0.1 {}", agent.gossip_port))));
-  CHECK(found == "api refused\ngossip refused\n");
+      ProbeImage(
+          cluster.dir(),
+          Probe("api", fmt::format("/bin/busybox nc -w 2 127.0.0.1 {}", agent.api_port)) +
+              Probe("gossip", fmt::format("/bin/busybox nc -w 2 127.0.0.1 {}", agent.gossip_port)) +
+              Probe("outside", "/bin/busybox nc -w 2 10.201.0.2 8099")));
+  // The world beyond the node and its members stays reachable (the probe itself works).
+  CHECK(found == "api refused\ngossip refused\noutside reached\n");
   // The agent itself still answers on the port the copy could not reach.
   auto self = Cluster::Api(agent, "GET", "/v1/self");
   REQUIRE(self);
@@ -113,16 +155,21 @@ TEST_CASE("Copies: a copy's code makes no namespaces and runs under seccomp", "[
   json image = ProbeImage(
       cluster.dir(), Probe("filtered", "/bin/busybox grep -q '^Seccomp:.*2' /proc/self/status") +
                          Probe("userns", "/bin/busybox unshare -U /bin/busybox true") +
+                         Probe("clone", "/bin/clone-probe") +
                          Probe("netns", "/bin/busybox unshare -n /bin/busybox true") +
                          Probe("mount", "/bin/busybox mount -t tmpfs none /tmp") +
                          Probe("threads", "/bin/busybox true & wait") +
                          Probe("env", "[ \"$PROBE_ENV\" = pushed ]"));
   image["env"] = {{"PROBE_ENV", "pushed"}};
+  // clone(CLONE_NEWUSER) called directly: the filter's rules on clone's flags, not unshare's.
+  fs::copy_file(STARLING_CLONE_PROBE,
+                fs::path(image["path"].get<std::string>()) / "bin/clone-probe",
+                fs::copy_options::overwrite_existing);
   const std::string found = RunProbe(cluster, agent, image);
   // "threads": an ordinary fork still works (clone without namespace flags).
   // "env": the push's --env reaches the copy's start command.
   CHECK(found ==
-        "filtered reached\nuserns refused\nnetns refused\nmount refused\n"
+        "filtered reached\nuserns refused\nclone refused\nnetns refused\nmount refused\n"
         "threads reached\nenv reached\n");
 
   // Its root is the first id of an unprivileged range of the host's, far above its users.

@@ -433,7 +433,9 @@ Answer Server::Serve(const Route* route, bool path_known, Request request, std::
   try {
     answer = route->handler(request);
   } catch (const Json::type_error& e) {
-    // A body field of the wrong type (a number where a name goes): the client's mistake.
+    // A body field of the wrong type (a number where a name goes): the client's mistake. Logged,
+    // since a handler reading stored JSON could throw the same.
+    spdlog::warn("http: {} {}: {}", MethodName(request.method), request.path, e.what());
     return ErrorAnswer(400, Status::InvalidArgument(std::string("a field of the request body has "
                                                                 "the wrong type: ") +
                                                     e.what()));

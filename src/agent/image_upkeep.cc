@@ -168,7 +168,7 @@ void ImageService::EndImport() {
 Result<std::pair<images::ImageRecord, json>> ImageService::Import(
     const std::string& site, const std::string& path, std::vector<std::string> command,
     std::vector<std::pair<std::string, std::string>> env, bool allow_setuid,
-    const std::optional<images::ImageRecord>& previous_record) {
+    const std::optional<images::ImageRecord>& previous_record, uint64_t site_quota_bytes) {
   const auto started = std::chrono::steady_clock::now();
   std::optional<images::Manifest> previous;
   if (previous_record) {
@@ -178,7 +178,12 @@ Result<std::pair<images::ImageRecord, json>> ImageService::Import(
   images::ImportOptions options;
   options.rules.allow_setuid = allow_setuid;
   options.previous = previous ? &*previous : nullptr;
-  options.limits = {.max_bytes = uint64_t{config_.images.max_image_mb} << 20,
+  // The site's quota where it has one, never past the node's.
+  const uint64_t node_quota = uint64_t{config_.images.max_image_mb} << 20;
+  const uint64_t quota = site_quota_bytes == 0 ? node_quota
+                         : node_quota == 0     ? site_quota_bytes
+                                               : std::min(node_quota, site_quota_bytes);
+  options.limits = {.max_bytes = quota,
                     .max_expansion = config_.images.max_expansion,
                     .min_free_bytes = uint64_t{config_.images.min_free_mb} << 20,
                     .disk_path = (std::filesystem::path(config_.data_dir) / "chunks").string()};

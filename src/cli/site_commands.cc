@@ -36,6 +36,11 @@ int PrintSite(const Json& site) {
               site.value("start_timeout_s", 60u));
   std::printf("bodies   up to %u MB per request at the balancers\n",
               site.value("max_body_mb", 16u));
+  if (const unsigned quota = site.value("image_quota_mb", 0u); quota > 0) {
+    std::printf("images   up to %u MB of files (at most the nodes' own quota)\n", quota);
+  } else {
+    std::printf("images   up to the nodes' quota (images.max_image_mb)\n");
+  }
   return 0;
 }
 
@@ -96,7 +101,7 @@ struct State {
   std::string name;
   std::vector<std::string> domains;
   unsigned min = 1, max = 8, memory_mb = 512, pids = 256, start_timeout_s = 60, max_body_mb = 16,
-           surge = 1;
+           surge = 1, image_quota_mb = 0;
   double up = 2.0, down = 1.0;
   WriteFlags write;
 };
@@ -114,6 +119,9 @@ void AddFields(CLI::App* command, State* s) {
   command->add_option("--max-body-mb", s->max_body_mb,
                       "Largest request body the balancers pass on, in MB (default 16)");
   command->add_option("--surge", s->surge, "Copies a rollout replaces at once (default 1)");
+  command->add_option("--image-quota-mb", s->image_quota_mb,
+                      "Largest image a push may make, in MB (0: the nodes' images.max_image_mb, "
+                      "which also caps it; not with the site's own token)");
 }
 
 // The fields given on `command`'s line only: an update changes just those.
@@ -130,6 +138,7 @@ Json Body(CLI::App* command, const State& s, bool all_fields) {
   if (command->count("--start-timeout-s") > 0) body["start_timeout_s"] = s.start_timeout_s;
   if (command->count("--max-body-mb") > 0) body["max_body_mb"] = s.max_body_mb;
   if (command->count("--surge") > 0) body["surge"] = s.surge;
+  if (command->count("--image-quota-mb") > 0) body["image_quota_mb"] = s.image_quota_mb;
   return body;
 }
 

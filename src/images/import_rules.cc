@@ -23,7 +23,8 @@ Status ImportBudget::Admit(const std::string& path, uint64_t size) {
   admitted_ += size;
   if (limits_.max_bytes > 0 && admitted_ > limits_.max_bytes) {
     return Status::ResourceExhausted("the image is over its quota of " + MiB(limits_.max_bytes) +
-                                     " at '" + path + "' (images.max_image_mb)");
+                                     " at '" + path +
+                                     "' (the site's image_quota_mb, or images.max_image_mb)");
   }
   if (archive_bytes_ > 0 && limits_.max_expansion > 0 && admitted_ > kExpansionFloorBytes &&
       admitted_ / limits_.max_expansion > archive_bytes_) {

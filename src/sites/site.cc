@@ -122,7 +122,8 @@ json ToJson(const Site& site) {
           {"pids", site.pids},
           {"start_timeout_s", site.start_timeout_s},
           {"max_body_mb", site.max_body_mb},
-          {"surge", site.surge}};
+          {"surge", site.surge},
+          {"image_quota_mb", site.image_quota_mb}};
 }
 
 Result<Site> Apply(const Site& base, const json& body, bool create) {
@@ -184,6 +185,10 @@ Result<Site> Apply(const Site& base, const json& body, bool create) {
       auto n = GetLimit(value, "surge", 1, kMaxSurge);
       if (!n.ok()) return n.status();
       site.surge = *n;
+    } else if (field == "image_quota_mb") {
+      auto n = GetLimit(value, "image_quota_mb", 0, kMaxImageQuotaMb);
+      if (!n.ok()) return n.status();
+      site.image_quota_mb = *n;
     } else {
       return Status::InvalidArgument("unknown field '" + field + "'");
     }

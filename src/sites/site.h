@@ -23,6 +23,9 @@ struct Site {
   uint32_t start_timeout_s = 60;  // a copy not answering on its port by then has failed
   uint32_t max_body_mb = 16;      // the largest request body the balancers pass on
   uint32_t surge = 1;             // copies a rollout replaces at once
+  // The largest image (file bytes) a push may make, in MiB; 0: the node's images.max_image_mb,
+  // which also caps it. Set by the platform's operator: a site's own token cannot change it.
+  uint32_t image_quota_mb = 0;
   bool operator==(const Site&) const = default;
 };
 
@@ -31,6 +34,7 @@ inline constexpr size_t kMaxDomains = 100;
 inline constexpr uint32_t kMinMemoryMb = 16, kMaxMemoryMb = 1u << 20;
 inline constexpr uint32_t kMinPids = 8, kMaxPids = 1u << 20;
 inline constexpr uint32_t kMaxStartTimeoutS = 3600, kMaxBodyMb = 10240, kMaxSurge = 100;
+inline constexpr uint32_t kMaxImageQuotaMb = 1u << 20;
 
 // 1–63 characters of [a-z0-9-], starting with a letter, not ending with '-'.
 Status ValidateName(std::string_view name);

@@ -117,5 +117,47 @@ TEST_CASE("Image push: a site's token pushes its own site's archive, and no othe
   CHECK(std::filesystem::is_empty(spool));
 }
 
+TEST_CASE("Image push: a site's own quota, set by the operator, not by the site's token",
+          "[security]") {
+  LocalAgent agent("max_image_mb = 4\n");  // into [images]: the node's cap
+  REQUIRE(agent
+              .Call("POST", "/v1/sites?ack=local",
+                    json{{"name", "shop"}, {"domains", {"shop.example.com"}}}.dump())
+              .first == 200);
+  const std::string owner =
+      Token(agent, {{"name", "owner"}, {"role", "operator"}, {"site", "shop"}});
+  // 300 KB of files (random, so that the archive is as big: under every limit but the quota).
+  std::string noise(300 << 10, '\0');
+  for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const std::string site_files = Tar({{"www/big.bin", 0644, noise}});
+  REQUIRE(PushArchive(agent, "shop", site_files, Bearer(owner)).first == 200);
+
+  // The site's own token may not give itself a quota (raised or lowered).
+  auto self_set = agent.CallWith("PATCH", "/v1/sites/shop?ack=local", Bearer(owner),
+                                 json{{"image_quota_mb", 4000}}.dump());
+  CHECK(self_set.first == 403);
+  CHECK(self_set.second.value("kind", "") == "permission_denied");
+  // The operator lowers it to under what the site pushes: the next push is refused by quota.
+  auto set = agent.Call("PATCH", "/v1/sites/shop?ack=local", json{{"image_quota_mb", 0}}.dump());
+  REQUIRE(set.first == 200);
+  CHECK(
+      agent.Call("PATCH", "/v1/sites/shop?ack=local", json{{"image_quota_mb", -1}}.dump()).first ==
+      400);
+  REQUIRE(
+      agent.Call("PATCH", "/v1/sites/shop?ack=local", json{{"image_quota_mb", 1}}.dump()).first ==
+      200);
+  CHECK(agent.Call("GET", "/v1/sites/shop").second["image_quota_mb"] == 1);
+  const std::string bigger = Tar({{"www/big.bin", 0644, noise + noise + noise + noise}});
+  auto over = PushArchive(agent, "shop", bigger, Bearer(owner));
+  INFO(over.second.dump());
+  CHECK(over.first == 429);  // resource_exhausted
+  CHECK(over.second.value("error", "").find("image_quota_mb") != std::string::npos);
+  // Back to the node's quota: the same push goes.
+  REQUIRE(
+      agent.Call("PATCH", "/v1/sites/shop?ack=local", json{{"image_quota_mb", 0}}.dump()).first ==
+      200);
+  CHECK(PushArchive(agent, "shop", bigger, Bearer(owner)).first == 200);
+}
+
 }  // namespace
 }  // namespace starling::agent

@@ -19,6 +19,7 @@ struct PushRequest {
   std::vector<std::string> command;
   std::vector<std::pair<std::string, std::string>> env;
   bool allow_setuid = false;
+  uint64_t quota_bytes = 0;  // the site's image quota (0: the node's); set by CheckPush
 };
 
 // A push's fields; `by_path`: the JSON names a path on the node (else the archive is the body).
@@ -99,8 +100,8 @@ Result<Json> ImportAndRelease(const Context& c, const std::string& site, const s
   // Hashing and compressing a whole tree: at the background threads' priority (background.h).
   Result<std::pair<images::ImageRecord, Json>> imported = Status::Unavailable("not imported");
   RunInBackground([&] {
-    imported =
-        c.images->Import(site, path, fields.command, fields.env, fields.allow_setuid, before);
+    imported = c.images->Import(site, path, fields.command, fields.env, fields.allow_setuid, before,
+                                fields.quota_bytes);
   });
   if (!imported.ok()) {
     c.images->EndImport();
@@ -148,17 +149,21 @@ Result<Json> ImportAndRelease(const Context& c, const std::string& site, const s
 }
 
 // Checks a push's site, and who may push what: the site must exist; allow_setuid is the admin's.
+// Sets the push's quota from the site.
 Status CheckPush(const Context& c, const Request& request, const std::string& site,
-                 const PushRequest& fields) {
+                 PushRequest* fields) {
   if (Status s = sites::ValidateName(site); !s.ok()) return s;
   auto existing = c.log->Get(sites::Key(site));
   if (!existing.ok()) return existing.status();
   if (!existing->has_value() || (*existing)->tombstone) {
     return Status::NotFound("no site '" + site + "': create it first");
   }
-  if (fields.allow_setuid && request.who.role != auth::Role::kAdmin) {
+  if (fields->allow_setuid && request.who.role != auth::Role::kAdmin) {
     return Status::PermissionDenied("allow_setuid needs the admin role");
   }
+  auto spec = sites::Decode((*existing)->value);
+  if (!spec.ok()) return spec.status();
+  fields->quota_bytes = uint64_t{spec->image_quota_mb} << 20;
   return Status::Ok();
 }
 
@@ -171,7 +176,7 @@ Result<Json> Push(const Context& c, const Request& request) {
   const std::string site = request.Match(1);
   auto fields = PushFields(request.body, /*by_path=*/true);
   if (!fields.ok()) return fields.status();
-  if (Status s = CheckPush(c, request, site, *fields); !s.ok()) return s;
+  if (Status s = CheckPush(c, request, site, &*fields); !s.ok()) return s;
   if (request.who.source == auth::Source::kToken) {
     return Status::PermissionDenied(
         "an image path is read on the node's own disk: only the node's operator (its unix socket "
@@ -203,7 +208,7 @@ Result<Json> PushArchive(const Context& c, const Request& request) {
   }
   auto fields = PushFields(header, /*by_path=*/false);
   if (!fields.ok()) return fields.status();
-  if (Status s = CheckPush(c, request, site, *fields); !s.ok()) return s;
+  if (Status s = CheckPush(c, request, site, &*fields); !s.ok()) return s;
   if (request.body_file.empty()) return Status::InvalidArgument("send the archive as the body");
   return ImportAndRelease(c, site, request.body_file, *fields, *options);
 }

@@ -60,6 +60,10 @@ Result<Json> WriteSite(const Context& context, const Request& request, const std
   base.name = name;
   auto site = sites::Apply(base, request.body, create);
   if (!site.ok()) return site.status();
+  if (!request.who.site.empty() && site->image_quota_mb != base.image_quota_mb) {
+    return Status::PermissionDenied(
+        "a site's image quota is the platform operator's to set, not its own token's");
+  }
   if (Status s = CheckDomainsFree(*context.log, *site); !s.ok()) return s;
   return WriteAnswer(context, *options, {{sites::Key(name), sites::Encode(*site)}},
                      sites::ToJson(*site));

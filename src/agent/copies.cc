@@ -410,6 +410,14 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
       started = driver_->Start(spec, dir + "/bundle");
       if (!started.ok()) images::UnmountOverlay(*mount).IgnoreError();
     }
+    if (!started.ok()) {
+      // Nothing of a copy that never ran is kept (the runtime's words are in the error); its
+      // directory goes once nothing is mounted under it.
+      if (images::UnmountOverlay({dir + "/root", dir + "/upper", dir + "/lower"}).ok()) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      }
+    }
     if (!started.ok() && spec.port != 0) ports_.Release(spec.port);
     asio::post(io_, [this, alive, id, started, port = spec.port,
                      mount = mount.ok() ? *mount : images::OverlayMount{}] {

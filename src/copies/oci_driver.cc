@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -39,8 +40,13 @@ class OciDriver final : public Driver {
                                    {.timeout = Seconds(30), .output_file = bundle_dir + "/log"});
     if (!run.ok()) return run.status();
     if (run->exit_code != 0) {
+      // What the runtime said, in the error itself: the copy's directory goes with it.
+      std::ifstream log(bundle_dir + "/log");
+      std::string said((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+      while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
+      if (said.size() > 400) said = "..." + said.substr(said.size() - 400);
       return Status::Unavailable(runtime_ + " could not start " + spec.id + " (exit " +
-                                 std::to_string(run->exit_code) + "; see " + bundle_dir + "/log)");
+                                 std::to_string(run->exit_code) + "): " + said);
     }
     return Status::Ok();
   }

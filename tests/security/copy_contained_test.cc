@@ -202,5 +202,39 @@ TEST_CASE("Copies: a copy's code makes no namespaces and runs under seccomp", "[
   CHECK(checked);
 }
 
+TEST_CASE("Copies: a copy that cannot start says why and leaves nothing behind", "[security]") {
+  REQUIRE(::geteuid() == 0);
+  REQUIRE(process::InPath("runc"));
+  Cluster cluster;
+  auto& agent = cluster.Add("failing-1", {}, kOneNode);
+  cluster.Start(agent);
+  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(1); }));
+  json image = ProbeImage(cluster.dir(), "");
+  image["command"] = {"/bin/no-such-program"};
+  auto created = Cluster::Api(agent, "POST", "/v1/sites?ack=local",
+                              json{{"name", "broken"}, {"domains", {"broken.example.com"}}}.dump());
+  REQUIRE(created);
+  REQUIRE(created->first == 200);
+  auto pushed = Cluster::Api(agent, "POST", "/v1/images/broken?ack=local", image.dump(), 60);
+  REQUIRE(pushed);
+  REQUIRE(pushed->first == 200);
+  std::vector<json> failed;
+  REQUIRE(WaitFor(std::chrono::seconds(30), [&] {
+    failed = EventsOf(cluster, "copy.start_failed");
+    return !failed.empty();
+  }));
+  INFO(failed[0].dump());
+  // The runtime's own words, in the event.
+  CHECK(failed[0]["text"].get<std::string>().find("no-such-program") != std::string::npos);
+  // Nothing of the copy is left: no directory, nothing mounted.
+  const fs::path copies = cluster.dir() / agent.name / "copies";
+  CHECK(WaitFor(std::chrono::seconds(5), [&] {
+    for (const auto& entry : fs::directory_iterator(copies)) {
+      if (entry.path().filename().string().starts_with("starling-broken-")) return false;
+    }
+    return true;
+  }));
+}
+
 }  // namespace
 }  // namespace starling::testing

@@ -188,6 +188,8 @@ class AgentImpl final : public Agent {
                   ScheduleCopiesReplan();
                 }});
     if (Status s = membership_->Bind({bind_address, config_.bind.port}); !s.ok()) return s;
+    // The services' view of the members starts with this node (a lone node hears of no change).
+    OnMembersChanged();
 
     transport_.Handle(frame::kLog,
                       [this](Frame request) { return log_->Serve(std::move(request)); });

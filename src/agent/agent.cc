@@ -10,7 +10,6 @@
 #include "src/agent/agent.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/mount.h>
 
 #include <asio.hpp>
 #include <filesystem>
@@ -22,6 +21,7 @@
 #include "src/agent/api/server.h"
 #include "src/agent/balancer.h"
 #include "src/agent/clock.h"
+#include "src/agent/containment.h"
 #include "src/agent/copies.h"
 #include "src/agent/drain.h"
 #include "src/agent/identity.h"
@@ -32,8 +32,6 @@
 #include "src/agent/member_views.h"
 #include "src/agent/membership.h"
 #include "src/agent/transport.h"
-#include "src/copies/id_range.h"
-#include "src/images/idmap.h"
 
 namespace starling::agent {
 namespace {
@@ -112,14 +110,13 @@ class AgentImpl final : public Agent {
     // Copies need a container runtime; without one the node still gossips, replicates and
     // serves images, and says why it runs no copies.
     auto driver = copies::PickDriver(config_.copies.driver, (data / "runtime").string());
+    // Copies run contained (src/agent/containment.h), or not at all.
     if (driver.ok() && config_.role != gossip::Role::kBalancer) {
-      if (Status s = StartIsolation((*driver)->name(), data); !s.ok()) {
-        driver = Status::Unavailable(s.message() +
-                                     " (copies.isolate_network = false runs them without it)");
-      } else if (Status u = PrepareUserNamespaces((*driver)->name(), data); !u.ok()) {
-        driver = Status::Unavailable(u.message() +
-                                     " (copies.user_namespaces = false runs them without)");
-      }
+      auto isolation = StartIsolation(config_, (*driver)->name());
+      const Status contained =
+          isolation.ok() ? PrepareUserNamespaces(config_, (*driver)->name()) : isolation.status();
+      if (isolation.ok()) isolation_ = std::move(isolation.value());
+      if (!contained.ok()) driver = contained;
     }
     if (driver.ok() && config_.role != gossip::Role::kBalancer) {
       spdlog::info(
@@ -367,73 +364,6 @@ class AgentImpl final : public Agent {
       }
     }
     membership_->PublishLoad(std::move(report), urgent);
-  }
-
-  // The copies' firewall (src/agent/isolation.h), when copies run in containers and the
-  // configuration wants it: applied now, before any copy starts.
-  Status StartIsolation(std::string_view driver, const std::filesystem::path& data) {
-    if (driver == "process") return Status::Ok();  // development: no isolation at all
-    auto firewall = copies::Firewall::Make((data / "firewall").string());
-    if (!config_.copies.isolate_network) {
-      spdlog::warn(
-          "copies.isolate_network = false: copies can reach this node's services and "
-          "the cluster's");
-      // Rules an earlier run of this node left (it was killed) are its no longer.
-      if (firewall.ok())
-        (*firewall)->Remove(copies::FirewallTableFor(config_.node_name)).IgnoreError();
-      return Status::Ok();
-    }
-    if (!firewall.ok()) return firewall.status();
-    copies::FirewallSpec spec{.table = copies::FirewallTableFor(config_.node_name),
-                              .cgroup = std::string(copies::kCopiesCgroup),
-                              .members = {config_.bind.host, config_.api.host},
-                              .local_ports = {53}};  // a local DNS resolver
-    if (!config_.advertise.host.empty()) spec.members.push_back(config_.advertise.host);
-    auto started = Isolation::Start(std::move(firewall.value()), std::move(spec));
-    if (!started.ok()) return started.status();
-    isolation_ = std::move(started.value());
-    spdlog::info("copies reach neither this node nor the cluster's members (nftables table {})",
-                 copies::FirewallTableFor(config_.node_name));
-    return Status::Ok();
-  }
-
-  // Copies in user namespaces (src/copies/id_range.h): their runtime reaches each copy's root as
-  // the copy's own (unprivileged) root, so every directory above <data_dir>/copies must let
-  // others pass (search, not read): the data dir and the copies dir are made 0711; a directory
-  // further up that does not let them pass is an error that names it.
-  Status PrepareUserNamespaces(std::string_view driver, const std::filesystem::path& data) {
-    if (driver == "process" || !config_.copies.user_namespaces) return Status::Ok();
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::path copies_dir = fs::absolute(data / "copies", ec);
-    fs::create_directories(copies_dir, ec);
-    if (ec) return Status::IoError("cannot create " + copies_dir.string() + ": " + ec.message());
-    for (const fs::path& dir : {copies_dir, copies_dir.parent_path()}) {
-      fs::permissions(dir, fs::perms(0711), ec);
-      if (ec) return Status::IoError("cannot set " + dir.string() + " to 0711: " + ec.message());
-    }
-    for (fs::path dir = copies_dir.parent_path().parent_path(); !dir.empty();
-         dir = dir.parent_path()) {
-      const auto perms = fs::status(dir, ec).permissions();
-      if (!ec && (perms & fs::perms::others_exec) == fs::perms::none) {
-        return Status::Unavailable(
-            "copies run in user namespaces, as users who must pass through " + dir.string() +
-            " to reach their roots; it lets no one else pass (chmod o+x it)");
-      }
-      if (dir == dir.root_path()) break;
-    }
-    // Whether this kernel and the images' file system give idmapped mounts: tried once here, so
-    // that a host without them hears it at start, not at every copy's.
-    const fs::path probe = data / "images" / ".idmap-probe";
-    fs::create_directories(probe / "from", ec);
-    fs::create_directories(probe / "to", ec);
-    const Status mapped =
-        images::MountIdmapped((probe / "from").string(), (probe / "to").string(), copies::kIdFirst);
-    if (mapped.ok() && ::umount2((probe / "to").c_str(), MNT_DETACH) != 0) {
-      return Status::IoError("cannot unmount " + (probe / "to").string());
-    }
-    fs::remove_all(probe, ec);
-    return mapped;
   }
 
   void Housekeeping() {

@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "src/copies/id_range.h"
 #include "src/sites/site.h"
 #include "src/state/keys.h"
 
@@ -154,14 +153,6 @@ void CopyService::FailedBeforeServing(const Copy& copy, const std::string& why) 
                    " stops: its new copy " + copy.id + " " + why});
 }
 
-uint32_t CopyService::IdBaseFor(const std::string& site) const {
-  std::map<uint32_t, std::string> taken;
-  for (const auto& [id, copy] : copies_) {
-    if (copy.id_base != 0) taken.emplace(copy.id_base, copy.site);
-  }
-  return copies::ChooseIdBase(site, taken);
-}
-
 void CopyService::Recover() {
   auto listed = driver_->List();
   if (!listed.ok()) {
@@ -172,14 +163,9 @@ void CopyService::Recover() {
     // A copy from an earlier run: it is not ours to trust (its port and image may be stale),
     // so it stops; the rules start what is wanted again within a round.
     driver_->Stop(id, config_.copies.stop_grace).IgnoreError();
-    const auto dir = std::filesystem::path(config_.data_dir) / "copies" / id;
-    if (Status s = images::UnmountOverlay(
-            {(dir / "root").string(), (dir / "upper").string(), (dir / "lower").string()});
-        !s.ok()) {
-      spdlog::warn("copies: {} left in place: {}", dir.string(), s.ToString());
-    } else {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
+    const auto dir = (std::filesystem::path(config_.data_dir) / "copies" / id).string();
+    if (Status s = images::RemoveCopyDir(dir); !s.ok()) {
+      spdlog::warn("copies: {} left in place: {}", dir, s.ToString());
     }
     events_.Add({"copy.leftover",
                  "",
@@ -408,19 +394,11 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
     if (started.ok()) {
       spec.root = mount->root;
       started = driver_->Start(spec, dir + "/bundle");
-      if (!started.ok()) images::UnmountOverlay(*mount).IgnoreError();
     }
-    if (!started.ok()) {
-      // Nothing of a copy that never ran is kept (the runtime's words are in the error); its
-      // directory goes once nothing is mounted under it.
-      if (images::UnmountOverlay({dir + "/root", dir + "/upper", dir + "/lower"}).ok()) {
-        std::error_code ec;
-        std::filesystem::remove_all(dir, ec);
-      }
-    }
+    // Nothing of a copy that never ran is kept (the runtime's words are in the error).
+    if (!started.ok()) images::RemoveCopyDir(dir).IgnoreError();
     if (!started.ok() && spec.port != 0) ports_.Release(spec.port);
-    asio::post(io_, [this, alive, id, started, port = spec.port,
-                     mount = mount.ok() ? *mount : images::OverlayMount{}] {
+    asio::post(io_, [this, alive, id, started, port = spec.port] {
       if (!*alive) return;
       auto found = copies_.find(id);
       if (found == copies_.end()) return;
@@ -437,7 +415,6 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
         return;
       }
       started_copy.port = port;
-      started_copy.mount = mount;
       started_copy.busy = false;
       asio::co_spawn(io_, WatchUntilServing(id), asio::detached);
     });
@@ -480,14 +457,8 @@ void CopyService::FinishStop(const std::string& id) {
   asio::post(pool_, [this, alive = alive_, id, dir = copy->dir, port = copy->port,
                      site = copy->site] {
     const Status stopped = driver_->Stop(id, config_.copies.stop_grace);
-    // By the paths a copy's mounts always have (a start cut short may not have recorded them);
-    // the directory goes only once nothing is mounted under it.
-    if (Status s = images::UnmountOverlay({dir + "/root", dir + "/upper", dir + "/lower"});
-        !s.ok()) {
+    if (Status s = images::RemoveCopyDir(dir); !s.ok()) {
       spdlog::warn("copies: {} left in place: {}", dir, s.ToString());
-    } else {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
     }
     if (port != 0) ports_.Release(port);
     asio::post(io_, [this, alive, site, id, stopped] {
@@ -512,8 +483,7 @@ void CopyService::StopAll() {
   pool_.join();
   for (auto& [id, copy] : copies_) {
     driver_->Stop(id, config_.copies.stop_grace).IgnoreError();
-    images::UnmountOverlay({copy.dir + "/root", copy.dir + "/upper", copy.dir + "/lower"})
-        .IgnoreError();
+    images::UnmountOverlay(images::OverlayOf(copy.dir)).IgnoreError();
     images_->Unpin(copy.site, copy.version);
     if (copy.port != 0) ports_.Release(copy.port);
   }

@@ -117,7 +117,6 @@ class CopyService {
     Duration start_timeout = Seconds(60);  // its site's start_timeout_s
     uint64_t cpu_micros = 0;               // CPU time it has had
     bool busy = false;                     // a start or stop runs on the pool
-    images::OverlayMount mount;
     uint32_t id_base = 0;  // its user namespace's root on the host (src/copies/id_range.h); 0: none
   };
   struct Sample {

@@ -1,11 +1,12 @@
 // What this node tells of its copies (src/agent/copies.h): the load report gossip carries, and
-// the API's list, with why a copy does not serve.
+// the API's list, with why a copy does not serve; and the id ranges its copies hold.
 #include <fmt/format.h>
 
 #include <algorithm>
 
 #include "gossip/codec.h"
 #include "src/agent/copies.h"
+#include "src/copies/id_range.h"
 
 namespace starling::agent {
 
@@ -53,6 +54,14 @@ json CopyService::CopiesJson() const {
     }
   }
   return out;
+}
+
+uint32_t CopyService::IdBaseFor(const std::string& site) const {
+  std::map<uint32_t, std::string> taken;
+  for (const auto& [id, copy] : copies_) {
+    if (copy.id_base != 0) taken.emplace(copy.id_base, copy.site);
+  }
+  return copies::ChooseIdBase(site, taken);
 }
 
 }  // namespace starling::agent

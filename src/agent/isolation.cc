@@ -17,8 +17,8 @@ std::vector<std::string> Sorted(std::vector<std::string> items) {
 
 }  // namespace
 
-Result<std::unique_ptr<Isolation>> Isolation::Start(std::unique_ptr<copies::Firewall> firewall,
-                                                    copies::FirewallSpec spec) {
+std::unique_ptr<Isolation> Isolation::Start(std::unique_ptr<copies::Firewall> firewall,
+                                            copies::FirewallSpec spec) {
   spec.members = Sorted(std::move(spec.members));
   const Status applied = firewall->Apply(spec);
   std::unique_ptr<Isolation> isolation(new Isolation(std::move(firewall), std::move(spec)));

@@ -22,8 +22,8 @@ class Isolation {
  public:
   // Applies `spec` once, blocking (the agent's start). If nft refuses, copies wait (Ready says
   // why) and each Update tries again.
-  static Result<std::unique_ptr<Isolation>> Start(std::unique_ptr<copies::Firewall> firewall,
-                                                  copies::FirewallSpec spec);
+  static std::unique_ptr<Isolation> Start(std::unique_ptr<copies::Firewall> firewall,
+                                          copies::FirewallSpec spec);
   ~Isolation();
 
   // io thread: the cluster members' addresses now. Re-applies (off this thread) when they

@@ -26,7 +26,7 @@ CgroupLayout CgroupLayout::Detect() {
   CgroupLayout layout;
   std::ifstream mounts("/proc/self/mounts");
   std::string device, point, type, options, rest;
-  std::string unified;
+  std::string& unified = layout.unified;
   while (mounts >> device >> point >> type >> options && std::getline(mounts, rest)) {
     if (type == "cgroup2") {
       unified = point;

@@ -23,6 +23,7 @@ struct CgroupLayout {
   CgroupMode mode = CgroupMode::kNone;
   std::string cpu;      // v1: the cpu controller's mount; v2: the unified mount
   std::string cpuacct;  // v1: the cpuacct controller's mount (often the same as cpu)
+  std::string unified;  // v2 and hybrid: the cgroup2 mount; empty on pure v1
   // Detects the layout from the mount table (/proc/self/mounts).
   static CgroupLayout Detect();
   // The threads of the cgroup at `path` (e.g. "/starling/site-1-3"), by the mode's file.

@@ -10,12 +10,11 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "base/file.h"
+#include "src/copies/cgroup.h"
 #include "src/process/process.h"
 
 namespace starling::copies {
@@ -47,16 +46,6 @@ std::string Set(const std::string& name, const char* type, const std::set<std::s
     text += " };";
   }
   return text + " }\n";
-}
-
-// Where cgroup v2 is mounted (from the mount table), or empty.
-std::string UnifiedMount() {
-  std::ifstream mounts("/proc/self/mounts");
-  std::string device, point, type, rest;
-  while (mounts >> device >> point >> type && std::getline(mounts, rest)) {
-    if (type == "cgroup2") return point;
-  }
-  return "";
 }
 
 std::string FindNft() {
@@ -128,7 +117,7 @@ Result<std::unique_ptr<Firewall>> Firewall::Make(std::string scratch_dir) {
     return Status::Unavailable(
         "nft is not installed (apt-get install nftables): copies' network cannot be isolated");
   }
-  const std::string unified = UnifiedMount();
+  const std::string unified = CgroupLayout::Detect().unified;
   if (unified.empty()) {
     return Status::Unavailable(
         "cgroup v2 is not mounted: copies' sockets cannot be told apart from the host's");

@@ -81,6 +81,17 @@ Status Unmount(const std::string& path) {
 
 }  // namespace
 
+OverlayMount OverlayOf(const std::string& copy_dir) {
+  return {copy_dir + "/root", copy_dir + "/upper", copy_dir + "/lower"};
+}
+
+Status RemoveCopyDir(const std::string& copy_dir) {
+  if (Status s = UnmountOverlay(OverlayOf(copy_dir)); !s.ok()) return s;
+  std::error_code ec;
+  std::filesystem::remove_all(copy_dir, ec);
+  return Status::Ok();
+}
+
 Status UnmountOverlay(const OverlayMount& mount) {
   // Both, whatever the first says: a view of the image left mounted under the copy's directory
   // must never meet the removal of that directory.

@@ -25,6 +25,14 @@ struct OverlayMount {
 Result<OverlayMount> MountOverlay(const std::string& image, const std::string& copy_dir,
                                   uint32_t id_base = 0);
 
+// The mounts under `copy_dir`, at the paths MountOverlay gives them (lower: whether mapped or not).
+OverlayMount OverlayOf(const std::string& copy_dir);
+
+// Unmounts what is under `copy_dir` (OverlayOf) and removes the directory, only once nothing is
+// mounted there: removing it over a mapped view would reach into the image every copy shares.
+// The error says what is still mounted (the directory then stays).
+Status RemoveCopyDir(const std::string& copy_dir);
+
 // Unmounts the copy's root and the image's mapped view, detaching what is busy (the writable
 // layer stays for inspection until the copy's directory is removed). What is not mounted is not
 // an error. An error means something is still mounted there: do not remove the copy's directory.

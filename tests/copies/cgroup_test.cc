@@ -66,6 +66,9 @@ TEST_CASE("the cgroup layout names a mode, and paths that are missing are errors
     return;
   }
   CHECK_FALSE(layout.cpu.empty());
+  // cgroup v2 is mounted wherever the mode says so (the copies' firewall names cgroups there).
+  CHECK(layout.unified.empty() == (layout.mode == CgroupMode::kV1));
+  if (layout.mode == CgroupMode::kV2) CHECK(layout.unified == layout.cpu);
   CHECK(layout.Threads("/starling-no-such-cgroup").status().code() == StatusCode::kNotFound);
   CHECK(layout.CpuMicros("/starling-no-such-cgroup").status().code() == StatusCode::kNotFound);
 }

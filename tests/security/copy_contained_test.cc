@@ -47,16 +47,21 @@ std::string Probe(const std::string& name, const std::string& command) {
       name, command);
 }
 
-// Creates site "probe" with `image` on `agent`, and returns what its copy's probe found.
-std::string RunProbe(Cluster& cluster, Cluster::Agent& agent, const json& image) {
+// Creates `site` on `agent` and pushes `image` to it.
+void CreateAndPush(Cluster::Agent& agent, const std::string& site, const json& image) {
   auto created = Cluster::Api(agent, "POST", "/v1/sites?ack=local",
-                              json{{"name", "probe"}, {"domains", {"probe.example.com"}}}.dump());
+                              json{{"name", site}, {"domains", {site + ".example.com"}}}.dump());
   REQUIRE(created);
   REQUIRE(created->first == 200);
-  auto pushed = Cluster::Api(agent, "POST", "/v1/images/probe?ack=local", image.dump(), 60);
+  auto pushed = Cluster::Api(agent, "POST", "/v1/images/" + site + "?ack=local", image.dump(), 60);
   REQUIRE(pushed);
   INFO(pushed->second.dump());
   REQUIRE(pushed->first == 200);
+}
+
+// Creates site "probe" with `image` on `agent`, and returns what its copy's probe found.
+std::string RunProbe(Cluster& cluster, Cluster::Agent& agent, const json& image) {
+  CreateAndPush(agent, "probe", image);
   // The copy serves (answers on a connection made to it pass), and says what it found.
   std::string found;
   const bool served = WaitFor(std::chrono::seconds(40), [&] {
@@ -111,17 +116,21 @@ class Outside {
   pid_t listener_ = -1;
 };
 
-const char* kOneNode = "[copies]\nsingle_node = true\nstop_grace_s = 1\n";
+// One agent (root, runc), a cluster of its own, alive.
+Cluster::Agent& StartOne(Cluster& cluster, const std::string& name) {
+  REQUIRE(::geteuid() == 0);
+  REQUIRE(process::InPath("runc"));
+  auto& agent = cluster.Add(name, {}, "[copies]\nsingle_node = true\nstop_grace_s = 1\n");
+  cluster.Start(agent);
+  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(1); }));
+  return agent;
+}
 
 TEST_CASE("Copies: a copy's code reaches neither the agent's API nor its gossip port",
           "[security]") {
-  REQUIRE(::geteuid() == 0);
-  REQUIRE(process::InPath("runc"));
   REQUIRE((process::InPath("nft") || fs::exists("/usr/sbin/nft")));
   Cluster cluster;
-  auto& agent = cluster.Add("isolated-1", {}, kOneNode);
-  cluster.Start(agent);
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(1); }));
+  auto& agent = StartOne(cluster, "isolated-1");
 
   auto copies = Cluster::Api(agent, "GET", "/v1/copies");
   REQUIRE(copies);
@@ -146,12 +155,8 @@ TEST_CASE("Copies: a copy's code reaches neither the agent's API nor its gossip 
 }
 
 TEST_CASE("Copies: a copy's code makes no namespaces and runs under seccomp", "[security]") {
-  REQUIRE(::geteuid() == 0);
-  REQUIRE(process::InPath("runc"));
   Cluster cluster;
-  auto& agent = cluster.Add("contained-1", {}, kOneNode);
-  cluster.Start(agent);
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(1); }));
+  auto& agent = StartOne(cluster, "contained-1");
   json image = ProbeImage(
       cluster.dir(), Probe("filtered", "/bin/busybox grep -q '^Seccomp:.*2' /proc/self/status") +
                          Probe("userns", "/bin/busybox unshare -U /bin/busybox true") +
@@ -203,21 +208,11 @@ TEST_CASE("Copies: a copy's code makes no namespaces and runs under seccomp", "[
 }
 
 TEST_CASE("Copies: a copy that cannot start says why and leaves nothing behind", "[security]") {
-  REQUIRE(::geteuid() == 0);
-  REQUIRE(process::InPath("runc"));
   Cluster cluster;
-  auto& agent = cluster.Add("failing-1", {}, kOneNode);
-  cluster.Start(agent);
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(1); }));
+  auto& agent = StartOne(cluster, "failing-1");
   json image = ProbeImage(cluster.dir(), "");
   image["command"] = {"/bin/no-such-program"};
-  auto created = Cluster::Api(agent, "POST", "/v1/sites?ack=local",
-                              json{{"name", "broken"}, {"domains", {"broken.example.com"}}}.dump());
-  REQUIRE(created);
-  REQUIRE(created->first == 200);
-  auto pushed = Cluster::Api(agent, "POST", "/v1/images/broken?ack=local", image.dump(), 60);
-  REQUIRE(pushed);
-  REQUIRE(pushed->first == 200);
+  CreateAndPush(agent, "broken", image);
   std::vector<json> failed;
   REQUIRE(WaitFor(std::chrono::seconds(30), [&] {
     failed = EventsOf(cluster, "copy.start_failed");

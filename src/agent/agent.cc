@@ -19,6 +19,7 @@
 #include "gossip/codec.h"
 #include "src/agent/api/context.h"
 #include "src/agent/api/server.h"
+#include "src/agent/api_identity.h"
 #include "src/agent/balancer.h"
 #include "src/agent/clock.h"
 #include "src/agent/containment.h"
@@ -51,7 +52,7 @@ class AgentImpl final : public Agent {
             {.max_frame_bytes = gossip::kMaxPushPullBytes + net::Sealer::kOverheadBytes + 1,
              .max_request_bytes = gossip::kMaxPushPullBytes + net::Sealer::kOverheadBytes + 1,
              .self_addresses = SelfAddresses(config_)}),
-        keys_(&sealer_, KeyringPath(config_)),
+        keys_(&sealer_, KeyringPath(config_), ApiCaPath(config_)),
         http_(api::ServerOptions{
             .allowed_hosts = config_.api_hosts,
             .spool_dir = (std::filesystem::path(config_.data_dir) / "uploads").string()}),
@@ -71,9 +72,11 @@ class AgentImpl final : public Agent {
     const auto bind_address = asio::ip::make_address(config_.bind.host, ec);
     if (ec) return Status::InvalidArgument("bind host must be an IP address: " + config_.bind.host);
     if (Status s = transport_.Bind({bind_address, config_.bind.port}); !s.ok()) return s;
-    if (Status s = http_.Bind(config_.api); !s.ok()) return s;
     std::error_code made;
     std::filesystem::create_directories(config_.data_dir, made);
+    auto tls = LoadApiIdentity(config_, sealer_.keyring(), WallMs() / 1000);
+    if (!tls.ok()) return tls.status();
+    if (Status s = http_.Bind(config_.api, std::move(*tls)); !s.ok()) return s;
     if (Status s = http_.BindLocal(LocalApiSocket(config_)); !s.ok()) return s;
 
     const std::filesystem::path data = config_.data_dir;
@@ -171,7 +174,7 @@ class AgentImpl final : public Agent {
                                : std::max(1u, std::thread::hardware_concurrency());
     membership_ = std::make_unique<Membership>(
         io_, time_, config_, &sealer_, &transport_,
-        gossip::NodeMeta{config_.role, slots, config_.api.ToString(), kVersion}, incarnation_,
+        gossip::NodeMeta{config_.role, slots, AdvertisedApi(config_), kVersion}, incarnation_,
         Membership::Hooks{
             .members_changed = [this] { OnMembersChanged(); },
             .user_event =
@@ -218,10 +221,10 @@ class AgentImpl final : public Agent {
     http_.SetAuthenticator(api::MakeAuthenticator(*api_));
     if (Status s = http_.Start(); !s.ok()) return s;
     spdlog::info(
-        "agent {} starting: gossip {} (advertise {}), api http://{}, profile {}, "
+        "agent {} starting: gossip {} (advertise {}), api {}, profile {}, "
         "incarnation {}, state log {} at {} entries",
         config_.node_name, config_.bind.ToString(), config_.advertise.ToString(),
-        config_.api.ToString(), config_.profile, incarnation_, log_->origin(),
+        AdvertisedApi(config_), config_.profile, incarnation_, log_->origin(),
         log_->own_entries_at_open());
     return Status::Ok();
   }

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -238,10 +239,10 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     return Status::InvalidArgument(message.str());
   }
   static const std::set<std::string> kKnown = {
-      "node_name", "bind",     "advertise",        "api",
-      "join",      "key_file", "profile",          "data_dir",
-      "role",      "capacity", "replay_window_ms", "log_level",
-      "images",    "copies",   "balancer",         "api_hosts"};
+      "node_name",        "bind",      "advertise", "api",    "join",
+      "key_file",         "profile",   "data_dir",  "role",   "capacity",
+      "replay_window_ms", "log_level", "images",    "copies", "balancer",
+      "api_hosts",        "api_tls",   "api_cert",  "api_key"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(source_name + ": unknown setting '" + std::string(key.str()) +
@@ -256,11 +257,14 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     }
     return Status::Ok();
   };
-  std::string bind, advertise, api, role = "worker";
+  std::string bind, advertise, api, role = "worker", api_tls = "auto";
   for (auto [key, out] : {std::pair{"node_name", &config.node_name},
                           {"bind", &bind},
                           {"advertise", &advertise},
                           {"api", &api},
+                          {"api_tls", &api_tls},
+                          {"api_cert", &config.api_cert},
+                          {"api_key", &config.api_key},
                           {"key_file", &config.key_file},
                           {"profile", &config.profile},
                           {"data_dir", &config.data_dir},
@@ -289,6 +293,27 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     auto parsed = ParseHostPort(api, "api");
     if (!parsed.ok()) return parsed.status();
     config.api = *parsed;
+  }
+  if (api_tls == "auto") {
+    config.api_tls = AgentConfig::Tls::kAuto;
+  } else if (api_tls == "on") {
+    config.api_tls = AgentConfig::Tls::kOn;
+  } else if (api_tls == "off") {
+    config.api_tls = AgentConfig::Tls::kOff;
+  } else {
+    return Status::InvalidArgument("api_tls must be auto, on or off");
+  }
+  if (config.api_cert.empty() != config.api_key.empty()) {
+    return Status::InvalidArgument("api_cert and api_key go together (PEM files)");
+  }
+  if (!config.api_cert.empty() && config.api_tls == AgentConfig::Tls::kOff) {
+    return Status::InvalidArgument("api_cert and api_key need api_tls on or auto");
+  }
+  if (config.api_tls == AgentConfig::Tls::kOff && !IsLoopbackHost(config.api.host)) {
+    return Status::InvalidArgument(
+        "api " + config.api.ToString() +
+        " is not loopback: the API is served there only over TLS (api_tls = \"off\" is for "
+        "loopback addresses)");
   }
   if (auto hosts = table["api_hosts"]; hosts) {
     if (!hosts.is_array()) return Status::InvalidArgument("api_hosts must be an array of names");
@@ -391,6 +416,63 @@ std::vector<std::string> SelfAddresses(const AgentConfig& config) {
     addresses.push_back(config.bind.ToString());
   }
   return addresses;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "localhost" || host == "::1") return true;
+  // 127.0.0.0/8, written as a dotted quad.
+  if (!host.starts_with("127.")) return false;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (!std::isdigit(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
+Result<ApiAddress> ParseApiAddress(std::string_view text, std::string_view what) {
+  ApiAddress out;
+  std::optional<bool> tls;
+  if (text.starts_with("https://")) {
+    tls = true;
+    text.remove_prefix(8);
+  } else if (text.starts_with("http://")) {
+    tls = false;
+    text.remove_prefix(7);
+  }
+  if (text.find("://") != std::string_view::npos) {
+    return Status::InvalidArgument(std::string(what) + " '" + std::string(text) +
+                                   "': the scheme must be https:// or http://");
+  }
+  if (!text.empty() && text.back() == '/') text.remove_suffix(1);
+  auto address = ParseHostPort(text, what);
+  if (!address.ok()) return address.status();
+  out.address = *address;
+  out.tls = tls.value_or(!IsLoopbackHost(out.address.host));
+  return out;
+}
+
+bool ApiUsesTls(const AgentConfig& config) {
+  switch (config.api_tls) {
+    case AgentConfig::Tls::kOn:
+      return true;
+    case AgentConfig::Tls::kOff:
+      return false;
+    case AgentConfig::Tls::kAuto:
+      return !IsLoopbackHost(config.api.host);
+  }
+  return true;
+}
+
+std::string AdvertisedApi(const AgentConfig& config) {
+  ApiAddress api{config.api, ApiUsesTls(config)};
+  if (api.address.host == "0.0.0.0" || api.address.host == "::") {
+    api.address.host = config.advertise.host;
+  }
+  return api.Url();
 }
 
 std::string LocalApiSocket(const AgentConfig& config) {

@@ -21,6 +21,19 @@ struct HostPort {
 // Splits "host:port" or "[v6]:port". Returns an error naming `what` when malformed.
 Result<HostPort> ParseHostPort(std::string_view text, std::string_view what);
 
+// Whether `host` is a loopback address or "localhost" (a wildcard is not).
+bool IsLoopbackHost(std::string_view host);
+
+// An agent's API as members advertise it and the CLI is given it: "https://host:port",
+// "http://host:port", or a bare "host:port" — HTTPS unless the host is loopback (the agent's
+// own default, api_tls = "auto").
+struct ApiAddress {
+  HostPort address;
+  bool tls = false;
+  std::string Url() const { return (tls ? "https://" : "http://") + address.ToString(); }
+};
+Result<ApiAddress> ParseApiAddress(std::string_view text, std::string_view what);
+
 // [images]: how site images are kept and pulled (DESIGN.md §6).
 struct ImagesConfig {
   uint32_t keep_versions = 3;      // newest versions kept per site; older ones are collected
@@ -76,10 +89,16 @@ struct AgentConfig {
   HostPort advertise;                  // what others dial; defaults to bind
   HostPort api{"127.0.0.1", 7947};     // HTTP API (loopback by default)
   std::vector<std::string> api_hosts;  // Host names the API answers to besides IPs and localhost
-  std::vector<std::string> join;       // host:port of nodes to join
-  std::string key_file;                // base64 keys, primary first
-  std::string profile = "default";     // default, lan, local, wan
-  std::string data_dir;                // identity and keyring live here
+  // TLS on the API (docs/SECURITY.md): "auto" is on unless `api` is loopback; "off" is refused
+  // for any other address. With api_cert and api_key (PEM files) the operator's certificate,
+  // else one the cluster issues from its key.
+  enum class Tls { kAuto, kOn, kOff } api_tls = Tls::kAuto;
+  std::string api_cert;
+  std::string api_key;
+  std::vector<std::string> join;    // host:port of nodes to join
+  std::string key_file;             // base64 keys, primary first
+  std::string profile = "default";  // default, lan, local, wan
+  std::string data_dir;             // identity and keyring live here
   gossip::Role role = gossip::Role::kWorker;
   uint32_t capacity = 0;             // copy slots; 0 = number of CPUs
   int64_t replay_window_ms = 60000;  // accepted sender clock skew
@@ -100,6 +119,12 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
 // The "host:port"s peers may address this node by (its transport and datagrams): the advertised
 // one, and the bound one unless that is a wildcard.
 std::vector<std::string> SelfAddresses(const AgentConfig& config);
+
+// Whether the API is served over TLS (api_tls, and for "auto" the address).
+bool ApiUsesTls(const AgentConfig& config);
+// The API's address as members advertise it: its URL, with the advertised host when the API
+// listens on a wildcard.
+std::string AdvertisedApi(const AgentConfig& config);
 
 // The node's own API socket, for the operator on the node (root, no credential).
 std::string LocalApiSocket(const AgentConfig& config);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/file.h"
+#include "src/auth/api_tls.h"
 
 namespace starling::agent {
 
@@ -35,6 +36,12 @@ Status Keys::Persist(const Snapshot& snapshot) {
   std::lock_guard lock(persist_mutex_);
   if (snapshot.generation <= persisted_) return Status::Ok();
   if (Status s = WriteFileAtomically(path_, snapshot.text, 0600); !s.ok()) return s;
+  // The CAs the CLI on this node trusts follow the keyring (a removed key's CA goes with it).
+  auto keyring = net::Keyring::Parse(snapshot.text);
+  if (!keyring.ok()) return keyring.status();
+  auto bundle = auth::ClusterCaBundle(keyring->keys());
+  if (!bundle.ok()) return bundle.status();
+  if (Status s = WriteFileAtomically(ca_path_, *bundle, 0644); !s.ok()) return s;
   persisted_ = snapshot.generation;
   return Status::Ok();
 }

@@ -18,8 +18,10 @@ namespace starling::agent {
 
 class Keys {
  public:
-  // `sealer` must outlive this. `path`: the data dir's keyring file.
-  Keys(net::Sealer* sealer, std::string path) : sealer_(sealer), path_(std::move(path)) {}
+  // `sealer` must outlive this. `path`: the data dir's keyring file; `ca_path`: where the CAs
+  // of its keys are kept for the CLI (api_identity.h).
+  Keys(net::Sealer* sealer, std::string path, std::string ca_path)
+      : sealer_(sealer), path_(std::move(path)), ca_path_(std::move(ca_path)) {}
 
   // Fingerprints, primary first (never a key itself).
   nlohmann::json List() const;
@@ -29,12 +31,14 @@ class Keys {
     std::string text;
   };
   Result<Snapshot> Change(const std::string& action, const std::string& key_text);
-  // Writes `snapshot` to the keyring file, unless a newer one was written already.
+  // Writes `snapshot` to the keyring file, and its keys' CAs to the CA file, unless a newer one
+  // was written already.
   Status Persist(const Snapshot& snapshot);
 
  private:
   net::Sealer* sealer_;
   std::string path_;
+  std::string ca_path_;
   uint64_t generation_ = 0;  // io thread
   std::mutex persist_mutex_;
   uint64_t persisted_ = 0;  // guarded by persist_mutex_

@@ -34,8 +34,8 @@ std::vector<std::string> MemberHosts(const gossip::Swim& core) {
   std::vector<std::string> hosts;
   for (const gossip::Member* member : core.members()) {
     hosts.push_back(member->address().host);
-    if (auto api = ParseHostPort(member->meta().api_address, "api"); api.ok()) {
-      hosts.push_back(api->host);
+    if (auto api = ParseApiAddress(member->meta().api_address, "api"); api.ok()) {
+      hosts.push_back(api->address.host);
     }
   }
   return hosts;

@@ -235,4 +235,16 @@ Status VerifyServerCertificate(std::string_view ca_pem, std::string_view cert_pe
   return Status::Ok();
 }
 
+bool IsCertificateName(const std::string& name) { return IsIp(name) || IsDnsName(name); }
+
+Result<std::string> ClusterCaBundle(const std::vector<net::Key>& cluster_keys) {
+  std::string bundle;
+  for (const net::Key& key : cluster_keys) {
+    auto pem = ClusterCaPem(key);
+    if (!pem.ok()) return pem.status();
+    bundle += *pem;
+  }
+  return bundle;
+}
+
 }  // namespace starling::auth

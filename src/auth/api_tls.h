@@ -22,6 +22,13 @@ namespace starling::auth {
 // The cluster's CA certificate (PEM), derived from `cluster_key`.
 Result<std::string> ClusterCaPem(const net::Key& cluster_key);
 
+// The CAs of every key in a keyring, one PEM after another: what a client trusts while the
+// cluster's keys rotate (a node's certificate is issued by the primary key it started with).
+Result<std::string> ClusterCaBundle(const std::vector<net::Key>& cluster_keys);
+
+// Whether a certificate can name `name`: an IP literal or a DNS name.
+bool IsCertificateName(const std::string& name);
+
 struct ServerCertificate {
   std::string ca_pem;    // the cluster's CA (what clients trust)
   std::string cert_pem;  // the node's certificate, issued by the CA

@@ -14,6 +14,7 @@
 #include "src/agent/api/server.h"
 #include "src/agent/clock.h"
 #include "src/agent/config.h"
+#include "src/auth/api_tls.h"
 #include "src/auth/cluster_credential.h"
 #include "src/net/sealer.h"
 
@@ -90,23 +91,67 @@ int ShowProgress(void* what, curl_off_t, curl_off_t, curl_off_t total, curl_off_
   return 0;
 }
 
+// The CA file beside the node's own socket (DATA_DIR/api-ca.pem), once a call went through it:
+// on a node, the CLI trusts the cluster's CA that node wrote when it asks the other members.
+std::string& NodeCaFile() {
+  static std::string path;
+  return path;
+}
+
+// Whom an HTTPS call trusts: STARLING_CA_FILE, else the CAs derived from the cluster key
+// (STARLING_KEY_FILE), else the node's CA file, else the system's.
+Status SetTrust(CURL* curl) {
+  if (const char* file = std::getenv("STARLING_CA_FILE"); file != nullptr && *file != '\0') {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, file);
+    return Status::Ok();
+  }
+  if (const char* file = std::getenv("STARLING_KEY_FILE"); file != nullptr && *file != '\0') {
+    auto text = ReadPrivateFile(file, "the key file");
+    if (!text.ok()) return text.status();
+    auto keyring = net::Keyring::Parse(*text);
+    if (!keyring.ok()) return keyring.status();
+    auto bundle = auth::ClusterCaBundle(keyring->keys());
+    if (!bundle.ok()) return bundle.status();
+    curl_blob pem{bundle->data(), bundle->size(), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &pem);
+    return Status::Ok();
+  }
+  if (!NodeCaFile().empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, NodeCaFile().c_str());
+  return Status::Ok();
+}
+
+// What went wrong reaching an agent, with what to do about it.
+std::string Unreachable(const std::string& api, CURLcode code) {
+  std::string hint = "is `starling agent` running, and is --api right?";
+  if (code == CURLE_PEER_FAILED_VERIFICATION) {
+    hint =
+        "its certificate is not one this CLI trusts: set STARLING_CA_FILE to the cluster's CA "
+        "(DATA_DIR/api-ca.pem on a node) or STARLING_KEY_FILE to the cluster key";
+  } else if (code == CURLE_SSL_CONNECT_ERROR || code == CURLE_GOT_NOTHING ||
+             code == CURLE_RECV_ERROR) {
+    hint = "does it serve TLS? --api https://HOST:PORT for TLS, http://HOST:PORT without";
+  }
+  return "no agent answers at " + api + " (" + curl_easy_strerror(code) + "); " + hint;
+}
+
 Result<Json> Perform(const std::string& api, const std::string& method, const std::string& path,
                      const Body& body, const std::vector<std::string>& extra_headers,
                      int read_timeout_s) {
-  // "unix:/path/api.sock" is the node's own socket; otherwise "host:port", or the URL the agent
-  // prints ("http://127.0.0.1:7947").
+  // "unix:/path/api.sock" is the node's own socket; otherwise an API address (config.h,
+  // ParseApiAddress): "https://host:port", "http://host:port", or "host:port" (TLS unless
+  // loopback).
   std::string url;
   std::string socket_path;
-  std::string_view where = api;
-  if (where.starts_with("unix:")) {
-    socket_path = std::string(where.substr(5));
+  bool tls = false;
+  if (std::string_view(api).starts_with("unix:")) {
+    socket_path = api.substr(5);
     url = "http://localhost" + path;
+    NodeCaFile() = (std::filesystem::path(socket_path).parent_path() / "api-ca.pem").string();
   } else {
-    if (where.starts_with("http://")) where.remove_prefix(7);
-    if (!where.empty() && where.back() == '/') where.remove_suffix(1);
-    auto address = agent::ParseHostPort(where, "--api");
+    auto address = agent::ParseApiAddress(api, "--api");
     if (!address.ok()) return address.status();
-    url = "http://" + address->ToString() + path;
+    tls = address->tls;
+    url = address->Url() + path;
   }
   std::string authorization;
   if (socket_path.empty()) {
@@ -125,6 +170,13 @@ Result<Json> Perform(const std::string& api, const std::string& method, const st
   if (curl == nullptr) {
     if (upload != nullptr) std::fclose(upload);
     return Status::IoError("cannot start an HTTP client");
+  }
+  if (tls) {
+    if (Status s = SetTrust(curl); !s.ok()) {
+      curl_easy_cleanup(curl);
+      if (upload != nullptr) std::fclose(upload);
+      return s;
+    }
   }
   std::string answer;
   curl_slist* headers = nullptr;
@@ -166,8 +218,7 @@ Result<Json> Perform(const std::string& api, const std::string& method, const st
     if (::isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
   }
   if (done != CURLE_OK) {
-    return Status::Unavailable("no agent answers at " + api + " (" + curl_easy_strerror(done) +
-                               "); is `starling agent` running, and is --api right?");
+    return Status::Unavailable(Unreachable(api, done));
   }
   auto parsed = Json::parse(answer, nullptr, false);
   if (status != 200) {

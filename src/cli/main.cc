@@ -13,9 +13,11 @@ int main(int argc, char** argv) {
   const char* env_api = std::getenv("STARLING_API");
   globals.api = env_api != nullptr ? env_api : "127.0.0.1:7947";
   app.add_option("--api", globals.api,
-                 "The agent's API: host:port, or unix:DATA_DIR/api.sock on the node itself (env "
-                 "STARLING_API). Credentials: STARLING_TOKEN, STARLING_TOKEN_FILE (0600) or "
-                 "STARLING_KEY_FILE; the unix socket needs none");
+                 "The agent's API: https://host:port, http://host:port, host:port (HTTPS unless "
+                 "loopback), or unix:DATA_DIR/api.sock on the node itself (env STARLING_API). "
+                 "Credentials: STARLING_TOKEN, STARLING_TOKEN_FILE (0600) or STARLING_KEY_FILE; "
+                 "the unix socket needs none. HTTPS trusts STARLING_CA_FILE, else the cluster's "
+                 "CA derived from STARLING_KEY_FILE, else the node's DATA_DIR/api-ca.pem");
   int exit_code = 0;
   AddAgentCommands(app, &globals, &exit_code);
   AddClusterCommands(app, &globals, &exit_code);

@@ -107,6 +107,12 @@ TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
        "peer 'lb-2'"},
       {base + "node_name = \"n\"\n[balancer]\npriority = 255", "balancer.priority must be"},
       {base + "node_name = \"n\"\n[balancer]\npeers = \"10.0.0.2\"", "balancer.peers must be"},
+      {base + "node_name = \"n\"\napi = \"10.0.0.1:7947\"\napi_tls = \"off\"", "only over TLS"},
+      {base + "node_name = \"n\"\napi = \"0.0.0.0:7947\"\napi_tls = \"off\"", "only over TLS"},
+      {base + "node_name = \"n\"\napi_tls = \"yes\"", "api_tls must be auto, on or off"},
+      {base + "node_name = \"n\"\napi_cert = \"c.pem\"", "go together"},
+      {base + "node_name = \"n\"\napi_cert = \"c\"\napi_key = \"k\"\napi_tls = \"off\"",
+       "need api_tls on or auto"},
   };
   for (const auto& c : cases) {
     INFO(c.toml);
@@ -114,6 +120,54 @@ TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
     REQUIRE_FALSE(config.ok());
     CHECK_THAT(config.status().message(), Catch::Contains(c.says));
   }
+}
+
+TEST_CASE("TLS on the API: on wherever the address is not loopback, advertised as a URL",
+          "[unit]") {
+  const std::string base = "node_name = \"n\"\nkey_file = \"k\"\ndata_dir = \"d\"\n";
+  auto parse = [&](const std::string& more) {
+    auto config = ParseConfig(base + more, "test.toml");
+    INFO(more);
+    REQUIRE(config.ok());
+    return *config;
+  };
+  CHECK_FALSE(ApiUsesTls(parse("")));  // the default API is loopback
+  CHECK(AdvertisedApi(parse("")) == "http://127.0.0.1:7947");
+  CHECK(ApiUsesTls(parse("api = \"10.0.0.1:7947\"")));
+  CHECK(AdvertisedApi(parse("api = \"10.0.0.1:7947\"")) == "https://10.0.0.1:7947");
+  CHECK(ApiUsesTls(parse("api = \"[::1]:7947\"\napi_tls = \"on\"")));
+  CHECK_FALSE(ApiUsesTls(parse("api = \"[::1]:7947\"")));
+  // A wildcard API is advertised at the gossip's advertised host.
+  const AgentConfig wildcard =
+      parse("api = \"0.0.0.0:7947\"\nbind = \"0.0.0.0:7946\"\nadvertise = \"10.0.0.5:7946\"");
+  CHECK(AdvertisedApi(wildcard) == "https://10.0.0.5:7947");
+
+  CHECK(IsLoopbackHost("127.0.0.1"));
+  CHECK(IsLoopbackHost("127.8.9.10"));
+  CHECK(IsLoopbackHost("localhost"));
+  CHECK(IsLoopbackHost("::1"));
+  CHECK_FALSE(IsLoopbackHost("0.0.0.0"));
+  CHECK_FALSE(IsLoopbackHost("127.evil.example"));
+  CHECK_FALSE(IsLoopbackHost("10.0.0.1"));
+
+  struct Case {
+    std::string text;
+    bool tls;
+    std::string host;
+  };
+  for (const Case& c :
+       {Case{"https://127.0.0.1:7947", true, "127.0.0.1"},
+        Case{"http://10.0.0.1:7947/", false, "10.0.0.1"}, Case{"10.0.0.1:7947", true, "10.0.0.1"},
+        Case{"127.0.0.1:7947", false, "127.0.0.1"}, Case{"[::1]:7947", false, "::1"}}) {
+    INFO(c.text);
+    auto parsed = ParseApiAddress(c.text, "api");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->tls == c.tls);
+    CHECK(parsed->address.host == c.host);
+    CHECK(parsed->address.port == 7947);
+  }
+  CHECK_FALSE(ParseApiAddress("https://nohost", "api").ok());
+  CHECK_FALSE(ParseApiAddress("ftp://10.0.0.1:21", "api").ok());
 }
 
 }  // namespace

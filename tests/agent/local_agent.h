@@ -28,8 +28,9 @@ using starling::testing::FreePort;
 // One agent in this process, on loopback, until it is told to leave.
 class LocalAgent {
  public:
-  // `extra_toml` follows the configuration's last table, [images]: bare keys land there.
-  explicit LocalAgent(const std::string& extra_toml = "") {
+  // `extra_toml` follows the configuration's last table, [images]: bare keys land there;
+  // `top_toml` goes before the tables.
+  explicit LocalAgent(const std::string& extra_toml = "", const std::string& top_toml = "") {
     char pattern[] = "/tmp/starling-api-XXXXXX";
     REQUIRE(::mkdtemp(pattern) != nullptr);
     dir_ = pattern;
@@ -53,12 +54,15 @@ class LocalAgent {
         "data_dir = \"" +
         (dir_ / "data").string() +
         "\"\n"
-        "log_level = \"warn\"\n"
+        "log_level = \"warn\"\n" +
+        top_toml +
         "[copies]\ndriver = \"process\"\n"
         "[images]\nmaterialize = false\nscrub_mb_s = 0\n" +
         extra_toml;
     auto config = ParseConfig(toml, "api_test.toml");
+    INFO(config.status().ToString());
     REQUIRE(config.ok());
+    tls_ = ApiUsesTls(*config);
     auto agent = Agent::Create(std::move(*config));
     INFO(agent.status().ToString());
     REQUIRE(agent.ok());
@@ -86,7 +90,7 @@ class LocalAgent {
   // A request with exactly `headers` (no credential unless they carry one): the status and body.
   std::pair<int, json> CallWith(const std::string& method, const std::string& path,
                                 const httplib::Headers& headers, const std::string& body = "") {
-    httplib::Client client("127.0.0.1", api_port_);
+    httplib::Client client = Client();
     client.set_connection_timeout(2, 0);
     client.set_read_timeout(10, 0);
     httplib::Result response = starling::testing::Send(client, method, path, headers, body);
@@ -95,6 +99,21 @@ class LocalAgent {
     if (parsed.is_discarded()) parsed = json(response->body);
     return {response->status, parsed};
   }
+
+  // A client of the API: HTTPS when the agent serves it, trusting the CA it wrote.
+  httplib::Client Client() const {
+    httplib::Client client((tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") +
+                           std::to_string(api_port_));
+    if (tls_) {
+      client.set_ca_cert_path(ca_file_.empty() ? (dir_ / "data" / "api-ca.pem").string()
+                                               : ca_file_.string());
+      client.enable_server_certificate_verification(true);
+    }
+    return client;
+  }
+
+  // Trust `ca_file` instead of the cluster's CA (an operator's certificate).
+  void TrustCa(const fs::path& ca_file) { ca_file_ = ca_file; }
 
   // Joins the agent's thread after a leave; its exit code.
   int Join() {
@@ -109,6 +128,8 @@ class LocalAgent {
   fs::path dir_;
   uint16_t api_port_ = 0;
   uint16_t gossip_port_ = 0;
+  bool tls_ = false;
+  fs::path ca_file_;  // empty: the CA the agent wrote
   std::unique_ptr<Agent> agent_;
   std::thread thread_;
   int exit_code_ = -1;

@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "src/agent/config.h"
 #include "src/copies/firewall.h"
 #include "tests/integration/credential.h"
 
@@ -250,8 +251,22 @@ class Cluster {
     for (const auto& mounted : points) ::umount2(mounted.c_str(), MNT_DETACH);
   }
 
+  // A client of an agent's API: HTTPS where its configuration says the agent serves it,
+  // trusting the cluster's CA the agent wrote to its data dir.
+  static httplib::Client ApiClient(const Agent& agent) {
+    auto config = starling::agent::LoadConfig(agent.config.string());
+    const bool tls = config.ok() && starling::agent::ApiUsesTls(*config);
+    httplib::Client client((tls ? "https://" : "http://") +
+                           starling::agent::HostPort{agent.host, agent.api_port}.ToString());
+    if (tls) {
+      client.set_ca_cert_path((agent.config.parent_path() / agent.name / "api-ca.pem").string());
+      client.enable_server_certificate_verification(true);
+    }
+    return client;
+  }
+
   static std::optional<json> Members(const Agent& agent) {
-    httplib::Client client(agent.host, agent.api_port);
+    httplib::Client client = ApiClient(agent);
     client.set_connection_timeout(1, 0);
     client.set_read_timeout(2, 0);
     auto response = AuthorizedCall(client, "GET", "/v1/members", "", agent.key_file);
@@ -287,7 +302,7 @@ class Cluster {
                                                  const std::string& path,
                                                  const std::string& body = "{}",
                                                  int read_timeout_s = 10) {
-    httplib::Client client(agent.host, agent.api_port);
+    httplib::Client client = ApiClient(agent);
     client.set_connection_timeout(1, 0);
     client.set_read_timeout(read_timeout_s, 0);
     const bool bodyless = method == "GET" || method == "DELETE";
@@ -301,7 +316,7 @@ class Cluster {
 
   // One value of the agent's /metrics, e.g. `starling_image_chunks_total{kind="fetched"}`.
   static std::optional<uint64_t> Metric(const Agent& agent, const std::string& series) {
-    httplib::Client client(agent.host, agent.api_port);
+    httplib::Client client = ApiClient(agent);
     client.set_connection_timeout(1, 0);
     client.set_read_timeout(2, 0);
     auto response = AuthorizedCall(client, "GET", "/metrics", "", agent.key_file);

@@ -32,6 +32,7 @@ struct Listener {
   bool local;
   int fd = -1;
   MHD_Daemon* daemon = nullptr;
+  std::optional<TlsIdentity> tls;  // kept while the daemon runs: MHD reads it from here
 };
 
 namespace {
@@ -250,7 +251,7 @@ Server::~Server() {
   }
 }
 
-Status Server::Bind(const HostPort& address) {
+Status Server::Bind(const HostPort& address, std::optional<TlsIdentity> tls) {
   sockaddr_storage storage{};
   socklen_t length = 0;
   int family = AF_INET;
@@ -278,7 +279,8 @@ Status Server::Bind(const HostPort& address) {
     return Status::Unavailable("cannot bind the HTTP API to " + address.ToString() + ": " +
                                std::strerror(error));
   }
-  listeners_.push_back(std::make_unique<Listener>(Listener{this, false, fd, nullptr}));
+  listeners_.push_back(
+      std::make_unique<Listener>(Listener{this, false, fd, nullptr, std::move(tls)}));
   return Status::Ok();
 }
 
@@ -331,16 +333,33 @@ Status Server::Start() {
   }
   for (const auto& listener : listeners_) {
     const unsigned per_client = listener->local ? 0u : options_.max_connections_per_client;
-    listener->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-            MHD_USE_ERROR_LOG,
-        0, nullptr, nullptr, OnRequest, listener.get(), MHD_OPTION_LISTEN_SOCKET, listener->fd,
-        MHD_OPTION_CONNECTION_LIMIT, options_.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        per_client, MHD_OPTION_CONNECTION_TIMEOUT, options_.idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, options_.connection_memory_bytes,
-        MHD_OPTION_NOTIFY_COMPLETED, OnCompleted, nullptr, MHD_OPTION_EXTERNAL_LOGGER, LogFromMhd,
-        nullptr, MHD_OPTION_END);
-    if (listener->daemon == nullptr) return Status::IoError("the HTTP API did not start");
+    auto number = [](MHD_OPTION option, intptr_t value) {
+      return MHD_OptionItem{option, value, nullptr};
+    };
+    std::vector<MHD_OptionItem> options = {
+        number(MHD_OPTION_LISTEN_SOCKET, listener->fd),
+        number(MHD_OPTION_CONNECTION_LIMIT, options_.max_connections),
+        number(MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client),
+        number(MHD_OPTION_CONNECTION_TIMEOUT, options_.idle_timeout_s),
+        number(MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+               static_cast<intptr_t>(options_.connection_memory_bytes)),
+        {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&OnCompleted), nullptr},
+        {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&LogFromMhd), nullptr}};
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (listener->tls) {
+      flags |= MHD_USE_TLS;
+      options.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, listener->tls->cert_pem.data()});
+      options.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, listener->tls->key_pem.data()});
+    }
+    options.push_back({MHD_OPTION_END, 0, nullptr});
+    listener->daemon = MHD_start_daemon(flags, 0, nullptr, nullptr, OnRequest, listener.get(),
+                                        MHD_OPTION_ARRAY, options.data(), MHD_OPTION_END);
+    if (listener->daemon == nullptr) {
+      return Status::IoError(listener->tls ? "the HTTP API did not start with its TLS certificate "
+                                             "(see the log above)"
+                                           : "the HTTP API did not start");
+    }
   }
   return Status::Ok();
 }

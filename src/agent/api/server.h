@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -119,6 +120,12 @@ using Authenticator = std::function<Result<auth::Principal>(const Request& reque
 
 struct Listener;  // a listening socket and the daemon serving it (server.cc)
 
+// The certificate a TCP listener serves TLS with (PEM; the key PKCS#8 or the key's own format).
+struct TlsIdentity {
+  std::string cert_pem;  // the node's certificate, then any intermediates
+  std::string key_pem;
+};
+
 class Server {
  public:
   explicit Server(ServerOptions limits = {});
@@ -126,9 +133,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds the TCP listening socket (so a bad address fails the agent's start). Its requests must
-  // carry a credential the authenticator accepts.
-  Status Bind(const HostPort& address);
+  // Binds the TCP listening socket (so a bad address fails the agent's start); with `tls`, it is
+  // served over TLS with that certificate. Its requests must carry a credential the
+  // authenticator accepts.
+  Status Bind(const HostPort& address, std::optional<TlsIdentity> tls = std::nullopt);
   // Binds a unix socket at `path`, mode 0600: whoever can open it (root) is the node's own
   // operator, with no credential. A stale socket file is replaced.
   Status BindLocal(const std::string& path);

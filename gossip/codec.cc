@@ -33,6 +33,7 @@ void SetMeta(s::NodeMeta::Builder out, const NodeMeta& in) {
   out.setCapacity(in.capacity);
   out.setApiAddress(Text(in.api_address));
   out.setVersion(Text(in.version));
+  out.setDatabase(in.database);
 }
 
 void SetLoad(s::Load::Builder out, const Load& in) {
@@ -52,6 +53,15 @@ void SetLoad(s::Load::Builder out, const Load& in) {
     list[static_cast<unsigned>(i)].setPort(in.report.copies[i].port);
     list[static_cast<unsigned>(i)].setDraining(in.report.copies[i].draining);
     list[static_cast<unsigned>(i)].setRelease(in.report.copies[i].release);
+  }
+  if (in.report.database.state != 0) {
+    auto db = report.initDatabase();
+    db.setState(in.report.database.state);
+    db.setUuid(Text(in.report.database.uuid));
+    db.setSeqno(in.report.database.seqno);
+    db.setGaleraAddress(Text(in.report.database.galera_address));
+    db.setClientAddress(Text(in.report.database.client_address));
+    db.setClusterSize(in.report.database.cluster_size);
   }
 }
 
@@ -89,6 +99,7 @@ NodeMeta GetMeta(s::NodeMeta::Reader in) {
   out.capacity = in.getCapacity();
   out.api_address = BoundedText(in.getApiAddress(), kMaxMetaTextBytes, "api address");
   out.version = BoundedText(in.getVersion(), kMaxMetaTextBytes, "version");
+  out.database = in.getDatabase();
   return out;
 }
 
@@ -114,6 +125,19 @@ Load GetLoad(s::Load::Reader in) {
     load.draining = copy.getDraining();
     load.release = copy.getRelease();
     out.report.copies.push_back(std::move(load));
+  }
+  if (report.hasDatabase()) {
+    const auto db = report.getDatabase();
+    if (db.getState() > kMaxDbState) throw DecodeError{"unknown database state"};
+    out.report.database.state = db.getState();
+    out.report.database.uuid = BoundedText(db.getUuid(), kMaxMetaTextBytes, "database uuid");
+    out.report.database.seqno = db.getSeqno();
+    if (out.report.database.seqno < -1) throw DecodeError{"bad database seqno"};
+    out.report.database.galera_address =
+        BoundedText(db.getGaleraAddress(), kMaxMetaTextBytes, "galera address");
+    out.report.database.client_address =
+        BoundedText(db.getClientAddress(), kMaxMetaTextBytes, "database address");
+    out.report.database.cluster_size = db.getClusterSize();
   }
   return out;
 }

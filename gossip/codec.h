@@ -22,6 +22,8 @@ inline constexpr size_t kMaxMetaTextBytes = 128;
 // Copies in one load report: with site names up to 63 bytes a full report stays within one
 // default datagram (1400 bytes). A node that runs more reports its busiest (the agent's choice).
 inline constexpr size_t kMaxCopyLoads = 16;
+// The highest DbReport state (rules::DbState::kSynced).
+inline constexpr uint8_t kMaxDbState = 5;
 // Bytes a length prefix adds to each item of a datagram.
 inline constexpr size_t kItemPrefixBytes = 2;
 

@@ -49,6 +49,7 @@ ProfileRef ProfilePool::Intern(const NodeName& name, const Address& address, con
   field(std::to_string(meta.capacity));
   field(meta.api_address);
   field(meta.version);
+  field(meta.database ? "db" : "");
   std::weak_ptr<const MemberProfile>& slot = pool_[key];
   if (ProfileRef held = slot.lock()) return held;
   auto made = std::make_shared<const MemberProfile>(MemberProfile{name, address, meta});

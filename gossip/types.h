@@ -34,6 +34,7 @@ struct NodeMeta {
   uint32_t capacity = 0;    // copy slots offered
   std::string api_address;  // host:port of the HTTP API
   std::string version;      // software version
+  bool database = false;    // runs a member of the database cluster (role "db")
   bool operator==(const NodeMeta&) const = default;
 };
 
@@ -48,6 +49,19 @@ struct CopyLoad {
   bool operator==(const CopyLoad&) const = default;
 };
 
+// A db node's database (DESIGN.md §10), as src/rules/db_cluster.h reads it. State 0: no report.
+struct DbReport {
+  uint8_t state = 0;  // rules::DbState
+  std::string uuid;
+  // Last committed, while outside a Primary component (what the bootstrap rule compares); -1
+  // inside one, where it changes with every write and gossip need not carry it.
+  int64_t seqno = -1;
+  std::string galera_address;  // host:port
+  std::string client_address;  // host:port
+  uint32_t cluster_size = 0;
+  bool operator==(const DbReport&) const = default;
+};
+
 // Soft, versioned per-node state (DESIGN §4). The newest version per node wins; never persisted.
 struct LoadReport {
   uint64_t version = 0;
@@ -56,6 +70,7 @@ struct LoadReport {
   uint32_t free_slots = 0;
   uint64_t balancer_generation = 0;
   std::vector<CopyLoad> copies;  // at most kMaxCopyLoads (codec.h)
+  DbReport database;             // db nodes only
   bool operator==(const LoadReport&) const = default;
 };
 

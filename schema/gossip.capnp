@@ -25,6 +25,7 @@ struct NodeMeta {
   capacity @1 :UInt32;     # copy slots this node offers
   apiAddress @2 :Text;     # host:port of the node's HTTP API
   version @3 :Text;        # software version
+  database @4 :Bool;       # runs a member of the database cluster (role "db")
 }
 
 # Soft state a node publishes about itself; the highest version wins.
@@ -35,6 +36,17 @@ struct LoadReport {
   freeSlots @3 :UInt32;
   balancerGeneration @4 :UInt64;  # upstream generation applied (balancers)
   copies @5 :List(CopyLoad);      # the copies this node runs, with their load averages
+  database @6 :DbReport;          # db nodes: their database's state (DESIGN.md §10)
+}
+
+# A db node's database as it reports it each second.
+struct DbReport {
+  state @0 :UInt8;              # 0 unknown, 1 stopped, 2 non-primary, 3 joining, 4 donor, 5 synced
+  uuid @1 :Text;                # cluster state UUID of its data ("" : none)
+  seqno @2 :Int64;              # last committed while outside a Primary component, else -1
+  galeraAddress @3 :Text;       # host:port of its group communication
+  clientAddress @4 :Text;       # host:port of its client port (where endpoints send copies)
+  clusterSize @5 :UInt32;       # members of its component
 }
 
 struct CopyLoad {

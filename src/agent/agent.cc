@@ -174,7 +174,8 @@ class AgentImpl final : public Agent {
                                : std::max(1u, std::thread::hardware_concurrency());
     membership_ = std::make_unique<Membership>(
         io_, time_, config_, &sealer_, &transport_,
-        gossip::NodeMeta{config_.role, slots, AdvertisedApi(config_), kVersion}, incarnation_,
+        gossip::NodeMeta{config_.role, slots, AdvertisedApi(config_), kVersion, config_.database},
+        incarnation_,
         Membership::Hooks{
             .members_changed = [this] { OnMembersChanged(); },
             .user_event =

@@ -173,6 +173,74 @@ Status ParseCopies(toml::node_view<toml::node> node, CopiesConfig* copies) {
   return Status::Ok();
 }
 
+// roles = ["worker", "db"]: worker, balancer (the two together: "both"), and db.
+Status ParseRoles(toml::node_view<toml::node> node, AgentConfig* config) {
+  const auto bad = [] {
+    return Status::InvalidArgument(
+        "roles must list worker, balancer and db, e.g. [\"worker\", \"db\"]");
+  };
+  if (!node.is_array() || node.as_array()->empty()) return bad();
+  bool worker = false, balancer = false;
+  for (const auto& item : *node.as_array()) {
+    if (!item.is_string()) return bad();
+    const std::string name = item.as_string()->get();
+    if (name == "worker") {
+      worker = true;
+    } else if (name == "balancer") {
+      balancer = true;
+    } else if (name == "db") {
+      config->database = true;
+    } else {
+      return bad();
+    }
+  }
+  if (!worker && !balancer) {
+    return Status::InvalidArgument(
+        "roles: a db node is a worker or a balancer too (a db-only node is not supported yet)");
+  }
+  config->role = worker && balancer ? gossip::Role::kBoth
+                 : balancer         ? gossip::Role::kBalancer
+                                    : gossip::Role::kWorker;
+  return Status::Ok();
+}
+
+Status ParseDb(toml::node_view<toml::node> node, DbConfig* db) {
+  static const std::set<std::string> kKnown = {
+      "port",           "galera_port", "ist_port",        "sst_port",
+      "buffer_pool_mb", "gcache_mb",   "max_connections", "mariadbd",
+      "user",           "endpoint",    "haproxy"};
+  if (Status s = CheckTable(node, "db", kKnown); !s.ok()) return s;
+  for (Status s : {Integer(node, "db", "port", 1, 65535, &db->port),
+                   Integer(node, "db", "galera_port", 1, 65535, &db->galera_port),
+                   Integer(node, "db", "ist_port", 1, 65535, &db->ist_port),
+                   Integer(node, "db", "sst_port", 1, 65535, &db->sst_port),
+                   Integer(node, "db", "buffer_pool_mb", 16, 1 << 20, &db->buffer_pool_mb),
+                   Integer(node, "db", "gcache_mb", 16, 1 << 20, &db->gcache_mb),
+                   Integer(node, "db", "max_connections", 10, 100000, &db->max_connections)}) {
+    if (!s.ok()) return s;
+  }
+  const std::set<uint16_t> ports = {db->port, db->galera_port, db->ist_port, db->sst_port};
+  if (ports.size() != 4) {
+    return Status::InvalidArgument("db.port, galera_port, ist_port and sst_port must differ");
+  }
+  for (auto [key, out] :
+       {std::pair{"mariadbd", &db->mariadbd}, {"user", &db->user}, {"haproxy", &db->haproxy}}) {
+    if (auto item = node[key]; item) {
+      if (!item.is_string() || item.as_string()->get().empty()) {
+        return Status::InvalidArgument("db." + std::string(key) + " must be a non-empty string");
+      }
+      *out = item.as_string()->get();
+    }
+  }
+  if (auto item = node["endpoint"]; item) {
+    if (!item.is_string()) return Status::InvalidArgument("db.endpoint must be host:port");
+    auto parsed = ParseHostPort(item.as_string()->get(), "db.endpoint");
+    if (!parsed.ok()) return parsed.status();
+    db->endpoint = *parsed;
+  }
+  return Status::Ok();
+}
+
 Status ParseBalancer(toml::node_view<toml::node> node, BalancerConfig* balancer) {
   static const std::set<std::string> kKnown = {
       "listen", "control", "mode",     "nginx",     "user",      "workers",   "retries",
@@ -239,10 +307,12 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
     return Status::InvalidArgument(message.str());
   }
   static const std::set<std::string> kKnown = {
-      "node_name",        "bind",      "advertise", "api",    "join",
-      "key_file",         "profile",   "data_dir",  "role",   "capacity",
-      "replay_window_ms", "log_level", "images",    "copies", "balancer",
-      "api_hosts",        "api_tls",   "api_cert",  "api_key"};
+      "node_name", "bind",     "advertise",        "api",
+      "join",      "key_file", "profile",          "data_dir",
+      "role",      "capacity", "replay_window_ms", "log_level",
+      "images",    "copies",   "balancer",         "api_hosts",
+      "api_tls",   "api_cert", "api_key",          "roles",
+      "db"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(source_name + ": unknown setting '" + std::string(key.str()) +
@@ -334,7 +404,10 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
       config.join.push_back(parsed->ToString());
     }
   }
-  if (role == "worker") {
+  if (auto roles = table["roles"]; roles) {
+    if (table["role"]) return Status::InvalidArgument("give role or roles, not both");
+    if (Status s = ParseRoles(roles, &config); !s.ok()) return s;
+  } else if (role == "worker") {
     config.role = gossip::Role::kWorker;
   } else if (role == "balancer") {
     config.role = gossip::Role::kBalancer;
@@ -365,6 +438,9 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
   }
   if (auto balancer = table["balancer"]; balancer) {
     if (Status s = ParseBalancer(balancer, &config.balancer); !s.ok()) return s;
+  }
+  if (auto db = table["db"]; db) {
+    if (Status s = ParseDb(db, &config.db); !s.ok()) return s;
   }
   if (!config.balancer.vip.empty()) {
     // The keepalived configuration this node would write, checked now: bad addresses or

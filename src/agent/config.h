@@ -83,6 +83,22 @@ struct BalancerConfig {
   std::string keepalived = "keepalived";  // the binary
 };
 
+// [db]: a db node's MariaDB Galera member, and every worker's endpoint to it (DESIGN.md §10).
+struct DbConfig {
+  uint16_t port = 3306;         // MariaDB's client port, on the advertised host
+  uint16_t galera_port = 4567;  // group communication
+  uint16_t ist_port = 4568;     // incremental state transfer
+  uint16_t sst_port = 4444;     // full state transfer (mariabackup)
+  uint32_t buffer_pool_mb = 128;
+  uint32_t gcache_mb = 128;
+  uint32_t max_connections = 200;
+  std::string mariadbd = "mariadbd";  // the server binary
+  std::string user = "mysql";         // the system user it runs as
+  // Workers: where the node's copies reach the database (HAProxy, src/db/endpoint.h).
+  HostPort endpoint{"127.0.0.1", 3307};
+  std::string haproxy = "haproxy";
+};
+
 struct AgentConfig {
   std::string node_name;               // unique in the cluster; [A-Za-z0-9._-], 1–64 chars
   HostPort bind{"127.0.0.1", 7946};    // UDP and TCP gossip
@@ -100,6 +116,7 @@ struct AgentConfig {
   std::string profile = "default";  // default, lan, local, wan
   std::string data_dir;             // identity and keyring live here
   gossip::Role role = gossip::Role::kWorker;
+  bool database = false;             // roles include "db": runs a member of the database cluster
   uint32_t capacity = 0;             // copy slots; 0 = number of CPUs
   int64_t replay_window_ms = 60000;  // accepted sender clock skew
   std::string log_level = "info";
@@ -107,6 +124,7 @@ struct AgentConfig {
   ImagesConfig images;
   CopiesConfig copies;
   BalancerConfig balancer;
+  DbConfig db;
 
   gossip::SwimOptions swim;  // from `profile`
 };

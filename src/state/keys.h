@@ -27,6 +27,12 @@ inline constexpr std::string_view kDrain = "drain/";
 inline constexpr std::string_view kToken = "token/";
 // "kv/<anything>": the operators' small key-value space (/v1/kv).
 inline constexpr std::string_view kKv = "kv/";
+// "db-node/<node>": a node that runs a member of the database cluster, registered at its first
+// start as one; the bootstrap rule waits for every registered node (src/rules/db_cluster.h).
+inline constexpr std::string_view kDbNode = "db-node/";
+// "db-secret/<name>": a database secret sealed with the cluster key (src/auth/sealed_secret.h):
+// "sst" (the state transfer user's password), later each site's user.
+inline constexpr std::string_view kDbSecret = "db-secret/";
 
 inline std::string Join(std::string_view prefix, std::string_view a) {
   std::string key(prefix);
@@ -61,5 +67,7 @@ inline std::string Rollout(std::string_view site) { return Join(kRollout, site);
 inline std::string Drain(std::string_view node) { return Join(kDrain, node); }
 inline std::string Kv(std::string_view key) { return Join(kKv, key); }
 inline std::string Token(std::string_view name) { return Join(kToken, name); }
+inline std::string DbNode(std::string_view node) { return Join(kDbNode, node); }
+inline std::string DbSecret(std::string_view name) { return Join(kDbSecret, name); }
 
 }  // namespace starling::keys

@@ -110,6 +110,17 @@ TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
       {base + "node_name = \"n\"\napi = \"10.0.0.1:7947\"\napi_tls = \"off\"", "only over TLS"},
       {base + "node_name = \"n\"\napi = \"0.0.0.0:7947\"\napi_tls = \"off\"", "only over TLS"},
       {base + "node_name = \"n\"\napi_tls = \"yes\"", "api_tls must be auto, on or off"},
+      {base + "node_name = \"n\"\nroles = [\"worker\", \"cache\"]", "roles must list"},
+      {base + "node_name = \"n\"\nroles = []", "roles must list"},
+      {base + "node_name = \"n\"\nroles = \"db\"", "roles must list"},
+      {base + "node_name = \"n\"\nroles = [\"db\"]", "db-only node is not supported"},
+      {base + "node_name = \"n\"\nrole = \"worker\"\nroles = [\"worker\"]", "not both"},
+      {base + "node_name = \"n\"\n[db]\nport = 4567", "must differ"},
+      {base + "node_name = \"n\"\n[db]\nport = 0", "db.port must be"},
+      {base + "node_name = \"n\"\n[db]\nbuffer_pool_mb = 1", "db.buffer_pool_mb must be"},
+      {base + "node_name = \"n\"\n[db]\nendpoint = \"127.0.0.1\"", "no port"},
+      {base + "node_name = \"n\"\n[db]\nuser = \"\"", "db.user must be"},
+      {base + "node_name = \"n\"\n[db]\nwriter = \"x\"", "unknown setting 'db.writer'"},
       {base + "node_name = \"n\"\napi_cert = \"c.pem\"", "go together"},
       {base + "node_name = \"n\"\napi_cert = \"c\"\napi_key = \"k\"\napi_tls = \"off\"",
        "need api_tls on or auto"},
@@ -120,6 +131,31 @@ TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
     REQUIRE_FALSE(config.ok());
     CHECK_THAT(config.status().message(), Catch::Contains(c.says));
   }
+}
+
+TEST_CASE("roles: a worker or balancer that is also a db node, with its [db] table", "[unit]") {
+  const std::string base = "node_name = \"n\"\nkey_file = \"k\"\ndata_dir = \"d\"\n";
+  auto config = ParseConfig(base +
+                                "roles = [\"worker\", \"db\"]\n[db]\nport = 3316\n"
+                                "galera_port = 4577\nendpoint = \"127.0.0.1:3317\"\n"
+                                "buffer_pool_mb = 64\n",
+                            "db.toml");
+  REQUIRE(config.ok());
+  CHECK(config->role == gossip::Role::kWorker);
+  CHECK(config->database);
+  CHECK(config->db.port == 3316);
+  CHECK(config->db.galera_port == 4577);
+  CHECK(config->db.ist_port == 4568);
+  CHECK(config->db.endpoint.ToString() == "127.0.0.1:3317");
+  CHECK(config->db.buffer_pool_mb == 64);
+  auto both = ParseConfig(base + "roles = [\"balancer\", \"worker\"]\n", "both.toml");
+  REQUIRE(both.ok());
+  CHECK(both->role == gossip::Role::kBoth);
+  CHECK_FALSE(both->database);
+  auto plain = ParseConfig(base + "role = \"balancer\"\n", "plain.toml");
+  REQUIRE(plain.ok());
+  CHECK(plain->role == gossip::Role::kBalancer);
+  CHECK_FALSE(plain->database);
 }
 
 TEST_CASE("TLS on the API: on wherever the address is not loopback, advertised as a URL",

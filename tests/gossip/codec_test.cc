@@ -16,7 +16,10 @@ std::string Datagram(const std::vector<Message>& messages, const std::string& se
 
 std::vector<Message> AllKinds() {
   const Address a{"127.0.0.1", 7946}, b{"::1", 8000};
-  const NodeMeta meta{Role::kBalancer, 8, "127.0.0.1:7947", "0.1.0"};
+  const NodeMeta meta{Role::kBalancer, 8, "127.0.0.1:7947", "0.1.0", /*database=*/true};
+  LoadReport with_db{14, 0.5, 2, 1, 0, {}};
+  with_db.database = {
+      5, "e24dbeda-ecda-11f1-8bc6-aac7b1d4a644", 1234, "10.0.0.1:4567", "10.0.0.1:3306", 3};
   return {
       Ping{7, "node-2", "node-1", a},
       IndirectPing{8, "node-3", b, "node-1", a, true},
@@ -33,6 +36,7 @@ std::vector<Message> AllKinds() {
                       6,
                       0,
                       {{"shop", 2.25f, true, 30001, false}, {"blog", 0, false, 30002, true}}}},
+      Load{"node-4", with_db},
       UserEvent{"node-1", 42, "deploy", std::string("\0\x01payload", 9)},
   };
 }
@@ -76,7 +80,17 @@ TEST_CASE("malformed datagrams are rejected with a reason", "[unit]") {
   std::string zero_port = Datagram({Ping{1, "node-2", "node-1", {"127.0.0.1", 0}}});
   std::string big_payload =
       Datagram({UserEvent{"node-1", 1, "e", std::string(kMaxUserEventPayloadBytes + 1, 'x')}});
+  LoadReport bad_db{1, 0, 1, 0, 0, {}};
+  bad_db.database.state = kMaxDbState + 1;
+  std::string bad_db_state = Datagram({Load{"node-2", bad_db}});
+  bad_db.database = {1, std::string(kMaxMetaTextBytes + 1, 'u'), 1, "", "", 0};
+  std::string long_db_uuid = Datagram({Load{"node-2", bad_db}});
+  bad_db.database = {1, "", -7, "", "", 0};
+  std::string bad_db_seqno = Datagram({Load{"node-2", bad_db}});
   const Case cases[] = {
+      {"unknown database state", bad_db_state},
+      {"database uuid too long", long_db_uuid},
+      {"database seqno below -1", bad_db_seqno},
       {"empty", ""},
       {"truncated length", good.substr(0, 1)},
       {"truncated item", good.substr(0, good.size() - 3)},

@@ -24,6 +24,7 @@
 #include "src/agent/clock.h"
 #include "src/agent/containment.h"
 #include "src/agent/copies.h"
+#include "src/agent/database.h"
 #include "src/agent/drain.h"
 #include "src/agent/identity.h"
 #include "src/agent/images.h"
@@ -63,6 +64,7 @@ class AgentImpl final : public Agent {
     // The services hold the log and the io_context: they go first, the log's thread with them.
     copies_.reset();
     balancer_.reset();
+    database_.reset();
     images_.reset();
     if (log_) log_->Stop();
   }
@@ -155,6 +157,13 @@ class AgentImpl final : public Agent {
     } else if (!driver.ok()) {
       spdlog::warn("no copies will run on this node: {}", driver.status().ToString());
     }
+    if (config_.database) {
+      database_ = std::make_unique<DatabaseService>(config_, log_.get(), &sealer_);
+      if (Status s = database_->Start(); !s.ok()) {
+        spdlog::error("this node runs no database: {}", s.ToString());
+        database_.reset();
+      }
+    }
     if (config_.role != gossip::Role::kWorker) {
       balancer_ = std::make_unique<BalancerService>(io_, config_, log_.get());
       if (Status s = balancer_->Start(); !s.ok()) {
@@ -213,10 +222,11 @@ class AgentImpl final : public Agent {
                                                        .sealer = &sealer_,
                                                        .transport = &transport_,
                                                        .leave = [this] { BeginLeave(); },
-                                                       .isolation = isolation_.get()});
+                                                       .isolation = isolation_.get(),
+                                                       .database = database_.get()});
     for (auto routes : {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::CopyRoutes,
                         api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes, api::MetricRoutes,
-                        api::TokenRoutes}) {
+                        api::TokenRoutes, api::DbRoutes}) {
       http_.Add(routes(*api_));
     }
     http_.SetAuthenticator(api::MakeAuthenticator(*api_));
@@ -348,6 +358,11 @@ class AgentImpl final : public Agent {
     // Copies change the report every second (their load averages): it goes out each second
     // while the node runs any; otherwise when the node's load moves or every 30 s.
     const bool has_copies = copies_ && !copies_->Report().empty();
+    // A database's state change matters to the other db nodes' rules and the endpoints now.
+    if (database_ && database_->Report() != last_db_report_) {
+      last_db_report_ = database_->Report();
+      force = true;
+    }
     if (!force && !has_copies && std::abs(load1 - last_load_) < 0.05 &&
         now - last_load_published_ < Seconds(30) && last_load_published_ != Instant{}) {
       return;
@@ -356,6 +371,7 @@ class AgentImpl final : public Agent {
     last_load_published_ = now;
     gossip::LoadReport report;
     if (copies_) report.copies = copies_->Report();
+    if (database_) report.database = database_->Report();
     report.load1 = load1;
     report.cpu_count = std::max(1u, std::thread::hardware_concurrency());
     report.free_slots = membership_->core().FindMember(config_.node_name)->meta().capacity;
@@ -383,6 +399,10 @@ class AgentImpl final : public Agent {
         if (isolation_) isolation_->Update(MemberHosts(membership_->core()), time_.Now());
         if (copies_) copies_->Tick(CopyMembers(membership_->core()));
         RefreshBalancer();
+        if (database_) {
+          const bool heard = log_->exchanged() && membership_->core().stats().push_pulls > 0;
+          database_->Update(DbNodes(membership_->core()), config_.copies.single_node || heard);
+        }
         PublishLoadIfChanged();
         images_->Refresh();
         transport_.Sweep();
@@ -404,6 +424,7 @@ class AgentImpl final : public Agent {
     if (copies_) copies_->StopAll();
     if (isolation_) isolation_->Stop();
     if (balancer_) balancer_->Stop();
+    if (database_) database_->Stop();  // mariadbd leaves its cluster cleanly (blocking, seconds)
     membership_->Close();
     transport_.Close();
     housekeeping_.cancel();
@@ -424,6 +445,8 @@ class AgentImpl final : public Agent {
   std::unique_ptr<Isolation> isolation_;  // the copies' firewall; null: none (see StartIsolation)
   std::unique_ptr<CopyService> copies_;   // null when no container runtime works here
   std::unique_ptr<BalancerService> balancer_;  // null unless a balancer with a working nginx
+  std::unique_ptr<DatabaseService> database_;  // null unless a db node with a working mariadbd
+  gossip::DbReport last_db_report_;            // what the last published load report said
   std::unique_ptr<Membership> membership_;
   api::Server http_;
   std::unique_ptr<api::Context> api_;

@@ -70,10 +70,10 @@ Status DatabaseService::Start() {
   }
   std::error_code ec;
   fs::create_directories(data_dir_, ec);
-  fs::create_directories(run_dir_, ec);
+  fs::create_directories(run_dir_ + "/tmp", ec);
   // The base passable (mariadbd runs as its own user), its contents the database's alone.
   fs::permissions(base_, fs::perms(0711), ec);
-  for (const std::string& dir : {data_dir_, run_dir_}) {
+  for (const std::string& dir : {data_dir_, run_dir_, run_dir_ + "/tmp"}) {
     if (::chown(dir.c_str(), uid_, gid_) != 0 || ::chmod(dir.c_str(), 0700) != 0) {
       return Status::IoError("cannot give " + dir + " to " + config_.db.user);
     }
@@ -85,7 +85,9 @@ Status DatabaseService::Start() {
   if (!fs::exists(data_dir_ + "/mysql")) {
     auto installed = process::RunProgram(
         {"mariadb-install-db", "--no-defaults", "--datadir=" + data_dir_,
-         "--user=" + config_.db.user, "--auth-root-authentication-method=socket", "--skip-test-db"},
+         "--user=" + config_.db.user, "--auth-root-authentication-method=socket", "--skip-test-db",
+         // Its own temporary dir: installs beside it would collide in /tmp.
+         "--tmpdir=" + run_dir_ + "/tmp"},
         {.timeout = Seconds(120)});
     if (!installed.ok()) return installed.status();
     if (installed->exit_code != 0) {
@@ -292,6 +294,12 @@ Status DatabaseService::Launch(const rules::DbDecision& decision) {
   process::SpawnOptions spawn;
   spawn.argv = {config_.db.mariadbd, "--defaults-file=" + option_file_};
   if (options.bootstrap) spawn.argv.push_back("--wsrep-new-cluster");
+  if (!recovered_.uuid.empty() && recovered_.seqno >= 0) {
+    // After a crash: the position InnoDB holds (without it the member would start a new
+    // history, and every other member would need a full state transfer).
+    spawn.argv.push_back("--wsrep-start-position=" + recovered_.uuid + ":" +
+                         std::to_string(recovered_.seqno));
+  }
   spawn.output_file = run_dir_ + "/mariadbd.out";
   spawn.new_session = true;
   spawn.pid_file = base_ + "/mariadbd.pid";
@@ -344,6 +352,7 @@ Status DatabaseService::EnsureUsers() {
 }
 
 db::Position DatabaseService::ReadPosition() {
+  recovered_ = {};
   const std::string grastate = data_dir_ + "/grastate.dat";
   auto text = ReadFile(grastate);
   if (!text.ok()) return {};  // no history yet
@@ -372,6 +381,7 @@ db::Position DatabaseService::ReadPosition() {
     if (auto position = db::RecoveredPosition(*text_log)) {
       spdlog::info("db: recovered the position {}:{} after a crash", position->uuid,
                    position->seqno);
+      recovered_ = *position;
       return *position;
     }
   }

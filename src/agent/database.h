@@ -83,6 +83,9 @@ class DatabaseService {
   bool registered_ = false;                     // service thread
   bool users_ready_ = false;                    // service thread
   int64_t restart_after_ms_ = 0;                // service thread: no relaunch before this
+  // What --wsrep-recover found after a crash (grastate.dat then says -1): handed to mariadbd as
+  // its start position, or it would start a new history. Service thread.
+  db::Position recovered_;
 
   mutable std::mutex mutex_;  // guards what follows
   // The running mariadbd: replaced (under the lock) only by the service thread, which uses it

@@ -41,6 +41,24 @@ std::vector<std::string> MemberHosts(const gossip::Swim& core) {
   return hosts;
 }
 
+std::vector<rules::DbNodeView> DbNodes(const gossip::Swim& core) {
+  std::vector<rules::DbNodeView> nodes;
+  for (const gossip::Member* member : core.members()) {
+    if (!member->meta().database || member->status == MemberStatus::kLeft) continue;
+    rules::DbNodeView view;
+    view.name = member->name();
+    view.alive = member->status == MemberStatus::kAlive;
+    if (const gossip::LoadReport* load = core.LoadOf(member->name())) {
+      view.state = static_cast<rules::DbState>(load->database.state);
+      view.uuid = load->database.uuid;
+      view.seqno = load->database.seqno;
+      view.address = load->database.galera_address;
+    }
+    nodes.push_back(std::move(view));
+  }
+  return nodes;
+}
+
 uint64_t CopyStatesDigest(const gossip::Swim& core) {
   uint64_t digest = 0;
   for (const gossip::Member* member : core.members()) {

@@ -9,6 +9,7 @@
 
 #include "gossip/swim.h"
 #include "src/balancer/nginx.h"
+#include "src/rules/db_cluster.h"
 #include "src/rules/round_view.h"
 
 namespace starling::agent {
@@ -32,6 +33,10 @@ uint64_t CopyStatesDigest(const gossip::Swim& core);
 // The IP addresses every known member (this node included) is reached at: its gossip address
 // and its API's host. What copies must not reach (src/copies/firewall.h).
 std::vector<std::string> MemberHosts(const gossip::Swim& core);
+
+// The db nodes (members whose metadata says so) as the database rules see them: alive or not,
+// and what their load reports say of their databases.
+std::vector<rules::DbNodeView> DbNodes(const gossip::Swim& core);
 
 // Live members that run copies (copy slots offered), this node included when it does.
 std::vector<std::string> RunningCopies(const gossip::Swim& core);

@@ -70,6 +70,10 @@ Status Validate(const GaleraOptions& options) {
   return Status::Ok();
 }
 
+std::string TmpDir(const GaleraOptions& options) {
+  return (std::filesystem::path(options.run_dir) / "tmp").string();
+}
+
 std::string SocketPath(const GaleraOptions& options) {
   return (std::filesystem::path(options.run_dir) / "mariadb.sock").string();
 }
@@ -87,6 +91,7 @@ std::string RenderOptionFile(const GaleraOptions& options) {
       "socket={socket}\n"
       "pid-file={pid}\n"
       "log-error={log}\n"
+      "tmpdir={tmp}\n"
       "bind-address={host}\n"
       "port={port}\n"
       "skip-name-resolve\n"
@@ -109,8 +114,9 @@ std::string RenderOptionFile(const GaleraOptions& options) {
       "wsrep_sst_receive_address={sst}\n",
       fmt::arg("data", options.data_dir), fmt::arg("socket", SocketPath(options)),
       fmt::arg("pid", (run / "mariadb.pid").string()),
-      fmt::arg("log", (run / "mariadb.err").string()), fmt::arg("host", options.host),
-      fmt::arg("port", options.port), fmt::arg("max_connections", options.max_connections),
+      fmt::arg("log", (run / "mariadb.err").string()), fmt::arg("tmp", TmpDir(options)),
+      fmt::arg("host", options.host), fmt::arg("port", options.port),
+      fmt::arg("max_connections", options.max_connections),
       fmt::arg("buffer_pool", options.buffer_pool_mb), fmt::arg("provider", options.provider),
       fmt::arg("cluster", options.cluster_name), fmt::arg("peers", peers),
       fmt::arg("node", options.node_name),

@@ -41,6 +41,10 @@ Status Validate(const GaleraOptions& options);
 // The option file ([mariadbd] group) for `options`. REQUIRES: Validate(options).ok().
 std::string RenderOptionFile(const GaleraOptions& options);
 
+// Its temporary files' directory (run_dir/tmp): its own, not /tmp, where servers beside it (and
+// their installs) would collide on temporary table names.
+std::string TmpDir(const GaleraOptions& options);
+
 // The socket mariadbd listens on for the agent (run_dir/mariadb.sock).
 std::string SocketPath(const GaleraOptions& options);
 

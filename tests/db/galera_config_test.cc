@@ -26,8 +26,8 @@ TEST_CASE("Galera config: a joining member's option file", "[unit]") {
   for (const char* line :
        {"[mariadbd]\n", "datadir=/var/lib/starling/mariadb/data\n",
         "socket=/var/lib/starling/mariadb/run/mariadb.sock\n", "bind-address=10.0.0.1\n",
-        "port=3306\n", "binlog_format=ROW\n", "innodb_autoinc_lock_mode=2\n",
-        "innodb_flush_log_at_trx_commit=1\n", "wsrep_on=ON\n",
+        "tmpdir=/var/lib/starling/mariadb/run/tmp\n", "port=3306\n", "binlog_format=ROW\n",
+        "innodb_autoinc_lock_mode=2\n", "innodb_flush_log_at_trx_commit=1\n", "wsrep_on=ON\n",
         "wsrep_cluster_address=gcomm://10.0.0.2:4567,10.0.0.3:4567\n", "wsrep_node_name=db-1\n",
         "wsrep_node_address=10.0.0.1:4567\n",
         "wsrep_provider_options=\"base_host=10.0.0.1;base_port=4567;ist.recv_addr=10.0.0.1:4568;"

@@ -110,6 +110,7 @@ class Cluster {
       Kill(agent, SIGKILL);
       KillCopies(agent, /*remove=*/true);
       KillNginx(agent);
+      KillDatabase(agent, SIGKILL);
       // A killed agent leaves its copies' firewall (a lab namespace goes with its rules).
       if (agent.netns.empty()) {
         const std::string removal =
@@ -215,6 +216,11 @@ class Cluster {
     for (const char* file : {"keepalived.pid", "vrrp.pid"}) {
       KillByPidFile(dir_ / agent.name / "keepalived" / file, dir_ / agent.name, signal);
     }
+  }
+
+  // The agent's mariadbd (a session of its own: it outlives a killed agent, as on a machine).
+  void KillDatabase(const Agent& agent, int signal = SIGKILL) const {
+    KillByPidFile(dir_ / agent.name / "mariadb" / "mariadbd.pid", dir_ / agent.name, signal);
   }
 
   // The process a pid file names, if its command line mentions `marker` (so a reused pid is

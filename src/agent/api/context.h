@@ -25,6 +25,7 @@ class CopyService;
 class BalancerService;
 class Keys;
 class Isolation;
+class DatabaseService;
 }  // namespace starling::agent
 
 namespace starling::agent::api {
@@ -44,7 +45,8 @@ struct Context {
   net::Sealer* sealer;               // any thread (it is thread-safe)
   const StreamTransport* transport;  // io thread only (its counters)
   std::function<void()> leave;       // io thread: leave the cluster and stop
-  const Isolation* isolation = nullptr;  // the copies' firewall; null when none (any thread)
+  const Isolation* isolation = nullptr;       // the copies' firewall; null when none (any thread)
+  const DatabaseService* database = nullptr;  // a db node's member; null elsewhere (any thread)
 
   // Runs `work` on the io thread and waits for its result; kUnavailable if the io thread does
   // not answer within kIoTimeout. `work` returns Result<Json> (or anything convertible to it).
@@ -103,6 +105,7 @@ std::vector<Route> ImageRoutes(Context& context);     // images
 std::vector<Route> CopyRoutes(Context& context);      // copies, events
 std::vector<Route> ClusterRoutes(Context& context);   // members, nodes, events, the state log
 std::vector<Route> BalancerRoutes(Context& context);  // balancer state, drained
+std::vector<Route> DbRoutes(Context& context);        // this node's database member
 std::vector<Route> KeyRoutes(Context& context);       // keyring
 std::vector<Route> MetricRoutes(Context& context);    // /metrics
 std::vector<Route> TokenRoutes(Context& context);     // API tokens

@@ -25,6 +25,7 @@
 #include "src/agent/containment.h"
 #include "src/agent/copies.h"
 #include "src/agent/database.h"
+#include "src/agent/db_endpoint.h"
 #include "src/agent/drain.h"
 #include "src/agent/identity.h"
 #include "src/agent/images.h"
@@ -65,6 +66,7 @@ class AgentImpl final : public Agent {
     copies_.reset();
     balancer_.reset();
     database_.reset();
+    db_endpoint_.reset();
     images_.reset();
     if (log_) log_->Stop();
   }
@@ -157,8 +159,14 @@ class AgentImpl final : public Agent {
     } else if (!driver.ok()) {
       spdlog::warn("no copies will run on this node: {}", driver.status().ToString());
     }
+    // Copies reach the database through the node's endpoint (started when a db node appears).
+    if (copies_) db_endpoint_ = std::make_unique<DbEndpoint>(config_);
     if (config_.database) {
-      database_ = std::make_unique<DatabaseService>(config_, log_.get(), &sealer_);
+      database_ = std::make_unique<DatabaseService>(config_, log_.get(), &sealer_, [this] {
+        asio::post(io_, [this] {
+          if (!leaving_) PublishLoadIfChanged();
+        });
+      });
       if (Status s = database_->Start(); !s.ok()) {
         spdlog::error("this node runs no database: {}", s.ToString());
         database_.reset();
@@ -196,6 +204,7 @@ class AgentImpl final : public Agent {
                 [this] {
                   ScheduleBalancerRefresh();
                   ScheduleCopiesReplan();
+                  ScheduleDbRefresh();
                 }});
     if (Status s = membership_->Bind({bind_address, config_.bind.port}); !s.ok()) return s;
     // The services' view of the members starts with this node (a lone node hears of no change).
@@ -223,7 +232,8 @@ class AgentImpl final : public Agent {
                                                        .transport = &transport_,
                                                        .leave = [this] { BeginLeave(); },
                                                        .isolation = isolation_.get(),
-                                                       .database = database_.get()});
+                                                       .database = database_.get(),
+                                                       .db_endpoint = db_endpoint_.get()});
     for (auto routes : {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::CopyRoutes,
                         api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes, api::MetricRoutes,
                         api::TokenRoutes, api::DbRoutes}) {
@@ -334,6 +344,25 @@ class AgentImpl final : public Agent {
     });
   }
 
+  // A db node's report changed (its member left Synced, or one joined): the endpoints repoint
+  // now rather than at the next second. Once per burst of steps.
+  void ScheduleDbRefresh() {
+    if ((!database_ && !db_endpoint_) || db_refresh_posted_) return;
+    db_refresh_posted_ = true;
+    asio::post(io_, [this] {
+      db_refresh_posted_ = false;
+      if (!leaving_) RefreshDb();
+    });
+  }
+
+  void RefreshDb() {
+    if (!database_ && !db_endpoint_) return;
+    std::vector<rules::DbNodeView> db_nodes = DbNodes(membership_->core());
+    if (db_endpoint_) db_endpoint_->Update(db_nodes);
+    const bool heard = log_->exchanged() && membership_->core().stats().push_pulls > 0;
+    if (database_) database_->Update(std::move(db_nodes), config_.copies.single_node || heard);
+  }
+
   void RefreshBalancer() {
     if (!balancer_ || leaving_) return;
     balancer_->Update(BalancedWorkers(membership_->core()),
@@ -399,10 +428,7 @@ class AgentImpl final : public Agent {
         if (isolation_) isolation_->Update(MemberHosts(membership_->core()), time_.Now());
         if (copies_) copies_->Tick(CopyMembers(membership_->core()));
         RefreshBalancer();
-        if (database_) {
-          const bool heard = log_->exchanged() && membership_->core().stats().push_pulls > 0;
-          database_->Update(DbNodes(membership_->core()), config_.copies.single_node || heard);
-        }
+        RefreshDb();
         PublishLoadIfChanged();
         images_->Refresh();
         transport_.Sweep();
@@ -424,6 +450,7 @@ class AgentImpl final : public Agent {
     if (copies_) copies_->StopAll();
     if (isolation_) isolation_->Stop();
     if (balancer_) balancer_->Stop();
+    if (db_endpoint_) db_endpoint_->Stop();
     if (database_) database_->Stop();  // mariadbd leaves its cluster cleanly (blocking, seconds)
     membership_->Close();
     transport_.Close();
@@ -446,7 +473,9 @@ class AgentImpl final : public Agent {
   std::unique_ptr<CopyService> copies_;   // null when no container runtime works here
   std::unique_ptr<BalancerService> balancer_;  // null unless a balancer with a working nginx
   std::unique_ptr<DatabaseService> database_;  // null unless a db node with a working mariadbd
+  std::unique_ptr<DbEndpoint> db_endpoint_;    // null unless the node runs copies
   gossip::DbReport last_db_report_;            // what the last published load report said
+  bool db_refresh_posted_ = false;
   std::unique_ptr<Membership> membership_;
   api::Server http_;
   std::unique_ptr<api::Context> api_;

@@ -33,7 +33,8 @@ Result<std::unique_ptr<Isolation>> StartIsolation(const AgentConfig& config,
   copies::FirewallSpec spec{.table = table,
                             .cgroup = std::string(copies::kCopiesCgroup),
                             .members = {config.bind.host, config.api.host},
-                            .local_ports = {53}};  // a local DNS resolver
+                            // A local DNS resolver, and the database endpoint (src/db/endpoint.h).
+                            .local_ports = {53, config.db.endpoint.port}};
   if (!config.advertise.host.empty()) spec.members.push_back(config.advertise.host);
   auto isolation = Isolation::Start(std::move(firewall.value()), std::move(spec));
   spdlog::info("copies reach neither this node nor the cluster's members (nftables table {})",

@@ -40,8 +40,8 @@ std::string Tail(const std::string& path, size_t lines) {
 }  // namespace
 
 DatabaseService::DatabaseService(const AgentConfig& config, LogDriver* log,
-                                 const net::Sealer* sealer)
-    : config_(config), log_(log), sealer_(sealer) {
+                                 const net::Sealer* sealer, std::function<void()> changed)
+    : config_(config), log_(log), sealer_(sealer), changed_(std::move(changed)) {
   base_ = (fs::absolute(config_.data_dir) / "mariadb").string();
   data_dir_ = base_ + "/data";
   run_dir_ = base_ + "/run";
@@ -148,8 +148,13 @@ void DatabaseService::Run() {
   while (!stopping_) {
     lock.unlock();
     Tick();
+    if (const gossip::DbReport now = Report(); now != notified_) {
+      notified_ = now;
+      if (changed_) changed_();
+    }
     lock.lock();
-    wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+    // A quarter second: a crashed server is seen (and the endpoints told) that much later.
+    wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stopping_; });
   }
 }
 

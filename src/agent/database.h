@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -38,8 +39,10 @@ namespace starling::agent {
 
 class DatabaseService {
  public:
-  // `log` and `sealer` must outlive this.
-  DatabaseService(const AgentConfig& config, LogDriver* log, const net::Sealer* sealer);
+  // `log` and `sealer` must outlive this. `changed` runs on the service's thread when the
+  // report changed (the agent publishes it at once).
+  DatabaseService(const AgentConfig& config, LogDriver* log, const net::Sealer* sealer,
+                  std::function<void()> changed);
   ~DatabaseService();
   DatabaseService(const DatabaseService&) = delete;
   DatabaseService& operator=(const DatabaseService&) = delete;
@@ -75,6 +78,8 @@ class DatabaseService {
   AgentConfig config_;
   LogDriver* log_;
   const net::Sealer* sealer_;
+  std::function<void()> changed_;
+  gossip::DbReport notified_;  // service thread: the report `changed` last announced
   std::string base_, data_dir_, run_dir_, option_file_;
   uid_t uid_ = 0;
   gid_t gid_ = 0;

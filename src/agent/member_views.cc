@@ -53,6 +53,7 @@ std::vector<rules::DbNodeView> DbNodes(const gossip::Swim& core) {
       view.uuid = load->database.uuid;
       view.seqno = load->database.seqno;
       view.address = load->database.galera_address;
+      view.client_address = load->database.client_address;
     }
     nodes.push_back(std::move(view));
   }

@@ -13,7 +13,6 @@ std::string RenderEndpointConfig(const EndpointOptions& options) {
       "# Written by the Starling agent: the database endpoint of this node's copies.\n"
       "global\n"
       "  stats socket {admin} mode 600 level admin\n"
-      "  pidfile {pid}\n"
       "  maxconn {maxconn}\n"
       "defaults\n"
       "  mode tcp\n"
@@ -25,10 +24,9 @@ std::string RenderEndpointConfig(const EndpointOptions& options) {
       "  default_backend {backend}\n"
       "backend {backend}\n"
       "  server-template s 1-{slots} 127.0.0.1:9 disabled\n",
-      fmt::arg("admin", options.admin_socket), fmt::arg("pid", options.pid_file),
-      fmt::arg("maxconn", options.max_connections), fmt::arg("host", options.listen_host),
-      fmt::arg("port", options.listen_port), fmt::arg("backend", kBackend),
-      fmt::arg("slots", options.slots));
+      fmt::arg("admin", options.admin_socket), fmt::arg("maxconn", options.max_connections),
+      fmt::arg("host", options.listen_host), fmt::arg("port", options.listen_port),
+      fmt::arg("backend", kBackend), fmt::arg("slots", options.slots));
 }
 
 EndpointPlan PlanEndpoint(const EndpointState& current, const std::vector<DbServer>& servers,

@@ -20,12 +20,12 @@ struct EndpointOptions {
   std::string listen_host = "127.0.0.1";  // where copies connect
   uint16_t listen_port = 3307;
   std::string admin_socket;  // HAProxy's runtime API (0600; the agent's alone)
-  std::string pid_file;
-  uint32_t slots = 16;  // db nodes it can point at without a reload
+  uint32_t slots = 16;       // db nodes it can point at without a reload
   uint32_t max_connections = 4000;
 };
 
-// The configuration file. REQUIRES: admin_socket and pid_file absolute, slots 1-256.
+// The configuration file (HAProxy runs in the foreground, the agent's child). REQUIRES:
+// admin_socket absolute, slots 1-256.
 std::string RenderEndpointConfig(const EndpointOptions& options);
 
 // The backend and the servers' names in it: "db/s1" .. "db/s<slots>".

@@ -46,9 +46,10 @@ struct DbNodeView {
   std::string name;
   bool alive = false;  // alive in gossip
   DbState state = DbState::kUnknown;
-  std::string uuid;     // cluster state UUID of its data ("" or all zeros: none)
-  int64_t seqno = -1;   // last committed; -1: unknown or empty
-  std::string address;  // where Galera reaches it (host:port)
+  std::string uuid;            // cluster state UUID of its data ("" or all zeros: none)
+  int64_t seqno = -1;          // last committed; -1: unknown or empty
+  std::string address;         // where Galera reaches it (host:port)
+  std::string client_address;  // where clients reach its server (host:port: the endpoints)
 };
 
 enum class DbAction : uint8_t {

@@ -14,7 +14,6 @@ const DbServer kC{"db-c", "10.0.0.3", 3306};
 TEST_CASE("DB endpoint: the configuration listens for copies, with disabled slots", "[unit]") {
   EndpointOptions options;
   options.admin_socket = "/var/lib/starling/db-endpoint/admin.sock";
-  options.pid_file = "/var/lib/starling/db-endpoint/haproxy.pid";
   const std::string text = RenderEndpointConfig(options);
   for (const char* line :
        {"stats socket /var/lib/starling/db-endpoint/admin.sock mode 600 level admin\n",

@@ -26,7 +26,7 @@ std::string DbExtra() {
 // The agent's view of its member (GET /v1/db), or null.
 json DbState(const Cluster::Agent& agent) {
   auto answer = Cluster::Api(agent, "GET", "/v1/db");
-  return answer && answer->first == 200 ? answer->second : json();
+  return answer && answer->first == 200 ? answer->second.value("member", json()) : json();
 }
 
 // Every agent's member is Synced in a cluster of `size`, all with one history; its UUID.

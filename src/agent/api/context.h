@@ -26,6 +26,7 @@ class BalancerService;
 class Keys;
 class Isolation;
 class DatabaseService;
+class DbEndpoint;
 }  // namespace starling::agent
 
 namespace starling::agent::api {
@@ -47,6 +48,7 @@ struct Context {
   std::function<void()> leave;       // io thread: leave the cluster and stop
   const Isolation* isolation = nullptr;       // the copies' firewall; null when none (any thread)
   const DatabaseService* database = nullptr;  // a db node's member; null elsewhere (any thread)
+  const DbEndpoint* db_endpoint = nullptr;    // a worker's endpoint; null elsewhere (any thread)
 
   // Runs `work` on the io thread and waits for its result; kUnavailable if the io thread does
   // not answer within kIoTimeout. `work` returns Result<Json> (or anything convertible to it).

@@ -34,6 +34,7 @@
 #include "src/agent/log_driver.h"
 #include "src/agent/member_views.h"
 #include "src/agent/membership.h"
+#include "src/agent/site_database.h"
 #include "src/agent/transport.h"
 
 namespace starling::agent {
@@ -154,7 +155,11 @@ class AgentImpl final : public Agent {
                   },
               .isolated = isolation_
                               ? std::function<Status()>([this] { return isolation_->Ready(); })
-                              : nullptr});
+                              : nullptr,
+              .site_env =
+                  [this](const std::string& site) {
+                    return DatabaseEnv(config_, *log_, sealer_.keyring(), site);
+                  }});
       copies_->Recover();
     } else if (!driver.ok()) {
       spdlog::warn("no copies will run on this node: {}", driver.status().ToString());

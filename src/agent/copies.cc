@@ -338,6 +338,16 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
     }
     return;
   }
+  std::map<std::string, std::string> site_env;
+  if (hooks_.site_env) {
+    auto env = hooks_.site_env(site.name);
+    if (!env.ok()) {
+      // E.g. its database's password has not reached this node's log yet: the next round.
+      spdlog::warn("copy of {} not started: {}", site.name, env.status().ToString());
+      return;
+    }
+    site_env = std::move(env.value());
+  }
   const std::string image_dir = images_->ImageDir(site.name, latest->version);
   Copy copy;
   copy.site = site.name;
@@ -367,6 +377,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   spec.id = copy.id;
   spec.command = latest->command;
   for (const auto& [name, value] : latest->env) spec.env[name] = value;
+  for (const auto& [name, value] : site_env) spec.env[name] = value;
   if (driver_->name() != "process" && config_.copies.user_namespaces) {
     spec.id_base = copy.id_base = IdBaseFor(site.name);
   }

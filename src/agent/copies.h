@@ -77,6 +77,9 @@ class CopyService {
     std::function<void(std::string backend, std::function<void(DrainOutcome)> done)> drain;
     // Any thread: whether a copy may start now (the copies' firewall stands); unset: always.
     std::function<Status()> isolated;
+    // What a site's copies are told besides their image's environment (its database's
+    // settings); an error keeps the copy from starting. Unset: nothing.
+    std::function<Result<std::map<std::string, std::string>>(const std::string& site)> site_env;
   };
 
   CopyService(asio::io_context& io, const AgentConfig& config,

@@ -11,6 +11,7 @@
 
 #include "base/file.h"
 #include "src/agent/clock.h"
+#include "src/agent/site_database.h"
 #include "src/auth/sealed_secret.h"
 #include "src/db/wsrep_status.h"
 #include "src/process/run.h"
@@ -222,6 +223,15 @@ void DatabaseService::Observe() {
       users_ready_ = true;
     }
   }
+  if (state == rules::DbState::kSynced && IsWriter() && WallMs() - sites_checked_ms_ >= 2000) {
+    // The writer makes the sites' schemas and users (Galera replicates them to the others).
+    sites_checked_ms_ = WallMs();
+    if (Status s = EnsureSiteDatabases(*connection_, *log_, sealer_->keyring(), config_.node_name,
+                                       &sites_made_);
+        !s.ok()) {
+      SetWhy(s.message());
+    }
+  }
   std::lock_guard lock(mutex_);
   report_.state = static_cast<uint8_t>(state);
   report_.uuid = status.uuid;
@@ -234,6 +244,16 @@ void DatabaseService::Observe() {
              {"last_committed", status.last_committed},
              {"flow_control_paused", status.flow_control_paused}};
   if (rules::InPrimary(state)) why_.clear();
+}
+
+bool DatabaseService::IsWriter() const {
+  std::lock_guard lock(mutex_);
+  std::vector<rules::DbNodeView> nodes = nodes_;
+  std::erase_if(nodes, [&](const rules::DbNodeView& n) { return n.name == config_.node_name; });
+  // This node's own state is what the server just said (Synced: the caller checked).
+  nodes.push_back({config_.node_name, true, rules::DbState::kSynced, report_.uuid, -1,
+                   report_.galera_address, report_.client_address});
+  return rules::DbWriter(nodes) == config_.node_name;
 }
 
 void DatabaseService::Decide() {

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -66,6 +67,7 @@ class DatabaseService {
   void Tick();
   void Observe();
   void Decide();
+  bool IsWriter() const;
   Status Launch(const rules::DbDecision& decision);
   Status EnsureSstSecret(bool create);
   Status EnsureUsers();
@@ -83,11 +85,13 @@ class DatabaseService {
   std::string base_, data_dir_, run_dir_, option_file_;
   uid_t uid_ = 0;
   gid_t gid_ = 0;
-  std::unique_ptr<db::Connection> connection_;  // service thread
-  std::string sst_password_;                    // service thread
-  bool registered_ = false;                     // service thread
-  bool users_ready_ = false;                    // service thread
-  int64_t restart_after_ms_ = 0;                // service thread: no relaunch before this
+  std::unique_ptr<db::Connection> connection_;     // service thread
+  std::string sst_password_;                       // service thread
+  bool registered_ = false;                        // service thread
+  bool users_ready_ = false;                       // service thread
+  std::map<std::string, std::string> sites_made_;  // service thread: EnsureSiteDatabases'
+  int64_t sites_checked_ms_ = 0;                   // service thread
+  int64_t restart_after_ms_ = 0;                   // service thread: no relaunch before this
   // What --wsrep-recover found after a crash (grastate.dat then says -1): handed to mariadbd as
   // its start position, or it would start a new history. Service thread.
   db::Position recovered_;

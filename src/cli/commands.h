@@ -15,5 +15,6 @@ void AddImageCommands(CLI::App& app, Globals* globals, int* exit_code);     // i
 void AddCopyCommands(CLI::App& app, Globals* globals, int* exit_code);      // copies, events
 void AddBalancerCommands(CLI::App& app, Globals* globals, int* exit_code);  // balancers, upstreams
 void AddTokenCommands(CLI::App& app, Globals* globals, int* exit_code);     // token ...
+void AddDbCommands(CLI::App& app, Globals* globals, int* exit_code);        // db ...
 
 }  // namespace starling::cli

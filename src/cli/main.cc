@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   AddCopyCommands(app, &globals, &exit_code);
   AddBalancerCommands(app, &globals, &exit_code);
   AddTokenCommands(app, &globals, &exit_code);
+  AddDbCommands(app, &globals, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -41,6 +41,10 @@ int PrintSite(const Json& site) {
   } else {
     std::printf("images   up to the nodes' quota (images.max_image_mb)\n");
   }
+  if (site.value("database", false)) {
+    std::printf("database its own (starling db show %s)\n",
+                site["name"].get<std::string>().c_str());
+  }
   return 0;
 }
 
@@ -102,6 +106,7 @@ struct State {
   std::vector<std::string> domains;
   unsigned min = 1, max = 8, memory_mb = 512, pids = 256, start_timeout_s = 60, max_body_mb = 16,
            surge = 1, image_quota_mb = 0;
+  bool database = false;
   double up = 2.0, down = 1.0;
   WriteFlags write;
 };
@@ -122,6 +127,10 @@ void AddFields(CLI::App* command, State* s) {
   command->add_option("--image-quota-mb", s->image_quota_mb,
                       "Largest image a push may make, in MB (0: the nodes' images.max_image_mb, "
                       "which also caps it; not with the site's own token)");
+  command->add_flag("--database,!--no-database", s->database,
+                    "Give the site a database of its own on the cluster's MariaDB (its copies get "
+                    "DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DATABASE_URL); "
+                    "--no-database keeps the database but stops asking for it");
 }
 
 // The fields given on `command`'s line only: an update changes just those.
@@ -139,6 +148,9 @@ Json Body(CLI::App* command, const State& s, bool all_fields) {
   if (command->count("--max-body-mb") > 0) body["max_body_mb"] = s.max_body_mb;
   if (command->count("--surge") > 0) body["surge"] = s.surge;
   if (command->count("--image-quota-mb") > 0) body["image_quota_mb"] = s.image_quota_mb;
+  if (command->count("--database") + command->count("--no-database") > 0) {
+    body["database"] = s.database;
+  }
   return body;
 }
 

@@ -123,7 +123,8 @@ json ToJson(const Site& site) {
           {"start_timeout_s", site.start_timeout_s},
           {"max_body_mb", site.max_body_mb},
           {"surge", site.surge},
-          {"image_quota_mb", site.image_quota_mb}};
+          {"image_quota_mb", site.image_quota_mb},
+          {"database", site.database}};
 }
 
 Result<Site> Apply(const Site& base, const json& body, bool create) {
@@ -185,6 +186,9 @@ Result<Site> Apply(const Site& base, const json& body, bool create) {
       auto n = GetLimit(value, "surge", 1, kMaxSurge);
       if (!n.ok()) return n.status();
       site.surge = *n;
+    } else if (field == "database") {
+      if (!value.is_boolean()) return Status::InvalidArgument("database must be true or false");
+      site.database = value.get<bool>();
     } else if (field == "image_quota_mb") {
       auto n = GetLimit(value, "image_quota_mb", 0, kMaxImageQuotaMb);
       if (!n.ok()) return n.status();
@@ -195,6 +199,12 @@ Result<Site> Apply(const Site& base, const json& body, bool create) {
   }
   if (Status s = Validate(site); !s.ok()) return s;
   return site;
+}
+
+std::string DatabaseName(std::string_view site) {
+  std::string name(site);
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
 }
 
 std::string Encode(const Site& site) { return ToJson(site).dump(); }

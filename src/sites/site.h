@@ -26,6 +26,9 @@ struct Site {
   // The largest image (file bytes) a push may make, in MiB; 0: the node's images.max_image_mb,
   // which also caps it. Set by the platform's operator: a site's own token cannot change it.
   uint32_t image_quota_mb = 0;
+  // A database of its own on the cluster's MariaDB (DESIGN.md §10): schema and user named by
+  // DatabaseName, its password sealed in the state log. Turning it off keeps the database.
+  bool database = false;
   bool operator==(const Site&) const = default;
 };
 
@@ -42,6 +45,10 @@ Status ValidateName(std::string_view name);
 Status ValidateDomain(std::string_view domain);
 // Every field, and how they relate (min ≤ max, down < up).
 Status Validate(const Site& site);
+
+// The schema and user name of a site's database: its name with '-' as '_' (a site name starts
+// with a letter and has at most 63 characters, so this is always a plain MariaDB identifier).
+std::string DatabaseName(std::string_view site);
 
 // The state log key of a site (src/state/keys.h).
 inline std::string Key(std::string_view name) { return keys::Site(name); }

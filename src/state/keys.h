@@ -33,6 +33,9 @@ inline constexpr std::string_view kDbNode = "db-node/";
 // "db-secret/<name>": a database secret sealed with the cluster key (src/auth/sealed_secret.h):
 // "sst" (the state transfer user's password), later each site's user.
 inline constexpr std::string_view kDbSecret = "db-secret/";
+// "db-ready/<site>": the writer's node made the site's schema and user (JSON {by, at_ms}); its
+// copies start only then, so their first connection finds the database.
+inline constexpr std::string_view kDbReady = "db-ready/";
 
 inline std::string Join(std::string_view prefix, std::string_view a) {
   std::string key(prefix);
@@ -69,5 +72,6 @@ inline std::string Kv(std::string_view key) { return Join(kKv, key); }
 inline std::string Token(std::string_view name) { return Join(kToken, name); }
 inline std::string DbNode(std::string_view node) { return Join(kDbNode, node); }
 inline std::string DbSecret(std::string_view name) { return Join(kDbSecret, name); }
+inline std::string DbReady(std::string_view site) { return Join(kDbReady, site); }
 
 }  // namespace starling::keys

@@ -1,26 +1,31 @@
 // [integration] the database cluster (issue 17, DESIGN.md §10): three agents with the db role on
 // loopback run real mariadbd + Galera members. They form the cluster by themselves; a row written
-// on one is on all; after every agent and every mariadbd is killed at once (a power cut) they
-// form it again by themselves, with every row and the same history; a node whose database files
-// are wiped rejoins by a full state transfer.
+// on one is on all; a site with a database gets its schema and user, and a process in its copy
+// (runc, behind the copies' firewall) writes through its node's endpoint; after every agent and
+// every mariadbd is killed at once (a power cut) they form it again by themselves, with every row
+// and the same history; a node whose database files are wiped rejoins by a full state transfer.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
 
 #include "src/db/connection.h"
+#include "src/process/run.h"
 #include "tests/integration/cluster.h"
+#include "tests/integration/sites.h"
 
 namespace {
 
 using namespace starling::testing;
 using starling::db::Connection;
 
-// A db node's TOML: the db role, its four ports, small memory.
-std::string DbExtra() {
+// A db node's TOML: the db role, its four ports, small memory, and its endpoint. Agents share
+// this host, and each one's copies' firewall lets copies reach the endpoint's port alone: the
+// endpoints share a port, each on a loopback address of its own.
+std::string DbExtra(int index, uint16_t endpoint_port) {
   return fmt::format(
       "roles = [\"worker\", \"db\"]\n[db]\nport = {}\ngalera_port = {}\nist_port = {}\n"
-      "sst_port = {}\nbuffer_pool_mb = 32\ngcache_mb = 32\n",
-      FreePort(), FreePort(), FreePort(), FreePort());
+      "sst_port = {}\nbuffer_pool_mb = 32\ngcache_mb = 32\nendpoint = \"127.0.0.{}:{}\"\n",
+      FreePort(), FreePort(), FreePort(), FreePort(), index + 1, endpoint_port);
 }
 
 // The agent's view of its member (GET /v1/db), or null.
@@ -55,10 +60,10 @@ std::unique_ptr<Connection> Connect(const Cluster& cluster, const Cluster::Agent
 }
 
 // The rows of t.x as one node sees them, after waiting for what the cluster committed.
-size_t Rows(const Cluster& cluster, const Cluster::Agent& agent) {
+size_t Rows(const Cluster& cluster, const Cluster::Agent& agent, const std::string& table = "t.x") {
   auto connection = Connect(cluster, agent);
   REQUIRE(connection->Execute("SET SESSION wsrep_sync_wait = 1").ok());
-  auto rows = connection->Query("SELECT COUNT(*) FROM t.x");
+  auto rows = connection->Query("SELECT COUNT(*) FROM " + table);
   INFO(rows.status().ToString());
   REQUIRE(rows.ok());
   return std::stoul(*(*rows)[0][0]);
@@ -71,7 +76,9 @@ TEST_CASE(
   REQUIRE(::geteuid() == 0);
   REQUIRE(fs::exists("/usr/lib/galera/libgalera_smm.so"));  // scripts/bootstrap installs it
   Cluster cluster;
-  for (int i = 1; i <= 3; ++i) cluster.Add("db-" + std::to_string(i), {}, DbExtra());
+  const uint16_t endpoint_port = FreePort();
+  for (int i = 1; i <= 3; ++i)
+    cluster.Add("db-" + std::to_string(i), {}, DbExtra(i, endpoint_port));
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
   std::string uuid;
@@ -94,6 +101,52 @@ TEST_CASE(
     }
   }
   for (const auto& agent : agents) CHECK(Rows(cluster, agent) == written);
+
+  // A site with a database: a process inside its copy (under runc, behind the copies' firewall)
+  // writes through its node's endpoint with the settings the copy was given.
+  auto created = Cluster::Api(
+      agents[0], "POST", "/v1/sites?ack=all-live",
+      json{{"name", "shop"}, {"domains", {"shop.example.com"}}, {"database", true}}.dump());
+  REQUIRE(created);
+  INFO(created->second.dump());
+  REQUIRE(created->first == 200);
+  const fs::path tree = cluster.dir() / "db-image";
+  for (const char* sub : {"bin", "www", "proc", "dev", "sys", "tmp"}) {
+    fs::create_directories(tree / sub);
+  }
+  fs::copy_file("/bin/busybox", tree / "bin/busybox");
+  fs::create_symlink("busybox", tree / "bin/sh");
+  fs::copy_file(STARLING_DB_PROBE, tree / "bin/db-probe");
+  const json image = {{"path", tree.string()},
+                      {"command",
+                       {"/bin/busybox", "sh", "-c",
+                        "/bin/db-probe copy > /www/db.txt 2>&1; "
+                        "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www"}}};
+  auto pushed = Cluster::Api(agents[0], "POST", "/v1/images/shop?ack=local", image.dump(), 60);
+  REQUIRE(pushed);
+  INFO(pushed->second.dump());
+  REQUIRE(pushed->first == 200);
+  std::string said;
+  const bool served = WaitFor(std::chrono::seconds(60), [&] {
+    for (const auto& copy : Serving(cluster, "shop")) {
+      httplib::Client client("127.0.0.1", copy.port);
+      auto response = client.Get("/db.txt");
+      if (response && response->status == 200 && !response->body.empty()) {
+        said = response->body;
+        return true;
+      }
+    }
+    return false;
+  });
+  INFO(Events(cluster));
+  REQUIRE(served);
+  CHECK(said == "ok\n");
+  for (const auto& agent : agents) CHECK(Rows(cluster, agent, "shop.visits") == 1);
+  // Its settings as the operator sees them; the password only when asked.
+  auto settings = Cluster::Api(agents[1], "GET", "/v1/db/sites/shop");
+  REQUIRE(settings);
+  CHECK(settings->second["name"] == "shop");
+  CHECK_FALSE(settings->second.contains("password"));
 
   // A power cut: every agent and every mariadbd killed at once. They come back in another order
   // and form the same cluster again, with every acknowledged row.

@@ -19,6 +19,7 @@ Json MembersJson(const Context& c) {
                   {"incarnation", member->incarnation},
                   {"role", gossip::RoleName(meta.role)},
                   {"capacity", meta.capacity},
+                  {"db", meta.database},
                   {"api", meta.api_address},
                   {"version", meta.version},
                   {"status_age_s", ToSeconds(now - member->status_since)}};

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "src/agent/api/context.h"
+#include "src/agent/site_database.h"
 #include "src/sites/site.h"
+#include "src/state/keys.h"
 
 namespace starling::agent::api {
 namespace {
@@ -65,8 +67,20 @@ Result<Json> WriteSite(const Context& context, const Request& request, const std
         "a site's image quota is the platform operator's to set, not its own token's");
   }
   if (Status s = CheckDomainsFree(*context.log, *site); !s.ok()) return s;
-  return WriteAnswer(context, *options, {{sites::Key(name), sites::Encode(*site)}},
-                     sites::ToJson(*site));
+  std::vector<Put> puts = {{sites::Key(name), sites::Encode(*site)}};
+  if (site->database) {
+    // A database needs a db node; its password is made now, sealed, with the site.
+    std::vector<store::Entry> db_nodes;
+    if (Status s = context.log->Scan(keys::kDbNode, &db_nodes); !s.ok()) return s;
+    if (db_nodes.empty()) {
+      return Status::FailedPrecondition(
+          "no node runs a database: give some nodes roles = [\"worker\", \"db\"] first");
+    }
+    auto password = NewSitePassword(*context.log, context.sealer->keyring(), name);
+    if (!password.ok()) return password.status();
+    for (auto& put : *password) puts.push_back(std::move(put));
+  }
+  return WriteAnswer(context, *options, std::move(puts), sites::ToJson(*site));
 }
 
 }  // namespace

@@ -62,8 +62,10 @@ DbDecision DecideDbStart(const std::string& self, const std::vector<std::string>
   std::map<std::string, const DbNodeView*> seen;
   for (const auto& node : nodes) seen[node.name] = &node;
   std::set<std::string> required(registered.begin(), registered.end());
+  // Every db node gossip shows alive counts too, reporting or not: two new nodes that start
+  // together see each other before either's registration has spread.
   for (const auto& node : nodes) {
-    if (node.alive && node.state != DbState::kUnknown) required.insert(node.name);
+    if (node.alive) required.insert(node.name);
   }
   required.insert(self);
   std::vector<std::string> silent;

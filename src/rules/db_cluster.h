@@ -7,7 +7,8 @@
 // Bootstrap: a db node whose mariadbd is not running joins a Primary component if any db node it
 // sees is in one. If none is, it may bootstrap only when every db node the state log has
 // registered is alive and reports its last committed position while outside any Primary
-// component (so none can exist: all its possible members are accounted for), and all that have
+// component (so none can exist: all its possible members are accounted for) — and so does every
+// db node gossip shows alive, registered yet or not — and all that have
 // a history share it (one cluster state UUID). Then the node with the highest seqno — ties to
 // the lowest name — bootstraps, and only it: the others wait until it is Primary, then join. A
 // node behind another alive one never bootstraps, and a node that is silent (dead, partitioned,
@@ -65,8 +66,8 @@ struct DbDecision {
 };
 
 // What `self` (not running a Primary member itself) does. `registered`: the db nodes the state
-// log knows (self included once it registered); `nodes`: what it sees of them and of any other
-// db node, self included.
+// log knows (self included once it registered); `nodes`: every db node gossip shows (its
+// metadata says db), self included.
 DbDecision DecideDbStart(const std::string& self, const std::vector<std::string>& registered,
                          const std::vector<DbNodeView>& nodes);
 

@@ -218,9 +218,11 @@ class Cluster {
     }
   }
 
-  // The agent's mariadbd (a session of its own: it outlives a killed agent, as on a machine).
+  // The agent's mariadbd and its copies' database endpoint (sessions of their own: they outlive
+  // a killed agent, as on a machine).
   void KillDatabase(const Agent& agent, int signal = SIGKILL) const {
     KillByPidFile(dir_ / agent.name / "mariadb" / "mariadbd.pid", dir_ / agent.name, signal);
+    KillByPidFile(dir_ / agent.name / "db-endpoint" / "haproxy.pid", dir_ / agent.name, signal);
   }
 
   // The process a pid file names, if its command line mentions `marker` (so a reused pid is

@@ -64,6 +64,9 @@ Status Validate(const GaleraOptions& options) {
   if (options.gcache_mb < 16 || options.gcache_mb > 1u << 20) {
     return bad("gcache_mb must be 16-1048576");
   }
+  if (options.suspect_timeout_ms < 1000 || options.suspect_timeout_ms > 60000) {
+    return bad("suspect_timeout_ms must be 1000-60000");
+  }
   if (options.max_connections < 10 || options.max_connections > 100000) {
     return bad("max_connections must be 10-100000");
   }
@@ -108,7 +111,9 @@ std::string RenderOptionFile(const GaleraOptions& options) {
       "wsrep_node_name={node}\n"
       "wsrep_node_address={galera}\n"
       "wsrep_provider_options=\"base_host={host};base_port={galera_port};"
-      "ist.recv_addr={ist};gcache.size={gcache}M\"\n"
+      "ist.recv_addr={ist};gcache.size={gcache}M;evs.keepalive_period=PT0.5S;"
+      "evs.inactive_check_period=PT0.5S;evs.suspect_timeout=PT{suspect:.1f}S;"
+      "evs.inactive_timeout=PT{inactive:.1f}S;evs.install_timeout=PT{inactive:.1f}S\"\n"
       "wsrep_sst_method=mariabackup\n"
       "wsrep_sst_auth={sst_user}:{sst_password}\n"
       "wsrep_sst_receive_address={sst}\n",
@@ -123,7 +128,10 @@ std::string RenderOptionFile(const GaleraOptions& options) {
       fmt::arg("galera", HostPort(options.host, options.galera_port)),
       fmt::arg("galera_port", options.galera_port),
       fmt::arg("ist", HostPort(options.host, options.ist_port)),
-      fmt::arg("gcache", options.gcache_mb), fmt::arg("sst_user", options.sst_user),
+      fmt::arg("gcache", options.gcache_mb),
+      fmt::arg("suspect", options.suspect_timeout_ms / 1000.0),
+      fmt::arg("inactive", 2 * options.suspect_timeout_ms / 1000.0),
+      fmt::arg("sst_user", options.sst_user),
       fmt::arg("sst_password", options.sst_password),
       fmt::arg("sst", HostPort(options.host, options.sst_port)));
   if (!options.user.empty()) text += "user=" + options.user + "\n";

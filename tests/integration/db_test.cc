@@ -4,9 +4,13 @@
 // (runc, behind the copies' firewall) writes through its node's endpoint; after every agent and
 // every mariadbd is killed at once (a power cut) they form it again by themselves, with every row
 // and the same history; a node whose database files are wiped rejoins by a full state transfer.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "src/db/connection.h"
 #include "src/process/run.h"
@@ -147,6 +151,80 @@ TEST_CASE(
   REQUIRE(settings);
   CHECK(settings->second["name"] == "shop");
   CHECK_FALSE(settings->second.contains("password"));
+
+  // The writer's machine dies (its agent, mariadbd and endpoint killed) under a stream of
+  // single-row inserts through another node's endpoint: every acknowledged row is on both
+  // survivors, and inserts flow again through the same endpoint.
+  {
+    auto password = Cluster::Api(agents[0], "GET", "/v1/db/sites/shop/password");
+    REQUIRE(password);
+    REQUIRE(password->first == 200);
+    const json creds = password->second;
+    auto endpoint_state = Cluster::Api(agents[0], "GET", "/v1/db");
+    REQUIRE(endpoint_state);
+    const std::string writer = endpoint_state->second["endpoint"]["writer"];
+    size_t victim = 0, client = 0;
+    for (size_t i = 0; i < agents.size(); ++i) {
+      if (agents[i].name == writer) victim = i;
+    }
+    client = (victim + 1) % agents.size();
+    {
+      auto root = Connect(cluster, agents[victim]);
+      REQUIRE(root->Execute("CREATE TABLE shop.stream (v INT PRIMARY KEY)").ok());
+    }
+    std::mutex mutex;
+    std::vector<int> acked;
+    std::atomic<bool> stop{false};
+    std::thread inserter([&] {
+      std::unique_ptr<Connection> connection;
+      for (int next = 1; !stop; ++next) {
+        if (!connection) {
+          auto opened = Connection::Open({.host = "127.0.0." + std::to_string(client + 2),
+                                          .port = endpoint_port,
+                                          .user = creds["user"],
+                                          .password = creds["password"],
+                                          .database = creds["name"],
+                                          .timeout_s = 1});
+          if (!opened.ok()) continue;
+          connection = std::move(*opened);
+        }
+        if (connection->Execute("INSERT INTO stream (v) VALUES (" + std::to_string(next) + ")")
+                .ok()) {
+          std::lock_guard lock(mutex);
+          acked.push_back(next);
+        } else {
+          connection.reset();  // not acknowledged: it may or may not have committed
+        }
+      }
+    });
+    auto count = [&] {
+      std::lock_guard lock(mutex);
+      return acked.size();
+    };
+    CHECK(WaitFor(std::chrono::seconds(20), [&] { return count() >= 20; }));
+    Cluster::Kill(agents[victim], SIGKILL);
+    cluster.KillDatabase(agents[victim], SIGKILL);
+    const size_t at_kill = count();
+    const bool flowing = WaitFor(std::chrono::seconds(20), [&] { return count() >= at_kill + 20; });
+    stop = true;
+    inserter.join();
+    CHECK(flowing);
+    for (size_t i = 0; i < agents.size(); ++i) {
+      if (i == victim) continue;
+      auto connection = Connect(cluster, agents[i]);
+      REQUIRE(connection->Execute("SET SESSION wsrep_sync_wait = 1").ok());
+      auto rows = connection->Query("SELECT v FROM shop.stream");
+      REQUIRE(rows.ok());
+      std::set<int> present;
+      for (const auto& row : *rows) present.insert(std::stoi(*row[0]));
+      size_t missing = 0;
+      for (int v : acked) missing += present.contains(v) ? 0 : 1;
+      INFO(agents[i].name << ": " << acked.size() << " acknowledged");
+      CHECK(missing == 0);
+    }
+    cluster.Start(agents[victim]);
+    REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return AllSynced(agents, 3) == uuid; }));
+  }
 
   // A power cut: every agent and every mariadbd killed at once. They come back in another order
   // and form the same cluster again, with every acknowledged row.

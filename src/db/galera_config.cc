@@ -131,8 +131,7 @@ std::string RenderOptionFile(const GaleraOptions& options) {
       fmt::arg("gcache", options.gcache_mb),
       fmt::arg("suspect", options.suspect_timeout_ms / 1000.0),
       fmt::arg("inactive", 2 * options.suspect_timeout_ms / 1000.0),
-      fmt::arg("sst_user", options.sst_user),
-      fmt::arg("sst_password", options.sst_password),
+      fmt::arg("sst_user", options.sst_user), fmt::arg("sst_password", options.sst_password),
       fmt::arg("sst", HostPort(options.host, options.sst_port)));
   if (!options.user.empty()) text += "user=" + options.user + "\n";
   return text;

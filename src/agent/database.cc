@@ -226,10 +226,24 @@ void DatabaseService::Observe() {
   if (state == rules::DbState::kSynced && IsWriter() && WallMs() - sites_checked_ms_ >= 2000) {
     // The writer makes the sites' schemas and users (Galera replicates them to the others).
     sites_checked_ms_ = WallMs();
-    if (Status s = EnsureSiteDatabases(*connection_, *log_, sealer_->keyring(), config_.node_name,
-                                       &sites_made_);
+    const net::Keyring keyring = sealer_->keyring();
+    if (Status s =
+            EnsureSiteDatabases(*connection_, *log_, keyring, config_.node_name, &sites_made_);
         !s.ok()) {
       SetWhy(s.message());
+    }
+    // After a key rotation: the secrets under the new primary key, so the old one can go.
+    std::vector<store::Entry> secrets;
+    if (log_->Scan(keys::kDbSecret, &secrets).ok()) {
+      if (std::vector<Put> resealed = ResealedSecrets(secrets, keyring); !resealed.empty()) {
+        spdlog::info("db: resealing {} secret(s) under the primary key", resealed.size());
+        for (auto& put : resealed) {
+          if (Status s = WriteAndWait(std::move(put.key), std::move(put.value)); !s.ok()) {
+            SetWhy("cannot reseal the database secrets: " + s.message());
+            break;
+          }
+        }
+      }
     }
   }
   std::lock_guard lock(mutex_);

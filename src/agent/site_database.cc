@@ -63,6 +63,24 @@ Result<std::map<std::string, std::string>> DatabaseEnv(const AgentConfig& config
   return env;
 }
 
+std::vector<Put> ResealedSecrets(const std::vector<store::Entry>& entries,
+                                 const net::Keyring& keyring) {
+  std::vector<Put> puts;
+  for (const auto& entry : entries) {
+    if (entry.tombstone || !entry.key.starts_with(keys::kDbSecret) ||
+        auth::SealedWithPrimary(keyring, entry.value)) {
+      continue;
+    }
+    auto opened = auth::OpenSecret(keyring, entry.key, entry.value);
+    if (!opened.ok()) {
+      spdlog::warn("db: cannot reseal {}: {}", entry.key, opened.status().ToString());
+      continue;
+    }
+    puts.push_back({entry.key, auth::SealSecret(keyring, entry.key, *opened)});
+  }
+  return puts;
+}
+
 Status EnsureSiteDatabases(db::Connection& connection, LogDriver& log, const net::Keyring& keyring,
                            const std::string& node, std::map<std::string, std::string>* done) {
   std::vector<store::Entry> entries;

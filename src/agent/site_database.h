@@ -36,6 +36,12 @@ Result<std::map<std::string, std::string>> DatabaseEnv(const AgentConfig& config
                                                        const net::Keyring& keyring,
                                                        const std::string& site);
 
+// The database secrets among `entries` (keys::kDbSecret) that are not sealed with the keyring's
+// primary key, sealed with it: what the writer's node writes after a key rotation, so that the
+// old key can be removed. A secret no key opens is left as it is (and logged).
+std::vector<Put> ResealedSecrets(const std::vector<store::Entry>& entries,
+                                 const net::Keyring& keyring);
+
 // On the writer's node: every site with a database has its schema and its user (granted on
 // that schema only) with the password the log holds. Idempotent; `done` remembers what was
 // made (site → a digest of the password) so a second pass costs one log scan.

@@ -1,7 +1,8 @@
 // [integration] the database cluster (issue 17, DESIGN.md §10): three agents with the db role on
 // loopback run real mariadbd + Galera members. They form the cluster by themselves; a row written
 // on one is on all; a site with a database gets its schema and user, and a process in its copy
-// (runc, behind the copies' firewall) writes through its node's endpoint; after every agent and
+// (runc, behind the copies' firewall) writes through its node's endpoint; the writer's machine
+// dies under a stream of acknowledged inserts and none is lost; after every agent and
 // every mariadbd is killed at once (a power cut) they form it again by themselves, with every row
 // and the same history; a node whose database files are wiped rejoins by a full state transfer.
 #include <atomic>

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <future>
 
 #include "base/file.h"
 #include "src/agent/clock.h"
@@ -430,14 +429,9 @@ db::Position DatabaseService::ReadPosition() {
 }
 
 Status DatabaseService::WriteAndWait(std::string key, std::string value) {
-  auto done = std::make_shared<std::promise<Status>>();
-  std::future<Status> result = done->get_future();
-  log_->Write({{std::move(key), std::move(value)}}, store::AckMode::kLocal, Seconds(5),
-              [done](Result<Written> written) { done->set_value(written.status()); });
-  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    return Status::Timeout("the state log did not take the write in 10 s");
-  }
-  return result.get();
+  return log_
+      ->WriteAndWait({{std::move(key), std::move(value)}}, store::AckMode::kLocal, Seconds(5))
+      .status();
 }
 
 std::vector<std::string> DatabaseService::Registered() const {

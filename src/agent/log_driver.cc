@@ -125,6 +125,18 @@ void LogDriver::ScheduleFlush() {
   });
 }
 
+Result<Written> LogDriver::WriteAndWait(std::vector<Put> puts, store::AckMode mode,
+                                        Duration timeout) {
+  auto promise = std::make_shared<std::promise<Result<Written>>>();
+  auto future = promise->get_future();
+  Write(std::move(puts), mode, timeout,
+        [promise](Result<Written> written) { promise->set_value(std::move(written)); });
+  if (future.wait_for(timeout + Seconds(2)) != std::future_status::ready) {
+    return Status::Unavailable("the agent did not answer in time");
+  }
+  return future.get();
+}
+
 void LogDriver::Write(std::vector<Put> puts, store::AckMode mode, Duration timeout,
                       std::function<void(Result<Written>)> done) {
   asio::post(log_io_, [this, puts = std::move(puts), mode, timeout,

@@ -71,6 +71,9 @@ class LogDriver {
   // where the last landed, or why not (a timeout after `timeout`). Any thread.
   void Write(std::vector<Put> puts, store::AckMode mode, Duration timeout,
              std::function<void(Result<Written>)> done);
+  // Write, waiting for the acknowledgement (kUnavailable when none came `timeout` and 2 s
+  // later). Blocking: any thread but the io thread (which runs `done`) and the log's.
+  Result<Written> WriteAndWait(std::vector<Put> puts, store::AckMode mode, Duration timeout);
   // Acknowledged locally; a failure is logged, not returned (the services' own bookkeeping).
   void WriteLocal(std::string key, std::string value, bool tombstone);
 

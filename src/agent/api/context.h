@@ -6,7 +6,6 @@
 #include <asio.hpp>
 #include <chrono>
 #include <functional>
-#include <future>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -68,14 +67,7 @@ struct Context {
   // Writes through the state log and waits for the acknowledgement `mode` asks for.
   Result<Written> Write(std::vector<Put> puts, store::AckMode mode,
                         std::chrono::milliseconds timeout) const {
-    auto promise = std::make_shared<std::promise<Result<Written>>>();
-    auto future = promise->get_future();
-    log->Write(std::move(puts), mode, std::chrono::duration_cast<Duration>(timeout),
-               [promise](Result<Written> written) { promise->set_value(std::move(written)); });
-    if (future.wait_for(timeout + std::chrono::seconds(2)) != std::future_status::ready) {
-      return Status::Unavailable("the agent did not answer in time");
-    }
-    return future.get();
+    return log->WriteAndWait(std::move(puts), mode, std::chrono::duration_cast<Duration>(timeout));
   }
 };
 

@@ -19,6 +19,18 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
   return buffer.str();
 }
 
+std::string ReadTail(const std::filesystem::path& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  const std::streamoff size = in.tellg();
+  const std::streamoff start = size > static_cast<std::streamoff>(max_bytes)
+                                   ? size - static_cast<std::streamoff>(max_bytes)
+                                   : 0;
+  in.seekg(start);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return start > 0 ? "..." + text : text;
+}
+
 Result<std::string> ReadPrivateFile(const std::filesystem::path& path, std::string_view what) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {

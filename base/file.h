@@ -15,6 +15,10 @@ namespace starling {
 // NotFound when the file cannot be opened.
 Result<std::string> ReadFile(const std::filesystem::path& path);
 
+// The last `max_bytes` of a file (a log's end, for an error message), "..." first when cut;
+// empty when it cannot be read. Reads only that much.
+std::string ReadTail(const std::filesystem::path& path, size_t max_bytes);
+
 // Reads a secret (a key file, a token file): kPermissionDenied when group or others may read it,
 // since then it is no secret. `what` names it in the error ("the key file").
 Result<std::string> ReadPrivateFile(const std::filesystem::path& path, std::string_view what);

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/file.h"
 #include "src/sites/site.h"
 #include "src/state/keys.h"
 
@@ -47,12 +48,7 @@ std::string RandomHex(size_t bytes) {
 }
 
 // The end of a copy's output (its bundle's log), which usually says why it stopped.
-std::string OutputTail(const std::string& dir) {
-  std::ifstream log(dir + "/bundle/log");
-  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-  if (text.size() > 300) text = "..." + text.substr(text.size() - 300);
-  return text;
-}
+std::string OutputTail(const std::string& dir) { return ReadTail(dir + "/bundle/log", 300); }
 
 }  // namespace
 

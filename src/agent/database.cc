@@ -25,18 +25,6 @@ constexpr char kSstSecret[] = "sst";
 constexpr char kSstUser[] = "starling_sst";
 constexpr int64_t kRestartDelayMs = 2000;
 
-// The last `lines` lines of a file (a server's error log, for the agent's own).
-std::string Tail(const std::string& path, size_t lines) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return "";
-  std::string_view all = *text;
-  size_t at = all.size();
-  for (size_t seen = 0; at > 0 && seen <= lines; --at) {
-    if (all[at - 1] == '\n') ++seen;
-  }
-  return std::string(all.substr(at));
-}
-
 }  // namespace
 
 DatabaseService::DatabaseService(const AgentConfig& config, LogDriver* log,
@@ -184,7 +172,8 @@ void DatabaseService::Observe() {
   if (mariadbd_->CheckExited()) {
     connection_.reset();
     users_ready_ = false;
-    spdlog::error("db: mariadbd exited; its log ends:\n{}", Tail(run_dir_ + "/mariadb.err", 8));
+    spdlog::error("db: mariadbd exited; its log ends:\n{}",
+                  ReadTail(run_dir_ + "/mariadb.err", 1500));
     const db::Position position = ReadPosition();
     std::lock_guard lock(mutex_);
     report_.state = static_cast<uint8_t>(rules::DbState::kStopped);

@@ -393,9 +393,11 @@ class AgentImpl final : public Agent {
     // while the node runs any; otherwise when the node's load moves or every 30 s.
     const bool has_copies = copies_ && !copies_->Report().empty();
     // A database's state change matters to the other db nodes' rules and the endpoints now.
-    if (database_ && database_->Report() != last_db_report_) {
-      last_db_report_ = database_->Report();
-      force = true;
+    if (database_) {
+      if (gossip::DbReport db = database_->Report(); db != last_db_report_) {
+        last_db_report_ = std::move(db);
+        force = true;
+      }
     }
     if (!force && !has_copies && std::abs(load1 - last_load_) < 0.05 &&
         now - last_load_published_ < Seconds(30) && last_load_published_ != Instant{}) {
@@ -405,7 +407,7 @@ class AgentImpl final : public Agent {
     last_load_published_ = now;
     gossip::LoadReport report;
     if (copies_) report.copies = copies_->Report();
-    if (database_) report.database = database_->Report();
+    if (database_) report.database = last_db_report_;  // read just above
     report.load1 = load1;
     report.cpu_count = std::max(1u, std::thread::hardware_concurrency());
     report.free_slots = membership_->core().FindMember(config_.node_name)->meta().capacity;

@@ -248,35 +248,35 @@ void DatabaseService::Observe() {
   if (rules::InPrimary(state)) why_.clear();
 }
 
-bool DatabaseService::IsWriter() const {
+std::vector<rules::DbNodeView> DatabaseService::ViewWithSelf(
+    std::optional<rules::DbState> state) const {
   std::lock_guard lock(mutex_);
   std::vector<rules::DbNodeView> nodes = nodes_;
   std::erase_if(nodes, [&](const rules::DbNodeView& n) { return n.name == config_.node_name; });
+  nodes.push_back({config_.node_name, true,
+                   state.value_or(static_cast<rules::DbState>(report_.state)), report_.uuid,
+                   report_.seqno, report_.galera_address, report_.client_address});
+  return nodes;
+}
+
+bool DatabaseService::IsWriter() const {
   // This node's own state is what the server just said (Synced: the caller checked).
-  nodes.push_back({config_.node_name, true, rules::DbState::kSynced, report_.uuid, -1,
-                   report_.galera_address, report_.client_address});
-  return rules::DbWriter(nodes) == config_.node_name;
+  return rules::DbWriter(ViewWithSelf(rules::DbState::kSynced)) == config_.node_name;
 }
 
 void DatabaseService::Decide() {
   if (WallMs() < restart_after_ms_) return;
-  std::vector<rules::DbNodeView> nodes;
   bool standing = false;
-  gossip::DbReport own;
   {
     std::lock_guard lock(mutex_);
-    nodes = nodes_;
     standing = standing_;
-    own = report_;
   }
   if (!standing) {
     SetWhy("waiting to hear the cluster before starting the database");
     return;
   }
-  std::erase_if(nodes, [&](const rules::DbNodeView& n) { return n.name == config_.node_name; });
-  nodes.push_back({config_.node_name, true, static_cast<rules::DbState>(own.state), own.uuid,
-                   own.seqno, own.galera_address});
-  const rules::DbDecision decision = rules::DecideDbStart(config_.node_name, Registered(), nodes);
+  const rules::DbDecision decision =
+      rules::DecideDbStart(config_.node_name, Registered(), ViewWithSelf(std::nullopt));
   if (decision.action == rules::DbAction::kWait) {
     SetWhy(decision.why);
     return;

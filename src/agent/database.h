@@ -2,10 +2,11 @@
 // agent installs the database's files at the first start, registers the node as a db node in the
 // state log, and keeps mariadbd running as its child: started joining the Primary component
 // gossip shows, or forming a new one when the bootstrap rule (src/rules/db_cluster.h) chooses
-// this node, restarted after a crash (its position recovered first with --wsrep-recover). Each
-// second it asks the server for its wsrep state over the unix socket (MariaDB Connector/C) and
-// publishes it in the node's load report. The SST user's password is made once by the node that
-// forms the cluster and kept in the state log sealed with the cluster key.
+// this node, restarted after a crash (its position recovered first with --wsrep-recover). Every
+// quarter second it asks the server for its wsrep state over the unix socket (MariaDB
+// Connector/C); a change is published in the node's load report at once. The SST user's password is
+// made once by the node that forms the cluster and kept in the state log sealed with the cluster
+// key.
 //
 // Threading: Update, Report and StateJson from any thread (the io thread calls Update each
 // second); the work — files, mariadbd, queries, waits on the state log — runs on the service's
@@ -21,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,6 +69,9 @@ class DatabaseService {
   void Tick();
   void Observe();
   void Decide();
+  // The db nodes gossip shows, with this node's own entry as it knows itself (`state`, else
+  // its report's).
+  std::vector<rules::DbNodeView> ViewWithSelf(std::optional<rules::DbState> state) const;
   bool IsWriter() const;
   Status Launch(const rules::DbDecision& decision);
   Status EnsureSstSecret(bool create);

@@ -1,5 +1,7 @@
 #include "src/rules/db_cluster.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -14,12 +16,6 @@ constexpr std::string_view kWriterKey = "db-writer";
 bool HasHistory(const DbNodeView& node) {
   return node.seqno >= 0 && !node.uuid.empty() &&
          node.uuid != "00000000-0000-0000-0000-000000000000";
-}
-
-std::string Join(const std::vector<std::string>& names) {
-  std::string text;
-  for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
-  return text;
 }
 
 }  // namespace
@@ -83,7 +79,7 @@ DbDecision DecideDbStart(const std::string& self, const std::vector<std::string>
   }
   if (!silent.empty()) {
     decision.why = "no Primary component; waiting for every db node to report its position (" +
-                   Join(silent) + " not yet)";
+                   fmt::format("{}", fmt::join(silent, ", ")) + " not yet)";
     return decision;
   }
   // One history, or none.
@@ -93,7 +89,7 @@ DbDecision DecideDbStart(const std::string& self, const std::vector<std::string>
   }
   if (histories.size() > 1) {
     decision.why = "db nodes hold different histories (cluster state UUIDs " +
-                   Join({histories.begin(), histories.end()}) +
+                   fmt::format("{}", fmt::join(histories, ", ")) +
                    "): the operator must choose which to keep";
     return decision;
   }

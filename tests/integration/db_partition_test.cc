@@ -9,32 +9,19 @@
 
 #include "src/db/connection.h"
 #include "tests/integration/cluster.h"
+#include "tests/integration/db.h"
 
 namespace {
 
 using namespace starling::testing;
-using starling::db::Connection;
 
 constexpr char kDbConfig[] =
     "roles = [\"worker\", \"db\"]\n[db]\nbuffer_pool_mb = 32\ngcache_mb = 32\n";
 
-json Member(const Cluster::Agent& agent) {
-  auto answer = Cluster::Api(agent, "GET", "/v1/db", "{}", 3);
-  return answer && answer->first == 200 ? answer->second.value("member", json()) : json();
-}
-
-std::unique_ptr<Connection> Root(const Cluster& cluster, const Cluster::Agent& agent) {
-  auto opened = Connection::Open(
-      {.socket = (cluster.dir() / agent.name / "mariadb" / "run" / "mariadb.sock").string(),
-       .timeout_s = 10});
-  INFO(opened.status().ToString());
-  REQUIRE(opened.ok());
-  return std::move(*opened);
-}
-
 // What the server says of its component: "Primary", "non-Primary", ...
 std::string ClusterStatus(const Cluster& cluster, const Cluster::Agent& agent) {
-  auto status = Root(cluster, agent)->QueryPairs("SHOW STATUS LIKE 'wsrep_cluster_status'");
+  auto status =
+      RootConnection(cluster, agent)->QueryPairs("SHOW STATUS LIKE 'wsrep_cluster_status'");
   return status.ok() && status->contains("wsrep_cluster_status")
              ? status->at("wsrep_cluster_status")
              : "";
@@ -53,21 +40,10 @@ TEST_CASE(
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
   std::string uuid;
-  auto all_synced = [&] {
-    std::string seen;
-    for (const auto& agent : agents) {
-      const json member = Member(agent);
-      if (member.is_null() || member.value("state", "") != "synced" ||
-          member.value("cluster_size", 0u) != 3 || (!seen.empty() && member["uuid"] != seen)) {
-        return std::string();
-      }
-      seen = member["uuid"];
-    }
-    return seen;
-  };
-  REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return !(uuid = all_synced()).empty(); }));
+  REQUIRE(
+      WaitFor(std::chrono::seconds(120), [&] { return !(uuid = AllSynced(agents, 3)).empty(); }));
   {
-    auto first = Root(cluster, agents[0]);
+    auto first = RootConnection(cluster, agents[0]);
     REQUIRE(first->Execute("CREATE DATABASE t").ok());
     REQUIRE(first->Execute("CREATE TABLE t.x (id INT AUTO_INCREMENT PRIMARY KEY, v INT)").ok());
     for (int i = 0; i < 10; ++i) REQUIRE(first->Execute("INSERT INTO t.x (v) VALUES (1)").ok());
@@ -77,26 +53,22 @@ TEST_CASE(
   REQUIRE(lab.In(3, "ip link set eth0 down") == 0);
   // The pair forms a Primary component of two and takes writes.
   REQUIRE(WaitFor(std::chrono::seconds(30), [&] {
-    const json member = Member(agents[0]);
+    const json member = DbMember(agents[0]);
     return member.value("state", "") == "synced" && member.value("cluster_size", 0u) == 2;
   }));
   {
-    auto first = Root(cluster, agents[0]);
+    auto first = RootConnection(cluster, agents[0]);
     for (int i = 0; i < 10; ++i) CHECK(first->Execute("INSERT INTO t.x (v) VALUES (2)").ok());
   }
   // The single node is in no Primary component and refuses them.
   REQUIRE(WaitFor(std::chrono::seconds(30),
                   [&] { return ClusterStatus(cluster, agents[2]) == "non-Primary"; }));
-  CHECK_FALSE(Root(cluster, agents[2])->Execute("INSERT INTO t.x (v) VALUES (3)").ok());
+  CHECK_FALSE(RootConnection(cluster, agents[2])->Execute("INSERT INTO t.x (v) VALUES (3)").ok());
 
   // The link comes back: one history on all three, the single node caught up by IST.
   REQUIRE(lab.In(3, "ip link set eth0 up") == 0);
-  REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return all_synced() == uuid; }));
-  auto third = Root(cluster, agents[2]);
-  REQUIRE(third->Execute("SET SESSION wsrep_sync_wait = 1").ok());
-  auto rows = third->Query("SELECT COUNT(*) FROM t.x");
-  REQUIRE(rows.ok());
-  CHECK((*rows)[0][0] == "20");
+  REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return AllSynced(agents, 3) == uuid; }));
+  CHECK(Rows(cluster, agents[2], "t.x") == 20);
   const std::string log = Cluster::ReadAll(
       (cluster.dir() / agents[2].name / "mariadb" / "run" / "mariadb.err").string());
   CHECK_THAT(log, Catch::Contains("IST received"));

@@ -5,6 +5,8 @@
 // dies under a stream of acknowledged inserts and none is lost; after every agent and
 // every mariadbd is killed at once (a power cut) they form it again by themselves, with every row
 // and the same history; a node whose database files are wiped rejoins by a full state transfer.
+#include "tests/integration/db.h"
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -33,47 +35,6 @@ std::string DbExtra(int index, uint16_t endpoint_port) {
       FreePort(), FreePort(), FreePort(), FreePort(), index + 1, endpoint_port);
 }
 
-// The agent's view of its member (GET /v1/db), or null.
-json DbState(const Cluster::Agent& agent) {
-  auto answer = Cluster::Api(agent, "GET", "/v1/db");
-  return answer && answer->first == 200 ? answer->second.value("member", json()) : json();
-}
-
-// Every agent's member is Synced in a cluster of `size`, all with one history; its UUID.
-std::string AllSynced(std::vector<Cluster::Agent>& agents, size_t size) {
-  std::string uuid;
-  for (const auto& agent : agents) {
-    const json state = DbState(agent);
-    if (state.is_null() || state.value("state", "") != "synced" ||
-        state.value("cluster_size", 0u) != size) {
-      return "";
-    }
-    if (!uuid.empty() && state["uuid"] != uuid) return "";
-    uuid = state["uuid"];
-  }
-  return uuid;
-}
-
-// Root's connection to an agent's mariadbd over its unix socket.
-std::unique_ptr<Connection> Connect(const Cluster& cluster, const Cluster::Agent& agent) {
-  auto opened = Connection::Open(
-      {.socket = (cluster.dir() / agent.name / "mariadb" / "run" / "mariadb.sock").string(),
-       .timeout_s = 10});
-  INFO(opened.status().ToString());
-  REQUIRE(opened.ok());
-  return std::move(*opened);
-}
-
-// The rows of t.x as one node sees them, after waiting for what the cluster committed.
-size_t Rows(const Cluster& cluster, const Cluster::Agent& agent, const std::string& table = "t.x") {
-  auto connection = Connect(cluster, agent);
-  REQUIRE(connection->Execute("SET SESSION wsrep_sync_wait = 1").ok());
-  auto rows = connection->Query("SELECT COUNT(*) FROM " + table);
-  INFO(rows.status().ToString());
-  REQUIRE(rows.ok());
-  return std::stoul(*(*rows)[0][0]);
-}
-
 TEST_CASE(
     "databases: three db nodes form a Galera cluster by themselves; a copy writes through its "
     "endpoint; no acknowledged row is lost when the writer's machine dies or in a power cut; a "
@@ -93,20 +54,20 @@ TEST_CASE(
 
   // Rows written on every node are on every node.
   {
-    auto first = Connect(cluster, agents[0]);
+    auto first = RootConnection(cluster, agents[0]);
     REQUIRE(first->Execute("CREATE DATABASE t").ok());
     REQUIRE(first->Execute("CREATE TABLE t.x (id INT AUTO_INCREMENT PRIMARY KEY, v INT)").ok());
   }
   size_t written = 0;
   for (int round = 0; round < 10; ++round) {
     for (const auto& agent : agents) {
-      auto connection = Connect(cluster, agent);
+      auto connection = RootConnection(cluster, agent);
       REQUIRE(
           connection->Execute("INSERT INTO t.x (v) VALUES (" + std::to_string(round) + ")").ok());
       ++written;  // acknowledged
     }
   }
-  for (const auto& agent : agents) CHECK(Rows(cluster, agent) == written);
+  for (const auto& agent : agents) CHECK(Rows(cluster, agent, "t.x") == written);
 
   // A site with a database: a process inside its copy (under runc, behind the copies' firewall)
   // writes through its node's endpoint with the settings the copy was given.
@@ -132,21 +93,11 @@ TEST_CASE(
   REQUIRE(pushed);
   INFO(pushed->second.dump());
   REQUIRE(pushed->first == 200);
-  std::string said;
-  const bool served = WaitFor(std::chrono::seconds(60), [&] {
-    for (const auto& copy : Serving(cluster, "shop")) {
-      httplib::Client client("127.0.0.1", copy.port);
-      auto response = client.Get("/db.txt");
-      if (response && response->status == 200 && !response->body.empty()) {
-        said = response->body;
-        return true;
-      }
-    }
-    return false;
-  });
+  const std::optional<std::string> said =
+      ServedFile(cluster, "shop", "/db.txt", std::chrono::seconds(60));
   INFO(Events(cluster));
-  REQUIRE(served);
-  CHECK(said == "ok\n");
+  REQUIRE(said);
+  CHECK(*said == "ok\n");
   for (const auto& agent : agents) CHECK(Rows(cluster, agent, "shop.visits") == 1);
   // Its settings as the operator sees them; the password only when asked.
   auto settings = Cluster::Api(agents[1], "GET", "/v1/db/sites/shop");
@@ -171,7 +122,7 @@ TEST_CASE(
     }
     client = (victim + 1) % agents.size();
     {
-      auto root = Connect(cluster, agents[victim]);
+      auto root = RootConnection(cluster, agents[victim]);
       REQUIRE(root->Execute("CREATE TABLE shop.stream (v INT PRIMARY KEY)").ok());
     }
     std::mutex mutex;
@@ -213,7 +164,7 @@ TEST_CASE(
     CHECK(flowing);
     for (size_t i = 0; i < agents.size(); ++i) {
       if (i == victim) continue;
-      auto connection = Connect(cluster, agents[i]);
+      auto connection = RootConnection(cluster, agents[i]);
       REQUIRE(connection->Execute("SET SESSION wsrep_sync_wait = 1").ok());
       auto rows = connection->Query("SELECT v FROM shop.stream");
       REQUIRE(rows.ok());
@@ -239,7 +190,7 @@ TEST_CASE(
   REQUIRE(
       WaitFor(std::chrono::seconds(120), [&] { return !(again = AllSynced(agents, 3)).empty(); }));
   CHECK(again == uuid);  // the same history, not a new cluster
-  for (const auto& agent : agents) CHECK(Rows(cluster, agent) == written);
+  for (const auto& agent : agents) CHECK(Rows(cluster, agent, "t.x") == written);
 
   // A node's database files wiped (a replaced disk): it rejoins by a full state transfer.
   Cluster::Kill(agents[2], SIGTERM);  // the agent ends its mariadbd on the way out
@@ -247,7 +198,7 @@ TEST_CASE(
   fs::remove_all(wiped);
   cluster.Start(agents[2]);
   REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return AllSynced(agents, 3) == uuid; }));
-  CHECK(Rows(cluster, agents[2]) == written);
+  CHECK(Rows(cluster, agents[2], "t.x") == written);
   const std::string log = Cluster::ReadAll(
       (cluster.dir() / agents[2].name / "mariadb" / "run" / "mariadb.err").string());
   CHECK_THAT(log, Catch::Contains("SST received") || Catch::Contains("SST succeeded"));

@@ -44,6 +44,27 @@ inline std::vector<Copy> Serving(Cluster& cluster, const std::string& site) {
   return serving;
 }
 
+// The body of `path` on a serving copy of `site` (on loopback), once one serves it non-empty
+// within `deadline`; nothing otherwise. What a probe run inside a copy wrote for the test.
+inline std::optional<std::string> ServedFile(Cluster& cluster, const std::string& site,
+                                             const std::string& path,
+                                             std::chrono::seconds deadline) {
+  std::optional<std::string> body;
+  WaitFor(deadline, [&] {
+    for (const auto& copy : Serving(cluster, site)) {
+      httplib::Client client("127.0.0.1", copy.port);
+      client.set_connection_timeout(1, 0);
+      auto response = client.Get(path);
+      if (response && response->status == 200 && !response->body.empty()) {
+        body = response->body;
+        return true;
+      }
+    }
+    return false;
+  });
+  return body;
+}
+
 inline std::string Describe(const std::vector<Copy>& copies) {
   std::string text;
   for (const auto& copy : copies) {

@@ -63,22 +63,11 @@ void CreateAndPush(Cluster::Agent& agent, const std::string& site, const json& i
 std::string RunProbe(Cluster& cluster, Cluster::Agent& agent, const json& image) {
   CreateAndPush(agent, "probe", image);
   // The copy serves (answers on a connection made to it pass), and says what it found.
-  std::string found;
-  const bool served = WaitFor(std::chrono::seconds(40), [&] {
-    for (const auto& copy : Serving(cluster, "probe")) {
-      httplib::Client client("127.0.0.1", copy.port);
-      client.set_connection_timeout(1, 0);
-      auto response = client.Get("/probe.txt");
-      if (response && response->status == 200 && !response->body.empty()) {
-        found = response->body;
-        return true;
-      }
-    }
-    return false;
-  });
+  const std::optional<std::string> found =
+      ServedFile(cluster, "probe", "/probe.txt", std::chrono::seconds(40));
   INFO(Events(cluster));
-  REQUIRE(served);
-  return found;
+  REQUIRE(found);
+  return *found;
 }
 
 // A place outside the node for a copy to reach (the positive control): a network namespace of

@@ -338,8 +338,14 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   if (hooks_.site_env) {
     auto env = hooks_.site_env(site.name);
     if (!env.ok()) {
-      // E.g. its database's password has not reached this node's log yet: the next round.
-      spdlog::warn("copy of {} not started: {}", site.name, env.status().ToString());
+      // Its database is not made yet, or its password has not reached this node's log: the
+      // next round (each second: only an unexpected error is worth a warning each time).
+      if (env.status().code() == StatusCode::kUnavailable ||
+          env.status().code() == StatusCode::kNotFound) {
+        spdlog::debug("copy of {} not started yet: {}", site.name, env.status().message());
+      } else {
+        spdlog::warn("copy of {} not started: {}", site.name, env.status().ToString());
+      }
       return;
     }
     site_env = std::move(env.value());

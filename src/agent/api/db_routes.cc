@@ -25,7 +25,7 @@ Result<Json> SiteDatabase(const Context& c, const std::string& site, bool passwo
   }
   Json answer = {{"site", site},
                  {"host", (*env)["DB_HOST"]},
-                 {"port", std::stoi((*env)["DB_PORT"])},
+                 {"port", c.config.db.endpoint.port},
                  {"name", (*env)["DB_NAME"]},
                  {"user", (*env)["DB_USER"]}};
   if (password) {

@@ -62,8 +62,13 @@ TEST_CASE(
   for (int round = 0; round < 10; ++round) {
     for (const auto& agent : agents) {
       auto connection = RootConnection(cluster, agent);
-      REQUIRE(
-          connection->Execute("INSERT INTO t.x (v) VALUES (" + std::to_string(round) + ")").ok());
+      // Galera applies others' writes after it certifies them: a client on another node waits
+      // for the table the first one created (causal reads for every statement).
+      REQUIRE(connection->Execute("SET SESSION wsrep_sync_wait = 15").ok());
+      const starling::Status inserted =
+          connection->Execute("INSERT INTO t.x (v) VALUES (" + std::to_string(round) + ")");
+      INFO(inserted.ToString());
+      REQUIRE(inserted.ok());
       ++written;  // acknowledged
     }
   }

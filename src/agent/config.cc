@@ -173,7 +173,7 @@ Status ParseDb(toml::node_view<toml::node> node, DbConfig* db) {
   static const std::set<std::string> kKnown = {
       "port",           "galera_port", "ist_port",        "sst_port",
       "buffer_pool_mb", "gcache_mb",   "max_connections", "mariadbd",
-      "user",           "endpoint",    "haproxy"};
+      "user",           "endpoint",    "haproxy",         "max_import_mb"};
   if (Status s = CheckTable(node, "db", kKnown); !s.ok()) return s;
   for (Status s : {Integer(node, "db", "port", 1, 65535, &db->port),
                    Integer(node, "db", "galera_port", 1, 65535, &db->galera_port),
@@ -181,7 +181,8 @@ Status ParseDb(toml::node_view<toml::node> node, DbConfig* db) {
                    Integer(node, "db", "sst_port", 1, 65535, &db->sst_port),
                    Integer(node, "db", "buffer_pool_mb", 16, 1 << 20, &db->buffer_pool_mb),
                    Integer(node, "db", "gcache_mb", 16, 1 << 20, &db->gcache_mb),
-                   Integer(node, "db", "max_connections", 10, 100000, &db->max_connections)}) {
+                   Integer(node, "db", "max_connections", 10, 100000, &db->max_connections),
+                   Integer(node, "db", "max_import_mb", 1, 1 << 20, &db->max_import_mb)}) {
     if (!s.ok()) return s;
   }
   const std::set<uint16_t> ports = {db->port, db->galera_port, db->ist_port, db->sst_port};

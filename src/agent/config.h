@@ -76,6 +76,7 @@ struct DbConfig {
   // Workers: where the node's copies reach the database (HAProxy, src/db/endpoint.h).
   HostPort endpoint{"127.0.0.1", 3307};
   std::string haproxy = "haproxy";
+  uint32_t max_import_mb = 4096;  // the largest dump `db import` takes (spooled to data_dir)
 };
 
 struct AgentConfig {

@@ -6,6 +6,7 @@
 
 #include "src/agent/clock.h"
 #include "src/auth/sealed_secret.h"
+#include "src/db/transfer.h"
 #include "src/sites/site.h"
 #include "src/state/keys.h"
 
@@ -98,11 +99,15 @@ Status EnsureSiteDatabases(db::Connection& connection, LogDriver& log, const net
     if (!db::IsSafeIdentifier(name)) continue;  // never: site names map to plain identifiers
     const std::string user = "'" + name + "'@'%'";
     const std::string quoted = connection.Quote(*password);
+    // Its own schema, and the staging schema its imports go through (src/db/transfer.h); the
+    // patterns escaped, so that no other site's schema matches them.
     for (const std::string& statement :
          {"CREATE DATABASE IF NOT EXISTS `" + name + "`",
           "CREATE USER IF NOT EXISTS " + user + " IDENTIFIED BY " + quoted,
           "ALTER USER " + user + " IDENTIFIED BY " + quoted,
-          "GRANT ALL PRIVILEGES ON `" + name + "`.* TO " + user}) {
+          "GRANT ALL PRIVILEGES ON `" + db::GrantPattern(name) + "`.* TO " + user,
+          "GRANT ALL PRIVILEGES ON `" + db::GrantPattern(db::StagingSchema(name)) + "`.* TO " +
+              user}) {
       if (Status s = connection.Execute(statement); !s.ok()) {
         return Status(s.code(), "site " + site->name + "'s database: " + s.message());
       }
@@ -120,6 +125,45 @@ Status EnsureSiteDatabases(db::Connection& connection, LogDriver& log, const net
             }
           });
     }
+  }
+  return DropSiteDatabases(connection, log, done);
+}
+
+Status DropSiteDatabases(db::Connection& connection, LogDriver& log,
+                         std::map<std::string, std::string>* done) {
+  std::vector<store::Entry> drops;
+  if (Status s = log.Scan(keys::kDbDrop, &drops); !s.ok()) return s;
+  for (const auto& drop : drops) {
+    if (drop.tombstone) continue;
+    const std::string site = drop.key.substr(keys::kDbDrop.size());
+    const std::string name = sites::DatabaseName(site);
+    if (sites::ValidateName(site).ok() && db::IsSafeIdentifier(name)) {
+      auto entry = log.Get(sites::Key(site));
+      if (!entry.ok()) return entry.status();
+      if (entry->has_value() && !(*entry)->tombstone) {
+        // Made again before its database went: the new site keeps it.
+        spdlog::warn("db: site {} was created again before its database was dropped; kept", site);
+      } else {
+        for (const std::string& statement :
+             {"DROP DATABASE IF EXISTS `" + name + "`",
+              "DROP DATABASE IF EXISTS " + db::QuoteIdentifier(db::StagingSchema(name)),
+              "DROP USER IF EXISTS '" + name + "'@'%'"}) {
+          if (Status s = connection.Execute(statement); !s.ok()) {
+            return Status(s.code(), "dropping site " + site + "'s database: " + s.message());
+          }
+        }
+        spdlog::info("db: site {}'s database and user dropped, as its deletion asked", site);
+        done->erase(site);
+        log.Write({{SitePasswordKey(site), "", true}, {keys::DbReady(site), "", true}},
+                  store::AckMode::kLocal, Seconds(5), [](Result<Written>) {});
+      }
+    }
+    log.Write({{drop.key, "", true}}, store::AckMode::kLocal, Seconds(5),
+              [key = drop.key](Result<Written> written) {
+                if (!written.ok()) {
+                  spdlog::warn("db: cannot clear {}: {}", key, written.status().ToString());
+                }
+              });
   }
   return Status::Ok();
 }

@@ -49,4 +49,10 @@ std::vector<Put> ResealedSecrets(const std::vector<store::Entry>& entries,
 Status EnsureSiteDatabases(db::Connection& connection, LogDriver& log, const net::Keyring& keyring,
                            const std::string& node, std::map<std::string, std::string>* done);
 
+// On the writer's node: the databases `site delete --drop-database` asked to drop (keys::DbDrop)
+// are dropped with their users and staging schemas, and their keys removed; a site created again
+// meanwhile keeps its database. Part of EnsureSiteDatabases.
+Status DropSiteDatabases(db::Connection& connection, LogDriver& log,
+                         std::map<std::string, std::string>* done);
+
 }  // namespace starling::agent

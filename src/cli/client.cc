@@ -21,9 +21,33 @@
 namespace starling::cli {
 namespace {
 
-size_t Append(char* data, size_t size, size_t count, void* into) {
-  static_cast<std::string*>(into)->append(data, size * count);
-  return size * count;
+// Where an answer's body goes: kept (JSON, or any error), or, for a download that succeeds,
+// written to `out` as it comes.
+struct Received {
+  CURL* curl = nullptr;
+  std::string text;
+  std::FILE* out = nullptr;
+  uint64_t written = 0;
+  bool progress = false;
+  uint64_t shown = 0;
+};
+
+size_t Receive(char* data, size_t size, size_t count, void* into) {
+  auto* received = static_cast<Received*>(into);
+  const size_t n = size * count;
+  long status = 0;
+  if (received->out != nullptr) curl_easy_getinfo(received->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) {
+    received->text.append(data, n);
+    return n;
+  }
+  if (std::fwrite(data, 1, n, received->out) != n) return 0;  // stdout gone: stop
+  received->written += n;
+  if (received->progress && received->written - received->shown >= (1u << 20)) {
+    received->shown = received->written;
+    std::fprintf(stderr, "\rreceived %s   ", Bytes(static_cast<double>(received->written)).c_str());
+  }
+  return n;
 }
 
 // The Authorization header for one request: a token (STARLING_TOKEN, or the file
@@ -61,11 +85,14 @@ Result<std::string> Authorization(const std::string& method, const std::string& 
   return std::string();
 }
 
-// What a request sends: a text, or a file read as it goes (an upload, with progress shown).
+// What a request sends: a text, or a file read as it goes (an upload, with progress shown as
+// sending `what`); and where a download's body goes.
 struct Body {
   std::string text;
   std::string file;
   uint64_t file_bytes = 0;
+  std::string what = "the image";
+  std::FILE* download = nullptr;  // a 200 answer's body is written here, not parsed
 };
 
 // The BLAKE2b hash a credential names `body` by (src/auth/cluster_credential.h).
@@ -195,7 +222,7 @@ Result<Json> Perform(const std::string& api, const std::string& method, const st
     if (::isatty(STDERR_FILENO)) {
       curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
       curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, ShowProgress);
-      curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<char*>("the image"));
+      curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<char*>(body.what.c_str()));
     }
   } else if (!body.text.empty()) {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.text.c_str());
@@ -204,11 +231,21 @@ Result<Json> Perform(const std::string& api, const std::string& method, const st
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 2L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(read_timeout_s + 2));
+  if (body.download != nullptr) {
+    // However long a download takes, but not one that stalls for the timeout.
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(read_timeout_s));
+  } else {
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(read_timeout_s + 2));
+  }
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+  Received received{.curl = curl,
+                    .out = body.download,
+                    .progress = body.download != nullptr && ::isatty(STDERR_FILENO) != 0};
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Receive);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &received);
   const CURLcode done = curl_easy_perform(curl);
+  answer = std::move(received.text);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(headers);
@@ -216,6 +253,17 @@ Result<Json> Perform(const std::string& api, const std::string& method, const st
   if (upload != nullptr) {
     std::fclose(upload);
     if (::isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
+  }
+  if (received.progress && received.shown > 0) std::fprintf(stderr, "\n");
+  if (body.download != nullptr && status == 200) {
+    if (done != CURLE_OK) {
+      // The agent closes the connection before the body's end when what it streams fails.
+      return Status::IoError(
+          fmt::format("the answer stopped after {} ({}); what was written is "
+                      "incomplete: see the agent's log",
+                      Bytes(static_cast<double>(received.written)), curl_easy_strerror(done)));
+    }
+    return Json{{"bytes", received.written}};
   }
   if (done != CURLE_OK) {
     return Status::Unavailable(Unreachable(api, done));
@@ -245,11 +293,20 @@ Result<Json> Call(const std::string& api, const std::string& method, const std::
   return Perform(api, method, path, text, {}, read_timeout_s);
 }
 
+Result<Json> Download(const std::string& api, const std::string& path, std::FILE* out,
+                      int read_timeout_s) {
+  Body body;
+  body.download = out;
+  return Perform(api, "GET", path, body, {}, read_timeout_s);
+}
+
 Result<Json> Upload(const std::string& api, const std::string& path, const std::string& file,
-                    const std::vector<std::string>& headers, int read_timeout_s) {
+                    const std::vector<std::string>& headers, int read_timeout_s,
+                    const std::string& what) {
   std::error_code ec;
   Body body;
   body.file = file;
+  body.what = what;
   body.file_bytes = std::filesystem::file_size(file, ec);
   if (ec) return Status::NotFound("cannot read " + file + ": " + ec.message());
   return Perform(api, "POST", path, body, headers, read_timeout_s);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,7 +36,13 @@ Result<Json> Call(const std::string& api, const std::string& method, const std::
 // POSTs the file `file` to `path` as the body, streamed (progress on a terminal), with `headers`
 // ("Name: value") besides the credential.
 Result<Json> Upload(const std::string& api, const std::string& path, const std::string& file,
-                    const std::vector<std::string>& headers, int read_timeout_s);
+                    const std::vector<std::string>& headers, int read_timeout_s,
+                    const std::string& what = "the image");
+
+// GETs `path`, writing the body to `out` as it comes (progress on a terminal); {"bytes": N} when
+// the whole body came. An answer cut before its end is an error (what was written is incomplete).
+Result<Json> Download(const std::string& api, const std::string& path, std::FILE* out,
+                      int read_timeout_s);
 
 // Appends the `field` array of `path` on every live member's API to `all`. With `seen`, asks
 // each for what came after the last sequence number seen from it, and remembers the newest.

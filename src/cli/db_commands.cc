@@ -1,7 +1,12 @@
-// The database cluster: `db status` (every db node's member and every worker's endpoint) and
-// `db show SITE` (a site's database settings, as its copies get them).
+// The database cluster: `db status` (every db node's member and every worker's endpoint),
+// `db show SITE` (a site's database settings, as its copies get them), `db dump SITE` and
+// `db import SITE` (streamed both ways, progress on a terminal).
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "src/cli/commands.h"
@@ -12,7 +17,58 @@ namespace {
 struct State {
   std::string site;
   bool show_password = false;
+  std::string file;  // dump: where to (else stdout); import: from where (else stdin)
 };
+
+constexpr int kTransferTimeoutS = 3600;
+
+// Writes the dump to `file` through a temporary name, renamed only once the dump is whole.
+int DumpToFile(const Globals& g, const std::string& path, const std::string& file) {
+  const std::string partial = file + ".partial";
+  std::FILE* out = std::fopen(partial.c_str(), "wb");
+  if (out == nullptr) return Fail(Status::IoError("cannot write " + partial));
+  auto answer = Download(g.api, path, out, 120);
+  const bool closed = std::fclose(out) == 0;
+  if (!answer.ok() || !closed) {
+    std::remove(partial.c_str());
+    return Fail(answer.ok() ? Status::IoError("cannot write " + partial) : answer.status());
+  }
+  std::error_code ec;
+  std::filesystem::rename(partial, file, ec);
+  if (ec) return Fail(Status::IoError("cannot rename " + partial + ": " + ec.message()));
+  std::fprintf(stderr, "dump of %s written to %s\n",
+               Bytes((*answer)["bytes"].get<double>()).c_str(), file.c_str());
+  return 0;
+}
+
+// A dump read from stdin as a file the upload can send (its size is needed first): stdin itself
+// when it is one, else a private copy (removed by the caller when `*copied`).
+Result<std::string> StdinAsFile(bool* copied) {
+  *copied = false;
+  struct stat info {};
+  if (::fstat(STDIN_FILENO, &info) != 0) return Status::IoError("cannot read stdin");
+  if (::isatty(STDIN_FILENO)) {
+    return Status::InvalidArgument("give the dump on stdin (db import SITE < file.sql) or as FILE");
+  }
+  if (S_ISREG(info.st_mode)) return std::string("/proc/self/fd/0");
+  std::string path = (std::filesystem::temp_directory_path() / "starling-import-XXXXXX").string();
+  const int fd = ::mkstemp(path.data());
+  if (fd < 0) return Status::IoError("cannot make a temporary file for the dump");
+  *copied = true;
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n == 0) break;
+    if (n < 0 || ::write(fd, buffer, static_cast<size_t>(n)) != n) {
+      ::close(fd);
+      ::unlink(path.c_str());
+      *copied = false;
+      return Status::IoError("cannot copy the dump from stdin to " + path);
+    }
+  }
+  ::close(fd);
+  return path;
+}
 
 // Every live member's /v1/db (db nodes and workers; others have none).
 Result<Json> GatherDb(const Globals& g) {
@@ -108,6 +164,46 @@ void AddDbCommands(CLI::App& app, Globals* g, int* exit_code) {
     } else {
       std::printf("password  (--show-password; copies get it as DB_PASSWORD)\n");
     }
+    return 0;
+  });
+
+  auto* dump = db->add_subcommand(
+      "dump", "A site's database as SQL (mariadb-dump at the writer), on stdout or to --output");
+  dump->add_option("site", s->site, "Site name")->required();
+  dump->add_option("-o,--output", s->file,
+                   "Write it to this file (whole, or not at all) instead of stdout");
+  OnRun(dump, exit_code, [g, s]() -> int {
+    const std::string path = "/v1/db/sites/" + s->site + "/dump";
+    if (!s->file.empty()) return DumpToFile(*g, path, s->file);
+    auto answer = Download(g->api, path, stdout, 120);
+    if (std::fflush(stdout) != 0) return Fail(Status::IoError("cannot write the dump to stdout"));
+    if (!answer.ok()) return Fail(answer.status());
+    return 0;
+  });
+
+  auto* import = db->add_subcommand(
+      "import",
+      "Apply a SQL dump to a site's database, all or nothing: its tables replace the site's "
+      "tables of the same names");
+  import->add_option("site", s->site, "Site name")->required();
+  import->add_option("file", s->file, "The dump (default: stdin)");
+  AddJsonFlag(import, g);
+  OnRun(import, exit_code, [g, s]() -> int {
+    bool copied = false;
+    std::string file = s->file;
+    if (file.empty()) {
+      auto from_stdin = StdinAsFile(&copied);
+      if (!from_stdin.ok()) return Fail(from_stdin.status());
+      file = *from_stdin;
+    }
+    auto answer = Upload(g->api, "/v1/db/sites/" + s->site + "/import", file, {}, kTransferTimeoutS,
+                         "the dump");
+    if (copied) ::unlink(file.c_str());
+    if (!answer.ok()) return Fail(answer.status());
+    if (g->json) return PrintJson(*answer);
+    std::printf("imported %s into %s's database: %zu table(s), %d of them replacing the site's\n",
+                Bytes((*answer)["bytes"].get<double>()).c_str(), s->site.c_str(),
+                (*answer)["tables"].size(), (*answer)["replaced"].get<int>());
     return 0;
   });
 }

@@ -107,6 +107,7 @@ struct State {
   unsigned min = 1, max = 8, memory_mb = 512, pids = 256, start_timeout_s = 60, max_body_mb = 16,
            surge = 1, image_quota_mb = 0;
   bool database = false;
+  bool drop_database = false;
   double up = 2.0, down = 1.0;
   WriteFlags write;
 };
@@ -202,16 +203,26 @@ void AddSiteCommands(CLI::App& app, Globals* g, int* exit_code) {
     });
   }
 
-  auto* remove = site->add_subcommand("delete", "Delete a site");
+  auto* remove = site->add_subcommand("delete", "Delete a site (its database stays unless asked)");
   remove->add_option("name", s->name, "Site name")->required();
+  remove->add_flag("--drop-database", s->drop_database,
+                   "Drop its database and user too (otherwise kept: db dump SITE still works)");
   AddWriteFlags(remove, &s->write);
   AddJsonFlag(remove, g);
   OnRun(remove, exit_code, [g, s]() -> int {
-    auto answer = Call(g->api, "DELETE", "/v1/sites/" + s->name + s->write.Query(), nullptr,
-                       s->write.WaitSeconds());
+    const std::string query = s->write.Query() + (s->drop_database ? "&drop_database=1" : "");
+    auto answer =
+        Call(g->api, "DELETE", "/v1/sites/" + s->name + query, nullptr, s->write.WaitSeconds());
     if (!answer.ok()) return Fail(answer.status());
     if (g->json) return PrintJson(*answer);
     std::printf("site %s deleted%s\n", s->name.c_str(), WrittenAt(*answer).c_str());
+    const std::string database = answer->value("database", "");
+    if (database == "kept") {
+      std::printf("its database is kept (db dump %s; site delete --drop-database drops it)\n",
+                  s->name.c_str());
+    } else if (database == "dropping") {
+      std::printf("its database and user are dropped by the writer's node\n");
+    }
     return 0;
   });
 

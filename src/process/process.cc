@@ -43,11 +43,19 @@ Result<pid_t> SpawnPlain(const SpawnOptions& options, std::vector<std::string> a
                          std::vector<std::string>* env) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (options.stdin_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, options.stdin_fd, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
   const std::string output = options.output_file.empty() ? "/dev/null" : options.output_file;
-  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+  posix_spawn_file_actions_addopen(&actions, 2, output.c_str(), O_WRONLY | O_CREAT | O_APPEND,
                                    0640);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  if (options.stdout_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, options.stdout_fd, 1);
+  } else {
+    posix_spawn_file_actions_adddup2(&actions, 2, 1);
+  }
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attributes;
@@ -140,6 +148,9 @@ Result<pid_t> SpawnRooted(const SpawnOptions& options, std::vector<std::string> 
 Result<pid_t> Spawn(const SpawnOptions& options) {
   if (options.argv.empty() || options.argv[0].empty()) {
     return Status::InvalidArgument("no program to start");
+  }
+  if (!options.root.empty() && (options.stdin_fd >= 0 || options.stdout_fd >= 0)) {
+    return Status::InvalidArgument("a rooted child takes no stdin or stdout descriptor");
   }
   std::vector<std::string> env = options.env.value_or(std::vector<std::string>{});
   std::vector<std::string>* env_pointer = options.env ? &env : nullptr;

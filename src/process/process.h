@@ -31,7 +31,12 @@ struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH unless it holds a '/'
   // The child's environment ("NAME=value"); nullopt: the agent's own.
   std::optional<std::vector<std::string>> env;
-  std::string output_file;   // stdout and stderr appended here (created 0640); empty: /dev/null
+  std::string output_file;  // stdout and stderr appended here (created 0640); empty: /dev/null
+  // The child's stdin and stdout when >= 0 (stderr still goes to output_file): a program the
+  // agent feeds or reads as it runs (a database dump). The caller keeps and closes its copies.
+  // Without `root` only.
+  int stdin_fd = -1;
+  int stdout_fd = -1;
   std::string cwd;           // inside `root` when one is given; empty: unchanged
   bool new_session = false;  // setsid(): a session of its own (else a process group of its own)
   // A private mount namespace with `binds` (host path → path) bind-mounted, then chroot into

@@ -44,7 +44,12 @@ Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, const Run
   const int target = out_fd >= 0 ? out_fd : pipe_fds[1];
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (!options.input_file.empty()) {
+    // Opened by the child itself: a missing file is an error from posix_spawn, nothing leaks.
+    posix_spawn_file_actions_addopen(&actions, 0, options.input_file.c_str(), O_RDONLY, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
   posix_spawn_file_actions_adddup2(&actions, target, 1);
   posix_spawn_file_actions_adddup2(&actions, target, 2);
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());

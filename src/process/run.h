@@ -22,6 +22,7 @@ struct RunOptions {
   // e.g. a detached container's log; empty: collected into the result.
   std::string output_file;
   std::string cwd;
+  std::string input_file;  // the program's stdin; empty: /dev/null
 };
 
 // Runs argv[0] (looked up in PATH) with `argv`. An error only when it could not be started.

@@ -91,6 +91,11 @@ Status ValidateDomain(std::string_view domain) {
 
 Status Validate(const Site& site) {
   if (Status s = ValidateName(site.name); !s.ok()) return s;
+  if (site.database && site.name.size() > kMaxDatabaseSiteName) {
+    // Its schema and its imports' staging schema ("<schema>$import") must fit MariaDB's 64.
+    return Status::InvalidArgument("a site with a database has a name of at most " +
+                                   std::to_string(kMaxDatabaseSiteName) + " characters");
+  }
   if (site.domains.empty()) return Status::InvalidArgument("a site needs at least one domain");
   if (site.domains.size() > kMaxDomains) {
     return Status::InvalidArgument("a site has at most " + std::to_string(kMaxDomains) +

@@ -34,6 +34,7 @@ struct Site {
 
 inline constexpr uint32_t kMaxCopies = 1000;
 inline constexpr size_t kMaxDomains = 100;
+inline constexpr size_t kMaxDatabaseSiteName = 57;  // db::kMaxImportedSchema
 inline constexpr uint32_t kMinMemoryMb = 16, kMaxMemoryMb = 1u << 20;
 inline constexpr uint32_t kMinPids = 8, kMaxPids = 1u << 20;
 inline constexpr uint32_t kMaxStartTimeoutS = 3600, kMaxBodyMb = 10240, kMaxSurge = 100;

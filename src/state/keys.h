@@ -31,11 +31,15 @@ inline constexpr std::string_view kKv = "kv/";
 // start as one; the bootstrap rule waits for every registered node (src/rules/db_cluster.h).
 inline constexpr std::string_view kDbNode = "db-node/";
 // "db-secret/<name>": a database secret sealed with the cluster key (src/auth/sealed_secret.h):
-// "sst" (the state transfer user's password), later each site's user.
+// "sst" (the state transfer user's password) and "site/<site>" (each site's user).
 inline constexpr std::string_view kDbSecret = "db-secret/";
 // "db-ready/<site>": the writer's node made the site's schema and user (JSON {by, at_ms}); its
 // copies start only then, so their first connection finds the database.
 inline constexpr std::string_view kDbReady = "db-ready/";
+// "db-drop/<site>": `site delete --drop-database` asked for the site's database to go (JSON
+// {at_ms}); the writer's node drops its schema and user, then removes this and the site's
+// database keys. Without it a deleted site's database stays.
+inline constexpr std::string_view kDbDrop = "db-drop/";
 
 inline std::string Join(std::string_view prefix, std::string_view a) {
   std::string key(prefix);
@@ -73,5 +77,6 @@ inline std::string Token(std::string_view name) { return Join(kToken, name); }
 inline std::string DbNode(std::string_view node) { return Join(kDbNode, node); }
 inline std::string DbSecret(std::string_view name) { return Join(kDbSecret, name); }
 inline std::string DbReady(std::string_view site) { return Join(kDbReady, site); }
+inline std::string DbDrop(std::string_view site) { return Join(kDbDrop, site); }
 
 }  // namespace starling::keys

@@ -5,11 +5,14 @@
 // dies under a stream of acknowledged inserts and none is lost; after every agent and
 // every mariadbd is killed at once (a power cut) they form it again by themselves, with every row
 // and the same history; a node whose database files are wiped rejoins by a full state transfer.
+// Through the CLI: a site's database dumped and imported (all or nothing), kept when its site is
+// deleted, dropped when asked.
 #include "tests/integration/db.h"
 
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <string>
@@ -33,6 +36,135 @@ std::string DbExtra(int index, uint16_t endpoint_port) {
       "roles = [\"worker\", \"db\"]\n[db]\nport = {}\ngalera_port = {}\nist_port = {}\n"
       "sst_port = {}\nbuffer_pool_mb = 32\ngcache_mb = 32\nendpoint = \"127.0.0.{}:{}\"\n",
       FreePort(), FreePort(), FreePort(), FreePort(), index + 1, endpoint_port);
+}
+
+// Shell-quoted CLI of the cluster's first agent (its key file is in the environment).
+std::string Cli(Cluster& cluster) {
+  return fmt::format("{} --api 127.0.0.1:{} ", STARLING_BINARY, cluster.agents()[0].api_port);
+}
+
+// The rows of `sql` on `agent`'s member, after what the cluster committed, as "a,b;c,d".
+std::string Show(const Cluster& cluster, const Cluster::Agent& agent, const std::string& sql) {
+  auto connection = RootConnection(cluster, agent);
+  REQUIRE(connection->Execute("SET SESSION wsrep_sync_wait = 1").ok());
+  auto rows = connection->Query(sql);
+  INFO(sql << ": " << rows.status().ToString());
+  REQUIRE(rows.ok());
+  std::string text;
+  for (const auto& row : *rows) {
+    if (!text.empty()) text += ";";
+    for (size_t i = 0; i < row.size(); ++i) text += (i ? "," : "") + row[i].value_or("NULL");
+  }
+  return text;
+}
+
+// `site`'s database dumped and imported through the CLI, as an operator would: a dump is whole
+// and imports back; a dump that does not apply, one that names a database and one with a table
+// Galera would not replicate change nothing and leave no staging schema; a good import is on
+// every member.
+void DumpAndImport(Cluster& cluster, const std::string& site) {
+  const auto& agents = cluster.agents();
+  const std::string cli = Cli(cluster);
+  const fs::path dump = cluster.dir() / "shop.sql";
+  const std::string dumped = RunCommand(cli + "db dump " + site + " -o " + dump.string() + " 2>&1");
+  INFO(dumped);
+  REQUIRE(fs::exists(dump));
+  const std::string text = Cluster::ReadAll(dump.string());
+  CHECK_THAT(text, Catch::Contains("CREATE TABLE `visits`"));
+  CHECK_THAT(text, Catch::Contains("-- Dump completed"));
+  CHECK_FALSE(fs::exists(dump.string() + ".partial"));
+  // On stdout too, the same tables.
+  const std::string streamed = RunCommand(cli + "db dump " + site);
+  CHECK_THAT(streamed, Catch::Contains("INSERT INTO `visits`"));
+
+  const std::string visits = "SELECT COUNT(*) FROM shop.visits";
+  const std::string before = Show(cluster, agents[1], visits);
+  const std::string staging =
+      "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE "
+      "SCHEMA_NAME = 'shop$import'";
+  auto import = [&](const std::string& name, const std::string& sql) {
+    const fs::path file = cluster.dir() / name;
+    std::ofstream(file) << sql;
+    return RunCommand(cli + "db import " + site + " < " + file.string() + " 2>&1; echo exit=$?");
+  };
+  // A dump cut in the middle of a statement, after a table it made: nothing of it lands.
+  const std::string broken =
+      import("broken.sql",
+             "CREATE TABLE extra (id INT PRIMARY KEY);\nINSERT INTO visits (who) "
+             "VALUES ('x');\nINSERT INTO extra VALUES (1), (2");
+  CHECK_THAT(broken, Catch::Contains("does not apply") && Catch::Contains("unchanged") &&
+                         Catch::Contains("exit=2"));
+  const std::string named = import("named.sql", "USE mysql;\nCREATE TABLE x (id INT);\n");
+  CHECK_THAT(named, Catch::Contains("names a database") && Catch::Contains("exit=2"));
+  const std::string myisam =
+      import("myisam.sql", "CREATE TABLE extra (id INT PRIMARY KEY) ENGINE=MyISAM;\n");
+  CHECK_THAT(myisam, Catch::Contains("only InnoDB") && Catch::Contains("exit=2"));
+  for (const auto& agent : agents) {
+    CHECK(Show(cluster, agent, visits) == before);
+    CHECK(Show(cluster, agent, staging) == "0");
+    CHECK(Show(cluster, agent,
+               "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'extra'") == "0");
+  }
+
+  // A good one, from a pipe: its table is on every member; the site's others are untouched.
+  const std::string piped = RunCommand(
+      "printf 'CREATE TABLE extra (id INT PRIMARY KEY);\\nINSERT INTO extra VALUES (1), (2);\\n' "
+      "| " +
+      cli + "db import " + site + " 2>&1; echo exit=$?");
+  CHECK_THAT(piped,
+             Catch::Contains("1 table(s), 0 of them replacing") && Catch::Contains("exit=0"));
+  // The first dump back, after a row more: visits is the dump's again (replaced whole).
+  {
+    auto root = RootConnection(cluster, agents[0]);
+    REQUIRE(root->Execute("INSERT INTO shop.visits (who) VALUES ('later')").ok());
+  }
+  const std::string back =
+      RunCommand(cli + "db import " + site + " " + dump.string() + " 2>&1; echo exit=$?");
+  CHECK_THAT(back, Catch::Contains("1 of them replacing") && Catch::Contains("exit=0"));
+  for (const auto& agent : agents) {
+    CHECK(Show(cluster, agent, "SELECT id FROM shop.extra ORDER BY id") == "1;2");
+    CHECK(Show(cluster, agent, visits) == before);
+    CHECK(Show(cluster, agent, staging) == "0");
+  }
+}
+
+// Deleting a site keeps its database unless asked: `shop` deleted, its dump still works;
+// `scratch` deleted with --drop-database, its schema and user go from every member.
+void DeleteSites(Cluster& cluster) {
+  const auto& agents = cluster.agents();
+  const std::string cli = Cli(cluster);
+  const std::string made = RunCommand(
+      cli + "site create scratch --domain scratch.example.com --database --ack all-live 2>&1");
+  INFO(made);
+  REQUIRE(WaitFor(std::chrono::seconds(30), [&] {
+    auto settings = Cluster::Api(agents[0], "GET", "/v1/db/sites/scratch");
+    return settings && settings->first == 200 &&
+           Show(cluster, agents[2], "SELECT COUNT(*) FROM mysql.user WHERE User = 'scratch'") ==
+               "1";
+  }));
+  const std::string dropped =
+      RunCommand(cli + "site delete scratch --drop-database --ack all-live 2>&1");
+  CHECK_THAT(dropped, Catch::Contains("dropped by the writer's node"));
+  const bool gone = WaitFor(std::chrono::seconds(30), [&] {
+    for (const auto& agent : agents) {
+      if (Show(cluster, agent,
+               "SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "
+               "'scratch') + (SELECT COUNT(*) FROM mysql.user WHERE User = 'scratch')") != "0") {
+        return false;
+      }
+    }
+    return true;
+  });
+  CHECK(gone);
+  CHECK_THAT(RunCommand(cli + "db dump scratch 2>&1; echo exit=$?"),
+             Catch::Contains("no database kept") && Catch::Contains("exit=3"));
+
+  const std::string kept = RunCommand(cli + "site delete shop --ack all-live 2>&1");
+  CHECK_THAT(kept, Catch::Contains("its database is kept"));
+  CHECK_THAT(RunCommand(cli + "db dump shop"), Catch::Contains("CREATE TABLE `visits`"));
+  for (const auto& agent : agents) {
+    CHECK(Show(cluster, agent, "SELECT COUNT(*) FROM shop.visits") != "0");
+  }
 }
 
 TEST_CASE(
@@ -109,6 +241,7 @@ TEST_CASE(
   REQUIRE(settings);
   CHECK(settings->second["name"] == "shop");
   CHECK_FALSE(settings->second.contains("password"));
+  DumpAndImport(cluster, "shop");
 
   // The writer's machine dies (its agent, mariadbd and endpoint killed) under a stream of
   // single-row inserts through another node's endpoint: every acknowledged row is on both
@@ -207,6 +340,8 @@ TEST_CASE(
   const std::string log = Cluster::ReadAll(
       (cluster.dir() / agents[2].name / "mariadb" / "run" / "mariadb.err").string());
   CHECK_THAT(log, Catch::Contains("SST received") || Catch::Contains("SST succeeded"));
+
+  DeleteSites(cluster);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "base/file.h"
+#include "src/process/piped.h"
 #include "src/process/run.h"
 
 namespace starling::process {
@@ -149,6 +150,58 @@ TEST_CASE("RunProgram collects output and exit codes, and kills at its timeout",
   REQUIRE(slow.ok());
   CHECK(slow->exit_code == -1);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+}
+
+TEST_CASE("RunProgram reads its stdin from a file", "[unit]") {
+  TempDir dir;
+  const fs::path input = dir.path / "in.txt";
+  std::ofstream(input) << "one\ntwo\n";
+  auto counted = RunProgram({"wc", "-l"}, {.input_file = input.string()});
+  REQUIRE(counted.ok());
+  CHECK(counted->exit_code == 0);
+  CHECK(counted->output == "2\n");
+  auto missing = RunProgram({"cat"}, {.input_file = (dir.path / "none").string()});
+  CHECK_FALSE(missing.ok());  // no such input: not started, not run on an empty stdin
+}
+
+TEST_CASE("a piped program's output is read as it comes; its failure says why", "[unit]") {
+  TempDir dir;
+  auto program = PipedProgram::Start(
+      {.argv = {"sh", "-c", "seq 1 20000"}, .output_file = (dir.path / "err").string()});
+  REQUIRE(program.ok());
+  std::string all;
+  char buffer[1000];
+  for (;;) {
+    auto got = (*program)->Read(buffer, sizeof buffer);
+    REQUIRE(got.ok());
+    if (*got == 0) break;
+    CHECK(*got <= sizeof buffer);
+    all.append(buffer, *got);
+  }
+  CHECK(all.size() == 108894);  // "1\n" .. "20000\n"
+  CHECK(all.substr(all.size() - 6) == "20000\n");
+
+  auto failing = PipedProgram::Start({.argv = {"sh", "-c",
+                                               "echo part; echo 'no such table' >&2; "
+                                               "exit 2"},
+                                      .output_file = (dir.path / "err2").string()});
+  REQUIRE(failing.ok());
+  auto first = (*failing)->Read(buffer, sizeof buffer);
+  REQUIRE(first.ok());
+  CHECK(std::string(buffer, *first) == "part\n");
+  auto end = (*failing)->Read(buffer, sizeof buffer);
+  REQUIRE_FALSE(end.ok());
+  CHECK_THAT(end.status().message(),
+             Catch::Contains("exited with 2") && Catch::Contains("no such table"));
+
+  // A reader that goes away ends the program (and what it started) with it.
+  auto endless = PipedProgram::Start({.argv = {"sh", "-c", "yes & wait"}});
+  REQUIRE(endless.ok());
+  REQUIRE((*endless)->Read(buffer, sizeof buffer).ok());
+  const pid_t shell = (*endless)->pid();
+  CHECK_FALSE(Members(shell).empty());
+  endless->reset();
+  CHECK(Members(shell).empty());
 }
 
 }  // namespace

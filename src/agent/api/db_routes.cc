@@ -1,9 +1,17 @@
 // /v1/db: this node's part of the database cluster (DESIGN.md §10): its Galera member
 // (src/agent/database.h) on a db node, its copies' endpoint (src/agent/db_endpoint.h) on a
-// worker; and a site's database settings, as its copies get them (src/agent/site_database.h).
+// worker; a site's database settings, as its copies get them (src/agent/site_database.h); and
+// its dump and import (src/agent/db_transfer.h).
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
 #include "src/agent/api/context.h"
 #include "src/agent/database.h"
 #include "src/agent/db_endpoint.h"
+#include "src/agent/db_transfer.h"
+#include "src/agent/member_views.h"
+#include "src/agent/membership.h"
 #include "src/agent/site_database.h"
 #include "src/sites/site.h"
 
@@ -35,6 +43,32 @@ Result<Json> SiteDatabase(const Context& c, const std::string& site, bool passwo
   return answer;
 }
 
+// How this node reaches `site`'s database for a dump or an import: the writer gossip shows.
+Result<db::ClientLogin> LoginFor(const Context& c, const std::string& site) {
+  auto nodes = std::make_shared<std::vector<rules::DbNodeView>>();
+  auto viewed = c.OnIo([&c, nodes] {
+    *nodes = DbNodes(c.membership->core());
+    return Json();
+  });
+  if (!viewed.ok()) return viewed.status();
+  return SiteLogin(*c.log, c.sealer->keyring(), site, *nodes);
+}
+
+// Where a transfer keeps its option file meanwhile: the uploads' directory (0700).
+std::string WorkDir(const Context& c) {
+  return (std::filesystem::path(c.config.data_dir) / "uploads").string();
+}
+
+// A running dump as an answer's body.
+class DumpBody : public BodySource {
+ public:
+  explicit DumpBody(std::unique_ptr<DumpStream> stream) : stream_(std::move(stream)) {}
+  Result<size_t> Read(char* buffer, size_t size) override { return stream_->Read(buffer, size); }
+
+ private:
+  std::unique_ptr<DumpStream> stream_;
+};
+
 }  // namespace
 
 std::vector<Route> DbRoutes(Context& context) {
@@ -55,6 +89,38 @@ std::vector<Route> DbRoutes(Context& context) {
       // The password: for who may operate the site.
       {Method::kGet, R"(/v1/db/sites/([^/]+)/password)", kOperateSite,
        [c](const Request& request) { return SiteDatabase(*c, request.Match(1), true); }},
+      // Its dump, streamed from mariadb-dump at the writer: for who may operate the site.
+      {.method = Method::kGet,
+       .pattern = R"(/v1/db/sites/([^/]+)/dump)",
+       .access = kOperateSite,
+       .source = [c](const Request& request) -> Result<std::unique_ptr<BodySource>> {
+         const std::string site = request.Match(1);
+         auto login = LoginFor(*c, site);
+         if (!login.ok()) return login.status();
+         auto stream = StartDump(*login, sites::DatabaseName(site), WorkDir(*c));
+         if (!stream.ok()) return stream.status();
+         return std::unique_ptr<BodySource>(new DumpBody(std::move(*stream)));
+       }},
+      // A dump applied to it, all or nothing (src/db/transfer.h).
+      {.method = Method::kPost,
+       .pattern = R"(/v1/db/sites/([^/]+)/import)",
+       .access = kOperateSite,
+       .handler = [c](const Request& request) -> Result<Json> {
+         const std::string site = request.Match(1);
+         auto login = LoginFor(*c, site);
+         if (!login.ok()) return login.status();
+         auto report =
+             ImportDump(*login, sites::DatabaseName(site), request.body_file, WorkDir(*c));
+         if (!report.ok()) return report.status();
+         spdlog::info("db: a dump of {} bytes imported into {}'s database ({} tables)",
+                      report->bytes, site, report->tables.size());
+         return Json{{"site", site},
+                     {"bytes", report->bytes},
+                     {"tables", report->tables},
+                     {"replaced", report->replaced}};
+       },
+       .body = BodyKind::kFile,
+       .max_body_bytes = static_cast<size_t>(c->config.db.max_import_mb) << 20},
   };
 }
 

@@ -131,9 +131,31 @@ MHD_Result CollectHeader(void* into, MHD_ValueKind, const char* key, const char*
   return MHD_YES;
 }
 
+// A streamed answer's next bytes (MHD's content reader, on the connection's thread).
+ssize_t ReadSource(void* cls, uint64_t, char* buffer, size_t size) {
+  auto* source = static_cast<std::shared_ptr<BodySource>*>(cls);
+  auto got = (*source)->Read(buffer, size);
+  if (!got.ok()) {
+    spdlog::error("http: a streamed answer stopped: {}", got.status().ToString());
+    return MHD_CONTENT_READER_END_WITH_ERROR;  // no last chunk: the client sees it cut
+  }
+  if (*got == 0) return MHD_CONTENT_READER_END_OF_STREAM;
+  return static_cast<ssize_t>(*got);
+}
+
+void FreeSource(void* cls) { delete static_cast<std::shared_ptr<BodySource>*>(cls); }
+
 MHD_Result Send(MHD_Connection* connection, const Answer& answer) {
-  MHD_Response* response = MHD_create_response_from_buffer(
-      answer.body.size(), const_cast<char*>(answer.body.data()), MHD_RESPMEM_MUST_COPY);
+  MHD_Response* response = nullptr;
+  if (answer.source) {
+    auto* holder = new std::shared_ptr<BodySource>(answer.source);
+    response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, ReadSource, holder,
+                                                 FreeSource);
+    if (response == nullptr) delete holder;
+  } else {
+    response = MHD_create_response_from_buffer(
+        answer.body.size(), const_cast<char*>(answer.body.data()), MHD_RESPMEM_MUST_COPY);
+  }
   if (response == nullptr) return MHD_NO;
   MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, answer.content_type.c_str());
   const MHD_Result queued =
@@ -450,6 +472,13 @@ Answer Server::Serve(const Route* route, bool path_known, Request request, std::
   }
   Result<Json> answer = Status::IoError("internal error");
   try {
+    if (route->source) {
+      auto source = route->source(request);
+      if (!source.ok()) {
+        return ErrorAnswer(HttpStatusOf(source.status().code()), source.status());
+      }
+      return {200, "application/octet-stream", "", std::shared_ptr<BodySource>(std::move(*source))};
+    }
     answer = route->handler(request);
   } catch (const Json::type_error& e) {
     // A body field of the wrong type (a number where a name goes): the client's mistake. Logged,

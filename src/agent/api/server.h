@@ -89,6 +89,18 @@ struct Request {
 // string served as Prometheus text.
 using Handler = std::function<Result<Json>(const Request&)>;
 
+// A body made as it is sent (a database dump), never held whole: Read gives the next bytes and 0
+// at the end. An error after the answer began closes the connection before the body's last
+// chunk, so the client sees a cut body, never one that looks complete. Read on the
+// connection's thread (it may block).
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  virtual Result<size_t> Read(char* buffer, size_t size) = 0;
+};
+// A streamed answer (200, application/octet-stream), or an error answered as any other.
+using SourceHandler = std::function<Result<std::unique_ptr<BodySource>>(const Request&)>;
+
 // What routes need, by name (auth::Access): the role, and the group naming the site.
 inline const auth::Access kRead{auth::Role::kReadonly};
 inline const auth::Access kReadSite{auth::Role::kReadonly, 1};
@@ -105,6 +117,7 @@ struct Route {
   BodyKind body = BodyKind::kNone;
   bool text = false;
   size_t max_body_bytes = 0;  // 0: ServerOptions::max_body_bytes
+  SourceHandler source;       // set instead of `handler`: the answer is streamed
 };
 
 // What goes back to the client.
@@ -112,6 +125,7 @@ struct Answer {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::shared_ptr<BodySource> source;  // a streamed body instead of `body`
 };
 
 // Who sent a request that came over TCP, from its Authorization header (and

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "src/agent/api/context.h"
+#include "src/agent/clock.h"
 #include "src/agent/site_database.h"
 #include "src/sites/site.h"
 #include "src/state/keys.h"
@@ -130,7 +131,20 @@ std::vector<Route> SiteRoutes(Context& context) {
          auto existing = LoadSite(*c->log, name);
          if (!existing.ok()) return existing.status();
          if (!existing->has_value()) return Status::NotFound("no site '" + name + "'");
-         return WriteAnswer(*c, *options, {{sites::Key(name), "", true}}, {{"deleted", name}});
+         // Its database stays unless asked for (the writer's node drops it: keys::DbDrop).
+         std::vector<Put> puts = {{sites::Key(name), "", true}};
+         Json answer = {{"deleted", name}};
+         if (request.Has("drop_database")) {
+           const std::string drop = request.Param("drop_database");
+           if (drop != "1" && drop != "true") {
+             return Status::InvalidArgument("drop_database is 1 or true");
+           }
+           puts.push_back({keys::DbDrop(name), Json{{"at_ms", WallMs()}}.dump()});
+           answer["database"] = "dropping";
+         } else if ((*existing)->database) {
+           answer["database"] = "kept";
+         }
+         return WriteAnswer(*c, *options, std::move(puts), std::move(answer));
        }},
   };
 }

@@ -18,6 +18,7 @@ struct State {
   std::string site;
   bool show_password = false;
   std::string file;  // dump: where to (else stdout); import: from where (else stdin)
+  WriteFlags write;
 };
 
 constexpr int kTransferTimeoutS = 3600;
@@ -164,6 +165,18 @@ void AddDbCommands(CLI::App& app, Globals* g, int* exit_code) {
     } else {
       std::printf("password  (--show-password; copies get it as DB_PASSWORD)\n");
     }
+    return 0;
+  });
+
+  auto* forget = db->add_subcommand(
+      "forget", "Remove a db node gone for good from the registry the cold-start rule waits for");
+  forget->add_option("node", s->site, "Node name")->required();
+  AddWriteFlags(forget, &s->write);
+  OnRun(forget, exit_code, [g, s]() -> int {
+    auto answer = Call(g->api, "DELETE", "/v1/db/nodes/" + s->site + s->write.Query(), nullptr,
+                       s->write.WaitSeconds());
+    if (!answer.ok()) return Fail(answer.status());
+    std::printf("db node %s forgotten: a cold start no longer waits for it\n", s->site.c_str());
     return 0;
   });
 

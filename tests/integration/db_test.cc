@@ -6,7 +6,8 @@
 // every mariadbd is killed at once (a power cut) they form it again by themselves, with every row
 // and the same history; a node whose database files are wiped rejoins by a full state transfer.
 // Through the CLI: a site's database dumped and imported (all or nothing), kept when its site is
-// deleted, dropped when asked.
+// deleted, dropped when asked; a db node gone for good forgotten, so that the others' cold start
+// no longer waits for it.
 #include "tests/integration/db.h"
 
 #include <atomic>
@@ -342,6 +343,29 @@ TEST_CASE(
   CHECK_THAT(log, Catch::Contains("SST received") || Catch::Contains("SST succeeded"));
 
   DeleteSites(cluster);
+
+  // A db node gone for good: not forgotten while it runs; once stopped, forgotten, and a power
+  // cut of the other two forms the cluster again without it (the rule no longer waits for it).
+  const std::string cli = Cli(cluster);
+  CHECK_THAT(RunCommand(cli + "db forget db-3 2>&1; echo exit=$?"),
+             Catch::Contains("is alive") && Catch::Contains("exit=4"));
+  CHECK_THAT(RunCommand(cli + "db forget db-9 2>&1; echo exit=$?"),
+             Catch::Contains("no db node 'db-9'") && Catch::Contains("exit=3"));
+  Cluster::Kill(agents[2], SIGTERM);  // it leaves; its mariadbd ends with it
+  std::string forgot;
+  REQUIRE(WaitFor(std::chrono::seconds(30), [&] {
+    forgot = RunCommand(cli + "db forget db-3 --ack all-live 2>&1; echo exit=$?");
+    return forgot.find("exit=0") != std::string::npos;
+  }));
+  CHECK_THAT(forgot, Catch::Contains("forgotten"));
+  for (size_t i = 0; i < 2; ++i) {
+    Cluster::Kill(agents[i], SIGKILL);
+    cluster.KillDatabase(agents[i], SIGKILL);
+  }
+  for (int i = 1; i >= 0; --i) cluster.Start(agents[static_cast<size_t>(i)]);
+  const std::vector<Cluster::Agent> pair(agents.begin(), agents.begin() + 2);
+  REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return AllSynced(pair, 2) == uuid; }));
+  for (const auto& agent : pair) CHECK(Rows(cluster, agent, "t.x") == written);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "src/agent/membership.h"
 #include "src/agent/site_database.h"
 #include "src/sites/site.h"
+#include "src/state/keys.h"
 
 namespace starling::agent::api {
 namespace {
@@ -100,6 +101,35 @@ std::vector<Route> DbRoutes(Context& context) {
          auto stream = StartDump(*login, sites::DatabaseName(site), WorkDir(*c));
          if (!stream.ok()) return stream.status();
          return std::unique_ptr<BodySource>(new DumpBody(std::move(*stream)));
+       }},
+      // A db node gone for good leaves the bootstrap rule's registry (keys::DbNode): otherwise a
+      // cold start of the others waits for it forever. Never a node gossip shows alive.
+      {Method::kDelete, R"(/v1/db/nodes/([^/]+))", kAdminOnly,
+       [c](const Request& request) -> Result<Json> {
+         auto options = WriteParams(request);
+         if (!options.ok()) return options.status();
+         const std::string node = request.Match(1);
+         if (!gossip::IsValidName(node)) {
+           return Status::InvalidArgument("a node name is 1-64 characters of [A-Za-z0-9._-]");
+         }
+         auto entry = c->log->Get(keys::DbNode(node));
+         if (!entry.ok()) return entry.status();
+         if (!entry->has_value() || (*entry)->tombstone) {
+           return Status::NotFound("no db node '" + node + "' is registered");
+         }
+         auto status = c->OnIo([c, node]() -> Result<Json> {
+           const gossip::Member* member = c->membership->core().FindMember(node);
+           return Json(member == nullptr ? "unknown"
+                                         : std::string(gossip::MemberStatusName(member->status)));
+         });
+         if (!status.ok()) return status.status();
+         if (*status == "alive" || *status == "suspect") {
+           return Status::FailedPrecondition(
+               node + " is " + status->get<std::string>() +
+               ": forget only a db node gone for good (stop it first; a node that returns "
+               "registers again)");
+         }
+         return WriteAnswer(*c, *options, {{keys::DbNode(node), "", true}}, {{"forgotten", node}});
        }},
       // A dump applied to it, all or nothing (src/db/transfer.h).
       {.method = Method::kPost,

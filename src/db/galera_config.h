@@ -31,10 +31,13 @@ struct GaleraOptions {
   uint32_t gcache_mb = 128;       // Galera's write-set cache: how far behind IST still reaches
   uint32_t max_connections = 200;
   // How long a silent member may stall the others' commits before it is evicted
-  // (evs.suspect_timeout; Galera's default 5 s). Every commit waits for every member, so this is
-  // the dark time of writes when a member's machine dies: 1.5 s here, with keepalives every
-  // 0.5 s (1 s kept three members from forming a cluster on a loaded 2-core machine, during
-  // their state transfers); a member evicted by mistake rejoins by IST.
+  // (evs.suspect_timeout; Galera's default 5 s). Every commit waits for every member, so this,
+  // plus the check period and the new view's formation, is the dark time of writes when a
+  // member dies: 1.5 s here (1 s kept three members from forming a cluster on a loaded 2-core
+  // machine, during their state transfers), with keepalives, inactivity checks and join
+  // retransmissions every 0.2 s (Galera's defaults 1 s, 0.5 s and 1 s: the view after an
+  // eviction waited for a join retransmission; dark 2.5-3.7 s before, 1.7-1.9 s after, in
+  // scripts/bench/db); a member evicted by mistake rejoins by IST.
   uint32_t suspect_timeout_ms = 1500;
   std::string provider = "/usr/lib/galera/libgalera_smm.so";
 };

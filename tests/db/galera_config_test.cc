@@ -31,8 +31,9 @@ TEST_CASE("Galera config: a joining member's option file", "[unit]") {
         "wsrep_cluster_address=gcomm://10.0.0.2:4567,10.0.0.3:4567\n", "wsrep_node_name=db-1\n",
         "wsrep_node_address=10.0.0.1:4567\n",
         "wsrep_provider_options=\"base_host=10.0.0.1;base_port=4567;ist.recv_addr=10.0.0.1:4568;"
-        "gcache.size=128M;evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S;"
-        "evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT3.0S;evs.install_timeout=PT3.0S\"\n",
+        "gcache.size=128M;evs.keepalive_period=PT0.2S;evs.inactive_check_period=PT0.2S;"
+        "evs.join_retrans_period=PT0.2S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT3.0S;"
+        "evs.install_timeout=PT3.0S\"\n",
         "wsrep_sst_method=mariabackup\n", "wsrep_sst_auth=starling_sst:s3cretAbc\n",
         "wsrep_sst_receive_address=10.0.0.1:4444\n"}) {
     CHECK_THAT(text, Catch::Contains(line));

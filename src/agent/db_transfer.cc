@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "src/agent/address.h"
 #include "src/agent/site_database.h"
@@ -122,6 +123,28 @@ Result<std::vector<std::string>> StagedTables(db::Connection& connection,
   return tables;
 }
 
+// What the mariadb client said about the statement that failed: its ERROR line (it also echoes
+// the statement), with a hint when the dump fills a table it does not make.
+std::string ClientError(const process::ProgramResult& applied, const std::string& staging) {
+  std::string said;
+  std::istringstream lines(applied.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("ERROR")) said = line;
+  }
+  if (said.empty()) {
+    said = applied.output;
+    while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
+  }
+  if (said.empty()) return "mariadb exited with " + std::to_string(applied.exit_code);
+  if (said.find("ERROR 1146") != std::string::npos && said.find(staging) != std::string::npos) {
+    said +=
+        " (an import is a dump that makes the tables it fills, as mariadb-dump writes; its "
+        "tables replace the site's. To run statements on the live database, connect with the "
+        "settings of db show --show-password)";
+  }
+  return said;
+}
+
 }  // namespace
 
 Result<db::ClientLogin> SiteLogin(const LogDriver& log, const net::Keyring& keyring,
@@ -216,11 +239,8 @@ Result<ImportReport> ImportDump(const db::ClientLogin& login, const std::string&
                                      {.timeout = kImportTimeout, .input_file = dump_file});
   if (!applied.ok()) return cleanup(applied.status());
   if (applied->exit_code != 0) {
-    std::string said = applied->output;
-    while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
-    return cleanup(Status::InvalidArgument(
-        "the dump does not apply: " +
-        (said.empty() ? "mariadb exited with " + std::to_string(applied->exit_code) : said)));
+    return cleanup(
+        Status::InvalidArgument("the dump does not apply: " + ClientError(*applied, staging)));
   }
   auto tables = StagedTables(connection, staging);
   if (!tables.ok()) return cleanup(tables.status());

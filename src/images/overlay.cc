@@ -12,12 +12,33 @@
 
 namespace starling::images {
 
+namespace {
+
+// The id-mapped view of layer `i` under `copy_dir`.
+std::string LowerPath(const std::string& copy_dir, size_t i) {
+  return copy_dir + (i == 0 ? "/lower" : "/lower-" + std::to_string(i));
+}
+
+}  // namespace
+
 Result<OverlayMount> MountOverlay(const std::string& image, const std::string& copy_dir,
                                   uint32_t id_base) {
-  OverlayMount mount{copy_dir + "/root", copy_dir + "/upper", ""};
+  return MountOverlay(std::vector<std::string>{image}, copy_dir, id_base);
+}
+
+Result<OverlayMount> MountOverlay(const std::vector<std::string>& layers,
+                                  const std::string& copy_dir, uint32_t id_base) {
+  if (layers.empty() || layers.size() > kMaxLayers) {
+    return Status::InvalidArgument("a copy's root has 1 to " + std::to_string(kMaxLayers) +
+                                   " layers");
+  }
+  OverlayMount mount{copy_dir + "/root", copy_dir + "/upper", {}};
   const std::string work = copy_dir + "/work";
   // Paths with these characters would be misread inside the option string.
-  for (const std::string& path : {image, mount.upper, work}) {
+  std::vector<std::string> checked = layers;
+  checked.push_back(mount.upper);
+  checked.push_back(work);
+  for (const std::string& path : checked) {
     if (path.find_first_of(",:\\") != std::string::npos) {
       return Status::InvalidArgument("overlay paths may not contain ',', ':' or a backslash: '" +
                                      path + "'");
@@ -34,27 +55,39 @@ Result<OverlayMount> MountOverlay(const std::string& image, const std::string& c
   if (::chmod(copy_dir.c_str(), id_base == 0 ? 0700 : 0710) != 0) {
     return Status::IoError("cannot restrict '" + copy_dir + "': " + std::strerror(errno));
   }
-  std::string lower = image;
+  std::vector<std::string> lowers = layers;
   if (id_base != 0) {
-    mount.lower = copy_dir + "/lower";
-    if (::mkdir(mount.lower.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Status::IoError("cannot create '" + mount.lower + "': " + std::strerror(errno));
-    }
     if (::chown(copy_dir.c_str(), 0, id_base) != 0 ||
         ::chown(mount.upper.c_str(), id_base, id_base) != 0 ||
         ::chown(work.c_str(), id_base, id_base) != 0) {
       return Status::IoError("cannot give '" + copy_dir +
                              "' to its copy's ids: " + std::strerror(errno));
     }
-    if (Status s = MountIdmapped(image, mount.lower, id_base); !s.ok()) return s;
-    lower = mount.lower;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const std::string view = LowerPath(copy_dir, i);
+      if (::mkdir(view.c_str(), 0700) != 0 && errno != EEXIST) {
+        const Status failed =
+            Status::IoError("cannot create '" + view + "': " + std::strerror(errno));
+        UnmountOverlay(mount).IgnoreError();
+        return failed;
+      }
+      if (Status s = MountIdmapped(layers[i], view, id_base); !s.ok()) {
+        UnmountOverlay(mount).IgnoreError();
+        return s;
+      }
+      mount.lowers.push_back(view);
+      lowers[i] = view;
+    }
   }
-  const std::string options = "lowerdir=" + lower + ",upperdir=" + mount.upper + ",workdir=" + work;
+  std::string lowerdir;
+  for (const std::string& lower : lowers) lowerdir += (lowerdir.empty() ? "" : ":") + lower;
+  const std::string options =
+      "lowerdir=" + lowerdir + ",upperdir=" + mount.upper + ",workdir=" + work;
   // nosuid: a setuid file gives nothing, whether it came in the image or the copy wrote it.
   if (::mount("overlay", mount.root.c_str(), "overlay", MS_NODEV | MS_NOSUID, options.c_str()) !=
       0) {
     const int error = errno;
-    if (!mount.lower.empty()) ::umount2(mount.lower.c_str(), MNT_DETACH);
+    for (const std::string& view : mount.lowers) ::umount2(view.c_str(), MNT_DETACH);
     if (error == EPERM || error == ENODEV || error == EINVAL) {
       return Status::Unavailable("overlayfs unavailable for '" + mount.root + "' (" +
                                  std::strerror(error) +
@@ -82,7 +115,9 @@ Status Unmount(const std::string& path) {
 }  // namespace
 
 OverlayMount OverlayOf(const std::string& copy_dir) {
-  return {copy_dir + "/root", copy_dir + "/upper", copy_dir + "/lower"};
+  OverlayMount mount{copy_dir + "/root", copy_dir + "/upper", {}};
+  for (size_t i = 0; i < kMaxLayers; ++i) mount.lowers.push_back(LowerPath(copy_dir, i));
+  return mount;
 }
 
 Status RemoveCopyDir(const std::string& copy_dir) {
@@ -95,9 +130,11 @@ Status RemoveCopyDir(const std::string& copy_dir) {
 Status UnmountOverlay(const OverlayMount& mount) {
   // Both, whatever the first says: a view of the image left mounted under the copy's directory
   // must never meet the removal of that directory.
-  const Status root = Unmount(mount.root);
-  const Status lower = mount.lower.empty() ? Status::Ok() : Unmount(mount.lower);
-  return root.ok() ? lower : root;
+  Status result = Unmount(mount.root);
+  for (const std::string& view : mount.lowers) {
+    if (Status s = Unmount(view); !s.ok() && result.ok()) result = s;
+  }
+  return result;
 }
 
 }  // namespace starling::images

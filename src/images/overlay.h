@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 
@@ -13,8 +14,17 @@ namespace starling::images {
 struct OverlayMount {
   std::string root;   // the merged tree the copy runs in: <copy_dir>/root
   std::string upper;  // the copy's writes: <copy_dir>/upper
-  std::string lower;  // the image's id-mapped view, <copy_dir>/lower; empty when not mapped
+  // The layers' id-mapped views, top first: <copy_dir>/lower, lower-1, ...; empty when not mapped.
+  std::vector<std::string> lowers;
 };
+
+// The most read-only layers a copy's root has (a site's version over its stack's is two).
+inline constexpr size_t kMaxLayers = 4;
+
+// Mounts `layers` (materialized image directories, the top one first: a site's version, then the
+// stack it is layered on) under a fresh writable layer in `copy_dir`.
+Result<OverlayMount> MountOverlay(const std::vector<std::string>& layers,
+                                  const std::string& copy_dir, uint32_t id_base = 0);
 
 // Mounts `image` (a materialized image directory) under a fresh writable layer in `copy_dir`.
 // With `id_base` (a copy in a user namespace whose root is host uid `id_base`), the image is seen
@@ -25,7 +35,8 @@ struct OverlayMount {
 Result<OverlayMount> MountOverlay(const std::string& image, const std::string& copy_dir,
                                   uint32_t id_base = 0);
 
-// The mounts under `copy_dir`, at the paths MountOverlay gives them (lower: whether mapped or not).
+// The mounts under `copy_dir`, at the paths MountOverlay gives them (every possible lower: whether
+// mapped or not).
 OverlayMount OverlayOf(const std::string& copy_dir);
 
 // Unmounts what is under `copy_dir` (OverlayOf) and removes the directory, only once nothing is

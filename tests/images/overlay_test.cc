@@ -73,7 +73,7 @@ TEST_CASE("a copy's overlay in an id range: the image's owners shifted, the copy
     return;
   }
   REQUIRE(mount.ok());
-  REQUIRE_FALSE(mount->lower.empty());
+  REQUIRE(mount->lowers.size() == 1);
   struct stat info {};
   // Seen from the copy's root: the image's www-data file is the range's www-data's, the root
   // directory the range's root's.
@@ -87,8 +87,56 @@ TEST_CASE("a copy's overlay in an id range: the image's owners shifted, the copy
   CHECK(info.st_uid == 33);
   CHECK(Read(fs::path(mount->root) / "www/index.html") == "from the image");
   REQUIRE(UnmountOverlay(*mount).ok());
-  CHECK_FALSE(fs::exists(fs::path(mount->lower) / "www"));  // the mapped view is gone too
+  CHECK_FALSE(fs::exists(fs::path(mount->lowers[0]) / "www"));  // the mapped view is gone too
   CHECK(UnmountOverlay(*mount).ok());
+  fs::remove_all(base);
+}
+
+TEST_CASE("a copy's root layered: a site's version over its stack, in an id range", "[unit]") {
+  if (::geteuid() != 0) {
+    WARN("not root: overlay mounts not exercised");
+    return;
+  }
+  const fs::path base =
+      fs::temp_directory_path() / ("starling-layers-" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  // The stack: a program and a default page; the site: its page over the stack's, and its own.
+  fs::create_directories(base / "stack/usr/bin");
+  fs::create_directories(base / "stack/var/www/html");
+  std::ofstream(base / "stack/usr/bin/server") << "the stack's server";
+  std::ofstream(base / "stack/var/www/html/index.html") << "the stack's default page";
+  fs::create_directories(base / "site/var/www/html");
+  std::ofstream(base / "site/var/www/html/index.html") << "the site's page";
+  std::ofstream(base / "site/var/www/html/about.html") << "about";
+  const uint32_t range = 1u << 24;
+  for (const uint32_t id_base : {0u, range}) {
+    INFO("id base " << id_base);
+    const std::string copy = (base / ("copy-" + std::to_string(id_base))).string();
+    auto mount = MountOverlay({(base / "site").string(), (base / "stack").string()}, copy, id_base);
+    if (!mount.ok() && mount.status().code() == StatusCode::kUnavailable) {
+      WARN(mount.status().message());
+      fs::remove_all(base);
+      return;
+    }
+    REQUIRE(mount.ok());
+    CHECK(mount->lowers.size() == (id_base == 0 ? 0u : 2u));
+    CHECK(Read(fs::path(mount->root) / "usr/bin/server") == "the stack's server");
+    CHECK(Read(fs::path(mount->root) / "var/www/html/index.html") == "the site's page");
+    CHECK(Read(fs::path(mount->root) / "var/www/html/about.html") == "about");
+    std::ofstream(fs::path(mount->root) / "var/www/html/upload.txt") << "written";
+    REQUIRE(UnmountOverlay(OverlayOf(copy)).ok());  // as a restarted agent finds it
+    CHECK_FALSE(fs::exists(fs::path(mount->root) / "usr"));
+    for (const auto& view : mount->lowers) CHECK_FALSE(fs::exists(fs::path(view) / "var"));
+    CHECK(Read(fs::path(mount->upper) / "var/www/html/upload.txt") == "written");
+  }
+  CHECK_FALSE(fs::exists(base / "site/var/www/html/upload.txt"));
+  CHECK_FALSE(fs::exists(base / "stack/var/www/html/upload.txt"));
+  CHECK(MountOverlay(std::vector<std::string>{}, (base / "none").string()).status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(MountOverlay(std::vector<std::string>(kMaxLayers + 1, (base / "site").string()),
+                     (base / "many").string())
+            .status()
+            .code() == StatusCode::kInvalidArgument);
   fs::remove_all(base);
 }
 

@@ -1,5 +1,6 @@
 #include "src/images/registry.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -28,6 +29,43 @@ Result<Hash> FromHex(std::string_view hex) {
 }
 
 }  // namespace
+
+std::string StackImage(std::string_view stack) {
+  return std::string(kStackPrefix) + std::string(stack);
+}
+
+bool IsStackImage(std::string_view image) { return image.starts_with(kStackPrefix); }
+
+Status ValidateStackName(std::string_view stack) {
+  const bool ok = !stack.empty() && stack.size() <= 32 && stack.front() >= 'a' &&
+                  stack.front() <= 'z' && stack.back() != '-' &&
+                  std::all_of(stack.begin(), stack.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                  });
+  if (!ok) {
+    return Status::InvalidArgument("stack name '" + std::string(stack) +
+                                   "' must be 1-32 of a-z, 0-9 and '-', starting with a letter");
+  }
+  return Status::Ok();
+}
+
+Status ValidateDocroot(std::string_view docroot) {
+  if (docroot.size() < 2 || docroot.size() > 255 || docroot.front() != '/' ||
+      docroot.back() == '/') {
+    return Status::InvalidArgument("a docroot is an absolute path like /var/www/html");
+  }
+  size_t start = 1;
+  while (start <= docroot.size()) {
+    const size_t end = std::min(docroot.find('/', start), docroot.size());
+    const std::string_view part = docroot.substr(start, end - start);
+    if (part.empty() || part == "." || part == ".." || part.find('\0') != std::string_view::npos) {
+      return Status::InvalidArgument("docroot '" + std::string(docroot) +
+                                     "' must be a plain absolute path (no '.', '..' or '//')");
+    }
+    start = end + 1;
+  }
+  return Status::Ok();
+}
 
 std::string RecordKey(std::string_view site, std::string_view version) {
   return keys::Image(site, version);
@@ -98,12 +136,17 @@ std::string EncodeRecord(const ImageRecord& record) {
   for (const ChunkRef& chunk : record.manifest_chunks) {
     chunks.push_back({{"hash", Hex(chunk.hash)}, {"size", chunk.size}});
   }
-  return json{{"site", record.site},           {"version", record.version},
-              {"manifest_chunks", chunks},     {"files", record.files},
-              {"bytes", record.bytes},         {"chunks", record.chunks},
-              {"command", record.command},     {"env", record.env},
-              {"pushed_ms", record.pushed_ms}, {"pushed_by", record.pushed_by}}
-      .dump();
+  json body{{"site", record.site},           {"version", record.version},
+            {"manifest_chunks", chunks},     {"files", record.files},
+            {"bytes", record.bytes},         {"chunks", record.chunks},
+            {"command", record.command},     {"env", record.env},
+            {"pushed_ms", record.pushed_ms}, {"pushed_by", record.pushed_by}};
+  if (!record.stack.empty()) {
+    body["stack"] = record.stack;
+    body["stack_version"] = record.stack_version;
+  }
+  if (!record.docroot.empty()) body["docroot"] = record.docroot;
+  return body.dump();
 }
 
 Result<ImageRecord> DecodeRecord(std::string_view bytes) {
@@ -128,6 +171,13 @@ Result<ImageRecord> DecodeRecord(std::string_view bytes) {
     }
     record.pushed_ms = body.value("pushed_ms", int64_t{0});
     record.pushed_by = body.value("pushed_by", std::string());
+    record.stack = body.value("stack", std::string());
+    record.stack_version = body.value("stack_version", std::string());
+    record.docroot = body.value("docroot", std::string());
+    if (!record.stack.empty() &&
+        (!IsStackImage(record.stack) || !FromHex(record.stack_version).ok())) {
+      return Status::Corruption("an image record names a bad stack");
+    }
   } catch (const json::exception& error) {
     return Status::Corruption(std::string("an image record is malformed: ") + error.what());
   }

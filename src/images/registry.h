@@ -26,8 +26,25 @@ struct ImageRecord {
   std::vector<std::pair<std::string, std::string>> env;  // the start command's (push --env)
   int64_t pushed_ms = 0;  // wall clock at the pushing node: the newest push is the current one
   std::string pushed_by;
+  // A site's version layered on a stack (issue 18): the stack's image name (StackImage) and the
+  // version it was pushed on; a copy's root is this version over that one. Empty: a whole root.
+  std::string stack;
+  std::string stack_version;
+  // A stack's version: where a site's tree goes in it (e.g. "/var/www/html").
+  std::string docroot;
   bool operator==(const ImageRecord&) const = default;
 };
+
+// Stacks are images like any other, under a name no site can have ('.' is not in site names):
+// "stack.php" for stack "php".
+inline constexpr std::string_view kStackPrefix = "stack.";
+std::string StackImage(std::string_view stack);
+// Whether `image` names a stack's image.
+bool IsStackImage(std::string_view image);
+// Checks a stack's name: 1-32 of [a-z0-9-], starting with a letter.
+Status ValidateStackName(std::string_view stack);
+// Checks a docroot: absolute, normalized, no "..", at most 255 characters.
+Status ValidateDocroot(std::string_view docroot);
 
 // The state log key of a version, and the prefix of a site's versions.
 std::string RecordKey(std::string_view site, std::string_view version);

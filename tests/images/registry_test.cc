@@ -56,11 +56,46 @@ TEST_CASE("a manifest stored as chunks loads back by its record", "[unit]") {
   REQUIRE(before.ok());
   CHECK(before->env.empty());
   CHECK(DecodeRecord("[1,2]").status().code() == StatusCode::kCorruption);
+  // A site's version layered on a stack, and a stack's version with its docroot, round-trip; a
+  // stack that is not a stack's image, or a version that is not one, is refused.
+  ImageRecord layered = *record;
+  layered.stack = StackImage("php");
+  layered.stack_version = record->version;
+  auto back = DecodeRecord(EncodeRecord(layered));
+  REQUIRE(back.ok());
+  CHECK(*back == layered);
+  ImageRecord stack = *record;
+  stack.site = StackImage("php");
+  stack.docroot = "/var/www/html";
+  CHECK(DecodeRecord(EncodeRecord(stack))->docroot == "/var/www/html");
+  layered.stack = "php";
+  CHECK(DecodeRecord(EncodeRecord(layered)).status().code() == StatusCode::kCorruption);
+  layered.stack = StackImage("php");
+  layered.stack_version = "v1";
+  CHECK(DecodeRecord(EncodeRecord(layered)).status().code() == StatusCode::kCorruption);
   Manifest bad = m;
   bad.site = "Bad Site";
   CHECK_FALSE(StoreManifest(bad, small, store->get()).ok());
   store->reset();
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("stack names and docroots", "[unit]") {
+  CHECK(StackImage("php") == "stack.php");
+  CHECK(IsStackImage("stack.php"));
+  CHECK_FALSE(IsStackImage("shop"));
+  for (const char* good : {"php", "php-8", "a"}) CHECK(ValidateStackName(good).ok());
+  for (const char* bad :
+       {"", "PHP", "8php", "php-", "php.8", "a/b", "abcdefghijklmnopqrstuvwxyz0123456"}) {
+    INFO(bad);
+    CHECK(ValidateStackName(bad).code() == StatusCode::kInvalidArgument);
+  }
+  for (const char* good : {"/var/www/html", "/srv", "/a/b-c/d_e"})
+    CHECK(ValidateDocroot(good).ok());
+  for (const char* bad : {"", "/", "var/www", "/var/www/", "/var//www", "/var/../etc", "/./x"}) {
+    INFO(bad);
+    CHECK(ValidateDocroot(bad).code() == StatusCode::kInvalidArgument);
+  }
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ void ImageService::Refresh() {
     }
     auto record = images::DecodeRecord(entry.value);
     if (!record.ok() || entry.key != images::RecordKey(record->site, record->version) ||
-        !sites::ValidateName(record->site).ok()) {
+        !images::ValidateImageName(record->site).ok()) {
       spdlog::warn("images: ignoring a malformed record at {}", entry.key);
       continue;
     }

@@ -49,6 +49,11 @@ Status ValidateStackName(std::string_view stack) {
   return Status::Ok();
 }
 
+Status ValidateImageName(std::string_view image) {
+  if (IsStackImage(image)) return ValidateStackName(image.substr(kStackPrefix.size()));
+  return sites::ValidateName(image);
+}
+
 Status ValidateDocroot(std::string_view docroot) {
   if (docroot.size() < 2 || docroot.size() > 255 || docroot.front() != '/' ||
       docroot.back() == '/') {
@@ -75,7 +80,7 @@ std::string SitePrefix(std::string_view site) { return keys::ImagesOf(site); }
 
 Result<ImageRecord> StoreManifest(const Manifest& manifest, const ChunkerOptions& options,
                                   ChunkStore* store) {
-  if (Status s = sites::ValidateName(manifest.site); !s.ok()) return s;
+  if (Status s = ValidateImageName(manifest.site); !s.ok()) return s;
   if (Status s = Validate(manifest, ManifestRules{.allow_setuid = true}); !s.ok()) return s;
   const std::string encoded = Encode(manifest);
   ImageRecord record;

@@ -43,6 +43,8 @@ std::string StackImage(std::string_view stack);
 bool IsStackImage(std::string_view image);
 // Checks a stack's name: 1-32 of [a-z0-9-], starting with a letter.
 Status ValidateStackName(std::string_view stack);
+// Checks an image's name: a site's (sites::ValidateName) or a stack's (StackImage).
+Status ValidateImageName(std::string_view image);
 // Checks a docroot: absolute, normalized, no "..", at most 255 characters.
 Status ValidateDocroot(std::string_view docroot);
 

@@ -1,8 +1,12 @@
 // The OCI driver: runc or crun through its command line (the runtime's own interface; both
 // take the same commands and write the same state JSON).
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -34,14 +38,27 @@ class OciDriver final : public Driver {
       config << OciConfig(with_cgroup).dump(1);
       if (!config) return Status::IoError("cannot write " + bundle_dir + "/config.json");
     }
-    // Detached: the container keeps the log file as its stdout and stderr.
+    // Detached: the container keeps the log file as its stdout and stderr. In a user namespace
+    // it belongs to the copy's root: a server that opens /dev/stderr again (Apache does) opens
+    // this file, and the host's root is nobody inside.
+    const std::string log_file = bundle_dir + "/log";
+    if (spec.id_base != 0) {
+      const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+      if (fd < 0 || ::fchown(fd, spec.id_base, spec.id_base) != 0) {
+        const Status failed = Status::IoError("cannot give " + log_file + " to " + spec.id +
+                                              "'s ids: " + std::strerror(errno));
+        if (fd >= 0) ::close(fd);
+        return failed;
+      }
+      ::close(fd);
+    }
     auto run = process::RunProgram(Command({"run", "--detach", "--bundle", bundle_dir, "--pid-file",
                                             bundle_dir + "/pid", spec.id}),
-                                   {.timeout = Seconds(30), .output_file = bundle_dir + "/log"});
+                                   {.timeout = Seconds(30), .output_file = log_file});
     if (!run.ok()) return run.status();
     if (run->exit_code != 0) {
       // What the runtime said, in the error itself: the copy's directory goes with it.
-      std::ifstream log(bundle_dir + "/log");
+      std::ifstream log(log_file);
       std::string said((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
       while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
       if (said.size() > 400) said = "..." + said.substr(said.size() - 400);

@@ -147,13 +147,18 @@ TEST_CASE("Copies: a copy's code makes no namespaces and runs under seccomp", "[
   Cluster cluster;
   auto& agent = StartOne(cluster, "contained-1");
   json image = ProbeImage(
-      cluster.dir(), Probe("filtered", "/bin/busybox grep -q '^Seccomp:.*2' /proc/self/status") +
-                         Probe("userns", "/bin/busybox unshare -U /bin/busybox true") +
-                         Probe("clone", "/bin/clone-probe") +
-                         Probe("netns", "/bin/busybox unshare -n /bin/busybox true") +
-                         Probe("mount", "/bin/busybox mount -t tmpfs none /tmp") +
-                         Probe("threads", "/bin/busybox true & wait") +
-                         Probe("env", "[ \"$PROBE_ENV\" = pushed ]"));
+      cluster.dir(),
+      // A server that opens its stderr again (Apache's ErrorLog /dev/stderr) opens the copy's log
+      // file, which its root must own in its user namespace.
+      std::string("if echo logged > /dev/stderr; then echo 'stderr reached' >> /www/probe.txt; "
+                  "else echo 'stderr refused' >> /www/probe.txt; fi; ") +
+          Probe("filtered", "/bin/busybox grep -q '^Seccomp:.*2' /proc/self/status") +
+          Probe("userns", "/bin/busybox unshare -U /bin/busybox true") +
+          Probe("clone", "/bin/clone-probe") +
+          Probe("netns", "/bin/busybox unshare -n /bin/busybox true") +
+          Probe("mount", "/bin/busybox mount -t tmpfs none /tmp") +
+          Probe("threads", "/bin/busybox true & wait") +
+          Probe("env", "[ \"$PROBE_ENV\" = pushed ]"));
   image["env"] = {{"PROBE_ENV", "pushed"}};
   // clone(CLONE_NEWUSER) called directly: the filter's rules on clone's flags, not unshare's.
   fs::copy_file(STARLING_CLONE_PROBE,
@@ -161,9 +166,10 @@ TEST_CASE("Copies: a copy's code makes no namespaces and runs under seccomp", "[
                 fs::copy_options::overwrite_existing);
   const std::string found = RunProbe(cluster, agent, image);
   // "threads": an ordinary fork still works (clone without namespace flags).
-  // "env": the push's --env reaches the copy's start command.
+  // "env": the push's --env reaches the copy's start command. "stderr": its log reopened.
   CHECK(found ==
-        "filtered reached\nuserns refused\nclone refused\nnetns refused\nmount refused\n"
+        "stderr reached\nfiltered reached\nuserns refused\nclone refused\nnetns refused\nmount "
+        "refused\n"
         "threads reached\nenv reached\n");
 
   // Its root is the first id of an unprivileged range of the host's, far above its users.

@@ -46,6 +46,11 @@ struct Manifest {
   command @2 :List(Text);   # how a copy starts (argv)
   env @3 :List(EnvVar);
   files @4 :List(FileEntry); # sorted by path, unique; parents before children
+  # Layering (issue 18): a site's version on a stack names the stack's image ("stack.NAME") and
+  # version; a stack's version names where sites' trees go in it. Empty: a whole root.
+  stack @5 :Text;
+  stackVersion @6 :Text;
+  docroot @7 :Text;
 }
 
 # Chunk transfer between nodes (frame 'C' on the sealed TCP channel). A puller asks for up to

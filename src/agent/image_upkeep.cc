@@ -168,7 +168,8 @@ void ImageService::EndImport() {
 Result<std::pair<images::ImageRecord, json>> ImageService::Import(
     const std::string& site, const std::string& path, std::vector<std::string> command,
     std::vector<std::pair<std::string, std::string>> env, bool allow_setuid,
-    const std::optional<images::ImageRecord>& previous_record, uint64_t site_quota_bytes) {
+    const std::optional<images::ImageRecord>& previous_record, uint64_t site_quota_bytes,
+    const images::Layering& layering) {
   const auto started = std::chrono::steady_clock::now();
   std::optional<images::Manifest> previous;
   if (previous_record) {
@@ -200,6 +201,7 @@ Result<std::pair<images::ImageRecord, json>> ImageService::Import(
   manifest.site = site;
   manifest.command = std::move(command);
   manifest.env = std::move(env);
+  manifest.layering = layering;
   auto record = images::StoreManifest(manifest, images::kManifestChunker, chunks_.get());
   if (!record.ok()) return record.status();
   if (Status s = chunks_->Sync(); !s.ok()) return s;

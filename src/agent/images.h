@@ -68,7 +68,8 @@ class ImageService {
   Result<std::pair<images::ImageRecord, nlohmann::json>> Import(
       const std::string& site, const std::string& path, std::vector<std::string> command,
       std::vector<std::pair<std::string, std::string>> env, bool allow_setuid,
-      const std::optional<images::ImageRecord>& previous, uint64_t site_quota_bytes = 0);
+      const std::optional<images::ImageRecord>& previous, uint64_t site_quota_bytes = 0,
+      const images::Layering& layering = {});
   // Any thread: brackets an import and the write of its record (garbage collection waits).
   void BeginImport();
   void EndImport();

@@ -72,6 +72,27 @@ Status ValidateDocroot(std::string_view docroot) {
   return Status::Ok();
 }
 
+Status ValidateLayering(const Manifest& manifest) {
+  const Layering& layering = manifest.layering;
+  if (IsStackImage(manifest.site)) {
+    if (!layering.stack.empty()) return Status::InvalidArgument("a stack is not layered on one");
+    return ValidateDocroot(layering.docroot);
+  }
+  if (!layering.docroot.empty()) return Status::InvalidArgument("only a stack has a docroot");
+  if (layering.stack.empty()) {
+    if (!layering.stack_version.empty()) return Status::InvalidArgument("a version with no stack");
+    return Status::Ok();
+  }
+  if (!IsStackImage(layering.stack)) {
+    return Status::InvalidArgument("'" + layering.stack + "' is not a stack's image");
+  }
+  if (Status s = ValidateImageName(layering.stack); !s.ok()) return s;
+  if (!FromHex(layering.stack_version).ok()) {
+    return Status::InvalidArgument("a stack version is 64 hex digits");
+  }
+  return Status::Ok();
+}
+
 std::string RecordKey(std::string_view site, std::string_view version) {
   return keys::Image(site, version);
 }
@@ -82,12 +103,16 @@ Result<ImageRecord> StoreManifest(const Manifest& manifest, const ChunkerOptions
                                   ChunkStore* store) {
   if (Status s = ValidateImageName(manifest.site); !s.ok()) return s;
   if (Status s = Validate(manifest, ManifestRules{.allow_setuid = true}); !s.ok()) return s;
+  if (Status s = ValidateLayering(manifest); !s.ok()) return s;
   const std::string encoded = Encode(manifest);
   ImageRecord record;
   record.site = manifest.site;
   record.version = VersionOf(encoded);
   record.command = manifest.command;
   record.env = manifest.env;
+  record.stack = manifest.layering.stack;
+  record.stack_version = manifest.layering.stack_version;
+  record.docroot = manifest.layering.docroot;
   const Chunker chunker(options);
   const auto bytes = std::span(reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size());
   for (size_t at = 0; at < bytes.size();) {
@@ -121,6 +146,11 @@ Result<Manifest> LoadManifest(const ImageRecord& record, ChunkStore* store) {
   if (!manifest.ok()) return manifest.status();
   if (manifest->site != record.site) {
     return Status::Corruption("version " + record.version + " belongs to another site");
+  }
+  if (manifest->layering.stack != record.stack ||
+      manifest->layering.stack_version != record.stack_version ||
+      manifest->layering.docroot != record.docroot) {
+    return Status::Corruption("version " + record.version + "'s record names another stack");
   }
   return manifest;
 }

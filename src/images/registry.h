@@ -45,6 +45,9 @@ bool IsStackImage(std::string_view image);
 Status ValidateStackName(std::string_view stack);
 // Checks an image's name: a site's (sites::ValidateName) or a stack's (StackImage).
 Status ValidateImageName(std::string_view image);
+// Checks a manifest's layering: a stack's version has a docroot and no stack; a site's version
+// names a stack's image and a version, or neither.
+Status ValidateLayering(const Manifest& manifest);
 // Checks a docroot: absolute, normalized, no "..", at most 255 characters.
 Status ValidateDocroot(std::string_view docroot);
 

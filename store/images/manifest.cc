@@ -106,6 +106,9 @@ std::string Encode(const Manifest& in) {
   auto root = builder.initRoot<s::Manifest>();
   root.setFormatVersion(kManifestFormat);
   root.setSite(Text(in.site));
+  root.setStack(Text(in.layering.stack));
+  root.setStackVersion(Text(in.layering.stack_version));
+  root.setDocroot(Text(in.layering.docroot));
   auto command = root.initCommand(static_cast<unsigned>(in.command.size()));
   for (unsigned i = 0; i < in.command.size(); ++i) command.set(i, Text(in.command[i]));
   auto env = root.initEnv(static_cast<unsigned>(in.env.size()));
@@ -151,6 +154,8 @@ Status ReadManifest(s::Manifest::Reader root, Manifest* out) {
                               std::to_string(root.getFormatVersion()));
   }
   out->site = String(root.getSite());
+  out->layering = {String(root.getStack()), String(root.getStackVersion()),
+                   String(root.getDocroot())};
   for (auto arg : root.getCommand()) out->command.push_back(String(arg));
   for (auto var : root.getEnv())
     out->env.emplace_back(String(var.getName()), String(var.getValue()));

@@ -33,11 +33,22 @@ struct FileEntry {
   bool operator==(const FileEntry&) const = default;
 };
 
+// How a version stands to stacks (issue 18), part of what the version is: a site's version on a
+// stack names the stack's image and version (the same tree on another stack version is another
+// version); a stack's version names where sites' trees go in it.
+struct Layering {
+  std::string stack;          // the stack's image name ("stack.php"); empty: a whole root
+  std::string stack_version;  // hex SHA-256 of the stack version's manifest
+  std::string docroot;        // a stack's: "/var/www/html"
+  bool operator==(const Layering&) const = default;
+};
+
 struct Manifest {
   std::string site;
   std::vector<std::string> command;
   std::vector<std::pair<std::string, std::string>> env;
   std::vector<FileEntry> files;
+  Layering layering;
   bool operator==(const Manifest&) const = default;
 };
 

@@ -80,6 +80,42 @@ TEST_CASE("a manifest stored as chunks loads back by its record", "[unit]") {
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("a manifest's layering is part of its version and is checked", "[unit]") {
+  Manifest site;
+  site.site = "shop";
+  site.files.push_back({.path = "var", .kind = FileKind::kDirectory, .mode = 0755});
+  const std::string plain = VersionOf(Encode(site));
+  CHECK(ValidateLayering(site).ok());
+  const std::string stack_version(64, 'a');
+  site.layering = {StackImage("php"), stack_version, ""};
+  CHECK(ValidateLayering(site).ok());
+  auto decoded = Decode(Encode(site));
+  REQUIRE(decoded.ok());
+  CHECK(decoded->layering == site.layering);
+  // The same tree on another stack version is another version.
+  const std::string on_a = VersionOf(Encode(site));
+  site.layering.stack_version = std::string(64, 'b');
+  CHECK(VersionOf(Encode(site)) != on_a);
+  CHECK(on_a != plain);
+  for (const Layering& bad :
+       {Layering{"php", stack_version, ""}, Layering{StackImage("php"), "v1", ""},
+        Layering{"", stack_version, ""},
+        Layering{StackImage("php"), stack_version, "/var/www/html"},
+        Layering{"", "", "/var/www/html"}}) {
+    site.layering = bad;
+    INFO(bad.stack << " " << bad.stack_version << " " << bad.docroot);
+    CHECK(ValidateLayering(site).code() == StatusCode::kInvalidArgument);
+  }
+  Manifest stack;
+  stack.site = StackImage("php");
+  CHECK_FALSE(ValidateLayering(stack).ok());  // a stack needs its docroot
+  stack.layering.docroot = "/var/www/html";
+  CHECK(ValidateLayering(stack).ok());
+  stack.layering.stack = StackImage("base");
+  stack.layering.stack_version = stack_version;
+  CHECK_FALSE(ValidateLayering(stack).ok());  // and stands on no other stack
+}
+
 TEST_CASE("stack names and docroots", "[unit]") {
   CHECK(StackImage("php") == "stack.php");
   CHECK(IsStackImage("stack.php"));

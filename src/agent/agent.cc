@@ -239,9 +239,9 @@ class AgentImpl final : public Agent {
                                                        .isolation = isolation_.get(),
                                                        .database = database_.get(),
                                                        .db_endpoint = db_endpoint_.get()});
-    for (auto routes : {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::CopyRoutes,
-                        api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes, api::MetricRoutes,
-                        api::TokenRoutes, api::DbRoutes}) {
+    for (auto routes : {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::StackRoutes,
+                        api::CopyRoutes, api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes,
+                        api::MetricRoutes, api::TokenRoutes, api::DbRoutes}) {
       http_.Add(routes(*api_));
     }
     http_.SetAuthenticator(api::MakeAuthenticator(*api_));

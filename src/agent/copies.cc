@@ -350,7 +350,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
     }
     site_env = std::move(env.value());
   }
-  const std::string image_dir = images_->ImageDir(site.name, latest->version);
+  const std::vector<std::string> layers = images_->LayerDirs(site.name, latest->version);
   Copy copy;
   copy.site = site.name;
   copy.version = latest->version;
@@ -391,7 +391,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   const std::string dir = copy.dir;
   const std::string id = copy.id;
   copies_.emplace(id, std::move(copy));
-  asio::post(pool_, [this, alive = alive_, spec, image_dir, dir, id]() mutable {
+  asio::post(pool_, [this, alive = alive_, spec, layers, dir, id]() mutable {
     if (stopping_) return;  // the agent stops: StopAll cleans up what is left
     spec.port = ports_.Allocate();
     Status started = spec.port == 0 ? Status::ResourceExhausted("no free port in the node's range")
@@ -401,7 +401,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
     if (started.ok()) {
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);
-      mount = images::MountOverlay(image_dir, dir, spec.id_base);
+      mount = images::MountOverlay(layers, dir, spec.id_base);
       started = mount.ok() ? Status::Ok() : mount.status();
     }
     if (started.ok()) {

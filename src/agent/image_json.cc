@@ -29,6 +29,11 @@ json ImageService::RecordJson(const images::ImageRecord& record) const {
               {"pushed_ms", record.pushed_ms},
               {"pushed_by", record.pushed_by},
               {"manifest_chunks", manifest_chunks.size()}};
+  if (!record.stack.empty()) {
+    out["stack"] = record.stack.substr(images::kStackPrefix.size());
+    out["stack_version"] = record.stack_version;
+  }
+  if (!record.docroot.empty()) out["docroot"] = record.docroot;
   auto it = versions_.find(images::RecordKey(record.site, record.version));
   if (it != versions_.end()) {
     static constexpr const char* kPhases[] = {"fetching manifest", "loading manifest",
@@ -47,6 +52,7 @@ json ImageService::ListJson(const std::string& site) {
   json versions = json::array();
   std::set<std::string> seen_sites;
   for (const auto& record : Records(site)) {
+    if (site.empty() && images::IsStackImage(record.site)) continue;  // stack ls shows those
     json entry = RecordJson(record);
     entry["current"] = seen_sites.insert(record.site).second;  // newest of its site
     versions.push_back(std::move(entry));

@@ -377,14 +377,36 @@ void ImageService::RemoveTree(const std::string& key) {
       asio::detached);
 }
 
+std::vector<std::pair<std::string, std::string>> ImageService::WithStack(
+    const std::string& site, const std::string& version) const {
+  std::vector<std::pair<std::string, std::string>> needed = {{site, version}};
+  auto it = versions_.find(images::RecordKey(site, version));
+  if (it != versions_.end() && !it->second.record.stack.empty()) {
+    needed.emplace_back(it->second.record.stack, it->second.record.stack_version);
+  }
+  return needed;
+}
+
+std::vector<std::string> ImageService::LayerDirs(const std::string& site,
+                                                 const std::string& version) const {
+  std::vector<std::string> dirs;
+  for (const auto& [image, at] : WithStack(site, version)) dirs.push_back(ImageDir(image, at));
+  return dirs;
+}
+
 void ImageService::SetWanted(std::set<std::pair<std::string, std::string>> wanted) {
+  for (const auto& [site, version] : std::set(wanted)) {
+    for (auto& needed : WithStack(site, version)) wanted.insert(std::move(needed));
+  }
   if (wanted == wanted_) return;
   wanted_ = std::move(wanted);
   UpdateTrees();
 }
 
 void ImageService::Want(const std::string& site, const std::string& version) {
-  if (wanted_.insert({site, version}).second) UpdateTrees();
+  bool added = false;
+  for (auto& needed : WithStack(site, version)) added |= wanted_.insert(std::move(needed)).second;
+  if (added) UpdateTrees();
 }
 
 std::optional<images::ImageRecord> ImageService::Record(const std::string& site,
@@ -445,26 +467,39 @@ std::vector<std::string> ImageService::Expired(const std::string& site,
                                                const images::ImageRecord& newest) {
   auto records = Records(site);
   std::erase_if(records, [&](const auto& r) { return r.version == newest.version; });
+  // A stack's version that a site's version stands on stays as long as that one does.
+  std::set<std::string> used;
+  if (images::IsStackImage(site)) {
+    for (const auto& record : Records("")) {
+      if (record.stack == site) used.insert(record.stack_version);
+    }
+  }
   std::vector<std::string> keys;
   const size_t keep = config_.images.keep_versions - 1;  // the newest is one of them
   for (size_t i = keep; i < records.size(); ++i) {
-    if (pinned_.contains({site, records[i].version})) continue;
+    if (pinned_.contains({site, records[i].version}) || used.contains(records[i].version)) continue;
     keys.push_back(images::RecordKey(site, records[i].version));
   }
   return keys;
 }
 
 bool ImageService::Materialized(const std::string& site, const std::string& version) const {
-  auto it = versions_.find(images::RecordKey(site, version));
-  return it != versions_.end() && it->second.materialized;
+  for (const auto& [image, at] : WithStack(site, version)) {
+    auto it = versions_.find(images::RecordKey(image, at));
+    if (it == versions_.end() || !it->second.materialized) return false;
+  }
+  return true;
 }
 
 void ImageService::Pin(const std::string& site, const std::string& version) {
-  pinned_.insert({site, version});
+  for (auto& needed : WithStack(site, version)) ++pinned_[std::move(needed)];
 }
 
 void ImageService::Unpin(const std::string& site, const std::string& version) {
-  pinned_.erase({site, version});
+  for (const auto& needed : WithStack(site, version)) {
+    auto it = pinned_.find(needed);
+    if (it != pinned_.end() && --it->second <= 0) pinned_.erase(it);
+  }
   Refresh();
   UpdateTrees();
 }

@@ -94,8 +94,11 @@ class ImageService {
   void Pin(const std::string& site, const std::string& version);
   void Unpin(const std::string& site, const std::string& version);
   std::string ImageDir(const std::string& site, const std::string& version) const;
-  // Whether this node has written the version out (ImageDir) and may start copies of it.
+  // Whether this node has written the version out (ImageDir) and may start copies of it: with
+  // the stack's version it stands on, if it stands on one.
   bool Materialized(const std::string& site, const std::string& version) const;
+  // A copy's read-only layers, top first: the version's tree, then its stack's (if any).
+  std::vector<std::string> LayerDirs(const std::string& site, const std::string& version) const;
 
  private:
   enum class Phase { kManifest, kLoading, kContent, kHeld };
@@ -129,6 +132,9 @@ class ImageService {
   void WriteTree(const std::string& key);
   void RemoveTree(const std::string& key);
   void CollectGarbage();
+  // The version and, when it stands on a stack, the stack's version: what it needs on this node.
+  std::vector<std::pair<std::string, std::string>> WithStack(const std::string& site,
+                                                             const std::string& version) const;
   double Offset() const;
   nlohmann::json RecordJson(const images::ImageRecord& record) const;
   // Runs `work` on the pool and resumes on the io thread with its result. Not a coroutine
@@ -156,7 +162,8 @@ class ImageService {
   std::vector<std::string> members_;
   std::vector<std::string> runners_;
   std::map<std::string, Version> versions_;  // by record key
-  std::set<std::pair<std::string, std::string>> pinned_;
+  // (image, version) → how many running copies use it (a stack's version serves several sites).
+  std::map<std::pair<std::string, std::string>, int> pinned_;
   std::set<std::pair<std::string, std::string>> wanted_;  // SetWanted's, and Want's
   std::mutex gc_mutex_;                                   // guards imports_ and import_generation_
   int imports_ = 0;

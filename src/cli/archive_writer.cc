@@ -42,7 +42,7 @@ Status WriteEntry(archive* disk, archive* out, archive_entry* entry, std::vector
 
 }  // namespace
 
-Result<std::string> ArchiveDirectory(const std::string& dir) {
+Result<std::string> ArchiveDirectory(const std::string& dir, const std::string& prefix) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
     return Status::InvalidArgument("'" + dir + "' is not a directory");
@@ -71,6 +71,22 @@ Result<std::string> ArchiveDirectory(const std::string& dir) {
   if (archive_read_disk_open(disk.get(), dir.c_str()) != ARCHIVE_OK) {
     return fail(Failed("cannot read " + dir, disk.get()));
   }
+  // Under a prefix (a stack's docroot), its directories come first, root's and 0755: the server
+  // in the stack must be able to walk to the site's tree.
+  std::filesystem::path under;
+  for (const auto& part : std::filesystem::path(prefix).relative_path()) {
+    under /= part;
+    archive_entry* parent = archive_entry_new();
+    archive_entry_set_pathname(parent, under.string().c_str());
+    archive_entry_set_filetype(parent, AE_IFDIR);
+    archive_entry_set_perm(parent, 0755);
+    archive_entry_set_uid(parent, 0);
+    archive_entry_set_gid(parent, 0);
+    archive_entry_set_mtime(parent, 0, 0);
+    const bool written = archive_write_header(out.get(), parent) == ARCHIVE_OK;
+    archive_entry_free(parent);
+    if (!written) return fail(Failed("cannot write " + under.string(), out.get()));
+  }
   const std::string root = std::filesystem::path(dir).lexically_normal().string();
   std::vector<char> buffer(1 << 20);
   for (;;) {
@@ -92,6 +108,7 @@ Result<std::string> ArchiveDirectory(const std::string& dir) {
       archive_entry_free(entry);
       continue;
     }
+    if (!under.empty()) name = (under / name).string();
     archive_entry_set_pathname(entry, name.c_str());
     archive_entry* later = nullptr;
     archive_entry_linkify(links.get(), &entry, &later);

@@ -11,6 +11,8 @@ namespace starling::cli {
 
 // Writes the tree under `dir` (modes, owners, symlinks, hard links, xattrs as they are; the
 // agent decides what it keeps) to a new temporary file; its path, which the caller removes.
-Result<std::string> ArchiveDirectory(const std::string& dir);
+// With `prefix` ("/var/www/html": a stack's docroot) the tree is written under it, after its
+// directories.
+Result<std::string> ArchiveDirectory(const std::string& dir, const std::string& prefix = "");
 
 }  // namespace starling::cli

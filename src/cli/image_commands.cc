@@ -140,12 +140,24 @@ Result<Json> WaitForSpread(const Globals& g, const std::string& site, const std:
 }
 
 struct State {
-  std::string site, path, command, version;
+  std::string site, path, command, version, stack;
   std::vector<std::string> env;
   bool allow_setuid = false, no_wait = false, watch = false;
   int wait_s = 600;
   WriteFlags write;
 };
+
+// The docroot of `stack`'s newest version.
+Result<std::string> StackDocroot(const Globals& g, const std::string& stack) {
+  auto stacks = Call(g.api, "GET", "/v1/stacks");
+  if (!stacks.ok()) return stacks.status();
+  for (const auto& one : (*stacks)["stacks"]) {
+    if (one["name"] == stack && !one["versions"].empty()) {
+      return one["versions"][0]["docroot"].get<std::string>();
+    }
+  }
+  return Status::NotFound("no stack '" + stack + "' (starling stack ls)");
+}
 
 int Push(const Globals& g, const State& s) {
   // The push's fields ride in a header; the archive is the body.
@@ -168,11 +180,24 @@ int Push(const Globals& g, const State& s) {
   if (!std::filesystem::exists(s.path, ec)) {
     return Fail(Status::NotFound("'" + s.path + "' does not exist"));
   }
+  // On a stack, the tree goes at the stack's docroot: the site's files are the top layer there.
+  std::string docroot;
+  if (!s.stack.empty()) {
+    if (!std::filesystem::is_directory(s.path, ec)) {
+      return Fail(
+          Status::InvalidArgument("--stack takes a directory (it is packed under the "
+                                  "stack's docroot)"));
+    }
+    auto root = StackDocroot(g, s.stack);
+    if (!root.ok()) return Fail(root.status());
+    docroot = *root;
+    body["stack"] = s.stack;
+  }
   // A directory is walked here, on the user's side, into an archive; an archive goes as it is.
   std::string archive = s.path;
   if (std::filesystem::is_directory(s.path, ec)) {
     if (!g.json && ::isatty(STDOUT_FILENO)) std::printf("packing %s ...\n", s.path.c_str());
-    auto packed = ArchiveDirectory(s.path);
+    auto packed = ArchiveDirectory(s.path, docroot);
     if (!packed.ok()) return Fail(packed.status());
     archive = *packed;
   }
@@ -225,6 +250,9 @@ void AddImageCommands(CLI::App& app, Globals* g, int* exit_code) {
                    "$PORT is the port the copy listens on; start with exec so it gets the "
                    "stop signal");
   push->add_option("--env", s->env, "NAME=VALUE for the start command (repeat)");
+  push->add_option("--stack", s->stack,
+                   "Layer the directory on this stack (starling stack ls), at its docroot; the "
+                   "start command and env default to the stack's");
   push->add_flag("--allow-setuid", s->allow_setuid, "Accept setuid/setgid files");
   push->add_flag("--no-wait", s->no_wait, "Return once imported, before it spreads");
   push->add_option("--wait-s", s->wait_s, "Give up waiting for every node after (default 600)");

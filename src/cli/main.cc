@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   AddClusterCommands(app, &globals, &exit_code);
   AddSiteCommands(app, &globals, &exit_code);
   AddImageCommands(app, &globals, &exit_code);
+  AddStackCommands(app, &globals, &exit_code);
   AddCopyCommands(app, &globals, &exit_code);
   AddBalancerCommands(app, &globals, &exit_code);
   AddTokenCommands(app, &globals, &exit_code);

@@ -62,9 +62,9 @@ struct Fixture {
           return std::optional<auth::TokenRecord>(it->second);
         }));
     std::vector<api::Route> all;
-    for (auto table : {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::CopyRoutes,
-                       api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes, api::MetricRoutes,
-                       api::TokenRoutes, api::DbRoutes}) {
+    for (auto table : {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::StackRoutes,
+                       api::CopyRoutes, api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes,
+                       api::MetricRoutes, api::TokenRoutes, api::DbRoutes}) {
       for (api::Route& route : table(context)) all.push_back(std::move(route));
     }
     for (api::Route& route : all) {

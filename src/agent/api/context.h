@@ -17,6 +17,7 @@
 #include "src/agent/log_driver.h"
 #include "src/auth/token.h"
 #include "src/sites/release.h"
+#include "store/images/manifest.h"
 
 namespace starling::agent {
 class Membership;
@@ -93,10 +94,33 @@ struct ReleaseView {
 };
 Result<std::optional<ReleaseView>> ReleaseOf(const Context& context, const std::string& site);
 
+// An image push's fields (a site's or a stack's): from the JSON body of a push by path, or the
+// X-Starling-Push header of an archive's.
+struct PushRequest {
+  std::string path;
+  std::vector<std::string> command;
+  std::vector<std::pair<std::string, std::string>> env;
+  bool allow_setuid = false;
+  uint64_t quota_bytes = 0;  // the site's image quota (0: the node's); set by the route
+  std::string stack;         // a site's push: the stack it goes on
+  std::string docroot;       // a stack's push: where sites' trees go in it
+};
+// `by_path`: the JSON names a path on the node (else the archive is the body); `stack`: a stack's
+// push (docroot, no stack).
+Result<PushRequest> PushFields(const Json& body, bool by_path, bool stack);
+
+// Imports `path` as a new version of `image` (a site's, or a stack's: images::StackImage) and
+// writes its record with the versions it expires; a site's becomes its release (its copies are
+// rolled to it). The HTTP thread does the work: it may take minutes.
+Result<Json> ImportVersion(const Context& c, const std::string& image, const std::string& path,
+                           const PushRequest& fields, const images::Layering& layering,
+                           const WriteOptions& write);
+
 // Route tables, one per resource.
 std::vector<Route> SiteRoutes(Context& context);      // sites
 std::vector<Route> ReleaseRoutes(Context& context);   // a site's release: rollback, restart
 std::vector<Route> ImageRoutes(Context& context);     // images
+std::vector<Route> StackRoutes(Context& context);     // stacks: base images sites are layered on
 std::vector<Route> CopyRoutes(Context& context);      // copies, events
 std::vector<Route> ClusterRoutes(Context& context);   // members, nodes, events, the state log
 std::vector<Route> BalancerRoutes(Context& context);  // balancer state, drained

@@ -3,6 +3,7 @@
 // imported on this node (the HTTP thread does the work: it may take minutes), then the version's
 // record is written, and the versions beyond the kept ones are removed in the same write.
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "src/agent/api/context.h"
@@ -12,25 +13,23 @@
 #include "src/state/keys.h"
 
 namespace starling::agent::api {
-namespace {
 
-struct PushRequest {
-  std::string path;
-  std::vector<std::string> command;
-  std::vector<std::pair<std::string, std::string>> env;
-  bool allow_setuid = false;
-  uint64_t quota_bytes = 0;  // the site's image quota (0: the node's); set by CheckPush
-};
-
-// A push's fields; `by_path`: the JSON names a path on the node (else the archive is the body).
-Result<PushRequest> PushFields(const Json& body, bool by_path) {
+Result<PushRequest> PushFields(const Json& body, bool by_path, bool stack) {
   static const std::set<std::string> kKnown = {"path", "command", "env", "allow_setuid"};
   for (const auto& [key, value] : body.items()) {
-    if (!kKnown.contains(key) || (key == "path" && !by_path)) {
+    const bool known =
+        kKnown.contains(key) || (key == "stack" && !stack) || (key == "docroot" && stack);
+    if (!known || (key == "path" && !by_path)) {
       return Status::InvalidArgument("unknown field '" + key + "'");
     }
   }
   PushRequest push;
+  for (auto [key, out] : {std::pair{"stack", &push.stack}, {"docroot", &push.docroot}}) {
+    if (!body.contains(key)) continue;
+    if (!body[key].is_string())
+      return Status::InvalidArgument(std::string(key) + " must be a string");
+    *out = body[key].get<std::string>();
+  }
   if (by_path) {
     if (!body.contains("path") || !body["path"].is_string()) {
       return Status::InvalidArgument("path must be a string: a directory or tar archive");
@@ -83,9 +82,10 @@ Result<PushRequest> PushFields(const Json& body, bool by_path) {
   return push;
 }
 
-// Imports `path` as the site's new version and makes it the release (see the file's comment).
-Result<Json> ImportAndRelease(const Context& c, const std::string& site, const std::string& path,
-                              const PushRequest& fields, const WriteOptions& write) {
+Result<Json> ImportVersion(const Context& c, const std::string& site, const std::string& path,
+                           const PushRequest& fields, const images::Layering& layering,
+                           const WriteOptions& write) {
+  const bool released = !images::IsStackImage(site);  // a stack has no release
   auto previous = c.OnIo([&c, site]() -> Result<Json> {
     auto latest = c.images->Latest(site);
     return Json{{"previous", latest ? images::EncodeRecord(*latest) : ""}};
@@ -101,7 +101,7 @@ Result<Json> ImportAndRelease(const Context& c, const std::string& site, const s
   Result<std::pair<images::ImageRecord, Json>> imported = Status::Unavailable("not imported");
   RunInBackground([&] {
     imported = c.images->Import(site, path, fields.command, fields.env, fields.allow_setuid, before,
-                                fields.quota_bytes);
+                                fields.quota_bytes, layering);
   });
   if (!imported.ok()) {
     c.images->EndImport();
@@ -120,7 +120,7 @@ Result<Json> ImportAndRelease(const Context& c, const std::string& site, const s
     // The new version is the site's release: its copies are rolled to it (make before break).
     // The one before is what copies fall back to if this one fails: over a stopped rollout
     // that is still the release before it.
-    auto current = ReleaseOf(c, site);
+    auto current = released ? ReleaseOf(c, site) : Status::NotFound("a stack has no release");
     if (current.ok()) {
       const sites::ReleaseState* now = current->has_value() ? &(*current)->state : nullptr;
       if (now == nullptr || now->release.version != record.version) {
@@ -148,6 +148,8 @@ Result<Json> ImportAndRelease(const Context& c, const std::string& site, const s
   return answer;
 }
 
+namespace {
+
 // Checks a push's site, and who may push what: the site must exist; allow_setuid is the admin's.
 // Sets the push's quota from the site.
 Status CheckPush(const Context& c, const Request& request, const std::string& site,
@@ -167,6 +169,29 @@ Status CheckPush(const Context& c, const Request& request, const std::string& si
   return Status::Ok();
 }
 
+// The layering of a site's push on `fields->stack` (none: a whole root): the stack's newest
+// version; the command and env the push leaves out are the stack's.
+Result<images::Layering> OnStack(const Context& c, PushRequest* fields) {
+  if (fields->stack.empty()) return images::Layering{};
+  if (Status s = images::ValidateStackName(fields->stack); !s.ok()) return s;
+  const std::string image = images::StackImage(fields->stack);
+  auto latest = c.OnIo([&c, image]() -> Result<Json> {
+    auto record = c.images->Latest(image);
+    return Json(record ? images::EncodeRecord(*record) : "");
+  });
+  if (!latest.ok()) return latest.status();
+  if (latest->get<std::string>().empty()) {
+    return Status::NotFound("no stack '" + fields->stack + "' (starling stack ls)");
+  }
+  auto stack = images::DecodeRecord(latest->get<std::string>());
+  if (!stack.ok()) return stack.status();
+  if (fields->command.empty()) fields->command = stack->command;
+  std::map<std::string, std::string> env(stack->env.begin(), stack->env.end());
+  for (const auto& [name, value] : fields->env) env[name] = value;
+  fields->env.assign(env.begin(), env.end());
+  return images::Layering{image, stack->version, ""};
+}
+
 // A push by path: the tree or archive is read on this node's disk, as the agent, so only the
 // node's operator may name one (its socket or the cluster key), never a token's holder, and
 // never inside the agent's data.
@@ -174,7 +199,7 @@ Result<Json> Push(const Context& c, const Request& request) {
   auto options = WriteParams(request);
   if (!options.ok()) return options.status();
   const std::string site = request.Match(1);
-  auto fields = PushFields(request.body, /*by_path=*/true);
+  auto fields = PushFields(request.body, /*by_path=*/true, /*stack=*/false);
   if (!fields.ok()) return fields.status();
   if (Status s = CheckPush(c, request, site, &*fields); !s.ok()) return s;
   if (request.who.source == auth::Source::kToken) {
@@ -190,7 +215,9 @@ Result<Json> Push(const Context& c, const Request& request) {
     return Status::PermissionDenied("'" + fields->path +
                                     "' holds or lies in the agent's data dir: not an image");
   }
-  return ImportAndRelease(c, site, fields->path, *fields, *options);
+  auto layering = OnStack(c, &*fields);
+  if (!layering.ok()) return layering.status();
+  return ImportVersion(c, site, fields->path, *fields, *layering, *options);
 }
 
 // A push of an archive sent as the body (written to a file as it came); its fields ride in the
@@ -206,11 +233,13 @@ Result<Json> PushArchive(const Context& c, const Request& request) {
       return Status::InvalidArgument("X-Starling-Push: " + parsed.status().message());
     header = std::move(*parsed);
   }
-  auto fields = PushFields(header, /*by_path=*/false);
+  auto fields = PushFields(header, /*by_path=*/false, /*stack=*/false);
   if (!fields.ok()) return fields.status();
   if (Status s = CheckPush(c, request, site, &*fields); !s.ok()) return s;
   if (request.body_file.empty()) return Status::InvalidArgument("send the archive as the body");
-  return ImportAndRelease(c, site, request.body_file, *fields, *options);
+  auto layering = OnStack(c, &*fields);
+  if (!layering.ok()) return layering.status();
+  return ImportVersion(c, site, request.body_file, *fields, *layering, *options);
 }
 
 Result<Json> Remove(const Context& c, const Request& request) {

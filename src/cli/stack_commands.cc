@@ -1,21 +1,52 @@
-// The stacks sites are layered on (issue 18, docs/STACKS.md): `stack push NAME DIR` (a root
-// filesystem with its start command and docroot) and `stack ls`.
+// The stacks sites are layered on (issue 18, docs/STACKS.md): `stack build NAME` (from the
+// recipe Starling ships, with mmdebstrap), `stack push NAME DIR` (a root filesystem of one's own
+// with its start command and docroot) and `stack ls`.
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 
+#include "base/file.h"
 #include "src/cli/archive_writer.h"
 #include "src/cli/commands.h"
+#include "src/process/run.h"
+#include "src/stacks/recipe.h"
 
 namespace starling::cli {
 namespace {
 
 struct State {
-  std::string name, path, command, docroot = "/var/www/html";
+  std::string name, path, command, docroot = "/var/www/html", output, sources;
   std::vector<std::string> env;
   WriteFlags write;
 };
+
+// Packs the root filesystem `dir` and pushes it as stack `name`'s new version with `fields`
+// (command, docroot, env); prints what the agent says.
+int Upload(const Globals& g, const std::string& name, const std::string& dir, const Json& fields,
+           const WriteFlags& write) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return Fail(Status::InvalidArgument("'" + dir + "' is not a directory"));
+  }
+  if (!g.json && ::isatty(STDOUT_FILENO)) std::printf("packing %s ...\n", dir.c_str());
+  auto archive = ArchiveDirectory(dir);
+  if (!archive.ok()) return Fail(archive.status());
+  auto result = cli::Upload(g.api, "/v1/stacks/" + name + "/archive" + write.Query(), *archive,
+                            {"X-Starling-Push: " + fields.dump()}, 3600, "the stack");
+  std::filesystem::remove(*archive, ec);
+  if (!result.ok()) return Fail(result.status());
+  if (g.json) return PrintJson(*result);
+  const Json& r = *result;
+  std::printf("stack %s version %s: %llu files, %s (%llu new chunks, %s), %.2f s\n", name.c_str(),
+              r["version"].get<std::string>().c_str(),
+              static_cast<unsigned long long>(r["files"].get<uint64_t>()),
+              Bytes(r["bytes"].get<double>()).c_str(),
+              static_cast<unsigned long long>(r["new_chunks"].get<uint64_t>()),
+              Bytes(r["new_chunk_bytes"].get<double>()).c_str(), r["seconds"].get<double>());
+  return 0;
+}
 
 int PushStack(const Globals& g, const State& s) {
   Json body = {{"docroot", s.docroot}};
@@ -30,26 +61,71 @@ int PushStack(const Globals& g, const State& s) {
     env[pair.substr(0, eq)] = pair.substr(eq + 1);
   }
   if (!env.empty()) body["env"] = env;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(s.path, ec)) {
-    return Fail(Status::InvalidArgument("'" + s.path + "' is not a directory"));
+  return Upload(g, s.name, s.path, body, s.write);
+}
+
+// The package sources a build reads: the machine's own, as apt has them.
+std::string DefaultSources() {
+  for (const char* file : {"/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"}) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(file, ec)) return file;
   }
-  if (!g.json && ::isatty(STDOUT_FILENO)) std::printf("packing %s ...\n", s.path.c_str());
-  auto archive = ArchiveDirectory(s.path);
-  if (!archive.ok()) return Fail(archive.status());
-  auto result = Upload(g.api, "/v1/stacks/" + s.name + "/archive" + s.write.Query(), *archive,
-                       {"X-Starling-Push: " + body.dump()}, 3600, "the stack");
-  std::filesystem::remove(*archive, ec);
-  if (!result.ok()) return Fail(result.status());
-  if (g.json) return PrintJson(*result);
-  const Json& r = *result;
-  std::printf("stack %s version %s: %llu files, %s (%llu new chunks, %s), %.2f s\n", s.name.c_str(),
-              r["version"].get<std::string>().c_str(),
-              static_cast<unsigned long long>(r["files"].get<uint64_t>()),
-              Bytes(r["bytes"].get<double>()).c_str(),
-              static_cast<unsigned long long>(r["new_chunks"].get<uint64_t>()),
-              Bytes(r["new_chunk_bytes"].get<double>()).c_str(), r["seconds"].get<double>());
-  return 0;
+  return "http://deb.debian.org/debian";
+}
+
+// Builds stack `s.name` from its recipe with mmdebstrap, then pushes it (or leaves the tree in
+// --output).
+int BuildStack(const Globals& g, const State& s) {
+  auto recipe = stacks::FindRecipe(s.name);
+  if (!recipe.ok()) return Fail(recipe.status());
+  if (::geteuid() != 0 || !process::InPath("mmdebstrap")) {
+    return Fail(Status::FailedPrecondition(
+        "stack build runs mmdebstrap as root (apt-get install mmdebstrap)"));
+  }
+  char pattern[] = "/var/tmp/starling-stack-XXXXXX";
+  if (::mkdtemp(pattern) == nullptr) return Fail(Status::IoError("cannot make a build directory"));
+  const std::filesystem::path work = pattern;
+  const std::string target = s.output.empty() ? (work / "rootfs").string() : s.output;
+  std::error_code ec;
+  if (!s.output.empty() && std::filesystem::exists(s.output, ec)) {
+    std::filesystem::remove_all(work, ec);
+    return Fail(Status::AlreadyExists("'" + s.output + "' exists: give a new directory"));
+  }
+  auto cleanup = [&] { std::filesystem::remove_all(work, ec); };
+  if (Status written = stacks::WriteRecipeFiles(*recipe, (work / "files").string());
+      !written.ok()) {
+    cleanup();
+    return Fail(written);
+  }
+  const std::string sources = s.sources.empty() ? DefaultSources() : s.sources;
+  std::printf("building stack %s (Debian %s, %zu packages) with mmdebstrap from %s ...\n",
+              s.name.c_str(), recipe->suite.c_str(), recipe->packages.size(), sources.c_str());
+  std::fflush(stdout);
+  const auto started = std::chrono::steady_clock::now();
+  const std::string log = (work / "mmdebstrap.log").string();
+  auto built = process::RunProgram(
+      stacks::MmdebstrapArgs(*recipe, (work / "files").string(), sources, target),
+      {.timeout = Seconds(3600), .output_file = log});
+  if (!built.ok() || built->exit_code != 0) {
+    const std::string said = ReadTail(log, 1500);
+    cleanup();
+    return Fail(built.ok() ? Status::Unavailable("mmdebstrap failed (exit " +
+                                                 std::to_string(built->exit_code) + "): " + said)
+                           : built.status());
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf("built in %.0f s\n", seconds);
+  if (!s.output.empty()) {
+    cleanup();
+    std::printf("the stack's root is in %s (push it: starling stack push %s %s --command ...)\n",
+                s.output.c_str(), s.name.c_str(), s.output.c_str());
+    return 0;
+  }
+  const Json fields = {{"docroot", recipe->docroot}, {"command", recipe->command}};
+  const int pushed = Upload(g, s.name, target, fields, s.write);
+  cleanup();
+  return pushed;
 }
 
 int ListStacks(const Globals& g) {
@@ -92,6 +168,16 @@ void AddStackCommands(CLI::App& app, Globals* g, int* exit_code) {
   AddWriteFlags(push, &s->write);
   AddJsonFlag(push, g);
   OnRun(push, exit_code, [g, s]() -> int { return PushStack(*g, *s); });
+
+  auto* build = stack->add_subcommand(
+      "build", "Build a stack from Debian packages (mmdebstrap, as root) and push it: php");
+  build->add_option("name", s->name, "The recipe: php")->required();
+  build->add_option("--output", s->output, "Leave the root filesystem here instead of pushing");
+  build->add_option("--sources", s->sources,
+                    "Package sources: a sources file or a mirror URL (default: the machine's)");
+  AddWriteFlags(build, &s->write);
+  AddJsonFlag(build, g);
+  OnRun(build, exit_code, [g, s]() -> int { return BuildStack(*g, *s); });
 
   auto* ls = stack->add_subcommand("ls", "Every stack's versions, and the sites on each");
   AddJsonFlag(ls, g);

@@ -56,6 +56,9 @@ Result<std::string> ArchiveDirectory(const std::string& dir, const std::string& 
   Archive disk(archive_read_disk_new(), archive_read_free);
   Resolver links(archive_entry_linkresolver_new(), archive_entry_linkresolver_free);
   archive_write_set_format_pax_restricted(out.get());
+  // Names are bytes on Linux: kept as they are, whatever the locale (Debian's CA certificates
+  // have names that are not ASCII; in the C locale they cannot be "translated" to UTF-8).
+  archive_write_set_format_option(out.get(), "pax", "hdrcharset", "BINARY");
   archive_write_add_filter_zstd(out.get());
   archive_entry_linkresolver_set_strategy(links.get(), archive_format(out.get()));
   archive_read_disk_set_symlink_physical(disk.get());  // links are kept as links

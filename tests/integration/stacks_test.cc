@@ -13,7 +13,8 @@
 namespace starling::testing {
 namespace {
 
-// A small stack: busybox, a page of its own at the docroot, and a file beside it.
+// A small stack: busybox, a page of its own at the docroot, a file beside it, and a name that
+// is not ASCII.
 fs::path MiniStack(const fs::path& dir, const std::string& page) {
   const fs::path root = dir / "mini-stack";
   fs::remove_all(root);
@@ -25,6 +26,9 @@ fs::path MiniStack(const fs::path& dir, const std::string& page) {
   std::ofstream(root / "var/www/html/index.html") << page;
   std::ofstream(root / "var/www/html/stack.txt") << "from the stack\n";
   std::ofstream(root / "etc/stack-release") << page;
+  // A name that is not ASCII (Debian's CA certificates have some): packed as the bytes it is,
+  // whatever the CLI's locale.
+  std::ofstream(root / "etc/F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.crt") << "cert";
   return root;
 }
 
@@ -60,9 +64,9 @@ TEST_CASE("stacks: a site's tree layered on a stack serves over the stack's file
       RunCommand(cli + "stack push Mini " + site.string() + " --command x 2>&1; echo exit=$?"),
       Catch::Contains("stack name") && Catch::Contains("exit=2"));
 
-  const std::string pushed =
-      RunCommand(cli + "stack push mini " + MiniStack(cluster.dir(), "stack v1\n").string() +
-                 " --command " + command + " --ack local 2>&1");
+  const std::string pushed = RunCommand("LC_ALL=C " + cli + "stack push mini " +
+                                        MiniStack(cluster.dir(), "stack v1\n").string() +
+                                        " --command " + command + " --ack local 2>&1");
   INFO(pushed);
   REQUIRE_THAT(pushed, Catch::Contains("stack mini version"));
   const std::string on_stack = RunCommand(cli + "image push shop " + site.string() +

@@ -35,6 +35,7 @@
 #include "src/agent/member_views.h"
 #include "src/agent/membership.h"
 #include "src/agent/site_database.h"
+#include "src/agent/site_env.h"
 #include "src/agent/transport.h"
 
 namespace starling::agent {
@@ -158,7 +159,7 @@ class AgentImpl final : public Agent {
                               : nullptr,
               .site_env =
                   [this](const std::string& site) {
-                    return DatabaseEnv(config_, *log_, sealer_.keyring(), site);
+                    return SiteEnv(config_, *log_, sealer_.keyring(), site);
                   }});
       copies_->Recover();
     } else if (!driver.ok()) {

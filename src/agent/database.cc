@@ -222,7 +222,8 @@ void DatabaseService::Observe() {
     }
     // After a key rotation: the secrets under the new primary key, so the old one can go.
     std::vector<store::Entry> secrets;
-    if (log_->Scan(keys::kDbSecret, &secrets).ok()) {
+    if (log_->Scan(keys::kDbSecret, &secrets).ok() &&
+        log_->Scan(keys::kSiteSecret, &secrets).ok()) {
       if (std::vector<Put> resealed = ResealedSecrets(secrets, keyring); !resealed.empty()) {
         spdlog::info("db: resealing {} secret(s) under the primary key", resealed.size());
         for (auto& put : resealed) {

@@ -68,7 +68,8 @@ std::vector<Put> ResealedSecrets(const std::vector<store::Entry>& entries,
                                  const net::Keyring& keyring) {
   std::vector<Put> puts;
   for (const auto& entry : entries) {
-    if (entry.tombstone || !entry.key.starts_with(keys::kDbSecret) ||
+    if (entry.tombstone ||
+        !(entry.key.starts_with(keys::kDbSecret) || entry.key.starts_with(keys::kSiteSecret)) ||
         auth::SealedWithPrimary(keyring, entry.value)) {
       continue;
     }

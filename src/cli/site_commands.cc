@@ -1,5 +1,6 @@
 // The sites: `site create|update|scale|delete|list|show`.
 #include <memory>
+#include <tuple>
 
 #include "src/cli/commands.h"
 
@@ -44,6 +45,14 @@ int PrintSite(const Json& site) {
   if (site.value("database", false)) {
     std::printf("database its own (starling db show %s)\n",
                 site["name"].get<std::string>().c_str());
+  }
+  const Json env = site.value("env", Json::object());  // (kept: items() does not own it)
+  for (const auto& [name, value] : env.items()) {
+    std::printf("env      %s=%s\n", name.c_str(), value.get<std::string>().c_str());
+  }
+  const Json secrets = site.value("secrets", Json::object());
+  for (const auto& [name, fingerprint] : secrets.items()) {
+    std::printf("secret   %s (sealed)\n", name.c_str());
   }
   return 0;
 }
@@ -108,6 +117,7 @@ struct State {
            surge = 1, image_quota_mb = 0;
   bool database = false;
   bool drop_database = false;
+  std::vector<std::string> env, unset_env, secret, unset_secret;
   double up = 2.0, down = 1.0;
   WriteFlags write;
 };
@@ -132,6 +142,20 @@ void AddFields(CLI::App* command, State* s) {
                     "Give the site a database of its own on the cluster's MariaDB (its copies get "
                     "DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DATABASE_URL); "
                     "--no-database keeps the database but stops asking for it");
+  const auto pair = CLI::Validator(
+      [](std::string& text) -> std::string {
+        const auto eq = text.find('=');
+        return eq == std::string::npos || eq == 0 ? "takes NAME=VALUE" : "";
+      },
+      "NAME=VALUE");
+  command->add_option("--env", s->env, "A setting for its copies' environment (repeat)")
+      ->check(pair);
+  command->add_option("--unset-env", s->unset_env, "Remove a setting (repeat)");
+  command
+      ->add_option("--secret", s->secret,
+                   "A secret setting: sealed in the state log, shown by name only (repeat)")
+      ->check(pair);
+  command->add_option("--unset-secret", s->unset_secret, "Remove a secret (repeat)");
 }
 
 // The fields given on `command`'s line only: an update changes just those.
@@ -151,6 +175,18 @@ Json Body(CLI::App* command, const State& s, bool all_fields) {
   if (command->count("--image-quota-mb") > 0) body["image_quota_mb"] = s.image_quota_mb;
   if (command->count("--database") + command->count("--no-database") > 0) {
     body["database"] = s.database;
+  }
+  // NAME=VALUE sets, --unset-... NAME removes (checked NAME=VALUE by the options).
+  for (const auto& [field, sets, unsets] :
+       {std::tuple{"env", &s.env, &s.unset_env}, {"secrets", &s.secret, &s.unset_secret}}) {
+    if (sets->empty() && unsets->empty()) continue;
+    Json merge = Json::object();
+    for (const auto& pair : *sets) {
+      const auto eq = pair.find('=');
+      merge[pair.substr(0, eq)] = pair.substr(eq + 1);
+    }
+    for (const auto& name : *unsets) merge[name] = nullptr;
+    body[field] = merge;
   }
   return body;
 }

@@ -27,6 +27,17 @@ uint64_t Tag(std::string_view version, uint32_t restart, const Site& site) {
     input.push_back('\0');
     input += std::to_string(n);
   }
+  // Its settings and secrets, when it has any (a site without keeps the tag it had before).
+  for (const auto* settings : {&site.env, &site.secrets}) {
+    if (site.env.empty() && site.secrets.empty()) break;
+    input.push_back('\1');
+    for (const auto& [name, value] : *settings) {
+      input += name;
+      input.push_back('=');
+      input += value;
+      input.push_back('\0');
+    }
+  }
   unsigned char key[crypto_shorthash_KEYBYTES] = {};
   unsigned char out[crypto_shorthash_BYTES];
   crypto_shorthash(out, reinterpret_cast<const unsigned char*>(input.data()), input.size(), key);

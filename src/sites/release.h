@@ -30,7 +30,8 @@ struct Release {
 
 // What a copy reports in gossip: a 64-bit tag of what it was started with — the version, the
 // restart count, and the site's settings a copy takes at its start (its memory and process
-// limits), so that a change of any of them rolls the site's copies. Never 0.
+// limits, its environment and its secrets' fingerprints), so that a change of any of them rolls
+// the site's copies. Never 0.
 uint64_t Tag(std::string_view version, uint32_t restart, const Site& site);
 inline uint64_t Tag(const Release& release, const Site& site) {
   return Tag(release.version, release.restart, site);

@@ -1,6 +1,7 @@
 #include "src/sites/site.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 namespace starling::sites {
@@ -89,6 +90,19 @@ Status ValidateDomain(std::string_view domain) {
   return Status::Ok();
 }
 
+Status ValidateEnvName(std::string_view name) {
+  const bool ok =
+      !name.empty() && name.size() <= 64 && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+      std::all_of(name.begin(), name.end(),
+                  [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  if (!ok) {
+    return Status::InvalidArgument("'" + std::string(name) +
+                                   "' is not a variable name: [A-Za-z_][A-Za-z0-9_]*, at most 64");
+  }
+  if (name == "PORT") return Status::InvalidArgument("PORT is the copy's own: not a setting");
+  return Status::Ok();
+}
+
 Status Validate(const Site& site) {
   if (Status s = ValidateName(site.name); !s.ok()) return s;
   if (site.database && site.name.size() > kMaxDatabaseSiteName) {
@@ -113,6 +127,23 @@ Status Validate(const Site& site) {
   if (!(site.down < site.up)) {
     return Status::InvalidArgument("down must be below up, or copies would flap");
   }
+  if (site.env.size() + site.secrets.size() > kMaxEnv) {
+    return Status::InvalidArgument("a site has at most " + std::to_string(kMaxEnv) +
+                                   " settings and secrets");
+  }
+  for (const auto& [name, value] : site.env) {
+    if (Status s = ValidateEnvName(name); !s.ok()) return s;
+    if (value.size() > kMaxEnvValue || value.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("setting " + name + " must be at most " +
+                                     std::to_string(kMaxEnvValue) + " bytes, without NUL");
+    }
+    if (site.secrets.contains(name)) {
+      return Status::InvalidArgument(name + " is both a setting and a secret");
+    }
+  }
+  for (const auto& [name, fingerprint] : site.secrets) {
+    if (Status s = ValidateEnvName(name); !s.ok()) return s;
+  }
   return Status::Ok();
 }
 
@@ -129,7 +160,9 @@ json ToJson(const Site& site) {
           {"max_body_mb", site.max_body_mb},
           {"surge", site.surge},
           {"image_quota_mb", site.image_quota_mb},
-          {"database", site.database}};
+          {"database", site.database},
+          {"env", site.env},
+          {"secrets", site.secrets}};
 }
 
 Result<Site> Apply(const Site& base, const json& body, bool create) {
@@ -194,6 +227,22 @@ Result<Site> Apply(const Site& base, const json& body, bool create) {
     } else if (field == "database") {
       if (!value.is_boolean()) return Status::InvalidArgument("database must be true or false");
       site.database = value.get<bool>();
+    } else if (field == "env" || field == "secrets") {
+      // A merge: a name with a string sets it, with null removes it. (Through the API, secrets
+      // arrive in clear and are sealed before this: here they are fingerprints.)
+      if (!value.is_object()) {
+        return Status::InvalidArgument(field + " must be an object of names to strings or null");
+      }
+      auto& into = field == "env" ? site.env : site.secrets;
+      for (const auto& [name, setting] : value.items()) {
+        if (setting.is_null()) {
+          into.erase(name);
+        } else if (setting.is_string()) {
+          into[name] = setting.get<std::string>();
+        } else {
+          return Status::InvalidArgument(field + "." + name + " must be a string or null");
+        }
+      }
     } else if (field == "image_quota_mb") {
       auto n = GetLimit(value, "image_quota_mb", 0, kMaxImageQuotaMb);
       if (!n.ok()) return n.status();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -29,12 +30,20 @@ struct Site {
   // A database of its own on the cluster's MariaDB (DESIGN.md §10): schema and user named by
   // DatabaseName, its password sealed in the state log. Turning it off keeps the database.
   bool database = false;
+  // What its copies get in their environment besides the image's (site update --env), and the
+  // names of its secret settings (site update --secret), each with a fingerprint of its sealed
+  // value: the values are kept sealed in the log (keys::SiteSecret), and a new one rolls the
+  // copies. The database's settings win over both.
+  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> secrets;  // name → fingerprint
   bool operator==(const Site&) const = default;
 };
 
 inline constexpr uint32_t kMaxCopies = 1000;
 inline constexpr size_t kMaxDomains = 100;
 inline constexpr size_t kMaxDatabaseSiteName = 57;  // db::kMaxImportedSchema
+inline constexpr size_t kMaxEnv = 64;               // settings and secrets together
+inline constexpr size_t kMaxEnvValue = 4096;
 inline constexpr uint32_t kMinMemoryMb = 16, kMaxMemoryMb = 1u << 20;
 inline constexpr uint32_t kMinPids = 8, kMaxPids = 1u << 20;
 inline constexpr uint32_t kMaxStartTimeoutS = 3600, kMaxBodyMb = 10240, kMaxSurge = 100;
@@ -44,6 +53,8 @@ inline constexpr uint32_t kMaxImageQuotaMb = 1u << 20;
 Status ValidateName(std::string_view name);
 // A host name: labels of [a-z0-9-] (1–63, no leading or trailing '-'), at least two, ≤ 253 in all.
 Status ValidateDomain(std::string_view domain);
+// An environment variable's name: [A-Za-z_][A-Za-z0-9_]*, at most 64; never PORT (the copy's).
+Status ValidateEnvName(std::string_view name);
 // Every field, and how they relate (min ≤ max, down < up).
 Status Validate(const Site& site);
 

@@ -40,6 +40,9 @@ inline constexpr std::string_view kDbReady = "db-ready/";
 // {at_ms}); the writer's node drops its schema and user, then removes this and the site's
 // database keys. Without it a deleted site's database stays.
 inline constexpr std::string_view kDbDrop = "db-drop/";
+// "site-secret/<site>/<name>": a site's secret setting, sealed with the cluster key
+// (src/auth/sealed_secret.h; site update --secret); its copies get it in their environment.
+inline constexpr std::string_view kSiteSecret = "site-secret/";
 
 inline std::string Join(std::string_view prefix, std::string_view a) {
   std::string key(prefix);
@@ -78,5 +81,9 @@ inline std::string DbNode(std::string_view node) { return Join(kDbNode, node); }
 inline std::string DbSecret(std::string_view name) { return Join(kDbSecret, name); }
 inline std::string DbReady(std::string_view site) { return Join(kDbReady, site); }
 inline std::string DbDrop(std::string_view site) { return Join(kDbDrop, site); }
+inline std::string SiteSecrets(std::string_view site) { return Join(kSiteSecret, site) + "/"; }
+inline std::string SiteSecret(std::string_view site, std::string_view name) {
+  return Join(kSiteSecret, site, name);
+}
 
 }  // namespace starling::keys

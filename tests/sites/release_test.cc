@@ -45,6 +45,23 @@ TEST_CASE("a release's tag names its version, restart and the limits copies star
   scaled.max_copies = 3;
   scaled.domains = {"other.example.com"};
   CHECK(Tag(kA, 0, scaled) == Tag(kA, 0, site));
+  // Its environment and its secrets' fingerprints are what copies start with too.
+  Site with_env = site;
+  with_env.env = {{"GREETING", "hello"}};
+  CHECK(Tag(kA, 0, with_env) != Tag(kA, 0, site));
+  Site other_env = with_env;
+  other_env.env["GREETING"] = "hi";
+  CHECK(Tag(kA, 0, other_env) != Tag(kA, 0, with_env));
+  Site with_secret = site;
+  with_secret.secrets = {{"TOKEN", "0123456789abcdef"}};
+  CHECK(Tag(kA, 0, with_secret) != Tag(kA, 0, site));
+  Site resealed = with_secret;
+  resealed.secrets["TOKEN"] = "fedcba9876543210";
+  CHECK(Tag(kA, 0, resealed) != Tag(kA, 0, with_secret));
+  // A setting named like a secret is not the secret.
+  Site as_setting = site;
+  as_setting.env = {{"TOKEN", "0123456789abcdef"}};
+  CHECK(Tag(kA, 0, as_setting) != Tag(kA, 0, with_secret));
 }
 
 TEST_CASE("the release in force: the stored one while its version is kept", "[unit]") {

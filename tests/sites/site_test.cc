@@ -105,5 +105,38 @@ TEST_CASE("a site is built from JSON with clear errors", "[unit]") {
   CHECK_FALSE(Decode("{not json").ok());
 }
 
+TEST_CASE("a site's settings merge, and bad names or values are refused", "[unit]") {
+  auto site =
+      Apply(Site{}, nlohmann::json::parse(R"({"name": "shop", "domains": ["shop.example.com"],
+      "env": {"GREETING": "hello", "MODE": "prod"}})"),
+            true);
+  REQUIRE(site.ok());
+  CHECK(site->env == std::map<std::string, std::string>{{"GREETING", "hello"}, {"MODE", "prod"}});
+  // An update: a string sets, null removes, the rest stays.
+  auto updated =
+      Apply(*site, nlohmann::json::parse(R"({"env": {"MODE": null, "LEVEL": "3"}})"), false);
+  REQUIRE(updated.ok());
+  CHECK(updated->env == std::map<std::string, std::string>{{"GREETING", "hello"}, {"LEVEL", "3"}});
+  auto back = Decode(Encode(*updated));
+  REQUIRE(back.ok());
+  CHECK(*back == *updated);
+  for (const char* bad :
+       {R"({"env": {"9LIVES": "x"}})", R"({"env": {"A-B": "x"}})", R"({"env": {"PORT": "80"}})",
+        R"({"env": {"": "x"}})", R"({"env": {"A": 1}})", R"({"env": ["A=1"]})"}) {
+    INFO(bad);
+    CHECK(Apply(*site, nlohmann::json::parse(bad), false).status().code() ==
+          StatusCode::kInvalidArgument);
+  }
+  nlohmann::json big = {{"env", {{"BIG", std::string(kMaxEnvValue + 1, 'x')}}}};
+  CHECK_FALSE(Apply(*site, big, false).ok());
+  nlohmann::json many = {{"env", nlohmann::json::object()}};
+  for (size_t i = 0; i <= kMaxEnv; ++i) many["env"]["V" + std::to_string(i)] = "x";
+  CHECK_FALSE(Apply(*site, many, false).ok());
+  // One name is a setting or a secret, not both.
+  Site both = *site;
+  both.secrets = {{"GREETING", "0123456789abcdef"}};
+  CHECK_FALSE(Validate(both).ok());
+}
+
 }  // namespace
 }  // namespace starling::sites

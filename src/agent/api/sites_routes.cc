@@ -5,6 +5,8 @@
 #include "src/agent/api/context.h"
 #include "src/agent/clock.h"
 #include "src/agent/site_database.h"
+#include "src/auth/cluster_credential.h"
+#include "src/auth/sealed_secret.h"
 #include "src/sites/site.h"
 #include "src/state/keys.h"
 
@@ -61,14 +63,44 @@ Result<Json> WriteSite(const Context& context, const Request& request, const std
   if (!create && !existing->has_value()) return Status::NotFound("no site '" + name + "'");
   sites::Site base = create ? sites::Site{} : **existing;
   base.name = name;
-  auto site = sites::Apply(base, request.body, create);
+  // Secrets arrive in clear: sealed here, only their fingerprints go into the site's record.
+  Json body = request.body;
+  Json secrets = Json::object();
+  if (body.contains("secrets")) {
+    secrets = body["secrets"];
+    body.erase("secrets");
+    if (!secrets.is_object()) {
+      return Status::InvalidArgument("secrets must be an object of names to strings or null");
+    }
+  }
+  auto site = sites::Apply(base, body, create);
   if (!site.ok()) return site.status();
+  std::vector<Put> sealed;
+  for (const auto& [secret, value] : secrets.items()) {
+    if (Status s = sites::ValidateEnvName(secret); !s.ok()) return s;
+    const std::string key = keys::SiteSecret(name, secret);
+    if (value.is_null()) {
+      site->secrets.erase(secret);
+      sealed.push_back({key, "", true});
+      continue;
+    }
+    if (!value.is_string() || value.get<std::string>().size() > sites::kMaxEnvValue) {
+      return Status::InvalidArgument("secret " + secret + " must be a string of at most " +
+                                     std::to_string(sites::kMaxEnvValue) + " bytes");
+    }
+    std::string box = auth::SealSecret(context.sealer->keyring(), key, value.get<std::string>());
+    site->secrets[secret] = auth::BodyHash(box).substr(0, 16);
+    site->env.erase(secret);  // a setting that becomes a secret is one no longer
+    sealed.push_back({key, std::move(box)});
+  }
+  if (Status s = sites::Validate(*site); !s.ok()) return s;
   if (!request.who.site.empty() && site->image_quota_mb != base.image_quota_mb) {
     return Status::PermissionDenied(
         "a site's image quota is the platform operator's to set, not its own token's");
   }
   if (Status s = CheckDomainsFree(*context.log, *site); !s.ok()) return s;
   std::vector<Put> puts = {{sites::Key(name), sites::Encode(*site)}};
+  for (auto& put : sealed) puts.push_back(std::move(put));
   if (site->database) {
     // A database needs a db node; its password is made now, sealed, with the site.
     std::vector<store::Entry> db_nodes;

@@ -50,8 +50,15 @@ int Upload(const Globals& g, const std::string& name, const std::string& dir, co
 
 int PushStack(const Globals& g, const State& s) {
   Json body = {{"docroot", s.docroot}};
-  if (s.command.empty()) return Fail(Status::InvalidArgument("a stack needs --command"));
-  body["command"] = s.command;
+  if (!s.command.empty()) {
+    body["command"] = s.command;
+  } else if (auto recipe = stacks::FindRecipe(s.name); recipe.ok()) {
+    // A tree `stack build NAME --output` made: the recipe says how it starts.
+    body["command"] = recipe->command;
+    body["docroot"] = recipe->docroot;
+  } else {
+    return Fail(Status::InvalidArgument("a stack needs --command (how a copy starts)"));
+  }
   Json env = Json::object();
   for (const auto& pair : s.env) {
     const auto eq = pair.find('=');
@@ -118,7 +125,7 @@ int BuildStack(const Globals& g, const State& s) {
   std::printf("built in %.0f s\n", seconds);
   if (!s.output.empty()) {
     cleanup();
-    std::printf("the stack's root is in %s (push it: starling stack push %s %s --command ...)\n",
+    std::printf("the stack's root is in %s (push it: starling stack push %s %s)\n",
                 s.output.c_str(), s.name.c_str(), s.output.c_str());
     return 0;
   }
@@ -161,8 +168,8 @@ void AddStackCommands(CLI::App& app, Globals* g, int* exit_code) {
   push->add_option("name", s->name, "Stack name")->required();
   push->add_option("path", s->path, "The root filesystem (a directory)")->required();
   push->add_option("--command", s->command,
-                   "How a copy starts: run by the stack's /bin/sh, serving $PORT")
-      ->required();
+                   "How a copy starts: run by the stack's /bin/sh, serving $PORT (default for a "
+                   "stack Starling has a recipe for: the recipe's)");
   push->add_option("--docroot", s->docroot, "Where a site's tree goes (default /var/www/html)");
   push->add_option("--env", s->env, "NAME=VALUE for the start command (repeat)");
   AddWriteFlags(push, &s->write);

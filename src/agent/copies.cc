@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "base/file.h"
+#include "src/copies/log_bound.h"
 #include "src/sites/site.h"
 #include "src/state/keys.h"
 
@@ -254,6 +255,13 @@ void CopyService::Tick(std::vector<rules::MemberReport> alive) {
                         members = std::move(alive)]() mutable {
     for (Sample& sample : wanted) {
       if (!*alive_flag) return;
+      // Its output kept bounded (a PHP stack logs every request there).
+      const std::string log =
+          (std::filesystem::path(config_.data_dir) / "copies" / sample.id / "bundle" / "log")
+              .string();
+      if (auto bounded = copies::BoundLog(log); !bounded.ok()) {
+        spdlog::warn("copy {}: {}", sample.id, bounded.status().ToString());
+      }
       sample.usage = driver_->Usage(sample.id);
       if (sample.usage.ok()) sample.runnable = copies::CountRunnable(sample.usage->threads);
       if (!sample.usage.ok() || sample.usage->threads.empty()) {

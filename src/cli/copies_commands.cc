@@ -10,13 +10,15 @@
 #include <thread>
 
 #include "src/cli/commands.h"
+#include "src/sites/site.h"
 
 namespace starling::cli {
 namespace {
 
 struct State {
-  std::string site, kind;
+  std::string site, kind, node;
   bool follow = false;
+  unsigned lines = 100;
 };
 
 }  // namespace
@@ -49,6 +51,39 @@ void AddCopyCommands(CLI::App& app, Globals* g, int* exit_code) {
                   copy["port"].get<unsigned>(), copy["state"].get<std::string>().c_str(),
                   copy["load1"].get<double>(), copy.value("cpu_s", 0.0),
                   copy["uptime_s"].get<double>(), note.c_str());
+    }
+    return 0;
+  });
+
+  auto* logs = app.add_subcommand(
+      "logs", "The end of a site's copies' output (stdout and stderr), from every live node");
+  logs->add_option("site", s->site, "Site name")->required();
+  logs->add_option("--node", s->node, "Only the copies on this node");
+  logs->add_option("--lines,-n", s->lines, "Lines from each copy (default 100)")
+      ->check(CLI::Range(1, 10000));
+  AddJsonFlag(logs, g);
+  OnRun(logs, exit_code, [g, s]() -> int {
+    if (Status valid = sites::ValidateName(s->site); !valid.ok()) return Fail(valid);
+    Json all = Json::array();
+    const std::string path = "/v1/logs/" + s->site + "?lines=" + std::to_string(s->lines);
+    if (Status status = Gather(*g, path, "copies", &all, nullptr); !status.ok()) {
+      return Fail(status);
+    }
+    Json shown = Json::array();
+    for (auto& copy : all) {
+      if (s->node.empty() || copy["node"] == s->node) shown.push_back(copy);
+    }
+    if (g->json) return PrintJson(shown);
+    if (shown.empty()) {
+      std::printf("(no copy of %s%s runs)\n", s->site.c_str(),
+                  s->node.empty() ? "" : (" on " + s->node).c_str());
+    }
+    for (const auto& copy : shown) {
+      const std::string from =
+          copy["node"].get<std::string>() + " " + copy["copy"].get<std::string>();
+      for (const auto& line : copy["lines"]) {
+        std::printf("%s | %s\n", from.c_str(), line.get<std::string>().c_str());
+      }
     }
     return 0;
   });

@@ -135,10 +135,11 @@ TEST_CASE("site settings and secrets reach its copies; a secret is never in the 
   REQUIRE_THAT(RunCommand(cli + "site create app --domain app.example.com --env GREETING=hello "
                                 "--ack local 2>&1"),
                Catch::Contains("env      GREETING=hello"));
-  REQUIRE_THAT(RunCommand(cli + "image push app " + tree.string() +
-                          " --command 'echo \"$GREETING $TOKEN\" > /www/env.txt; exec "
-                          "/bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www' --ack local 2>&1"),
-               Catch::Contains("app version"));
+  REQUIRE_THAT(
+      RunCommand(cli + "image push app " + tree.string() +
+                 " --command 'echo started; echo \"$GREETING $TOKEN\" > /www/env.txt; exec "
+                 "/bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www' --ack local 2>&1"),
+      Catch::Contains("app version"));
   CHECK(ServedFile(cluster, "app", "/env.txt", std::chrono::seconds(30)) == "hello \n");
   // A secret and a changed setting: the copy is rolled and gets both.
   const std::string updated =
@@ -161,6 +162,11 @@ TEST_CASE("site settings and secrets reach its copies; a secret is never in the 
              Catch::Contains("PORT is the copy's own") && Catch::Contains("exit=2"));
   CHECK_THAT(RunCommand(cli + "site update app --env 'A B=1' --ack local 2>&1; echo exit=$?"),
              Catch::Contains("not a variable name") && Catch::Contains("exit=2"));
+  // What the copy printed, through every node's API (its log).
+  const std::string logged = RunCommand(cli + "logs app --lines 5 2>&1");
+  CHECK_THAT(logged, Catch::Contains("settings-1 starling-app-") && Catch::Contains("| started"));
+  CHECK_THAT(RunCommand(cli + "logs app --node elsewhere 2>&1"), Catch::Contains("no copy of app"));
+  CHECK_THAT(RunCommand(cli + "logs Bad_Name 2>&1; echo exit=$?"), Catch::Contains("exit=2"));
   // Removed: the copy no longer has it.
   RunCommand(cli + "site update app --unset-secret TOKEN --ack local");
   CHECK(WaitFor(std::chrono::seconds(30), [&] {

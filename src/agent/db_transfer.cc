@@ -162,11 +162,7 @@ Result<db::ClientLogin> SiteLogin(const LogDriver& log, const net::Keyring& keyr
                             " --database)");
   }
   if (!password.ok()) return password.status();
-  auto ready = log.Get(keys::DbReady(site));
-  if (!ready.ok()) return ready.status();
-  if (!ready->has_value() || (*ready)->tombstone) {
-    return Status::Unavailable("site '" + site + "''s database is not made yet (db status)");
-  }
+  if (Status s = CheckDatabaseMade(log, site); !s.ok()) return s;
   const std::string writer = rules::DbWriter(nodes);
   for (const auto& node : nodes) {
     if (node.name != writer || writer.empty()) continue;

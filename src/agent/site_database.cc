@@ -47,11 +47,7 @@ Result<std::map<std::string, std::string>> DatabaseEnv(const AgentConfig& config
   if (!spec->database) return env;
   auto password = SitePassword(log, keyring, site);
   if (!password.ok()) return password.status();
-  auto ready = log.Get(keys::DbReady(site));
-  if (!ready.ok()) return ready.status();
-  if (!ready->has_value() || (*ready)->tombstone) {
-    return Status::Unavailable("site " + site + "'s database is not made yet");
-  }
+  if (Status s = CheckDatabaseMade(log, site); !s.ok()) return s;
   const std::string name = sites::DatabaseName(site);
   const std::string host = config.db.endpoint.host;
   const std::string port = std::to_string(config.db.endpoint.port);
@@ -62,6 +58,15 @@ Result<std::map<std::string, std::string>> DatabaseEnv(const AgentConfig& config
   env["DB_PASSWORD"] = *password;  // [A-Za-z0-9]: nothing to escape in the URL
   env["DATABASE_URL"] = "mysql://" + name + ":" + *password + "@" + host + ":" + port + "/" + name;
   return env;
+}
+
+Status CheckDatabaseMade(const LogDriver& log, const std::string& site) {
+  auto ready = log.Get(keys::DbReady(site));
+  if (!ready.ok()) return ready.status();
+  if (!ready->has_value() || (*ready)->tombstone) {
+    return Status::Unavailable("site " + site + "'s database is not made yet (db status)");
+  }
+  return Status::Ok();
 }
 
 std::vector<Put> ResealedSecrets(const std::vector<store::Entry>& entries,

@@ -29,6 +29,9 @@ Result<std::vector<Put>> NewSitePassword(const LogDriver& log, const net::Keyrin
 Result<std::string> SitePassword(const LogDriver& log, const net::Keyring& keyring,
                                  const std::string& site);
 
+// OK once the writer's node has made the site's database (keys::DbReady); kUnavailable before.
+Status CheckDatabaseMade(const LogDriver& log, const std::string& site);
+
 // What a copy of `site` is told of its database through the node's endpoint; empty when the
 // site has none; kUnavailable until the writer's node has made it (keys::DbReady).
 Result<std::map<std::string, std::string>> DatabaseEnv(const AgentConfig& config,

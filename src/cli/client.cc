@@ -312,6 +312,18 @@ Result<Json> Upload(const std::string& api, const std::string& path, const std::
   return Perform(api, "POST", path, body, headers, read_timeout_s);
 }
 
+Result<Json> EnvObject(const std::vector<std::string>& pairs) {
+  Json env = Json::object();
+  for (const auto& pair : pairs) {
+    const auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument("--env takes NAME=VALUE");
+    }
+    env[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return env;
+}
+
 int ExitCodeOf(StatusCode code) {
   switch (code) {
     case StatusCode::kOk:

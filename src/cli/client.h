@@ -69,6 +69,8 @@ struct WriteFlags {
   int WaitSeconds() const { return static_cast<int>(timeout_ms / 1000) + 5; }
 };
 void AddWriteFlags(CLI::App* command, WriteFlags* flags);
+// NAME=VALUE pairs (a push's --env) as a JSON object; kInvalidArgument for one without a name.
+Result<Json> EnvObject(const std::vector<std::string>& pairs);
 // --json on `command`.
 void AddJsonFlag(CLI::App* command, Globals* globals);
 

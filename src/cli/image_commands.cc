@@ -165,15 +165,9 @@ int Push(const Globals& g, const State& s) {
   // Kept as written: the copy's /bin/sh runs it, so $PORT is the copy's, not this shell's.
   if (!s.command.empty()) body["command"] = s.command;
   if (!s.env.empty()) {
-    Json env = Json::object();
-    for (const auto& pair : s.env) {
-      const auto eq = pair.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return Fail(Status::InvalidArgument("--env takes NAME=VALUE"));
-      }
-      env[pair.substr(0, eq)] = pair.substr(eq + 1);
-    }
-    body["env"] = env;
+    auto env = EnvObject(s.env);
+    if (!env.ok()) return Fail(env.status());
+    body["env"] = *env;
   }
   if (s.allow_setuid) body["allow_setuid"] = true;
   std::error_code ec;

@@ -59,15 +59,9 @@ int PushStack(const Globals& g, const State& s) {
   } else {
     return Fail(Status::InvalidArgument("a stack needs --command (how a copy starts)"));
   }
-  Json env = Json::object();
-  for (const auto& pair : s.env) {
-    const auto eq = pair.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Fail(Status::InvalidArgument("--env takes NAME=VALUE"));
-    }
-    env[pair.substr(0, eq)] = pair.substr(eq + 1);
-  }
-  if (!env.empty()) body["env"] = env;
+  auto env = EnvObject(s.env);
+  if (!env.ok()) return Fail(env.status());
+  if (!env->empty()) body["env"] = *env;
   return Upload(g, s.name, s.path, body, s.write);
 }
 

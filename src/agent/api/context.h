@@ -109,6 +109,11 @@ struct PushRequest {
 // push (docroot, no stack).
 Result<PushRequest> PushFields(const Json& body, bool by_path, bool stack);
 
+// The fields of an archive's push, sent as JSON in its X-Starling-Push header (none: {}).
+Result<Json> PushHeader(const Request& request);
+// The largest archive a push may send: the node's image quota, or 64 GiB when there is none.
+size_t ArchiveLimit(const AgentConfig& config);
+
 // Imports `path` as a new version of `image` (a site's, or a stack's: images::StackImage) and
 // writes its record with the versions it expires; a site's becomes its release (its copies are
 // rolled to it). The HTTP thread does the work: it may take minutes.

@@ -82,6 +82,19 @@ Result<PushRequest> PushFields(const Json& body, bool by_path, bool stack) {
   return push;
 }
 
+Result<Json> PushHeader(const Request& request) {
+  const std::string text = request.Header("x-starling-push");
+  if (text.empty()) return Json::object();
+  auto parsed = ParseJsonObject(text, 8);
+  if (!parsed.ok()) return Status::InvalidArgument("X-Starling-Push: " + parsed.status().message());
+  return parsed;
+}
+
+size_t ArchiveLimit(const AgentConfig& config) {
+  return config.images.max_image_mb == 0 ? size_t{64} << 30
+                                         : size_t{config.images.max_image_mb} << 20;
+}
+
 Result<Json> ImportVersion(const Context& c, const std::string& site, const std::string& path,
                            const PushRequest& fields, const images::Layering& layering,
                            const WriteOptions& write) {
@@ -226,14 +239,9 @@ Result<Json> PushArchive(const Context& c, const Request& request) {
   auto options = WriteParams(request);
   if (!options.ok()) return options.status();
   const std::string site = request.Match(1);
-  Json header = Json::object();
-  if (const std::string text = request.Header("x-starling-push"); !text.empty()) {
-    auto parsed = ParseJsonObject(text, 8);
-    if (!parsed.ok())
-      return Status::InvalidArgument("X-Starling-Push: " + parsed.status().message());
-    header = std::move(*parsed);
-  }
-  auto fields = PushFields(header, /*by_path=*/false, /*stack=*/false);
+  auto header = PushHeader(request);
+  if (!header.ok()) return header.status();
+  auto fields = PushFields(*header, /*by_path=*/false, /*stack=*/false);
   if (!fields.ok()) return fields.status();
   if (Status s = CheckPush(c, request, site, &*fields); !s.ok()) return s;
   if (request.body_file.empty()) return Status::InvalidArgument("send the archive as the body");
@@ -265,13 +273,6 @@ Result<Json> Remove(const Context& c, const Request& request) {
   std::vector<Put> puts;
   for (const auto& key : *keys) puts.push_back({key.get<std::string>(), "", true});
   return WriteAnswer(c, *options, std::move(puts), {{"removed_versions", keys->size()}});
-}
-
-// The largest archive a push may send: the image quota (an archive is rarely bigger than the
-// files it holds), or 64 GiB when there is none.
-size_t ArchiveLimit(const AgentConfig& config) {
-  return config.images.max_image_mb == 0 ? size_t{64} << 30
-                                         : size_t{config.images.max_image_mb} << 20;
 }
 
 // A GET whose first capture is a site name: validated, then `query(site)` on the io thread.

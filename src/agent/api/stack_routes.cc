@@ -16,15 +16,9 @@ Result<Json> PushStack(const Context& c, const Request& request) {
   if (!options.ok()) return options.status();
   const std::string stack = request.Match(1);
   if (Status s = images::ValidateStackName(stack); !s.ok()) return s;
-  Json header = Json::object();
-  if (const std::string text = request.Header("x-starling-push"); !text.empty()) {
-    auto parsed = ParseJsonObject(text, 8);
-    if (!parsed.ok()) {
-      return Status::InvalidArgument("X-Starling-Push: " + parsed.status().message());
-    }
-    header = std::move(*parsed);
-  }
-  auto fields = PushFields(header, /*by_path=*/false, /*stack=*/true);
+  auto header = PushHeader(request);
+  if (!header.ok()) return header.status();
+  auto fields = PushFields(*header, /*by_path=*/false, /*stack=*/true);
   if (!fields.ok()) return fields.status();
   if (Status s = images::ValidateDocroot(fields->docroot); !s.ok()) return s;
   if (fields->command.empty()) {
@@ -80,9 +74,7 @@ std::vector<Route> StackRoutes(Context& context) {
       // A stack serves every site on it: the cluster's operators push it.
       {Method::kPost, R"(/v1/stacks/([^/]+)/archive)", kOperate,
        [c](const Request& request) { return PushStack(*c, request); }, BodyKind::kFile,
-       /*text=*/false,
-       c->config.images.max_image_mb == 0 ? size_t{64} << 30
-                                          : size_t{c->config.images.max_image_mb} << 20},
+       /*text=*/false, ArchiveLimit(c->config)},
       {Method::kGet, "/v1/stacks", kRead,
        [c](const Request&) { return c->OnIo([c] { return StacksJson(*c->images); }); }},
   };

@@ -51,7 +51,7 @@ TEST_CASE("a site through nginx: copies come and go with no reload and no failed
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
   const Cluster::Agent& balancer = agents[2];
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(3); }));
+  REQUIRE(cluster.WaitAllAlive(3, std::chrono::seconds(20)));
 
   CreateSite(cluster, "web", "web.example.com");
   std::pair<int, std::string> answer;

@@ -25,6 +25,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -41,8 +42,10 @@ namespace starling::testing {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// A port free for both TCP and UDP on 127.0.0.1 right now.
+// A port free for both TCP and UDP on 127.0.0.1 right now, and never handed out before in this
+// process (the kernel may offer a port again while the agent it was meant for has not bound it).
 inline uint16_t FreePort() {
+  static std::set<uint16_t> handed_out;
   for (int attempt = 0; attempt < 100; ++attempt) {
     int tcp = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
@@ -55,7 +58,9 @@ inline uint16_t FreePort() {
     const bool udp_free = ::bind(udp, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
     ::close(udp);
     ::close(tcp);
-    if (udp_free) return ntohs(address.sin_port);
+    if (udp_free && handed_out.insert(ntohs(address.sin_port)).second) {
+      return ntohs(address.sin_port);
+    }
   }
   FAIL("no free port");
   return 0;
@@ -303,6 +308,36 @@ class Cluster {
       }
     }
     return true;
+  }
+
+  // AllAlive(n) within `deadline`; if not, says what each agent sees, whether its process still
+  // runs, and the end of its log (so a CI failure shows why).
+  bool WaitAllAlive(size_t n, std::chrono::seconds deadline) {
+    if (WaitFor(deadline, [&] { return AllAlive(n); })) return true;
+    for (auto& agent : agents_) {
+      std::string report = fmt::format("{} (pid {}, {}) sees:", agent.name, agent.pid,
+                                       Running(agent) ? "running" : "not running");
+      for (const auto& [name, state] : View(agent)) {
+        report += fmt::format(" {}={}/{}", name, state.first, state.second);
+      }
+      const std::string log = ReadAll(agent.log.string());
+      size_t start = log.size();
+      for (int lines = 0; lines < 15 && start > 0; ++lines) {
+        start = log.rfind('\n', start - 1);
+        if (start == std::string::npos) start = 0;
+      }
+      WARN(report << "\nits log ends:\n" << log.substr(start));
+    }
+    return false;
+  }
+
+  // Whether the agent's process has not exited (reaped here if it has).
+  static bool Running(Agent& agent) {
+    if (agent.pid <= 0) return false;
+    int status = 0;
+    if (::waitpid(agent.pid, &status, WNOHANG) == 0) return true;
+    agent.pid = -1;
+    return false;
   }
 
   // A request to an agent's API; the parsed body (any status), or nothing when it did not answer.

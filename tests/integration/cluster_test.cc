@@ -25,7 +25,7 @@ TEST_CASE("five agents join, detect a kill -9, welcome the restart, and shut out
     }
     return true;
   };
-  REQUIRE(WaitFor(std::chrono::seconds(10), [&] { return cluster.AllAlive(5); }));
+  REQUIRE(cluster.WaitAllAlive(5, std::chrono::seconds(10)));
 
   // The CLI shows the same through the local API.
   const std::string table = RunCommand(std::string(STARLING_BINARY) + " --api 127.0.0.1:" +
@@ -108,7 +108,7 @@ TEST_CASE(
   for (int i = 1; i <= 5; ++i) cluster.Add("agent-" + std::to_string(i));
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
-  REQUIRE(WaitFor(std::chrono::seconds(10), [&] { return cluster.AllAlive(5); }));
+  REQUIRE(cluster.WaitAllAlive(5, std::chrono::seconds(10)));
 
   // Concurrent creates on every node.
   std::set<std::string> expected;

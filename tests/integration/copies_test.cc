@@ -19,7 +19,7 @@ TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, a
   for (int i = 1; i <= 3; ++i) cluster.Add("worker-" + std::to_string(i), {}, kCopiesConfig);
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(3); }));
+  REQUIRE(cluster.WaitAllAlive(3, std::chrono::seconds(20)));
 
   // One copy (the site's minimum), serving.
   std::vector<Copy> copies = {CreateSite(cluster, "burn", "burn.example.com")};
@@ -87,7 +87,7 @@ TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, a
     const std::string replacement = copies[0].node;
 
     cluster.Start(dead);
-    REQUIRE(WaitFor(std::chrono::seconds(30), [&] { return cluster.AllAlive(3); }));
+    REQUIRE(cluster.WaitAllAlive(3, std::chrono::seconds(30)));
     // The restarted worker cleans up what its earlier run left, and the site keeps its count:
     // one copy, where the replacement started, through several rounds.
     REQUIRE(WaitFor(std::chrono::seconds(20), [&] {
@@ -112,7 +112,7 @@ TEST_CASE("copies scale with load, come back after a dead worker, are trimmed, a
     INFO(Describe(copies) << "\n" << Events(cluster));
     ::kill(frozen.pid, SIGCONT);
     REQUIRE(replaced);
-    REQUIRE(WaitFor(std::chrono::seconds(30), [&] { return cluster.AllAlive(3); }));
+    REQUIRE(cluster.WaitAllAlive(3, std::chrono::seconds(30)));
     const bool trimmed = WaitFor(std::chrono::seconds(30), [&] {
       copies = Copies(cluster, "burn");
       return copies.size() == 1 && copies[0].state == "serving";

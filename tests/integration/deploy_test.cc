@@ -78,7 +78,7 @@ TEST_CASE("a new version rolls out under load with no failed request; a broken o
                           listen, control));
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(4); }));
+  REQUIRE(cluster.WaitAllAlive(4, std::chrono::seconds(30)));
 
   auto created = Cluster::Api(
       agents[0], "POST", "/v1/sites?ack=all-live",
@@ -225,7 +225,7 @@ TEST_CASE("a copy that never answers fails at its deadline", "[integration][depl
   for (int i = 1; i <= 3; ++i) cluster.Add("worker-" + std::to_string(i), {}, kCopiesConfig);
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(3); }));
+  REQUIRE(cluster.WaitAllAlive(3, std::chrono::seconds(20)));
 
   auto created = Cluster::Api(
       agents[0], "POST", "/v1/sites?ack=all-live",
@@ -269,7 +269,7 @@ TEST_CASE("the seed node restarted alone starts no copy before it has heard the 
   for (int i = 1; i <= 3; ++i) cluster.Add("worker-" + std::to_string(i), {}, kCopiesConfig);
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(3); }));
+  REQUIRE(cluster.WaitAllAlive(3, std::chrono::seconds(20)));
   Cluster::Agent& seed = agents[0];  // it joins no one: the others joined it
 
   // Sites until two have their copy elsewhere than on the seed.

@@ -119,7 +119,7 @@ TEST_CASE(
   for (int i = 1; i <= 4; ++i) cluster.Add("node-" + std::to_string(i), {}, images);
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(4); }));
+  REQUIRE(cluster.WaitAllAlive(4, std::chrono::seconds(20)));
 
   auto created = Cluster::Api(agents[0], "POST", "/v1/sites?ack=all-live",
                               R"({"name":"shop","domains":["shop.example.com"]})");

@@ -89,7 +89,7 @@ TEST_CASE(
   cluster.Add("balancer-2", {}, balancer_config);
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(5); }));
+  REQUIRE(cluster.WaitAllAlive(5, std::chrono::seconds(20)));
 
   CreateSite(cluster, "web", kDomain);
   REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return GetVip() == 200; }));

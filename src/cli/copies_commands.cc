@@ -1,5 +1,5 @@
-// The copies: `copies [--site S]` and `events [--follow] [--kind K] [--site S]`, gathered from
-// every live node's own API.
+// The copies: `copies [--site S]`, `logs SITE [--follow]` and `events [--follow] [--kind K] [--site
+// S]`, gathered from every live node's own API.
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
@@ -61,31 +61,57 @@ void AddCopyCommands(CLI::App& app, Globals* g, int* exit_code) {
   logs->add_option("--node", s->node, "Only the copies on this node");
   logs->add_option("--lines,-n", s->lines, "Lines from each copy (default 100)")
       ->check(CLI::Range(1, 10000));
+  logs->add_flag("--follow,-f", s->follow, "Keep printing what the copies write (Ctrl-C ends)");
   AddJsonFlag(logs, g);
   OnRun(logs, exit_code, [g, s]() -> int {
     if (Status valid = sites::ValidateName(s->site); !valid.ok()) return Fail(valid);
-    Json all = Json::array();
-    const std::string path = "/v1/logs/" + s->site + "?lines=" + std::to_string(s->lines);
-    if (Status status = Gather(*g, path, "copies", &all, nullptr); !status.ok()) {
-      return Fail(status);
-    }
-    Json shown = Json::array();
-    for (auto& copy : all) {
-      if (s->node.empty() || copy["node"] == s->node) shown.push_back(copy);
-    }
-    if (g->json) return PrintJson(shown);
-    if (shown.empty()) {
-      std::printf("(no copy of %s%s runs)\n", s->site.c_str(),
-                  s->node.empty() ? "" : (" on " + s->node).c_str());
-    }
-    for (const auto& copy : shown) {
-      const std::string from =
-          copy["node"].get<std::string>() + " " + copy["copy"].get<std::string>();
-      for (const auto& line : copy["lines"]) {
-        std::printf("%s | %s\n", from.c_str(), line.get<std::string>().c_str());
+    std::map<std::string, uint64_t> positions;  // copy → where its log was read up to
+    for (bool first = true;; first = false) {
+      std::string path = "/v1/logs/" + s->site + "?lines=" + std::to_string(s->lines);
+      std::string after;
+      for (const auto& [copy, end] : positions) {
+        after += (after.empty() ? "" : ",") + copy + ":" + std::to_string(end);
       }
+      if (!after.empty()) path += "&after=" + after;
+      Json all = Json::array();
+      if (Status status = Gather(*g, path, "copies", &all, nullptr); !status.ok()) {
+        return Fail(status);
+      }
+      std::map<std::string, uint64_t> now;  // copies gone since are forgotten
+      Json shown = Json::array();
+      for (auto& copy : all) {
+        now[copy["copy"]] = copy.value("end", uint64_t{0});
+        if (s->node.empty() || copy["node"] == s->node) shown.push_back(copy);
+      }
+      positions = std::move(now);
+      if (g->json && !s->follow) return PrintJson(shown);
+      if (first && shown.empty()) {
+        std::printf("(no copy of %s%s runs%s)\n", s->site.c_str(),
+                    s->node.empty() ? "" : (" on " + s->node).c_str(),
+                    s->follow ? " yet: waiting" : "");
+      }
+      for (const auto& copy : shown) {
+        if (g->json) {  // one object a line: follows stream
+          if (!copy["lines"].empty()) std::printf("%s\n", copy.dump().c_str());
+          continue;
+        }
+        const std::string from =
+            copy["node"].get<std::string>() + " " + copy["copy"].get<std::string>();
+        if (copy.value("restarted", false)) {
+          std::printf("%s | (the log was rotated; lines may be missing)\n", from.c_str());
+        }
+        if (copy.contains("skipped_bytes")) {
+          std::printf("%s | (%s skipped)\n", from.c_str(),
+                      Bytes(copy["skipped_bytes"].get<double>()).c_str());
+        }
+        for (const auto& line : copy["lines"]) {
+          std::printf("%s | %s\n", from.c_str(), line.get<std::string>().c_str());
+        }
+      }
+      std::fflush(stdout);
+      if (!s->follow) return 0;
+      std::this_thread::sleep_for(std::chrono::seconds(1));  // polling the nodes' APIs
     }
-    return 0;
   });
 
   auto* events = app.add_subcommand("events", "The rules' recent decisions, from every live node");

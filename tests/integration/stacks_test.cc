@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include "src/process/run.h"
 #include "tests/integration/sites.h"
@@ -47,7 +49,7 @@ TEST_CASE("stacks: a site's tree layered on a stack serves over the stack's file
   Cluster cluster;
   auto& agent = cluster.Add("stacks-1", {}, "[copies]\nsingle_node = true\nstop_grace_s = 1\n");
   cluster.Start(agent);
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(1); }));
+  REQUIRE(cluster.WaitAllAlive(1, std::chrono::seconds(20)));
   const std::string cli = fmt::format("{} --api 127.0.0.1:{} ", STARLING_BINARY, agent.api_port);
   const std::string command = "'exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /var/www/html'";
 
@@ -124,7 +126,7 @@ TEST_CASE("site settings and secrets reach its copies; a secret is never in the 
   Cluster cluster;
   auto& agent = cluster.Add("settings-1", {}, "[copies]\nsingle_node = true\nstop_grace_s = 1\n");
   cluster.Start(agent);
-  REQUIRE(WaitFor(std::chrono::seconds(20), [&] { return cluster.AllAlive(1); }));
+  REQUIRE(cluster.WaitAllAlive(1, std::chrono::seconds(20)));
   const std::string cli = fmt::format("{} --api 127.0.0.1:{} ", STARLING_BINARY, agent.api_port);
   const fs::path tree = cluster.dir() / "env-image";
   for (const char* sub : {"bin", "www", "proc", "dev", "sys", "tmp"})
@@ -137,8 +139,10 @@ TEST_CASE("site settings and secrets reach its copies; a secret is never in the 
                Catch::Contains("env      GREETING=hello"));
   REQUIRE_THAT(
       RunCommand(cli + "image push app " + tree.string() +
-                 " --command 'echo started; echo \"$GREETING $TOKEN\" > /www/env.txt; exec "
-                 "/bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www' --ack local 2>&1"),
+                 " --command 'echo started; echo \"$GREETING $TOKEN\" > /www/env.txt; "
+                 "(i=0; while [ $i -lt 600 ]; do echo tick $i; i=$((i+1)); /bin/busybox sleep "
+                 "0.2; done) & exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www' "
+                 "--ack local 2>&1"),
       Catch::Contains("app version"));
   CHECK(ServedFile(cluster, "app", "/env.txt", std::chrono::seconds(30)) == "hello \n");
   // A secret and a changed setting: the copy is rolled and gets both.
@@ -163,9 +167,22 @@ TEST_CASE("site settings and secrets reach its copies; a secret is never in the 
   CHECK_THAT(RunCommand(cli + "site update app --env 'A B=1' --ack local 2>&1; echo exit=$?"),
              Catch::Contains("not a variable name") && Catch::Contains("exit=2"));
   // What the copy printed, through every node's API (its log).
-  const std::string logged = RunCommand(cli + "logs app --lines 5 2>&1");
+  const std::string logged = RunCommand(cli + "logs app --lines 10000 2>&1");
   CHECK_THAT(logged, Catch::Contains("settings-1 starling-app-") && Catch::Contains("| started"));
   CHECK_THAT(RunCommand(cli + "logs app --node elsewhere 2>&1"), Catch::Contains("no copy of app"));
+  // Followed: what the copy writes next (a tick each 0.2 s), each line once.
+  const std::string followed = RunCommand("timeout 3 " + cli + "logs app --follow --lines 1");
+  std::set<std::string> ticks;
+  size_t tick_lines = 0;
+  std::istringstream lines(followed);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("| tick ") == std::string::npos) continue;
+    ++tick_lines;
+    ticks.insert(line);
+  }
+  INFO(followed);
+  CHECK(tick_lines >= 5);
+  CHECK(ticks.size() == tick_lines);
   CHECK_THAT(RunCommand(cli + "logs Bad_Name 2>&1; echo exit=$?"), Catch::Contains("exit=2"));
   // Removed: the copy no longer has it.
   RunCommand(cli + "site update app --unset-secret TOKEN --ack local");

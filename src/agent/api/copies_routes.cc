@@ -3,29 +3,40 @@
 // node.
 #include <charconv>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
-#include "base/file.h"
 #include "src/agent/api/context.h"
 #include "src/agent/copies.h"
 #include "src/agent/isolation.h"
+#include "src/copies/log_read.h"
 #include "src/sites/site.h"
 
 namespace starling::agent::api {
 namespace {
 
-// The last `lines` lines of a copy's output: its log's rotated half (log.1), then its log.
-std::vector<std::string> LastLines(const std::filesystem::path& bundle, size_t lines) {
-  std::string text = ReadTail(bundle / "log.1", 256 << 10);
-  text += ReadTail(bundle / "log", 256 << 10);
-  std::vector<std::string> all;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) all.push_back(std::move(line));
-  if (all.size() > lines) all.erase(all.begin(), all.end() - static_cast<ptrdiff_t>(lines));
-  return all;
+// `after=ID:POSITION,ID:POSITION`: where a follower of the logs stands in each copy's log.
+Result<std::map<std::string, uint64_t>> ParseAfter(const std::string& text) {
+  std::map<std::string, uint64_t> after;
+  std::istringstream items(text);
+  for (std::string item; std::getline(items, item, ',');) {
+    const size_t colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      return Status::InvalidArgument("after must be COPY:POSITION,... (as the last answer said)");
+    }
+    uint64_t position = 0;
+    const char* end = item.data() + item.size();
+    const auto [stop, error] = std::from_chars(item.data() + colon + 1, end, position);
+    if (error != std::errc() || stop != end || stop == item.data() + colon + 1) {
+      return Status::InvalidArgument("after must be COPY:POSITION,... (as the last answer said)");
+    }
+    after[item.substr(0, colon)] = position;
+  }
+  return after;
 }
 
-// This node's copies of a site and the end of each one's output (`starling logs`).
+// This node's copies of a site and the end of each one's output (`starling logs`), or, for the
+// copies `after` names, what they wrote since (`starling logs --follow`).
 Result<Json> SiteLogs(const Context& c, const Request& request) {
   const std::string site = request.Match(1);
   if (Status s = sites::ValidateName(site); !s.ok()) return s;
@@ -37,17 +48,30 @@ Result<Json> SiteLogs(const Context& c, const Request& request) {
       return Status::InvalidArgument("lines must be 1 to 10000");
     }
   }
+  std::map<std::string, uint64_t> after;
+  if (request.Has("after")) {
+    auto parsed = ParseAfter(request.Param("after"));
+    if (!parsed.ok()) return parsed.status();
+    after = std::move(*parsed);
+  }
   auto copies = c.OnIo([&c] { return c.copies ? c.copies->CopiesJson() : Json::array(); });
   if (!copies.ok()) return copies.status();
   Json out = Json::array();
   for (const auto& copy : *copies) {
     if (copy["site"] != site) continue;
     const std::string id = copy["id"];
-    const auto bundle = std::filesystem::path(c.config.data_dir) / "copies" / id / "bundle";
-    out.push_back({{"node", c.config.node_name},
-                   {"copy", id},
-                   {"state", copy["state"]},
-                   {"lines", LastLines(bundle, lines)}});
+    const auto log = std::filesystem::path(c.config.data_dir) / "copies" / id / "bundle" / "log";
+    const auto seen = after.find(id);
+    const copies::LogLines read = seen == after.end() ? copies::LastLogLines(log, lines)
+                                                      : copies::LogLinesAfter(log, seen->second);
+    Json entry = {{"node", c.config.node_name},
+                  {"copy", id},
+                  {"state", copy["state"]},
+                  {"lines", read.lines},
+                  {"end", read.end}};
+    if (read.restarted) entry["restarted"] = true;
+    if (read.skipped > 0) entry["skipped_bytes"] = read.skipped;
+    out.push_back(std::move(entry));
   }
   return Json{{"node", c.config.node_name}, {"copies", out}};
 }

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "base/file.h"
+#include "src/stacks/php/session.h"  // generated from session.php
 
 namespace starling::stacks {
 namespace {
@@ -69,9 +70,11 @@ AccessFileName .htaccess
 </FilesMatch>
 )";
 
-// PHP as the platform runs it: sessions collected by PHP itself (Debian leaves it to a cron job,
-// and a copy has no cron), mail() refused plainly rather than looking for a sendmail.
+// PHP as the platform runs it: sessions in the site's database when it has one (every copy sees
+// them: src/stacks/php/session.php), collected by PHP itself (Debian leaves that to a cron job,
+// and a copy has no cron).
 constexpr const char* kPhpIni = R"(; The php stack's settings (src/stacks/recipe.cc).
+auto_prepend_file = /usr/share/starling/session.php
 session.gc_probability = 1
 session.gc_divisor = 100
 expose_php = Off
@@ -84,7 +87,8 @@ Recipe Php() {
                   "php8.2-xml", "php8.2-mbstring",       "php8.2-intl",     "php8.2-curl",
                   "php8.2-zip", "php8.2-opcache",        "ca-certificates", "tini"};
   php.files = {{"/etc/apache2/apache.conf", kApacheConf},
-               {"/etc/php/8.2/apache2/conf.d/90-starling.ini", kPhpIni}};
+               {"/etc/php/8.2/apache2/conf.d/90-starling.ini", kPhpIni},
+               {"/usr/share/starling/session.php", kPhpSessionHandler}};
   php.hooks = {
       "chroot \"$1\" a2enmod -q rewrite",
       // Debian's default page, the static tini nobody runs, logs of the install.

@@ -35,6 +35,17 @@ TEST_CASE("the php recipe: Apache with mod_php under tini, serving $PORT at /var
   CHECK_THAT(conf->second, Catch::Contains("Listen ${PORT}") &&
                                Catch::Contains("ErrorLog /dev/stderr") &&
                                Catch::Contains("DocumentRoot /var/www/html"));
+  // PHP sessions go to the site's database (src/stacks/php/session.php), prepended to scripts.
+  const auto file = [&](const std::string& path) {
+    const auto found = std::find_if(php->files.begin(), php->files.end(),
+                                    [&](const auto& f) { return f.first == path; });
+    return found == php->files.end() ? std::string() : found->second;
+  };
+  CHECK_THAT(file("/etc/php/8.2/apache2/conf.d/90-starling.ini"),
+             Catch::Contains("auto_prepend_file = /usr/share/starling/session.php"));
+  CHECK_THAT(file("/usr/share/starling/session.php"),
+             Catch::StartsWith("<?php") && Catch::Contains("session_set_save_handler") &&
+                 Catch::EndsWith("}\n"));
   CHECK(FindRecipe("ruby").status().code() == StatusCode::kNotFound);
 
   const auto args =

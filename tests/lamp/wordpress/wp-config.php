@@ -2,7 +2,8 @@
 /**
  * Starling wp-config.php: everything site-specific comes from the environment
  * (the platform sets it per site; mod_php sees the container's env via getenv()).
- *   DB_HOST (host or host:port), DB_NAME, DB_USER, DB_PASSWORD  -- required
+ *   DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD  -- required (Starling's endpoint is
+ *   not on 3306: WordPress takes the port as DB_HOST's "host:port")
  *   WP_SECRET     -- one random string; the 8 keys/salts are derived from it
  *   WP_TABLE_PREFIX (default wp_), WP_HOME (optional: fixes home/siteurl), WP_DEBUG=1
  */
@@ -14,7 +15,7 @@ function starling_env($name, $default = null) {
 define('DB_NAME',     starling_env('DB_NAME', 'wordpress'));
 define('DB_USER',     starling_env('DB_USER', 'wordpress'));
 define('DB_PASSWORD', starling_env('DB_PASSWORD', ''));
-define('DB_HOST',     starling_env('DB_HOST', '127.0.0.1'));
+define('DB_HOST',     starling_env('DB_HOST', '127.0.0.1') . (starling_env('DB_PORT') ? ':' . starling_env('DB_PORT') : ''));
 define('DB_CHARSET',  'utf8mb4');
 define('DB_COLLATE',  '');
 

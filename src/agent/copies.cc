@@ -103,7 +103,8 @@ CopyService::CopyService(asio::io_context& io, const AgentConfig& config,
       images_(images),
       hooks_(std::move(hooks)),
       events_(config.node_name, hooks_.wall_ms),
-      ports_(config.copies.first_port, config.copies.last_port) {}
+      ports_(config.copies.first_port, config.copies.last_port),
+      resolv_conf_(std::filesystem::exists("/etc/resolv.conf") ? "/etc/resolv.conf" : "") {}
 
 CopyService::~CopyService() {
   *alive_ = false;
@@ -391,6 +392,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   if (driver_->name() != "process" && config_.copies.user_namespaces) {
     spec.id_base = copy.id_base = IdBaseFor(site.name);
   }
+  spec.resolv_conf = resolv_conf_;
   if (auto limits = limits_.find(site.name); limits != limits_.end()) {
     spec.memory_bytes = uint64_t{limits->second.memory_mb} << 20;
     spec.pids = limits->second.pids;

@@ -167,6 +167,7 @@ class CopyService {
   Hooks hooks_;
   Events events_;
   PortRange ports_;
+  std::string resolv_conf_;       // the host's, bound into OCI copies (looked for once)
   asio::thread_pool pool_{2};     // starts and stops
   asio::thread_pool sampler_{1};  // usage, once a second
   bool sampling_ = false;

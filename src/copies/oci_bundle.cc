@@ -73,6 +73,10 @@ nlohmann::json OciConfig(const CopySpec& spec) {
         {"readonlyPaths",
          {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
         {"seccomp", SeccompProfile()}}}};
+  if (!spec.resolv_conf.empty()) {
+    config["mounts"].push_back(Mount("/etc/resolv.conf", "bind", spec.resolv_conf.c_str(),
+                                     {"rbind", "ro", "nosuid", "nodev", "noexec"}));
+  }
   if (spec.id_base != 0) {
     auto& linux = config["linux"];
     linux["namespaces"].push_back({{"type", "user"}});

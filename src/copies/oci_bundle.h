@@ -30,6 +30,9 @@ struct CopySpec {
   // Its user namespace's root on the host (src/copies/id_range.h): uids and gids 0..65535 inside
   // are id_base.. outside. 0: no user namespace (the copy's root is the host's root).
   uint32_t id_base = 0;
+  // A host file bound read-only at /etc/resolv.conf (the host's resolver for the copy's own
+  // lookups: a site calling out by name); none when empty.
+  std::string resolv_conf;
 };
 
 // The config.json of `spec`.

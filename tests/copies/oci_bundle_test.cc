@@ -70,6 +70,28 @@ TEST_CASE("a copy's OCI config holds its limits, command and port", "[unit]") {
   CHECK_FALSE(half["linux"]["resources"].contains("pids"));
 }
 
+TEST_CASE("a copy gets the host's resolver read-only when there is one", "[unit]") {
+  CopySpec spec;
+  spec.id = "starling-shop-1";
+  spec.root = "/var/lib/starling/copies/shop-1/root";
+  spec.command = {"/bin/busybox", "httpd"};
+  auto resolv = [](const nlohmann::json& config) {
+    for (const auto& mount : config["mounts"]) {
+      if (mount["destination"] == "/etc/resolv.conf") return mount;
+    }
+    return nlohmann::json();
+  };
+  CHECK(resolv(OciConfig(spec)).is_null());
+  spec.resolv_conf = "/etc/resolv.conf";
+  const nlohmann::json mount = resolv(OciConfig(spec));
+  REQUIRE(mount.is_object());
+  CHECK(mount["source"] == "/etc/resolv.conf");
+  CHECK(mount["type"] == "bind");
+  const auto options = mount["options"].get<std::vector<std::string>>();
+  CHECK(std::count(options.begin(), options.end(), "ro") == 1);
+  CHECK(std::count(options.begin(), options.end(), "nosuid") == 1);
+}
+
 TEST_CASE("a copy with an id range runs in a user namespace, its root an unprivileged host user",
           "[unit]") {
   CopySpec spec;

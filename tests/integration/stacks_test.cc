@@ -140,11 +140,19 @@ TEST_CASE("site settings and secrets reach its copies; a secret is never in the 
   REQUIRE_THAT(
       RunCommand(cli + "image push app " + tree.string() +
                  " --command 'echo started; echo \"$GREETING $TOKEN\" > /www/env.txt; "
+                 "/bin/busybox cp /etc/resolv.conf /www/resolv.txt; (echo x >> /etc/resolv.conf) "
+                 "2>/dev/null || echo read-only > /www/resolv-ro.txt; "
                  "(i=0; while [ $i -lt 600 ]; do echo tick $i; i=$((i+1)); /bin/busybox sleep "
                  "0.2; done) & exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www' "
                  "--ack local 2>&1"),
       Catch::Contains("app version"));
   CHECK(ServedFile(cluster, "app", "/env.txt", std::chrono::seconds(30)) == "hello \n");
+  // The host's resolver, read-only (a site may call out by name).
+  if (fs::exists("/etc/resolv.conf")) {
+    CHECK(ServedFile(cluster, "app", "/resolv.txt", std::chrono::seconds(5)) ==
+          Cluster::ReadAll("/etc/resolv.conf"));
+    CHECK(ServedFile(cluster, "app", "/resolv-ro.txt", std::chrono::seconds(5)) == "read-only\n");
+  }
   // A secret and a changed setting: the copy is rolled and gets both.
   const std::string updated =
       RunCommand(cli + "site update app --env GREETING=hi --secret TOKEN=" + secret +

@@ -32,8 +32,10 @@ LogFormat "%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\"" combine
 CustomLog /dev/stdout combined
 
 Timeout 60
+# Above the balancers' upstream keepalive_timeout (4 s, src/balancer/nginx.cc), so that nginx
+# closes an idle connection first; as many requests per connection as nginx sends.
 KeepAlive On
-MaxKeepAliveRequests 100
+MaxKeepAliveRequests 1000
 KeepAliveTimeout 5
 HostnameLookups Off
 ServerTokens Prod

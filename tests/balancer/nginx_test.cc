@@ -67,6 +67,10 @@ TEST_CASE("the nginx configuration: Lua mode routes by domain through one dynami
   CHECK_THAT(lua, Catch::Contains("proxy_next_upstream_tries 2;"));
   CHECK_THAT(lua, Catch::Contains("listen 127.0.0.1:8081;"));
   CHECK_THAT(lua, !Catch::Contains("30000"));  // peers come through the control listener
+  // Connections to copies are kept (after the balancer block, which picks their peer).
+  CHECK(lua.find("keepalive 4;") != std::string::npos);
+  CHECK(lua.find("keepalive 4;") > lua.find("balancer_by_lua_block"));
+  CHECK_THAT(lua, Catch::Contains("keepalive_timeout 4s;"));
   CHECK_THAT(lua, !Catch::Contains("http_x_starling_control"));
   options.control_secret = "00ff";
   CHECK_THAT(RenderConfig(options, sites, {}),
@@ -78,6 +82,7 @@ TEST_CASE("the nginx configuration: Lua mode routes by domain through one dynami
   const std::string plain = RenderConfig(options, sites, {{"my-shop", {"127.0.0.1:30000"}}});
   CHECK_THAT(plain, Catch::Contains("upstream site_my_shop {\n        server 127.0.0.1:30000;"));
   CHECK_THAT(plain, !Catch::Contains("lua"));
+  CHECK_THAT(plain, Catch::Contains("server 127.0.0.1:30000;\n        keepalive 4;"));
   CHECK_THAT(plain, !Catch::Contains("8081"));
   std::vector<SiteDomains> big = sites;
   big[0].max_body_mb = 200;

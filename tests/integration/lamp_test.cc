@@ -8,13 +8,13 @@
 // and served. The stack and the applications' trees come from tests/lamp/prepare (mmdebstrap
 // and apt-get download with the machine's package sources; cached under /var/tmp).
 #include <future>
-#include <regex>
 #include <set>
 
 #include "src/process/run.h"
 #include "tests/integration/db.h"
 #include "tests/integration/sites.h"
 #include "tests/integration/web.h"
+#include "tests/integration/wrk.h"
 
 namespace starling::testing {
 namespace {
@@ -47,44 +47,10 @@ std::string Cli(const Cluster::Agent& agent, const std::string& args) {
                                 agent.api_port, args));
 }
 
-// What wrk said: requests done and the failures it counts.
-struct WrkResult {
-  uint64_t requests = 0, failed = 0;
-  double p50_ms = 0, p99_ms = 0;
-  std::string output;
-};
-double Millis(const std::string& value, const std::string& unit) {
-  const double number = std::stod(value);
-  return unit == "us" ? number / 1000 : unit == "s" ? number * 1000 : number;
-}
+// wrk against the shared address: `path` of the site, 8 connections, latencies.
 std::future<WrkResult> Wrk(int seconds, const std::string& path) {
-  return std::async(std::launch::async, [seconds, path] {
-    WrkResult result;
-    result.output = RunCommand(
-        fmt::format("wrk -t2 -c{} -d{}s --latency --timeout 10s -H 'Host: {}' http://{}:{}{} 2>&1",
-                    kConnections, seconds, kDomain, kVip, kListen, path));
-    std::smatch m;
-    const std::string& out = result.output;
-    if (std::regex_search(out, m, std::regex(R"((\d+) requests in)"))) {
-      result.requests = std::stoull(m[1]);
-    }
-    if (std::regex_search(out, m, std::regex(R"(Non-2xx or 3xx responses: (\d+))"))) {
-      result.failed += std::stoull(m[1]);
-    }
-    if (std::regex_search(
-            out, m,
-            std::regex(
-                R"(Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+))"))) {
-      for (int i = 1; i <= 4; ++i) result.failed += std::stoull(m[i]);
-    }
-    if (std::regex_search(out, m, std::regex(R"(50%\s+([\d.]+)(us|ms|s))"))) {
-      result.p50_ms = Millis(m[1], m[2]);
-    }
-    if (std::regex_search(out, m, std::regex(R"(99%\s+([\d.]+)(us|ms|s))"))) {
-      result.p99_ms = Millis(m[1], m[2]);
-    }
-    return result;
-  });
+  return RunWrk(fmt::format("-t2 -c{} -d{}s --latency --timeout 10s -H 'Host: {}' http://{}:{}{}",
+                            kConnections, seconds, kDomain, kVip, kListen, path));
 }
 
 // An XML-RPC call's body: wp.newPost as `admin`.
@@ -130,10 +96,7 @@ TEST_CASE(
   const std::string worker_config = std::string("roles = [\"worker\", \"db\"]\n") + kCopiesConfig +
                                     "[db]\nbuffer_pool_mb = 64\ngcache_mb = 64\n";
   for (int i = 1; i <= 3; ++i) cluster.Add(fmt::format("worker-{}", i), {}, worker_config);
-  const std::string balancer_config = fmt::format(
-      "role = \"balancer\"\n[balancer]\nlisten = \"0.0.0.0:{}\"\nvip = \"{}/24\"\n"
-      "interface = \"eth0\"\n",
-      kListen, kVip);
+  const std::string balancer_config = BalancerPairConfig(kListen, kVip);
   cluster.Add("balancer-1", {}, balancer_config);
   cluster.Add("balancer-2", {}, balancer_config);
   for (auto& agent : cluster.agents()) cluster.Start(agent);
@@ -235,7 +198,7 @@ TEST_CASE(
     report.emplace_back("load until a second copy", wrk.get());
     INFO(report.back().second.output);
     REQUIRE(spread);
-    CHECK(report.back().second.failed == 0);
+    CHECK(report.back().second.failed() == 0);
   }
   // Every copy serves the post and knows the session (each reached at its own address).
   const std::vector<Copy> serving = Serving(cluster, "wp");
@@ -272,7 +235,7 @@ TEST_CASE(
     report.emplace_back("a worker dies under load", wrk.get());
     INFO(report.back().second.output);
     // At most the requests in flight on the dead copy: one per connection.
-    CHECK(report.back().second.failed <= static_cast<uint64_t>(kConnections));
+    CHECK(report.back().second.failed() <= static_cast<uint64_t>(kConnections));
   }
   // The sessions live on, wherever the next request lands.
   for (int i = 0; i < 3; ++i) {
@@ -283,7 +246,7 @@ TEST_CASE(
   std::string table = fmt::format("{:<28} {:>9} {:>7} {:>9} {:>9}\n", "event", "requests", "failed",
                                   "p50 ms", "p99 ms");
   for (const auto& [name, r] : report) {
-    table += fmt::format("{:<28} {:>9} {:>7} {:>9.1f} {:>9.1f}\n", name, r.requests, r.failed,
+    table += fmt::format("{:<28} {:>9} {:>7} {:>9.1f} {:>9.1f}\n", name, r.requests, r.failed(),
                          r.p50_ms, r.p99_ms);
   }
   table += fmt::format("a second copy serving on another worker {:.1f} s after the load began\n",

@@ -5,9 +5,9 @@
 // balancer dies; failed requests are counted per event (DESIGN.md §9). Needs root, ip netns,
 // runc, busybox-static, nginx with its Lua module, keepalived and wrk (scripts/bootstrap).
 #include <future>
-#include <regex>
 
 #include "tests/integration/sites.h"
+#include "tests/integration/wrk.h"
 
 namespace starling::testing {
 namespace {
@@ -35,38 +35,10 @@ size_t Peers(const Cluster::Agent& balancer) {
                                                                    : 0;
 }
 
-// What wrk said: requests done and the failures it counts.
-struct WrkResult {
-  uint64_t requests = 0, non2xx = 0, connect = 0, read = 0, write = 0, timeout = 0;
-  std::string output;
-  uint64_t failed() const { return non2xx + connect + read + write + timeout; }
-};
-
 // wrk against the shared address for `seconds` (4 connections, one thread), in the background.
 std::future<WrkResult> Wrk(int seconds) {
-  return std::async(std::launch::async, [seconds] {
-    WrkResult result;
-    result.output = RunCommand(
-        fmt::format("wrk -t1 -c4 -d{}s --timeout 2s -H 'Host: {}' http://{}:{}/index.html 2>&1",
-                    seconds, kDomain, kVip, kListen));
-    std::smatch m;
-    if (std::regex_search(result.output, m, std::regex(R"((\d+) requests in)"))) {
-      result.requests = std::stoull(m[1]);
-    }
-    if (std::regex_search(result.output, m, std::regex(R"(Non-2xx or 3xx responses: (\d+))"))) {
-      result.non2xx = std::stoull(m[1]);
-    }
-    if (std::regex_search(
-            result.output, m,
-            std::regex(
-                R"(Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+))"))) {
-      result.connect = std::stoull(m[1]);
-      result.read = std::stoull(m[2]);
-      result.write = std::stoull(m[3]);
-      result.timeout = std::stoull(m[4]);
-    }
-    return result;
-  });
+  return RunWrk(fmt::format("-t1 -c4 -d{}s --timeout 2s -H 'Host: {}' http://{}:{}/index.html",
+                            seconds, kDomain, kVip, kListen));
 }
 
 TEST_CASE(
@@ -81,10 +53,7 @@ TEST_CASE(
   NetLab lab("stl" + std::to_string(::getpid() % 100000), 5);
   Cluster cluster(lab.name());
   for (int i = 1; i <= 3; ++i) cluster.Add(fmt::format("worker-{}", i), {}, kCopiesConfig);
-  const std::string balancer_config = fmt::format(
-      "role = \"balancer\"\n[balancer]\nlisten = \"0.0.0.0:{}\"\nvip = \"{}/24\"\n"
-      "interface = \"eth0\"\n",
-      kListen, kVip);
+  const std::string balancer_config = BalancerPairConfig(kListen, kVip);
   cluster.Add("balancer-1", {}, balancer_config);
   cluster.Add("balancer-2", {}, balancer_config);
   for (auto& agent : cluster.agents()) cluster.Start(agent);

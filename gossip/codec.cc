@@ -34,6 +34,7 @@ void SetMeta(s::NodeMeta::Builder out, const NodeMeta& in) {
   out.setApiAddress(Text(in.api_address));
   out.setVersion(Text(in.version));
   out.setDatabase(in.database);
+  out.setStorage(in.storage);
 }
 
 void SetLoad(s::Load::Builder out, const Load& in) {
@@ -62,6 +63,13 @@ void SetLoad(s::Load::Builder out, const Load& in) {
     db.setGaleraAddress(Text(in.report.database.galera_address));
     db.setClientAddress(Text(in.report.database.client_address));
     db.setClusterSize(in.report.database.cluster_size);
+  }
+  if (in.report.files.state != 0) {
+    auto files = report.initFiles();
+    files.setState(in.report.files.state);
+    files.setInVolume(in.report.files.in_volume);
+    files.setBrickUp(in.report.files.brick_up);
+    files.setHealPending(in.report.files.heal_pending);
   }
 }
 
@@ -100,6 +108,7 @@ NodeMeta GetMeta(s::NodeMeta::Reader in) {
   out.api_address = BoundedText(in.getApiAddress(), kMaxMetaTextBytes, "api address");
   out.version = BoundedText(in.getVersion(), kMaxMetaTextBytes, "version");
   out.database = in.getDatabase();
+  out.storage = in.getStorage();
   return out;
 }
 
@@ -138,6 +147,14 @@ Load GetLoad(s::Load::Reader in) {
     out.report.database.client_address =
         BoundedText(db.getClientAddress(), kMaxMetaTextBytes, "database address");
     out.report.database.cluster_size = db.getClusterSize();
+  }
+  if (report.hasFiles()) {
+    const auto files = report.getFiles();
+    if (files.getState() > kMaxFilesState) throw DecodeError{"unknown files state"};
+    out.report.files.state = files.getState();
+    out.report.files.in_volume = files.getInVolume();
+    out.report.files.brick_up = files.getBrickUp();
+    out.report.files.heal_pending = files.getHealPending();
   }
   return out;
 }

@@ -24,6 +24,8 @@ inline constexpr size_t kMaxMetaTextBytes = 128;
 inline constexpr size_t kMaxCopyLoads = 16;
 // The highest DbReport state (rules::DbState::kSynced).
 inline constexpr uint8_t kMaxDbState = 5;
+// The highest FilesReport state (rules::FilesState::kStarted).
+inline constexpr uint8_t kMaxFilesState = 4;
 // Bytes a length prefix adds to each item of a datagram.
 inline constexpr size_t kItemPrefixBytes = 2;
 

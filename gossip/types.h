@@ -35,6 +35,7 @@ struct NodeMeta {
   std::string api_address;  // host:port of the HTTP API
   std::string version;      // software version
   bool database = false;    // runs a member of the database cluster (role "db")
+  bool storage = false;     // serves a brick of the site files' volume (role "storage")
   bool operator==(const NodeMeta&) const = default;
 };
 
@@ -62,6 +63,16 @@ struct DbReport {
   bool operator==(const DbReport&) const = default;
 };
 
+// A storage node's part of the site files' volume (issue 19, docs/FILES.md), as
+// src/rules/files_volume.h reads it. State 0: no report.
+struct FilesReport {
+  uint8_t state = 0;          // rules::FilesState
+  bool in_volume = false;     // one of the volume's bricks is this node's
+  bool brick_up = false;      // and it runs
+  uint32_t heal_pending = 0;  // entries its brick holds that others still need (or it does)
+  bool operator==(const FilesReport&) const = default;
+};
+
 // Soft, versioned per-node state (DESIGN §4). The newest version per node wins; never persisted.
 struct LoadReport {
   uint64_t version = 0;
@@ -71,6 +82,7 @@ struct LoadReport {
   uint64_t balancer_generation = 0;
   std::vector<CopyLoad> copies;  // at most kMaxCopyLoads (codec.h)
   DbReport database;             // db nodes only
+  FilesReport files;             // storage nodes only
   bool operator==(const LoadReport&) const = default;
 };
 

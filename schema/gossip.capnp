@@ -26,6 +26,7 @@ struct NodeMeta {
   apiAddress @2 :Text;     # host:port of the node's HTTP API
   version @3 :Text;        # software version
   database @4 :Bool;       # runs a member of the database cluster (role "db")
+  storage @5 :Bool;        # serves a brick of the site files' volume (role "storage")
 }
 
 # Soft state a node publishes about itself; the highest version wins.
@@ -37,6 +38,15 @@ struct LoadReport {
   balancerGeneration @4 :UInt64;  # upstream generation applied (balancers)
   copies @5 :List(CopyLoad);      # the copies this node runs, with their load averages
   database @6 :DbReport;          # db nodes: their database's state (DESIGN.md §10)
+  files @7 :FilesReport;          # storage nodes: their part of the files' volume (docs/FILES.md)
+}
+
+# A storage node's part of the site files' volume, as it reports it each second.
+struct FilesReport {
+  state @0 :UInt8;         # 0 unknown, 1 glusterd down, 2 up without a volume, 3 volume stopped, 4 started
+  inVolume @1 :Bool;       # one of the volume's bricks is this node's
+  brickUp @2 :Bool;        # and it runs
+  healPending @3 :UInt32;  # entries its brick holds that still need healing
 }
 
 # A db node's database as it reports it each second.

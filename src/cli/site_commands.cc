@@ -46,6 +46,12 @@ int PrintSite(const Json& site) {
     std::printf("database its own (starling db show %s)\n",
                 site["name"].get<std::string>().c_str());
   }
+  for (const auto& path : site.value("persist", Json::array())) {
+    std::printf("persist  %s (shared by its copies)\n", path.get<std::string>().c_str());
+  }
+  if (const unsigned quota = site.value("files_quota_mb", 0u); quota > 0) {
+    std::printf("files    up to %u MB\n", quota);
+  }
   const Json env = site.value("env", Json::object());  // (kept: items() does not own it)
   for (const auto& [name, value] : env.items()) {
     std::printf("env      %s=%s\n", name.c_str(), value.get<std::string>().c_str());
@@ -117,7 +123,8 @@ struct State {
            surge = 1, image_quota_mb = 0;
   bool database = false;
   bool drop_database = false;
-  std::vector<std::string> env, unset_env, secret, unset_secret;
+  std::vector<std::string> env, unset_env, secret, unset_secret, persist, unpersist;
+  unsigned files_quota_mb = 0;
   double up = 2.0, down = 1.0;
   WriteFlags write;
 };
@@ -156,6 +163,14 @@ void AddFields(CLI::App* command, State* s) {
                    "A secret setting: sealed in the state log, shown by name only (repeat)")
       ->check(pair);
   command->add_option("--unset-secret", s->unset_secret, "Remove a secret (repeat)");
+  command->add_option("--persist", s->persist,
+                      "A path under the document root every copy shares on the cluster's file "
+                      "system, kept across copies, servers and versions (repeat)");
+  command->add_option("--unpersist", s->unpersist,
+                      "Stop sharing a path (its files stay on the file system; repeat)");
+  command->add_option("--files-quota-mb", s->files_quota_mb,
+                      "Most MB its persisted files may take (0: no quota; not with the site's own "
+                      "token)");
 }
 
 // The fields given on `command`'s line only: an update changes just those.
@@ -188,6 +203,13 @@ Json Body(CLI::App* command, const State& s, bool all_fields) {
     for (const auto& name : *unsets) merge[name] = nullptr;
     body[field] = merge;
   }
+  if (!s.persist.empty() || !s.unpersist.empty()) {
+    Json merge = Json::object();
+    for (const auto& path : s.persist) merge[path] = true;
+    for (const auto& path : s.unpersist) merge[path] = nullptr;
+    body["persist"] = merge;
+  }
+  if (command->count("--files-quota-mb") > 0) body["files_quota_mb"] = s.files_quota_mb;
   return body;
 }
 

@@ -38,6 +38,14 @@ uint64_t Tag(std::string_view version, uint32_t restart, const Site& site) {
       input.push_back('\0');
     }
   }
+  // Its persisted paths, when it has any: a copy gets them bound at its start.
+  if (!site.persist.empty()) {
+    input.push_back('\2');
+    for (const auto& path : site.persist) {
+      input += path;
+      input.push_back('\0');
+    }
+  }
   unsigned char key[crypto_shorthash_KEYBYTES] = {};
   unsigned char out[crypto_shorthash_BYTES];
   crypto_shorthash(out, reinterpret_cast<const unsigned char*>(input.data()), input.size(), key);

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cmath>
 
+#include "src/sites/persist.h"
+
 namespace starling::sites {
 namespace {
 
@@ -144,7 +146,7 @@ Status Validate(const Site& site) {
   for (const auto& [name, fingerprint] : site.secrets) {
     if (Status s = ValidateEnvName(name); !s.ok()) return s;
   }
-  return Status::Ok();
+  return ValidatePersist(site.persist);
 }
 
 json ToJson(const Site& site) {
@@ -162,7 +164,9 @@ json ToJson(const Site& site) {
           {"image_quota_mb", site.image_quota_mb},
           {"database", site.database},
           {"env", site.env},
-          {"secrets", site.secrets}};
+          {"secrets", site.secrets},
+          {"persist", site.persist},
+          {"files_quota_mb", site.files_quota_mb}};
 }
 
 Result<Site> Apply(const Site& base, const json& body, bool create) {
@@ -243,6 +247,38 @@ Result<Site> Apply(const Site& base, const json& body, bool create) {
           return Status::InvalidArgument(field + "." + name + " must be a string or null");
         }
       }
+    } else if (field == "persist") {
+      // An array is the whole list; an object a merge, as env's: a path with true is added,
+      // with null removed (the CLI's --persist and --unpersist).
+      std::vector<std::string> paths;
+      if (value.is_array()) {
+        for (const auto& path : value) {
+          if (!path.is_string()) return Status::InvalidArgument("persist must hold paths");
+          paths.push_back(path.get<std::string>());
+        }
+      } else if (value.is_object()) {
+        paths = site.persist;
+        for (const auto& [path, setting] : value.items()) {
+          auto normal = NormalizePersistPath(path);
+          if (!normal.ok()) return normal.status();
+          std::erase(paths, *normal);
+          if (setting == true) {
+            paths.push_back(*normal);
+          } else if (!setting.is_null()) {
+            return Status::InvalidArgument("persist." + path + " must be true or null");
+          }
+        }
+      } else {
+        return Status::InvalidArgument(
+            "persist must be an array of paths or an object of paths to true or null");
+      }
+      auto normal = NormalizePersist(paths);
+      if (!normal.ok()) return normal.status();
+      site.persist = std::move(*normal);
+    } else if (field == "files_quota_mb") {
+      auto n = GetLimit(value, "files_quota_mb", 0, kMaxFilesQuotaMb);
+      if (!n.ok()) return n.status();
+      site.files_quota_mb = *n;
     } else if (field == "image_quota_mb") {
       auto n = GetLimit(value, "image_quota_mb", 0, kMaxImageQuotaMb);
       if (!n.ok()) return n.status();

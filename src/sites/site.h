@@ -36,6 +36,11 @@ struct Site {
   // copies. The database's settings win over both.
   std::map<std::string, std::string> env;
   std::map<std::string, std::string> secrets;  // name → fingerprint
+  // Paths under its document root that every copy shares on the cluster's file system
+  // (src/sites/persist.h), and their quota in MiB (0: none). The quota is the operator's, as
+  // image_quota_mb.
+  std::vector<std::string> persist;
+  uint32_t files_quota_mb = 0;
   bool operator==(const Site&) const = default;
 };
 
@@ -48,6 +53,7 @@ inline constexpr uint32_t kMinMemoryMb = 16, kMaxMemoryMb = 1u << 20;
 inline constexpr uint32_t kMinPids = 8, kMaxPids = 1u << 20;
 inline constexpr uint32_t kMaxStartTimeoutS = 3600, kMaxBodyMb = 10240, kMaxSurge = 100;
 inline constexpr uint32_t kMaxImageQuotaMb = 1u << 20;
+inline constexpr uint32_t kMaxFilesQuotaMb = 1u << 24;
 
 // 1–63 characters of [a-z0-9-], starting with a letter, not ending with '-'.
 Status ValidateName(std::string_view name);

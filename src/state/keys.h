@@ -30,6 +30,10 @@ inline constexpr std::string_view kKv = "kv/";
 // "db-node/<node>": a node that runs a member of the database cluster, registered at its first
 // start as one; the bootstrap rule waits for every registered node (src/rules/db_cluster.h).
 inline constexpr std::string_view kDbNode = "db-node/";
+// "storage-node/<node>": a node that serves a brick of the site files' volume, registered at its
+// first start as one; the volume is formed only when every registered node is there
+// (src/rules/files_volume.h).
+inline constexpr std::string_view kStorageNode = "storage-node/";
 // "db-secret/<name>": a database secret sealed with the cluster key (src/auth/sealed_secret.h):
 // "sst" (the state transfer user's password) and "site/<site>" (each site's user).
 inline constexpr std::string_view kDbSecret = "db-secret/";
@@ -78,6 +82,7 @@ inline std::string Drain(std::string_view node) { return Join(kDrain, node); }
 inline std::string Kv(std::string_view key) { return Join(kKv, key); }
 inline std::string Token(std::string_view name) { return Join(kToken, name); }
 inline std::string DbNode(std::string_view node) { return Join(kDbNode, node); }
+inline std::string StorageNode(std::string_view node) { return Join(kStorageNode, node); }
 inline std::string DbSecret(std::string_view name) { return Join(kDbSecret, name); }
 inline std::string DbReady(std::string_view site) { return Join(kDbReady, site); }
 inline std::string DbDrop(std::string_view site) { return Join(kDbDrop, site); }

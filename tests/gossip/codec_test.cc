@@ -16,10 +16,12 @@ std::string Datagram(const std::vector<Message>& messages, const std::string& se
 
 std::vector<Message> AllKinds() {
   const Address a{"127.0.0.1", 7946}, b{"::1", 8000};
-  const NodeMeta meta{Role::kBalancer, 8, "127.0.0.1:7947", "0.1.0", /*database=*/true};
+  const NodeMeta meta{Role::kBalancer, 8, "127.0.0.1:7947", "0.1.0", /*database=*/true,
+                      /*storage=*/true};
   LoadReport with_db{14, 0.5, 2, 1, 0, {}};
   with_db.database = {
       5, "e24dbeda-ecda-11f1-8bc6-aac7b1d4a644", 1234, "10.0.0.1:4567", "10.0.0.1:3306", 3};
+  with_db.files = {4, true, false, 17};
   return {
       Ping{7, "node-2", "node-1", a},
       IndirectPing{8, "node-3", b, "node-1", a, true},
@@ -87,7 +89,11 @@ TEST_CASE("malformed datagrams are rejected with a reason", "[unit]") {
   std::string long_db_uuid = Datagram({Load{"node-2", bad_db}});
   bad_db.database = {1, "", -7, "", "", 0};
   std::string bad_db_seqno = Datagram({Load{"node-2", bad_db}});
+  LoadReport bad_files{1, 0, 1, 0, 0, {}};
+  bad_files.files.state = kMaxFilesState + 1;
+  std::string bad_files_state = Datagram({Load{"node-2", bad_files}});
   const Case cases[] = {
+      {"unknown files state", bad_files_state},
       {"unknown database state", bad_db_state},
       {"database uuid too long", long_db_uuid},
       {"database seqno below -1", bad_db_seqno},

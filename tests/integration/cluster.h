@@ -247,6 +247,17 @@ class Cluster {
     });
   }
 
+  // The last `lines` lines of a file.
+  static std::string Tail(const fs::path& path, int lines) {
+    const std::string text = ReadAll(path.string());
+    size_t start = text.size();
+    for (int line = 0; line < lines && start > 0; ++line) {
+      start = text.rfind('\n', start - 1);
+      if (start == std::string::npos) start = 0;
+    }
+    return text.substr(start);
+  }
+
   static std::string ReadAll(const std::string& path) {
     std::ifstream in(path);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -320,13 +331,7 @@ class Cluster {
       for (const auto& [name, state] : View(agent)) {
         report += fmt::format(" {}={}/{}", name, state.first, state.second);
       }
-      const std::string log = ReadAll(agent.log.string());
-      size_t start = log.size();
-      for (int lines = 0; lines < 15 && start > 0; ++lines) {
-        start = log.rfind('\n', start - 1);
-        if (start == std::string::npos) start = 0;
-      }
-      WARN(report << "\nits log ends:\n" << log.substr(start));
+      WARN(report << "\nits log ends:\n" << Tail(agent.log, 15));
     }
     return false;
   }

@@ -34,6 +34,29 @@ inline std::string AllSynced(const std::vector<Cluster::Agent>& agents, size_t s
   return uuid;
 }
 
+// AllSynced(agents, size) within `deadline` (and with history `uuid` when given): the history's
+// UUID. If not, says what each agent's member reports, the end of its server's error log and of
+// the agent's log (so a CI failure shows why), and returns "".
+inline std::string WaitAllSynced(const Cluster& cluster, const std::vector<Cluster::Agent>& agents,
+                                 size_t size, std::chrono::seconds deadline,
+                                 const std::string& uuid = "") {
+  std::string found;
+  if (WaitFor(deadline, [&] {
+        found = AllSynced(agents, size);
+        return !found.empty() && (uuid.empty() || found == uuid);
+      })) {
+    return found;
+  }
+  for (const auto& agent : agents) {
+    WARN(agent.name << "'s member: " << DbMember(agent).dump() << "\nits mariadb.err ends:\n"
+                    << Cluster::Tail(cluster.dir() / agent.name / "mariadb" / "run" / "mariadb.err",
+                                     12)
+                    << "\nits log ends:\n"
+                    << Cluster::Tail(agent.log, 12));
+  }
+  return "";
+}
+
 // Root's connection to an agent's mariadbd over its unix socket.
 inline std::unique_ptr<db::Connection> RootConnection(const Cluster& cluster,
                                                       const Cluster::Agent& agent) {

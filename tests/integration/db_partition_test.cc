@@ -40,8 +40,7 @@ TEST_CASE(
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
   std::string uuid;
-  REQUIRE(
-      WaitFor(std::chrono::seconds(120), [&] { return !(uuid = AllSynced(agents, 3)).empty(); }));
+  REQUIRE(!(uuid = WaitAllSynced(cluster, agents, 3, std::chrono::seconds(120))).empty());
   {
     auto first = RootConnection(cluster, agents[0]);
     REQUIRE(first->Execute("CREATE DATABASE t").ok());
@@ -67,7 +66,7 @@ TEST_CASE(
 
   // The link comes back: one history on all three, the single node caught up by IST.
   REQUIRE(lab.In(3, "ip link set eth0 up") == 0);
-  REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return AllSynced(agents, 3) == uuid; }));
+  REQUIRE(WaitAllSynced(cluster, agents, 3, std::chrono::seconds(120), uuid) == uuid);
   CHECK(Rows(cluster, agents[2], "t.x") == 20);
   const std::string log = Cluster::ReadAll(
       (cluster.dir() / agents[2].name / "mariadb" / "run" / "mariadb.err").string());

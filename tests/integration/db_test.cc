@@ -182,8 +182,7 @@ TEST_CASE(
   for (auto& agent : cluster.agents()) cluster.Start(agent);
   auto& agents = cluster.agents();
   std::string uuid;
-  REQUIRE(
-      WaitFor(std::chrono::seconds(120), [&] { return !(uuid = AllSynced(agents, 3)).empty(); }));
+  REQUIRE(!(uuid = WaitAllSynced(cluster, agents, 3, std::chrono::seconds(120))).empty());
 
   // Rows written on every node are on every node.
   {
@@ -315,7 +314,7 @@ TEST_CASE(
       CHECK(missing == 0);
     }
     cluster.Start(agents[victim]);
-    REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return AllSynced(agents, 3) == uuid; }));
+    REQUIRE(WaitAllSynced(cluster, agents, 3, std::chrono::seconds(120), uuid) == uuid);
   }
 
   // A power cut: every agent and every mariadbd killed at once. They come back in another order
@@ -326,8 +325,7 @@ TEST_CASE(
   }
   for (int i = 2; i >= 0; --i) cluster.Start(agents[static_cast<size_t>(i)]);
   std::string again;
-  REQUIRE(
-      WaitFor(std::chrono::seconds(120), [&] { return !(again = AllSynced(agents, 3)).empty(); }));
+  REQUIRE(!(again = WaitAllSynced(cluster, agents, 3, std::chrono::seconds(120))).empty());
   CHECK(again == uuid);  // the same history, not a new cluster
   for (const auto& agent : agents) CHECK(Rows(cluster, agent, "t.x") == written);
 
@@ -336,7 +334,7 @@ TEST_CASE(
   const fs::path wiped = cluster.dir() / agents[2].name / "mariadb" / "data";
   fs::remove_all(wiped);
   cluster.Start(agents[2]);
-  REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return AllSynced(agents, 3) == uuid; }));
+  REQUIRE(WaitAllSynced(cluster, agents, 3, std::chrono::seconds(120), uuid) == uuid);
   CHECK(Rows(cluster, agents[2], "t.x") == written);
   const std::string log = Cluster::ReadAll(
       (cluster.dir() / agents[2].name / "mariadb" / "run" / "mariadb.err").string());
@@ -364,7 +362,7 @@ TEST_CASE(
   }
   for (int i = 1; i >= 0; --i) cluster.Start(agents[static_cast<size_t>(i)]);
   const std::vector<Cluster::Agent> pair(agents.begin(), agents.begin() + 2);
-  REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return AllSynced(pair, 2) == uuid; }));
+  REQUIRE(WaitAllSynced(cluster, pair, 2, std::chrono::seconds(120), uuid) == uuid);
   for (const auto& agent : pair) CHECK(Rows(cluster, agent, "t.x") == written);
 }
 

@@ -103,7 +103,7 @@ TEST_CASE(
   auto& agents = cluster.agents();
   REQUIRE(cluster.WaitAllAlive(5, std::chrono::seconds(30)));
   const std::vector<Cluster::Agent> workers(agents.begin(), agents.begin() + 3);
-  REQUIRE(WaitFor(std::chrono::seconds(120), [&] { return !AllSynced(workers, 3).empty(); }));
+  REQUIRE(!WaitAllSynced(cluster, workers, 3, std::chrono::seconds(120)).empty());
   // The CLI speaks to a balancer's API: every worker may die below.
   const Cluster::Agent& api = agents[3];
 

@@ -62,6 +62,16 @@ TEST_CASE("a release's tag names its version, restart and the limits copies star
   Site as_setting = site;
   as_setting.env = {{"TOKEN", "0123456789abcdef"}};
   CHECK(Tag(kA, 0, as_setting) != Tag(kA, 0, with_secret));
+  // Persisted paths are bound at a copy's start; their quota is not.
+  Site persisted = site;
+  persisted.persist = {"data"};
+  CHECK(Tag(kA, 0, persisted) != Tag(kA, 0, site));
+  Site more_persisted = persisted;
+  more_persisted.persist = {"data", "uploads"};
+  CHECK(Tag(kA, 0, more_persisted) != Tag(kA, 0, persisted));
+  Site with_quota = persisted;
+  with_quota.files_quota_mb = 100;
+  CHECK(Tag(kA, 0, with_quota) == Tag(kA, 0, persisted));
 }
 
 TEST_CASE("the release in force: the stored one while its version is kept", "[unit]") {

@@ -94,9 +94,11 @@ Result<Json> WriteSite(const Context& context, const Request& request, const std
     sealed.push_back({key, std::move(box)});
   }
   if (Status s = sites::Validate(*site); !s.ok()) return s;
-  if (!request.who.site.empty() && site->image_quota_mb != base.image_quota_mb) {
+  if (!request.who.site.empty() && (site->image_quota_mb != base.image_quota_mb ||
+                                    site->files_quota_mb != base.files_quota_mb)) {
     return Status::PermissionDenied(
-        "a site's image quota is the platform operator's to set, not its own token's");
+        "a site's image and files quotas are the platform operator's to set, not its own "
+        "token's");
   }
   if (Status s = CheckDomainsFree(*context.log, *site); !s.ok()) return s;
   std::vector<Put> puts = {{sites::Key(name), sites::Encode(*site)}};

@@ -27,6 +27,7 @@
 #include "src/agent/database.h"
 #include "src/agent/db_endpoint.h"
 #include "src/agent/drain.h"
+#include "src/agent/files_mount.h"
 #include "src/agent/identity.h"
 #include "src/agent/images.h"
 #include "src/agent/isolation.h"
@@ -36,6 +37,8 @@
 #include "src/agent/membership.h"
 #include "src/agent/site_database.h"
 #include "src/agent/site_env.h"
+#include "src/agent/site_files.h"
+#include "src/agent/storage.h"
 #include "src/agent/transport.h"
 
 namespace starling::agent {
@@ -68,6 +71,8 @@ class AgentImpl final : public Agent {
     copies_.reset();
     balancer_.reset();
     database_.reset();
+    files_mount_.reset();
+    storage_.reset();
     db_endpoint_.reset();
     images_.reset();
     if (log_) log_->Stop();
@@ -160,6 +165,10 @@ class AgentImpl final : public Agent {
               .site_env =
                   [this](const std::string& site) {
                     return SiteEnv(config_, *log_, sealer_.keyring(), site);
+                  },
+              .site_files =
+                  [this](const std::string& site, const images::ImageRecord& version) {
+                    return SiteFiles(*log_, *images_, files_mount_.get(), site, version);
                   }});
       copies_->Recover();
     } else if (!driver.ok()) {
@@ -176,6 +185,25 @@ class AgentImpl final : public Agent {
       if (Status s = database_->Start(); !s.ok()) {
         spdlog::error("this node runs no database: {}", s.ToString());
         database_.reset();
+      }
+    }
+    // Site files (issue 19): workers mount the volume, storage nodes serve its bricks.
+    if (copies_ && config_.files.mount) {
+      files_mount_ = std::make_unique<FilesMount>(config_);
+      if (Status s = files_mount_->Start(); !s.ok()) {
+        spdlog::warn("this node mounts no files volume: {}", s.ToString());
+        files_mount_.reset();
+      }
+    }
+    if (config_.storage) {
+      storage_ = std::make_unique<StorageService>(config_, log_.get(), [this] {
+        asio::post(io_, [this] {
+          if (!leaving_) PublishLoadIfChanged();
+        });
+      });
+      if (Status s = storage_->Start(); !s.ok()) {
+        spdlog::error("this node serves no brick of the files volume: {}", s.ToString());
+        storage_.reset();
       }
     }
     if (config_.role != gossip::Role::kWorker) {
@@ -197,7 +225,8 @@ class AgentImpl final : public Agent {
                                : std::max(1u, std::thread::hardware_concurrency());
     membership_ = std::make_unique<Membership>(
         io_, time_, config_, &sealer_, &transport_,
-        gossip::NodeMeta{config_.role, slots, AdvertisedApi(config_), kVersion, config_.database},
+        gossip::NodeMeta{config_.role, slots, AdvertisedApi(config_), kVersion, config_.database,
+                         config_.storage},
         incarnation_,
         Membership::Hooks{
             .members_changed = [this] { OnMembersChanged(); },
@@ -239,10 +268,12 @@ class AgentImpl final : public Agent {
                                                        .leave = [this] { BeginLeave(); },
                                                        .isolation = isolation_.get(),
                                                        .database = database_.get(),
-                                                       .db_endpoint = db_endpoint_.get()});
+                                                       .db_endpoint = db_endpoint_.get(),
+                                                       .storage = storage_.get(),
+                                                       .files_mount = files_mount_.get()});
     for (auto routes : {api::SiteRoutes, api::ReleaseRoutes, api::ImageRoutes, api::StackRoutes,
                         api::CopyRoutes, api::ClusterRoutes, api::BalancerRoutes, api::KeyRoutes,
-                        api::MetricRoutes, api::TokenRoutes, api::DbRoutes}) {
+                        api::MetricRoutes, api::TokenRoutes, api::DbRoutes, api::FileRoutes}) {
       http_.Add(routes(*api_));
     }
     http_.SetAuthenticator(api::MakeAuthenticator(*api_));
@@ -369,6 +400,15 @@ class AgentImpl final : public Agent {
     if (database_) database_->Update(std::move(db_nodes), config_.copies.single_node || heard);
   }
 
+  // The storage nodes' reports to the volume rule, and where workers mount it from.
+  void RefreshFiles() {
+    if (!storage_ && !files_mount_) return;
+    std::vector<rules::StorageNodeView> nodes = StorageNodes(membership_->core());
+    if (files_mount_) files_mount_->Update(rules::FilesVolfileServers(nodes));
+    const bool heard = log_->exchanged() && membership_->core().stats().push_pulls > 0;
+    if (storage_) storage_->Update(std::move(nodes), config_.copies.single_node || heard);
+  }
+
   void RefreshBalancer() {
     if (!balancer_ || leaving_) return;
     balancer_->Update(BalancedWorkers(membership_->core()),
@@ -400,6 +440,12 @@ class AgentImpl final : public Agent {
         force = true;
       }
     }
+    if (storage_) {
+      if (gossip::FilesReport files = storage_->Report(); files != last_files_report_) {
+        last_files_report_ = files;
+        force = true;
+      }
+    }
     if (!force && !has_copies && std::abs(load1 - last_load_) < 0.05 &&
         now - last_load_published_ < Seconds(30) && last_load_published_ != Instant{}) {
       return;
@@ -409,6 +455,7 @@ class AgentImpl final : public Agent {
     gossip::LoadReport report;
     if (copies_) report.copies = copies_->Report();
     if (database_) report.database = last_db_report_;  // read just above
+    if (storage_) report.files = last_files_report_;
     report.load1 = load1;
     report.cpu_count = std::max(1u, std::thread::hardware_concurrency());
     report.free_slots = membership_->core().FindMember(config_.node_name)->meta().capacity;
@@ -437,6 +484,7 @@ class AgentImpl final : public Agent {
         if (copies_) copies_->Tick(CopyMembers(membership_->core()));
         RefreshBalancer();
         RefreshDb();
+        RefreshFiles();
         PublishLoadIfChanged();
         images_->Refresh();
         transport_.Sweep();
@@ -460,6 +508,8 @@ class AgentImpl final : public Agent {
     if (balancer_) balancer_->Stop();
     if (db_endpoint_) db_endpoint_->Stop();
     if (database_) database_->Stop();  // mariadbd leaves its cluster cleanly (blocking, seconds)
+    if (files_mount_) files_mount_->Stop();  // after the copies that bound its directories
+    if (storage_) storage_->Stop();
     membership_->Close();
     transport_.Close();
     housekeeping_.cancel();
@@ -483,6 +533,9 @@ class AgentImpl final : public Agent {
   std::unique_ptr<DatabaseService> database_;  // null unless a db node with a working mariadbd
   std::unique_ptr<DbEndpoint> db_endpoint_;    // null unless the node runs copies
   gossip::DbReport last_db_report_;            // what the last published load report said
+  std::unique_ptr<FilesMount> files_mount_;    // null unless a worker that mounts the volume
+  std::unique_ptr<StorageService> storage_;    // null unless a storage node with glusterd
+  gossip::FilesReport last_files_report_;      // what the last published load report said
   bool db_refresh_posted_ = false;
   std::unique_ptr<Membership> membership_;
   api::Server http_;

@@ -138,11 +138,11 @@ Status ParseCopies(toml::node_view<toml::node> node, CopiesConfig* copies) {
   return Status::Ok();
 }
 
-// roles = ["worker", "db"]: worker, balancer (the two together: "both"), and db.
+// roles = ["worker", "db"]: worker, balancer (the two together: "both"), db and storage.
 Status ParseRoles(toml::node_view<toml::node> node, AgentConfig* config) {
   const auto bad = [] {
     return Status::InvalidArgument(
-        "roles must list worker, balancer and db, e.g. [\"worker\", \"db\"]");
+        "roles must list worker, balancer, db and storage, e.g. [\"worker\", \"db\"]");
   };
   if (!node.is_array() || node.as_array()->empty()) return bad();
   bool worker = false, balancer = false;
@@ -155,13 +155,16 @@ Status ParseRoles(toml::node_view<toml::node> node, AgentConfig* config) {
       balancer = true;
     } else if (name == "db") {
       config->database = true;
+    } else if (name == "storage") {
+      config->storage = true;
     } else {
       return bad();
     }
   }
   if (!worker && !balancer) {
     return Status::InvalidArgument(
-        "roles: a db node is a worker or a balancer too (a db-only node is not supported yet)");
+        "roles: a db or storage node is a worker or a balancer too (a node of those roles alone "
+        "is not supported yet)");
   }
   config->role = worker && balancer ? gossip::Role::kBoth
                  : balancer         ? gossip::Role::kBalancer
@@ -203,6 +206,27 @@ Status ParseDb(toml::node_view<toml::node> node, DbConfig* db) {
     auto parsed = ParseHostPort(item.as_string()->get(), "db.endpoint");
     if (!parsed.ok()) return parsed.status();
     db->endpoint = *parsed;
+  }
+  return Status::Ok();
+}
+
+Status ParseFiles(toml::node_view<toml::node> node, FilesConfig* files) {
+  static const std::set<std::string> kKnown = {"glusterd_port", "brick_dir", "ping_timeout_s",
+                                               "mount"};
+  if (Status s = CheckTable(node, "files", kKnown); !s.ok()) return s;
+  for (Status s : {Integer(node, "files", "glusterd_port", 1, 65535, &files->glusterd_port),
+                   Integer(node, "files", "ping_timeout_s", 1, 600, &files->ping_timeout_s)}) {
+    if (!s.ok()) return s;
+  }
+  if (auto item = node["brick_dir"]; item) {
+    if (!item.is_string() || !item.as_string()->get().starts_with("/")) {
+      return Status::InvalidArgument("files.brick_dir must be an absolute path");
+    }
+    files->brick_dir = item.as_string()->get();
+  }
+  if (auto item = node["mount"]; item) {
+    if (!item.is_boolean()) return Status::InvalidArgument("files.mount must be true or false");
+    files->mount = item.as_boolean()->get();
   }
   return Status::Ok();
 }
@@ -278,7 +302,7 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
       "role",      "capacity", "replay_window_ms", "log_level",
       "images",    "copies",   "balancer",         "api_hosts",
       "api_tls",   "api_cert", "api_key",          "roles",
-      "db"};
+      "db",        "files"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(source_name + ": unknown setting '" + std::string(key.str()) +
@@ -407,6 +431,9 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, const std::string& s
   }
   if (auto db = table["db"]; db) {
     if (Status s = ParseDb(db, &config.db); !s.ok()) return s;
+  }
+  if (auto files = table["files"]; files) {
+    if (Status s = ParseFiles(files, &config.files); !s.ok()) return s;
   }
   if (!config.balancer.vip.empty()) {
     // The keepalived configuration this node would write, checked now: bad addresses or

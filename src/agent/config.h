@@ -79,6 +79,15 @@ struct DbConfig {
   uint32_t max_import_mb = 4096;  // the largest dump `db import` takes (spooled to data_dir)
 };
 
+// Site files (issue 19, docs/FILES.md): storage nodes run glusterd and a brick of the volume;
+// workers mount it.
+struct FilesConfig {
+  uint16_t glusterd_port = 24007;  // glusterd's management port, on the advertised host
+  std::string brick_dir;           // the brick's directory; "" = data_dir/glusterfs/brick
+  uint32_t ping_timeout_s = 10;    // how long clients wait for a dead brick before going on
+  bool mount = true;  // workers mount the volume (copies of sites that persist need it)
+};
+
 struct AgentConfig {
   std::string node_name;               // unique in the cluster; [A-Za-z0-9._-], 1–64 chars
   HostPort bind{"127.0.0.1", 7946};    // UDP and TCP gossip
@@ -96,8 +105,9 @@ struct AgentConfig {
   std::string profile = "default";  // default, lan, local, wan
   std::string data_dir;             // identity and keyring live here
   gossip::Role role = gossip::Role::kWorker;
-  bool database = false;             // roles include "db": runs a member of the database cluster
-  uint32_t capacity = 0;             // copy slots; 0 = number of CPUs
+  bool database = false;  // roles include "db": runs a member of the database cluster
+  bool storage = false;   // roles include "storage": serves a brick of the site files' volume
+  uint32_t capacity = 0;  // copy slots; 0 = number of CPUs
   int64_t replay_window_ms = 60000;  // accepted sender clock skew
   std::string log_level = "info";
 
@@ -105,6 +115,7 @@ struct AgentConfig {
   CopiesConfig copies;
   BalancerConfig balancer;
   DbConfig db;
+  FilesConfig files;
 
   gossip::SwimOptions swim;  // from `profile`
 };

@@ -359,6 +359,20 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
     }
     site_env = std::move(env.value());
   }
+  std::vector<files::PersistBind> persist;
+  if (hooks_.site_files) {
+    auto binds = hooks_.site_files(site.name, *latest);
+    if (!binds.ok()) {
+      // The files volume is not mounted here yet: the next round (a real error, each time).
+      if (binds.status().code() == StatusCode::kUnavailable) {
+        spdlog::debug("copy of {} not started yet: {}", site.name, binds.status().message());
+      } else {
+        spdlog::warn("copy of {} not started: {}", site.name, binds.status().ToString());
+      }
+      return;
+    }
+    persist = std::move(binds.value());
+  }
   const std::vector<std::string> layers = images_->LayerDirs(site.name, latest->version);
   Copy copy;
   copy.site = site.name;
@@ -393,6 +407,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
     spec.id_base = copy.id_base = IdBaseFor(site.name);
   }
   spec.resolv_conf = resolv_conf_;
+  for (const auto& bind : persist) spec.binds.emplace_back(bind.source, bind.destination);
   if (auto limits = limits_.find(site.name); limits != limits_.end()) {
     spec.memory_bytes = uint64_t{limits->second.memory_mb} << 20;
     spec.pids = limits->second.pids;
@@ -401,13 +416,15 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   const std::string dir = copy.dir;
   const std::string id = copy.id;
   copies_.emplace(id, std::move(copy));
-  asio::post(pool_, [this, alive = alive_, spec, layers, dir, id]() mutable {
+  asio::post(pool_, [this, alive = alive_, spec, layers, persist, dir, id]() mutable {
     if (stopping_) return;  // the agent stops: StopAll cleans up what is left
     spec.port = ports_.Allocate();
     Status started = spec.port == 0 ? Status::ResourceExhausted("no free port in the node's range")
                                     : Status::Ok();
     Result<images::OverlayMount> mount = Status::Unavailable("not mounted");
     if (started.ok() && hooks_.isolated) started = hooks_.isolated();
+    // Its persisted directories on the files volume, made and owned before it binds them.
+    if (started.ok() && !persist.empty()) started = files::PrepareDirs(persist, spec.id_base);
     if (started.ok()) {
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);

@@ -37,6 +37,7 @@
 #include "src/agent/images.h"
 #include "src/agent/log_driver.h"
 #include "src/copies/driver.h"
+#include "src/files/site_dirs.h"
 #include "src/images/overlay.h"
 #include "src/rules/copy_planner.h"
 #include "src/rules/load_average.h"
@@ -80,6 +81,11 @@ class CopyService {
     // What a site's copies are told besides their image's environment (its database's
     // settings); an error keeps the copy from starting. Unset: nothing.
     std::function<Result<std::map<std::string, std::string>>(const std::string& site)> site_env;
+    // The site's persisted paths to bind into a copy of `version` (src/agent/site_files.h); an
+    // error keeps the copy from starting. Unset: none.
+    std::function<Result<std::vector<files::PersistBind>>(const std::string& site,
+                                                          const images::ImageRecord& version)>
+        site_files;
   };
 
   CopyService(asio::io_context& io, const AgentConfig& config,

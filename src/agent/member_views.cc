@@ -60,6 +60,24 @@ std::vector<rules::DbNodeView> DbNodes(const gossip::Swim& core) {
   return nodes;
 }
 
+std::vector<rules::StorageNodeView> StorageNodes(const gossip::Swim& core) {
+  std::vector<rules::StorageNodeView> nodes;
+  for (const gossip::Member* member : core.members()) {
+    if (!member->meta().storage || member->status == MemberStatus::kLeft) continue;
+    rules::StorageNodeView view;
+    view.name = member->name();
+    view.host = member->address().host;
+    view.alive = member->status == MemberStatus::kAlive;
+    if (const gossip::LoadReport* load = core.LoadOf(member->name())) {
+      view.state = static_cast<rules::FilesState>(load->files.state);
+      view.in_volume = load->files.in_volume;
+      view.brick_up = load->files.brick_up;
+    }
+    nodes.push_back(std::move(view));
+  }
+  return nodes;
+}
+
 uint64_t CopyStatesDigest(const gossip::Swim& core) {
   uint64_t digest = 0;
   for (const gossip::Member* member : core.members()) {

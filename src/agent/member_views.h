@@ -10,6 +10,7 @@
 #include "gossip/swim.h"
 #include "src/balancer/nginx.h"
 #include "src/rules/db_cluster.h"
+#include "src/rules/files_volume.h"
 #include "src/rules/round_view.h"
 
 namespace starling::agent {
@@ -37,6 +38,11 @@ std::vector<std::string> MemberHosts(const gossip::Swim& core);
 // The db nodes (members whose metadata says so) as the database rules see them: alive or not,
 // and what their load reports say of their databases.
 std::vector<rules::DbNodeView> DbNodes(const gossip::Swim& core);
+
+// The storage nodes (members whose metadata says so) as the files volume rules see them: alive
+// or not, and what their load reports say of their glusterd and bricks (not their bricks' paths:
+// those are in the state log).
+std::vector<rules::StorageNodeView> StorageNodes(const gossip::Swim& core);
 
 // Live members that run copies (copy slots offered), this node included when it does.
 std::vector<std::string> RunningCopies(const gossip::Swim& core);

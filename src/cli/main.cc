@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   AddBalancerCommands(app, &globals, &exit_code);
   AddTokenCommands(app, &globals, &exit_code);
   AddDbCommands(app, &globals, &exit_code);
+  AddFilesCommands(app, &globals, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

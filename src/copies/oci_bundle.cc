@@ -77,6 +77,10 @@ nlohmann::json OciConfig(const CopySpec& spec) {
     config["mounts"].push_back(Mount("/etc/resolv.conf", "bind", spec.resolv_conf.c_str(),
                                      {"rbind", "ro", "nosuid", "nodev", "noexec"}));
   }
+  for (const auto& [source, destination] : spec.binds) {
+    config["mounts"].push_back(
+        Mount(destination.c_str(), "bind", source.c_str(), {"rbind", "rw", "nosuid", "nodev"}));
+  }
   if (spec.id_base != 0) {
     auto& linux = config["linux"];
     linux["namespaces"].push_back({{"type", "user"}});

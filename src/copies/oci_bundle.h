@@ -33,6 +33,9 @@ struct CopySpec {
   // A host file bound read-only at /etc/resolv.conf (the host's resolver for the copy's own
   // lookups: a site calling out by name); none when empty.
   std::string resolv_conf;
+  // Host directories bound read-write into the root (host path → path in the copy): a site's
+  // persisted paths on the files volume (src/files/site_dirs.h), nosuid and nodev.
+  std::vector<std::pair<std::string, std::string>> binds;
 };
 
 // The config.json of `spec`.

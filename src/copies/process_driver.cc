@@ -54,6 +54,12 @@ class ProcessDriver final : public Driver {
         options.binds.emplace_back(dir, spec.root + dir);
       }
     }
+    // A site's persisted paths, on their directories in the root (made where missing).
+    for (const auto& [source, destination] : spec.binds) {
+      std::filesystem::create_directories(spec.root + destination, ec);
+      if (ec) return Status::IoError("cannot make " + destination + " in the copy's root");
+      options.binds.emplace_back(source, spec.root + destination);
+    }
     options.pid_file = PidFile(spec.id);
     auto pid = process::Spawn(options);
     if (!pid.ok()) return pid.status();

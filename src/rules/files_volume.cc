@@ -37,6 +37,8 @@ std::vector<StorageNodeView> ByName(std::vector<StorageNodeView> nodes) {
 
 FilesDecision Wait(std::string why) { return {FilesAction::kWait, {}, std::move(why)}; }
 
+std::string BrickOf(const StorageNodeView& node) { return node.host + ":" + node.brick; }
+
 FilesDecision Grow(const std::string& self, const std::vector<StorageNodeView>& sorted) {
   std::vector<const StorageNodeView*> waiting;
   const StorageNodeView* adder = nullptr;
@@ -44,7 +46,7 @@ FilesDecision Grow(const std::string& self, const std::vector<StorageNodeView>& 
     if (!node.alive) continue;
     if (node.in_volume) {
       if (adder == nullptr && node.brick_up && KnowsVolume(node)) adder = &node;
-    } else if (node.state >= FilesState::kNoVolume) {
+    } else if (node.state >= FilesState::kNoVolume && !node.brick.empty()) {
       waiting.push_back(&node);
     }
   }
@@ -60,7 +62,7 @@ FilesDecision Grow(const std::string& self, const std::vector<StorageNodeView>& 
     return {FilesAction::kNone, {}, adder->name + " adds the waiting storage nodes"};
   }
   FilesDecision decision{FilesAction::kAddBricks, {}, ""};
-  for (size_t i = 0; i < kFilesReplica; ++i) decision.bricks.push_back(waiting[i]->host);
+  for (size_t i = 0; i < kFilesReplica; ++i) decision.bricks.push_back(BrickOf(*waiting[i]));
   decision.why = fmt::format("adding a replica set: {}, {}, {}", waiting[0]->name, waiting[1]->name,
                              waiting[2]->name);
   return decision;
@@ -90,6 +92,7 @@ FilesDecision DecideFilesVolume(const std::string& self, const std::vector<std::
       return Wait("waiting for storage node " + node.name + "'s glusterd (" +
                   std::string(FilesStateName(node.state)) + ")");
     }
+    if (node.brick.empty()) return Wait("waiting for storage node " + node.name + "'s brick");
     members.push_back(&node);
   }
   if (members.size() < kFilesReplica) {
@@ -110,11 +113,11 @@ FilesDecision DecideFilesVolume(const std::string& self, const std::vector<std::
   // The former's brick first, then the others in name order, a multiple of three in all.
   const size_t count = members.size() / kFilesReplica * kFilesReplica;
   for (const auto* node : members) {
-    if (node->name == former) decision.bricks.insert(decision.bricks.begin(), node->host);
+    if (node->name == former) decision.bricks.insert(decision.bricks.begin(), BrickOf(*node));
   }
   for (const auto* node : members) {
     if (decision.bricks.size() == count) break;
-    if (node->name != former) decision.bricks.push_back(node->host);
+    if (node->name != former) decision.bricks.push_back(BrickOf(*node));
   }
   decision.why = fmt::format("forming the volume with {} bricks", decision.bricks.size());
   return decision;

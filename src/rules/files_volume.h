@@ -39,7 +39,8 @@ std::string_view FilesStateName(FilesState state);
 
 struct StorageNodeView {
   std::string name;
-  std::string host;  // its address (an IP literal): where glusterd and its brick listen
+  std::string host;   // its address (an IP literal): where glusterd and its brick listen
+  std::string brick;  // its brick's directory, as it registered it; "" : not registered yet
   bool alive = false;
   FilesState state = FilesState::kUnknown;
   bool in_volume = false;  // one of the volume's bricks is its
@@ -49,13 +50,13 @@ struct StorageNodeView {
 enum class FilesAction : uint8_t {
   kWait = 0,       // nothing to do yet (why says for what)
   kNone = 1,       // the volume stands: nothing for this node to do
-  kCreate = 2,     // probe `bricks`' hosts and create the volume with them (this node's first)
+  kCreate = 2,     // probe `bricks`' hosts, create the volume with them (this node's first)
   kAddBricks = 3,  // probe `bricks`' hosts and add them to the volume as one replica set
 };
 
 struct FilesDecision {
   FilesAction action = FilesAction::kWait;
-  std::vector<std::string> bricks;  // the hosts, in order
+  std::vector<std::string> bricks;  // "host:/brick", in order
   std::string why;                  // a sentence for the operator
 };
 

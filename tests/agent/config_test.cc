@@ -113,7 +113,12 @@ TEST_CASE("bad configurations are rejected with what is wrong", "[unit]") {
       {base + "node_name = \"n\"\nroles = [\"worker\", \"cache\"]", "roles must list"},
       {base + "node_name = \"n\"\nroles = []", "roles must list"},
       {base + "node_name = \"n\"\nroles = \"db\"", "roles must list"},
-      {base + "node_name = \"n\"\nroles = [\"db\"]", "db-only node is not supported"},
+      {base + "node_name = \"n\"\nroles = [\"db\"]", "is a worker or a balancer too"},
+      {base + "node_name = \"n\"\nroles = [\"storage\"]", "is a worker or a balancer too"},
+      {base + "node_name = \"n\"\n[files]\nbrick_dir = \"rel\"", "files.brick_dir must be"},
+      {base + "node_name = \"n\"\n[files]\nping_timeout_s = 0", "files.ping_timeout_s must be"},
+      {base + "node_name = \"n\"\n[files]\nmount = 1", "files.mount must be"},
+      {base + "node_name = \"n\"\n[files]\nvolume = \"x\"", "unknown setting 'files.volume'"},
       {base + "node_name = \"n\"\nrole = \"worker\"\nroles = [\"worker\"]", "not both"},
       {base + "node_name = \"n\"\n[db]\nport = 4567", "must differ"},
       {base + "node_name = \"n\"\n[db]\nport = 0", "db.port must be"},
@@ -156,6 +161,18 @@ TEST_CASE("roles: a worker or balancer that is also a db node, with its [db] tab
   REQUIRE(plain.ok());
   CHECK(plain->role == gossip::Role::kBalancer);
   CHECK_FALSE(plain->database);
+  CHECK_FALSE(plain->storage);
+  auto storage = ParseConfig(base +
+                                 "roles = [\"worker\", \"storage\"]\n[files]\n"
+                                 "brick_dir = \"/srv/brick\"\nping_timeout_s = 5\n",
+                             "storage.toml");
+  REQUIRE(storage.ok());
+  CHECK(storage->storage);
+  CHECK_FALSE(storage->database);
+  CHECK(storage->files.brick_dir == "/srv/brick");
+  CHECK(storage->files.ping_timeout_s == 5);
+  CHECK(storage->files.glusterd_port == 24007);
+  CHECK(storage->files.mount);
 }
 
 TEST_CASE("TLS on the API: on wherever the address is not loopback, advertised as a URL",

@@ -92,6 +92,28 @@ TEST_CASE("a copy gets the host's resolver read-only when there is one", "[unit]
   CHECK(std::count(options.begin(), options.end(), "nosuid") == 1);
 }
 
+TEST_CASE("a copy gets its site's persisted directories bound read-write, nosuid, nodev",
+          "[unit]") {
+  CopySpec spec;
+  spec.id = "starling-shop-1";
+  spec.root = "/var/lib/starling/copies/shop-1/root";
+  spec.command = {"/bin/busybox", "httpd"};
+  spec.binds = {{"/var/lib/starling/files/sites/shop/data", "/var/www/html/data"}};
+  const nlohmann::json config = OciConfig(spec);
+  nlohmann::json found;
+  for (const auto& mount : config["mounts"]) {
+    if (mount["destination"] == "/var/www/html/data") found = mount;
+  }
+  REQUIRE(found.is_object());
+  CHECK(found["source"] == "/var/lib/starling/files/sites/shop/data");
+  const auto options = found["options"].get<std::vector<std::string>>();
+  for (const char* option : {"rbind", "rw", "nosuid", "nodev"}) {
+    CHECK(std::count(options.begin(), options.end(), option) == 1);
+  }
+  // After the root's own mounts (/proc, /dev, ...), so nothing mounts over it.
+  CHECK(config["mounts"].back()["destination"] == "/var/www/html/data");
+}
+
 TEST_CASE("a copy with an id range runs in a user namespace, its root an unprivileged host user",
           "[unit]") {
   CopySpec spec;

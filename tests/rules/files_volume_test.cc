@@ -10,7 +10,7 @@ namespace starling::rules {
 namespace {
 
 StorageNodeView Node(const std::string& name, FilesState state = FilesState::kNoVolume) {
-  return {name, "10.0.0." + name.substr(1), true, state, false, false};
+  return {name, "10.0.0." + name.substr(1), "/b", true, state, false, false};
 }
 StorageNodeView InVolume(const std::string& name, bool up = true) {
   StorageNodeView node = Node(name, FilesState::kStarted);
@@ -57,7 +57,8 @@ TEST_CASE("files volume: formed once, by the lowest registered node, when all ar
   const std::vector<std::string> all = {"n1", "n2", "n3"};
   auto decisions = Everyone(all, {Node("n3"), Node("n1"), Node("n2")});
   REQUIRE(decisions[0].action == FilesAction::kCreate);
-  CHECK(decisions[0].bricks == std::vector<std::string>{"10.0.0.1", "10.0.0.2", "10.0.0.3"});
+  CHECK(decisions[0].bricks ==
+        std::vector<std::string>{"10.0.0.1:/b", "10.0.0.2:/b", "10.0.0.3:/b"});
   CHECK(decisions[1].action == FilesAction::kWait);
   CHECK_THAT(decisions[1].why, Catch::Contains("n1 forms the volume"));
 
@@ -82,6 +83,15 @@ TEST_CASE("files volume: formed once, by the lowest registered node, when all ar
        {Node("n1"), Node("n2", FilesState::kDown), Node("n3")},
        "n2's glusterd"},
       {"nobody registered yet", {}, {Node("n1"), Node("n2"), Node("n3")}, "register"},
+      {"a brick not known yet",
+       all,
+       {Node("n1"), Node("n2"),
+        [] {
+          auto node = Node("n3");
+          node.brick.clear();
+          return node;
+        }()},
+       "n3's brick"},
   };
   for (const auto& c : waits) {
     INFO(c.name);
@@ -93,12 +103,14 @@ TEST_CASE("files volume: formed once, by the lowest registered node, when all ar
   // Four: a replica set of three now (the former and the next two), the fourth waits to grow.
   decisions = Everyone({"n1", "n2", "n3", "n4"}, {Node("n4"), Node("n2"), Node("n1"), Node("n3")});
   REQUIRE(decisions[0].action == FilesAction::kCreate);
-  CHECK(decisions[0].bricks == std::vector<std::string>{"10.0.0.1", "10.0.0.2", "10.0.0.3"});
+  CHECK(decisions[0].bricks ==
+        std::vector<std::string>{"10.0.0.1:/b", "10.0.0.2:/b", "10.0.0.3:/b"});
   // An unregistered node with a lower name does not form it; the lowest registered does.
   decisions = Everyone({"n2", "n3", "n4"}, {Node("n1"), Node("n2"), Node("n3"), Node("n4")});
   CHECK(decisions[0].action == FilesAction::kWait);
   REQUIRE(decisions[1].action == FilesAction::kCreate);
-  CHECK(decisions[1].bricks == std::vector<std::string>{"10.0.0.2", "10.0.0.1", "10.0.0.3"});
+  CHECK(decisions[1].bricks ==
+        std::vector<std::string>{"10.0.0.2:/b", "10.0.0.1:/b", "10.0.0.3:/b"});
 }
 
 TEST_CASE("files volume: once it exists nobody forms another, and joiners are added in threes",
@@ -120,7 +132,8 @@ TEST_CASE("files volume: once it exists nobody forms another, and joiners are ad
                                     Node("n4"), Node("n5"), Node("n6")});
   CHECK(decisions[0].action == FilesAction::kNone);
   REQUIRE(decisions[1].action == FilesAction::kAddBricks);
-  CHECK(decisions[1].bricks == std::vector<std::string>{"10.0.0.4", "10.0.0.5", "10.0.0.6"});
+  CHECK(decisions[1].bricks ==
+        std::vector<std::string>{"10.0.0.4:/b", "10.0.0.5:/b", "10.0.0.6:/b"});
   // A dead joiner is not added.
   decisions = Everyone(registered, {InVolume("n1"), InVolume("n2"), InVolume("n3"), Node("n4"),
                                     Node("n5"), Dead(Node("n6"))});

@@ -27,6 +27,8 @@ class BalancerService;
 class Keys;
 class Isolation;
 class DatabaseService;
+class StorageService;
+class FilesMount;
 class DbEndpoint;
 }  // namespace starling::agent
 
@@ -50,6 +52,8 @@ struct Context {
   const Isolation* isolation = nullptr;       // the copies' firewall; null when none (any thread)
   const DatabaseService* database = nullptr;  // a db node's member; null elsewhere (any thread)
   const DbEndpoint* db_endpoint = nullptr;    // a worker's endpoint; null elsewhere (any thread)
+  const StorageService* storage = nullptr;    // a storage node's glusterd; null elsewhere
+  const FilesMount* files_mount = nullptr;    // a worker's mount of the files volume; or null
 
   // Runs `work` on the io thread and waits for its result; kUnavailable if the io thread does
   // not answer within kIoTimeout. `work` returns Result<Json> (or anything convertible to it).
@@ -130,6 +134,7 @@ std::vector<Route> CopyRoutes(Context& context);      // copies, events
 std::vector<Route> ClusterRoutes(Context& context);   // members, nodes, events, the state log
 std::vector<Route> BalancerRoutes(Context& context);  // balancer state, drained
 std::vector<Route> DbRoutes(Context& context);        // this node's database member
+std::vector<Route> FileRoutes(Context& context);      // this node's part of the files volume
 std::vector<Route> KeyRoutes(Context& context);       // keyring
 std::vector<Route> MetricRoutes(Context& context);    // /metrics
 std::vector<Route> TokenRoutes(Context& context);     // API tokens

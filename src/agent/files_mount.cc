@@ -1,0 +1,135 @@
+#include "src/agent/files_mount.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "src/files/gluster.h"
+#include "src/process/run.h"
+
+namespace starling::agent {
+namespace fs = std::filesystem;
+
+FilesMount::FilesMount(const AgentConfig& config) : config_(config) {
+  point_ = (fs::absolute(config_.data_dir) / "files").string();
+  log_file_ = (fs::absolute(config_.data_dir) / "glusterfs-mount.log").string();
+}
+
+FilesMount::~FilesMount() { Stop(); }
+
+Status FilesMount::Start() {
+  if (!process::InPath("mount.glusterfs")) {
+    return Status::FailedPrecondition(
+        "no mount.glusterfs (apt-get install glusterfs-client): copies of sites with persisted "
+        "paths cannot start here");
+  }
+  std::error_code ec;
+  fs::create_directories(point_, ec);
+  if (ec) return Status::IoError("cannot make " + point_ + ": " + ec.message());
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void FilesMount::Update(std::vector<std::string> servers) {
+  std::lock_guard lock(mutex_);
+  servers_ = std::move(servers);
+}
+
+nlohmann::json FilesMount::StateJson() const {
+  std::lock_guard lock(mutex_);
+  nlohmann::json state = {{"point", point_}, {"mounted", mounted_.load()}, {"servers", servers_}};
+  if (!why_.empty()) state["why"] = why_;
+  return state;
+}
+
+void FilesMount::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (IsMountPoint()) {
+    // Lazily: the FUSE client ends once nothing holds the mount.
+    if (::umount2(point_.c_str(), MNT_DETACH) != 0) {
+      spdlog::warn("files: cannot unmount {}: {}", point_, std::strerror(errno));
+    }
+  }
+  mounted_ = false;
+}
+
+void FilesMount::Run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    Tick();
+    lock.lock();
+    wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+  }
+}
+
+bool FilesMount::IsMountPoint() const {
+  // /proc/self/mounts: "device point type options ..." (a point with spaces is escaped; ours
+  // has none).
+  std::ifstream mounts("/proc/self/mounts");
+  std::string line;
+  while (std::getline(mounts, line)) {
+    std::istringstream fields(line);
+    std::string device, point, type;
+    if (fields >> device >> point >> type && point == point_ && type == "fuse.glusterfs") {
+      return true;
+    }
+  }
+  return false;
+}
+
+void FilesMount::Tick() {
+  std::vector<std::string> servers;
+  {
+    std::lock_guard lock(mutex_);
+    servers = servers_;
+  }
+  if (IsMountPoint()) {
+    struct stat st {};
+    if (::stat(point_.c_str(), &st) == 0) {
+      if (!mounted_.exchange(true)) spdlog::info("files: the volume is mounted at {}", point_);
+      std::lock_guard lock(mutex_);
+      why_.clear();
+      return;
+    }
+    // Its client is gone (ENOTCONN): away with it, and mount again below.
+    spdlog::warn("files: the mount at {} does not answer ({}); mounting again", point_,
+                 std::strerror(errno));
+    mounted_ = false;
+    ::umount2(point_.c_str(), MNT_DETACH);
+  }
+  mounted_ = false;
+  if (servers.empty()) {
+    std::lock_guard lock(mutex_);
+    why_ = "no started volume yet";
+    return;
+  }
+  auto ran =
+      process::RunProgram(files::MountArgv(servers, point_, log_file_), {.timeout = Seconds(60)});
+  std::string why;
+  if (!ran.ok()) {
+    why = ran.status().message();
+  } else if (ran->exit_code != 0) {
+    why = "mount failed: " + ran->output;
+  }
+  if (!why.empty()) {
+    spdlog::warn("files: {}", why);
+    std::lock_guard lock(mutex_);
+    why_ = why;
+  }
+  // Mounted or not, the next round checks.
+}
+
+}  // namespace starling::agent

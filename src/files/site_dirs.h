@@ -1,0 +1,35 @@
+// src/files/site_dirs.h — a site's persisted paths on the workers' mount of the files volume
+// (issue 19, docs/FILES.md): "<mount>/sites/<site>/<path>", bound into each copy at
+// "<docroot>/<path>". The directories belong to the copy's user that writes them (the stack's
+// www-data, or the copy's root), mode 2770, so no other site's copies — other users on the host —
+// can read or write them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace starling::files {
+
+struct PersistBind {
+  std::string source;       // on the host: the directory on the mount
+  std::string destination;  // in the copy's root
+  uint32_t owner = 0;       // its owner's uid and gid inside the copy (the host's: + id_base)
+};
+
+// The site's directory on the mount.
+std::string SiteDir(const std::string& mount, const std::string& site);
+
+// One bind per persisted path. REQUIRES: `persist` valid (sites::ValidatePersist), `docroot`
+// absolute and normalized.
+std::vector<PersistBind> PersistBinds(const std::string& mount, const std::string& site,
+                                      const std::string& docroot,
+                                      const std::vector<std::string>& persist, uint32_t owner);
+
+// Makes each bind's source (and the site's directory) if missing, owned by `id_base + owner`,
+// mode 2770. Blocking file system calls on the mount: never on the io thread.
+Status PrepareDirs(const std::vector<PersistBind>& binds, uint32_t id_base);
+
+}  // namespace starling::files

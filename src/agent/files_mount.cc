@@ -30,6 +30,12 @@ Status FilesMount::Start() {
         "paths cannot start here");
   }
   std::error_code ec;
+  if (IsMountPoint() && !fs::is_directory(point_, ec)) {
+    // What a crash left: the mount of a client that died ("Transport endpoint is not
+    // connected"). Away with it; the service's first round mounts again.
+    spdlog::warn("files: unmounting the dead mount an earlier run left at {}", point_);
+    ::umount2(point_.c_str(), MNT_DETACH);
+  }
   fs::create_directories(point_, ec);
   if (ec) return Status::IoError("cannot make " + point_ + ": " + ec.message());
   thread_ = std::thread([this] { Run(); });

@@ -73,6 +73,10 @@ std::vector<std::pair<std::string, std::string>> VolumeOptions(uint32_t ping_tim
       {"cluster.server-quorum-type", "server"},
       // A dead brick holds a client's writes this long (the default is 42 s).
       {"network.ping-timeout", std::to_string(ping_timeout_s)},
+      // How often the self-heal daemons look for entries to heal even when no brick came back
+      // (the default is 600 s): a brick cut off for less than the connections' timeouts never
+      // "comes back" to them, and what was written meanwhile would wait ten minutes.
+      {"cluster.heal-timeout", "10"},
   };
 }
 

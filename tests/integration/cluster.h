@@ -116,6 +116,7 @@ class Cluster {
       KillCopies(agent, /*remove=*/true);
       KillNginx(agent);
       KillDatabase(agent, SIGKILL);
+      KillFiles(agent);
       // A killed agent leaves its copies' firewall (a lab namespace goes with its rules).
       if (agent.netns.empty()) {
         const std::string removal =
@@ -228,6 +229,28 @@ class Cluster {
   void KillDatabase(const Agent& agent, int signal = SIGKILL) const {
     KillByPidFile(dir_ / agent.name / "mariadb" / "mariadbd.pid", dir_ / agent.name, signal);
     KillByPidFile(dir_ / agent.name / "db-endpoint" / "haproxy.pid", dir_ / agent.name, signal);
+  }
+
+  // The agent's glusterd, the bricks and daemons it started, and its mount's FUSE client
+  // (daemons of their own: they outlive a killed agent, as on a machine). Found by their pid
+  // files, or (the client) by the mount point on their command line.
+  void KillFiles(const Agent& agent) const {
+    const fs::path base = dir_ / agent.name / "glusterfs";
+    KillByPidFile(base / "glusterd.child.pid", base, SIGKILL);
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(base / "run", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (it->path().extension() == ".pid") KillByPidFile(it->path(), base, SIGKILL);
+    }
+    const std::string point = (dir_ / agent.name / "files").string();
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+      const std::string pid = entry.path().filename().string();
+      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::string command = ReadAll("/proc/" + pid + "/cmdline");
+      if (command.starts_with("/usr/sbin/glusterfs") && command.find(point) != std::string::npos) {
+        ::kill(static_cast<pid_t>(std::stol(pid)), SIGKILL);
+      }
+    }
   }
 
   // The process a pid file names, if its command line mentions `marker` (so a reused pid is

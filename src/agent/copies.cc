@@ -423,13 +423,16 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
                                     : Status::Ok();
     Result<images::OverlayMount> mount = Status::Unavailable("not mounted");
     if (started.ok() && hooks_.isolated) started = hooks_.isolated();
-    // Its persisted directories on the files volume, made and owned before it binds them.
-    if (started.ok() && !persist.empty()) started = files::PrepareDirs(persist, spec.id_base);
     if (started.ok()) {
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);
       mount = images::MountOverlay(layers, dir, spec.id_base);
       started = mount.ok() ? Status::Ok() : mount.status();
+    }
+    // Its persisted directories on the files volume, made (from the image's, the first time)
+    // and owned before it binds them.
+    if (started.ok() && !persist.empty()) {
+      started = files::PrepareDirs(persist, spec.id_base, mount->root);
     }
     if (started.ok()) {
       spec.root = mount->root;

@@ -29,7 +29,13 @@ std::vector<PersistBind> PersistBinds(const std::string& mount, const std::strin
                                       const std::vector<std::string>& persist, uint32_t owner);
 
 // Makes each bind's source (and the site's directory) if missing, owned by `id_base + owner`,
-// mode 2770. Blocking file system calls on the mount: never on the io thread.
-Status PrepareDirs(const std::vector<PersistBind>& binds, uint32_t id_base);
+// mode 2770. A source made now starts as a copy of what the copy's root (`root`: its overlay,
+// the image's files) holds at the destination, owned by that user too — the way a container
+// volume starts from the image — so persisting a directory the application ships with (a wiki's
+// conf/ and data/) does not hide it. The copy is made aside and renamed into place: of two
+// copies starting at once on two workers, one seeds, the other finds it whole. Blocking file
+// system calls on the mount: never on the io thread.
+Status PrepareDirs(const std::vector<PersistBind>& binds, uint32_t id_base,
+                   const std::string& root);
 
 }  // namespace starling::files

@@ -32,8 +32,10 @@ TEST_CASE("a site's persisted directories are made once, the copy user's, 2770",
   char pattern[] = "/tmp/starling-sitedirs-XXXXXX";
   REQUIRE(::mkdtemp(pattern) != nullptr);
   const std::string mount = pattern;
+  const std::string root = mount + "/root";  // the copy's root: nothing at the docroot
+  fs::create_directories(root);
   const auto binds = PersistBinds(mount, "shop", "/var/www/html", {"a/b", "c"}, 33);
-  REQUIRE(PrepareDirs(binds, 200000).ok());
+  REQUIRE(PrepareDirs(binds, 200000, root).ok());
   struct stat st {};
   REQUIRE(::stat((mount + "/sites/shop/a/b").c_str(), &st) == 0);
   CHECK(st.st_uid == 200033);
@@ -48,7 +50,7 @@ TEST_CASE("a site's persisted directories are made once, the copy user's, 2770",
     REQUIRE(f);
     std::fclose(f);
   }
-  REQUIRE(PrepareDirs(binds, 200000).ok());
+  REQUIRE(PrepareDirs(binds, 200000, root).ok());
   CHECK(fs::exists(mount + "/sites/shop/c/kept"));
   // A file where a directory should be is refused.
   fs::remove_all(mount + "/sites/shop/c");
@@ -57,8 +59,56 @@ TEST_CASE("a site's persisted directories are made once, the copy user's, 2770",
     REQUIRE(f);
     std::fclose(f);
   }
-  CHECK_FALSE(PrepareDirs(binds, 200000).ok());
+  CHECK_FALSE(PrepareDirs(binds, 200000, root).ok());
   fs::remove_all(mount);
+}
+
+TEST_CASE("a new persisted directory starts from the image's, and never from the host's",
+          "[unit]") {
+  REQUIRE(::geteuid() == 0);
+  char pattern[] = "/tmp/starling-seed-XXXXXX";
+  REQUIRE(::mkdtemp(pattern) != nullptr);
+  const std::string mount = std::string(pattern) + "/files", root = std::string(pattern) + "/root";
+  fs::create_directories(mount);
+  // The image ships conf/ with a file, a subdirectory and a link; data/ does not exist in it.
+  fs::create_directories(root + "/var/www/html/conf/plugins");
+  {
+    std::FILE* f = std::fopen((root + "/var/www/html/conf/local.php").c_str(), "w");
+    REQUIRE(f);
+    std::fputs("shipped", f);
+    std::fclose(f);
+  }
+  fs::create_symlink("local.php", root + "/var/www/html/conf/link.php");
+  const auto binds = PersistBinds(mount, "wiki", "/var/www/html", {"conf", "data"}, 33);
+  const Status prepared = PrepareDirs(binds, 300000, root);
+  INFO(prepared.ToString());
+  REQUIRE(prepared.ok());
+  const std::string conf = mount + "/sites/wiki/conf";
+  REQUIRE(fs::exists(conf + "/local.php"));
+  CHECK(fs::is_directory(conf + "/plugins"));
+  CHECK(fs::is_symlink(conf + "/link.php"));
+  struct stat st {};
+  REQUIRE(::stat((conf + "/local.php").c_str(), &st) == 0);
+  CHECK(st.st_uid == 300033);
+  CHECK(fs::is_directory(mount + "/sites/wiki/data"));
+  // Seeded once: what the site wrote since stays, the image's later files do not come back.
+  fs::remove(conf + "/local.php");
+  REQUIRE(PrepareDirs(binds, 300000, root).ok());
+  CHECK_FALSE(fs::exists(conf + "/local.php"));
+  // No seed files are left aside.
+  size_t entries = 0;
+  for (const auto& entry : fs::directory_iterator(mount + "/sites/wiki"))
+    entries += !entry.path().filename().string().starts_with(".seed");
+  CHECK(entries == 2);
+  // An image whose path to a persisted directory is a link (here to the host's /etc): refused.
+  fs::create_directories(root + "/srv");
+  fs::create_symlink("/etc", root + "/srv/www");
+  const auto hostile = PersistBinds(mount, "evil", "/srv/www", {"ssl"}, 0);
+  auto refused = PrepareDirs(hostile, 300000, root);
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(refused.message(), Catch::Contains("symbolic link"));
+  CHECK_FALSE(fs::exists(mount + "/sites/evil/ssl"));
+  fs::remove_all(pattern);
 }
 
 }  // namespace

@@ -4,9 +4,14 @@
 // address, a post written, read from every copy; under a bounded wrk load the site scales to
 // two workers; a worker's machine dies under load (not the database's writer: its death is the
 // database test's); a logged-in WordPress session and a PHP session (the stack's handler keeps
-// sessions in the site's database) survive it. DokuWiki on one node: installed, a page saved
-// and served. The stack and the applications' trees come from tests/lamp/prepare (mmdebstrap
+// sessions in the site's database) survive it; a media upload through the dying worker's copy
+// (WordPress's uploads persist on the files volume: the workers are storage nodes too) is
+// served after it. DokuWiki with its data and conf persisted, two copies: installed and edited
+// through one, served by the other. DokuWiki on one node: installed, a page saved and served. The stack and the applications' trees come from tests/lamp/prepare (mmdebstrap
 // and apt-get download with the machine's package sources; cached under /var/tmp).
+#include <sodium.h>
+
+#include <cstring>
 #include <future>
 #include <set>
 
@@ -24,6 +29,8 @@ constexpr uint16_t kListen = 8080;
 constexpr const char* kDomain = "wp.example.com";
 constexpr const char* kPassword = "Starling-admin-pass-7";
 constexpr int kConnections = 8;  // wrk's
+constexpr const char* kWikiDomain = "wiki.example.com";
+constexpr const char* kWikiPage = "starling:hello";
 
 // The php stack's tree and the applications' (tests/lamp/prepare), made on the host: before a
 // lab, whose hub has no way out. The stack's tree; empty when it could not be made.
@@ -68,6 +75,80 @@ std::string NewPostCall(const std::string& title, const std::string& content) {
       kPassword, title, content);
 }
 
+// DokuWiki's installer (tests/lamp/dokuwiki/README: a superuser, ACL on, anyone may read)
+// through `browser`, a login, and `page` saved with `marker` in it.
+void InstallWikiAndSave(Browser& browser, const std::string& page, const std::string& marker) {
+  auto installed = browser.PostForm("/install.php", {{"l", "en"},
+                                                     {"d[title]", "Starling Wiki"},
+                                                     {"d[acl]", "on"},
+                                                     {"d[superuser]", "admin"},
+                                                     {"d[fullname]", "Wiki Admin"},
+                                                     {"d[email]", "admin@example.org"},
+                                                     {"d[password]", kPassword},
+                                                     {"d[confirm]", kPassword},
+                                                     {"d[policy]", "1"},
+                                                     {"d[allowreg]", "0"},
+                                                     {"d[license]", "cc-by-sa"},
+                                                     {"submit", ""}});
+  REQUIRE(installed);
+  INFO(installed->body.substr(0, 2000));
+  REQUIRE_THAT(installed->body, Catch::Contains("The configuration was finished successfully"));
+
+  // Logged in (a PHP session), the editor's form, a page saved.
+  REQUIRE(browser.Get("/doku.php?id=start&do=login"));
+  auto login = browser.PostForm(
+      "/doku.php",
+      {{"id", "start"}, {"do", "login"}, {"sectok", ""}, {"u", "admin"}, {"p", kPassword}});
+  REQUIRE(login);
+  CHECK(login->status == 302);
+  auto editor = browser.Get("/doku.php?id=" + page + "&do=edit");
+  REQUIRE(editor);
+  const std::string form =
+      editor->body.substr(std::min(editor->body.size(), editor->body.find("id=\"dw__editform\"")));
+  auto field = [&](const std::string& name) {
+    return Find(form, "name=\"" + name + "\" value=\"([^\"]*)\"");
+  };
+  REQUIRE_FALSE(field("sectok").empty());
+  auto saved = browser.PostForm("/doku.php", {{"id", page},
+                                              {"sectok", field("sectok")},
+                                              {"rev", "0"},
+                                              {"date", field("date")},
+                                              {"prefix", "."},
+                                              {"suffix", ""},
+                                              {"changecheck", field("changecheck")},
+                                              {"target", "section"},
+                                              {"wikitext", "Hello from Starling: " + marker},
+                                              {"summary", "created"},
+                                              {"do[save]", "1"}});
+  REQUIRE(saved);
+  CHECK(saved->status == 302);
+}
+
+// An upload through WordPress's XML-RPC (wp.uploadFile): the path of the file it kept.
+std::string UploadMedia(Browser& browser, const std::string& name, const std::string& content) {
+  std::string bits(sodium_base64_ENCODED_LEN(content.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(bits.data(), bits.size(), reinterpret_cast<const unsigned char*>(content.data()),
+                    content.size(), sodium_base64_VARIANT_ORIGINAL);
+  bits.resize(std::strlen(bits.c_str()));
+  const std::string call = fmt::format(
+      "<?xml version=\"1.0\"?><methodCall><methodName>wp.uploadFile</methodName><params>"
+      "<param><value><int>1</int></value></param>"
+      "<param><value><string>admin</string></value></param>"
+      "<param><value><string>{}</string></value></param>"
+      "<param><value><struct>"
+      "<member><name>name</name><value><string>{}</string></value></member>"
+      "<member><name>type</name><value><string>text/plain</string></value></member>"
+      "<member><name>bits</name><value><base64>{}</base64></value></member>"
+      "</struct></value></param></params></methodCall>",
+      kPassword, name, bits);
+  auto answer = browser.Post("/xmlrpc.php", call, "text/xml");
+  REQUIRE(answer);
+  INFO(answer->body);
+  const std::string path = Find(answer->body, R"((/wp-content/uploads/[^<"]+))");
+  REQUIRE_FALSE(path.empty());
+  return path;
+}
+
 // A page of the test's own beside WordPress: a PHP session's counter.
 constexpr const char* kSessionPage =
     "<?php session_start(); $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1; "
@@ -93,8 +174,9 @@ TEST_CASE(
                                  tree.string())) == "ok\n");
   std::ofstream(tree / "starling-session.php") << kSessionPage;
 
-  const std::string worker_config = std::string("roles = [\"worker\", \"db\"]\n") + kCopiesConfig +
-                                    "[db]\nbuffer_pool_mb = 64\ngcache_mb = 64\n";
+  const std::string worker_config =
+      std::string("roles = [\"worker\", \"db\", \"storage\"]\n") + kCopiesConfig +
+      "[db]\nbuffer_pool_mb = 64\ngcache_mb = 64\n[files]\nping_timeout_s = 5\n";
   for (int i = 1; i <= 3; ++i) cluster.Add(fmt::format("worker-{}", i), {}, worker_config);
   const std::string balancer_config = BalancerPairConfig(kListen, kVip);
   cluster.Add("balancer-1", {}, balancer_config);
@@ -111,7 +193,7 @@ TEST_CASE(
   INFO(said);
   REQUIRE_THAT(said, Catch::Contains("exit=0"));
   said = Cli(api, fmt::format("site create wp --domain {} --database --min 1 --max 3 --secret "
-                              "WP_SECRET=lamp-test-{} --ack all-live",
+                              "WP_SECRET=lamp-test-{} --persist wp-content/uploads --ack all-live",
                               kDomain, ::getpid()));
   REQUIRE_THAT(said, Catch::Contains("exit=0"));
   said = Cli(api, "image push wp " + tree.string() + " --stack php --ack all-live --wait-s 180");
@@ -227,6 +309,15 @@ TEST_CASE(
   INFO(db->second.dump());
   REQUIRE_FALSE(doomed.empty());
   Cluster::Agent& victim = Named(cluster, doomed);
+  // A media upload through the copy on the worker about to die (its persisted uploads).
+  const std::string upload = fmt::format("uploaded through one copy {}\n", ::getpid());
+  std::string upload_path;
+  for (const auto& copy : serving) {
+    if (copy.node != doomed) continue;
+    Browser there = browser.At(victim.host, copy.port);
+    upload_path = UploadMedia(there, "starling-upload.txt", upload);
+  }
+  REQUIRE_FALSE(upload_path.empty());
   {
     auto wrk = Wrk(15, post_path);
     std::this_thread::sleep_for(std::chrono::seconds(2));  // wrk's connections open first
@@ -242,6 +333,44 @@ TEST_CASE(
     CHECK(logged_in(browser));
     CHECK(visit(visitor) == std::to_string(++visits));
   }
+  // The upload outlived its copy's worker: served through the shared address and every copy.
+  auto uploaded = browser.Get(upload_path);
+  REQUIRE(uploaded);
+  CHECK(uploaded->status == 200);
+  CHECK(uploaded->body == upload);
+  for (const auto& copy : Serving(cluster, "wp")) {
+    INFO(copy.node);
+    auto there = browser.At(Named(cluster, copy.node).host, copy.port).Get(upload_path);
+    REQUIRE(there);
+    CHECK(there->body == upload);
+  }
+
+  // DokuWiki with its data and conf persisted, two copies on the workers left: installed and
+  // edited through one copy, the page served by the other.
+  said = Cli(api, fmt::format("site create wiki --domain {} --min 2 --max 2 --persist data "
+                              "--persist conf --ack all-live",
+                              kWikiDomain));
+  REQUIRE_THAT(said, Catch::Contains("exit=0"));
+  said = Cli(api, "image push wiki " + prepared.dokuwiki.string() +
+                      " --stack php --ack all-live --wait-s 120");
+  REQUIRE_THAT(said, Catch::Contains("exit=0"));
+  std::vector<Copy> wikis;
+  REQUIRE(WaitFor(std::chrono::seconds(90), [&] {
+    wikis = Serving(cluster, "wiki");
+    return wikis.size() == 2 && wikis[0].node != wikis[1].node;
+  }));
+  Browser editor(Named(cluster, wikis[0].node).host, wikis[0].port, kWikiDomain);
+  const std::string marker = "starling-dokuwiki-" + std::to_string(::getpid());
+  InstallWikiAndSave(editor, kWikiPage, marker);
+  Browser reader(Named(cluster, wikis[1].node).host, wikis[1].port, kWikiDomain);
+  auto page = reader.Get(std::string("/doku.php?id=") + kWikiPage);
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK_THAT(page->body, Catch::Contains(marker));
+  // Its configuration, written by the installer through one copy, is the other's too.
+  auto config = reader.Get("/doku.php?id=start&do=login");
+  REQUIRE(config);
+  CHECK_THAT(config->body, Catch::Contains("Starling Wiki"));
 
   std::string table = fmt::format("{:<28} {:>9} {:>7} {:>9} {:>9}\n", "event", "requests", "failed",
                                   "p50 ms", "p99 ms");
@@ -277,53 +406,9 @@ TEST_CASE("DokuWiki on the php stack installs, saves a page and serves it", "[in
                   [&] { return (serving = Serving(cluster, "wiki")).size() == 1; }));
   Browser browser("127.0.0.1", serving[0].port, "wiki.example.com");
 
-  // The installer (tests/lamp/dokuwiki/README): a superuser, ACL on, anyone may read.
-  auto installed = browser.PostForm("/install.php", {{"l", "en"},
-                                                     {"d[title]", "Starling Wiki"},
-                                                     {"d[acl]", "on"},
-                                                     {"d[superuser]", "admin"},
-                                                     {"d[fullname]", "Wiki Admin"},
-                                                     {"d[email]", "admin@example.org"},
-                                                     {"d[password]", kPassword},
-                                                     {"d[confirm]", kPassword},
-                                                     {"d[policy]", "1"},
-                                                     {"d[allowreg]", "0"},
-                                                     {"d[license]", "cc-by-sa"},
-                                                     {"submit", ""}});
-  REQUIRE(installed);
-  INFO(installed->body.substr(0, 2000));
-  REQUIRE_THAT(installed->body, Catch::Contains("The configuration was finished successfully"));
-
-  // Logged in (a PHP session), the editor's form, a page saved.
-  REQUIRE(browser.Get("/doku.php?id=start&do=login"));
-  auto login = browser.PostForm(
-      "/doku.php",
-      {{"id", "start"}, {"do", "login"}, {"sectok", ""}, {"u", "admin"}, {"p", kPassword}});
-  REQUIRE(login);
-  CHECK(login->status == 302);
-  const std::string page = "starling:hello";
-  auto editor = browser.Get("/doku.php?id=" + page + "&do=edit");
-  REQUIRE(editor);
-  const std::string form =
-      editor->body.substr(std::min(editor->body.size(), editor->body.find("id=\"dw__editform\"")));
-  auto field = [&](const std::string& name) {
-    return Find(form, "name=\"" + name + "\" value=\"([^\"]*)\"");
-  };
-  REQUIRE_FALSE(field("sectok").empty());
   const std::string marker = "starling-dokuwiki-" + std::to_string(::getpid());
-  auto saved = browser.PostForm("/doku.php", {{"id", page},
-                                              {"sectok", field("sectok")},
-                                              {"rev", "0"},
-                                              {"date", field("date")},
-                                              {"prefix", "."},
-                                              {"suffix", ""},
-                                              {"changecheck", field("changecheck")},
-                                              {"target", "section"},
-                                              {"wikitext", "Hello from Starling: " + marker},
-                                              {"summary", "created"},
-                                              {"do[save]", "1"}});
-  REQUIRE(saved);
-  CHECK(saved->status == 302);
+  InstallWikiAndSave(browser, kWikiPage, marker);
+  const std::string page = kWikiPage;
   // Served to anyone; the wiki's own files are not.
   Browser anyone("127.0.0.1", serving[0].port, "wiki.example.com");
   auto shown = anyone.Get("/doku.php?id=" + page);

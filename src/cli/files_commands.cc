@@ -1,6 +1,12 @@
 // The site files' volume (issue 19, docs/FILES.md): `files status` — every storage node's
-// glusterd, the volume as it knows it, its brick and heal backlog, and every worker's mount.
+// glusterd, the volume as it knows it, its brick and heal backlog, and every worker's mount;
+// `files get SITE PATH` and `files put SITE PATH [FILE]` — one of a site's files, through the
+// worker the CLI speaks to.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "src/cli/commands.h"
@@ -53,9 +59,16 @@ int PrintStatus(const Json& all) {
   return 0;
 }
 
+struct State {
+  std::string site, path, file;
+};
+
+constexpr int kTransferTimeoutS = 3600;
+
 }  // namespace
 
 void AddFilesCommands(CLI::App& app, Globals* g, int* exit_code) {
+  auto s = std::make_shared<State>();
   auto* files = app.add_subcommand("files", "The sites' persisted files (GlusterFS volume)");
   files->require_subcommand(1);
   auto* status = files->add_subcommand(
@@ -65,9 +78,61 @@ void AddFilesCommands(CLI::App& app, Globals* g, int* exit_code) {
   AddJsonFlag(status, g);
   OnRun(status, exit_code, [g]() -> int {
     Json all = Json::array();
-    if (Status s = Gather(*g, "/v1/files", "nodes", &all); !s.ok()) return Fail(s);
+    if (Status gathered = Gather(*g, "/v1/files", "nodes", &all); !gathered.ok()) {
+      return Fail(gathered);
+    }
     if (g->json) return PrintJson(all);
     return PrintStatus(all);
+  });
+
+  auto* get = files->add_subcommand(
+      "get", "Write one of a site's files (under its document root) to stdout or -o FILE");
+  get->add_option("site", s->site, "Site name")->required();
+  get->add_option("path", s->path, "e.g. wp-content/uploads/2026/12/logo.png")->required();
+  get->add_option("-o,--output", s->file, "Where to (else stdout)");
+  OnRun(get, exit_code, [g, s]() -> int {
+    const std::string path = "/v1/files/sites/" + s->site + "/" + s->path;
+    if (s->file.empty()) {
+      auto answer = Download(g->api, path, stdout, 120);
+      return answer.ok() ? 0 : Fail(answer.status());
+    }
+    const std::string partial = s->file + ".partial";
+    std::FILE* out = std::fopen(partial.c_str(), "wb");
+    if (out == nullptr) return Fail(Status::IoError("cannot write " + partial));
+    auto answer = Download(g->api, path, out, 120);
+    const bool closed = std::fclose(out) == 0;
+    if (!answer.ok() || !closed) {
+      std::remove(partial.c_str());
+      return Fail(answer.ok() ? Status::IoError("cannot write " + partial) : answer.status());
+    }
+    std::error_code ec;
+    std::filesystem::rename(partial, s->file, ec);
+    if (ec) return Fail(Status::IoError("cannot rename " + partial + ": " + ec.message()));
+    return 0;
+  });
+
+  auto* put = files->add_subcommand(
+      "put",
+      "Write FILE (or stdin, when it is a file) as one of a site's files; its directory must "
+      "exist, the file is replaced whole");
+  put->add_option("site", s->site, "Site name")->required();
+  put->add_option("path", s->path, "e.g. wp-content/uploads/2026/12/logo.png")->required();
+  put->add_option("file", s->file, "The file to send (default: stdin)");
+  AddJsonFlag(put, g);
+  OnRun(put, exit_code, [g, s]() -> int {
+    const std::string file = s->file.empty() ? "/proc/self/fd/0" : s->file;
+    struct stat in {};
+    if (s->file.empty() && (::fstat(STDIN_FILENO, &in) != 0 || !S_ISREG(in.st_mode))) {
+      return Fail(Status::InvalidArgument(
+          "give the file as FILE, or on stdin from a file (files put SITE PATH < FILE)"));
+    }
+    auto answer = Upload(g->api, "/v1/files/sites/" + s->site + "/" + s->path, file, {},
+                         kTransferTimeoutS, "the file");
+    if (!answer.ok()) return Fail(answer.status());
+    if (g->json) return PrintJson(*answer);
+    std::printf("%s of %s written (%s)\n", s->path.c_str(), s->site.c_str(),
+                Bytes((*answer)["bytes"].get<double>()).c_str());
+    return 0;
   });
 }
 

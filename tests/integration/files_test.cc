@@ -163,6 +163,20 @@ TEST_CASE(
     CHECK(fs::exists(cluster.dir() / agent.name / "glusterfs" / "brick" / "sites" / kSite / "www" /
                      "data" / "hello"));
   }
+  // An operator's view through a worker's API: `files get`, and `files put` read by a copy.
+  const std::string cli =
+      fmt::format("{} --api {}:{} ", STARLING_BINARY, agents[0].host, agents[0].api_port);
+  CHECK(RunCommand(cli + "files get files www/data/hello") == "hello\n");
+  std::ofstream(cluster.dir() / "put.txt") << "put by an operator\n";
+  CHECK_THAT(RunCommand(cli + "files put files www/data/put.txt " +
+                        (cluster.dir() / "put.txt").string() + " 2>&1"),
+             Catch::Contains("written"));
+  CHECK(Get(host(b.node), b.port, "/data/put.txt") ==
+        std::pair<int, std::string>{200, "put by an operator\n"});
+  const std::string escaped = RunCommand(cli + "files get files ../../../../etc/passwd 2>&1");
+  CHECK_THAT(escaped, !Catch::Contains("root:"));
+  CHECK_THAT(RunCommand(cli + "files get files www/data/none 2>&1"),
+             Catch::Contains("no www/data/none"));
   // Hostile names are refused by the program, and nothing else is written.
   CHECK(Get(host(a.node), a.port, "/cgi-bin/put?..%2f..%2fetc").first == 400);
 

@@ -7,8 +7,9 @@
 // sessions in the site's database) survive it; a media upload through the dying worker's copy
 // (WordPress's uploads persist on the files volume: the workers are storage nodes too) is
 // served after it. DokuWiki with its data and conf persisted, two copies: installed and edited
-// through one, served by the other. DokuWiki on one node: installed, a page saved and served. The stack and the applications' trees come from tests/lamp/prepare (mmdebstrap
-// and apt-get download with the machine's package sources; cached under /var/tmp).
+// through one, served by the other. DokuWiki on one node: installed, a page saved and served. The
+// stack and the applications' trees come from tests/lamp/prepare (mmdebstrap and apt-get download
+// with the machine's package sources; cached under /var/tmp).
 #include <sodium.h>
 
 #include <cstring>
@@ -127,8 +128,9 @@ void InstallWikiAndSave(Browser& browser, const std::string& page, const std::st
 // An upload through WordPress's XML-RPC (wp.uploadFile): the path of the file it kept.
 std::string UploadMedia(Browser& browser, const std::string& name, const std::string& content) {
   std::string bits(sodium_base64_ENCODED_LEN(content.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(bits.data(), bits.size(), reinterpret_cast<const unsigned char*>(content.data()),
-                    content.size(), sodium_base64_VARIANT_ORIGINAL);
+  sodium_bin2base64(bits.data(), bits.size(),
+                    reinterpret_cast<const unsigned char*>(content.data()), content.size(),
+                    sodium_base64_VARIANT_ORIGINAL);
   bits.resize(std::strlen(bits.c_str()));
   const std::string call = fmt::format(
       "<?xml version=\"1.0\"?><methodCall><methodName>wp.uploadFile</methodName><params>"

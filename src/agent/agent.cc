@@ -406,7 +406,10 @@ class AgentImpl final : public Agent {
     std::vector<rules::StorageNodeView> nodes = StorageNodes(membership_->core());
     if (files_mount_) files_mount_->Update(rules::FilesVolfileServers(nodes));
     const bool heard = log_->exchanged() && membership_->core().stats().push_pulls > 0;
-    if (storage_) storage_->Update(std::move(nodes), config_.copies.single_node || heard);
+    if (storage_) {
+      storage_->Update(std::move(nodes), config_.copies.single_node || heard,
+                       MemberHosts(membership_->core()));
+    }
   }
 
   void RefreshBalancer() {

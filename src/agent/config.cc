@@ -211,12 +211,11 @@ Status ParseDb(toml::node_view<toml::node> node, DbConfig* db) {
 }
 
 Status ParseFiles(toml::node_view<toml::node> node, FilesConfig* files) {
-  static const std::set<std::string> kKnown = {"glusterd_port", "brick_dir", "ping_timeout_s",
-                                               "mount"};
+  static const std::set<std::string> kKnown = {"brick_dir", "ping_timeout_s", "mount"};
   if (Status s = CheckTable(node, "files", kKnown); !s.ok()) return s;
-  for (Status s : {Integer(node, "files", "glusterd_port", 1, 65535, &files->glusterd_port),
-                   Integer(node, "files", "ping_timeout_s", 1, 600, &files->ping_timeout_s)}) {
-    if (!s.ok()) return s;
+  if (Status s = Integer(node, "files", "ping_timeout_s", 1, 600, &files->ping_timeout_s);
+      !s.ok()) {
+    return s;
   }
   if (auto item = node["brick_dir"]; item) {
     if (!item.is_string() || !item.as_string()->get().starts_with("/")) {

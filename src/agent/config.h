@@ -82,10 +82,9 @@ struct DbConfig {
 // Site files (issue 19, docs/FILES.md): storage nodes run glusterd and a brick of the volume;
 // workers mount it.
 struct FilesConfig {
-  uint16_t glusterd_port = 24007;  // glusterd's management port, on the advertised host
-  std::string brick_dir;           // the brick's directory; "" = data_dir/glusterfs/brick
-  uint32_t ping_timeout_s = 10;    // how long clients wait for a dead brick before going on
-  bool mount = true;  // workers mount the volume (copies of sites that persist need it)
+  std::string brick_dir;         // the brick's directory; "" = data_dir/glusterfs/brick
+  uint32_t ping_timeout_s = 10;  // how long clients wait for a dead brick before going on
+  bool mount = true;             // workers mount the volume (copies of sites that persist need it)
 };
 
 struct AgentConfig {

@@ -373,6 +373,18 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
     }
     persist = std::move(binds.value());
   }
+  // A site sharing files runs as the same host ids on every worker (they own its files there).
+  uint32_t id_base = 0;
+  if (driver_->name() != "process" && config_.copies.user_namespaces) {
+    id_base = IdBaseFor(site.name, /*home=*/!persist.empty());
+    if (id_base == 0) {
+      spdlog::warn(
+          "copy of {} not started here: another site's copy holds its id range, and its "
+          "files need the same ids on every worker",
+          site.name);
+      return;
+    }
+  }
   const std::vector<std::string> layers = images_->LayerDirs(site.name, latest->version);
   Copy copy;
   copy.site = site.name;
@@ -403,9 +415,7 @@ void CopyService::Start(const rules::SiteView& site, const rules::Decision& deci
   spec.command = latest->command;
   for (const auto& [name, value] : latest->env) spec.env[name] = value;
   for (const auto& [name, value] : site_env) spec.env[name] = value;
-  if (driver_->name() != "process" && config_.copies.user_namespaces) {
-    spec.id_base = copy.id_base = IdBaseFor(site.name);
-  }
+  spec.id_base = copy.id_base = id_base;
   spec.resolv_conf = resolv_conf_;
   for (const auto& bind : persist) spec.binds.emplace_back(bind.source, bind.destination);
   if (auto limits = limits_.find(site.name); limits != limits_.end()) {

@@ -139,7 +139,8 @@ class CopyService {
   // copies.cc: a copy's life.
   Copy* Find(const std::string& id);
   // The id range for a new copy of `site` (src/copies/id_range.h), past other sites' copies'.
-  uint32_t IdBaseFor(const std::string& site) const;
+  // `home`: its name's own slot or 0 (copies::HomeIdBase), for a site sharing files.
+  uint32_t IdBaseFor(const std::string& site, bool home = false) const;
   bool HasCopyOf(const std::string& site) const;
   void ApplySamples(std::vector<Sample> samples, const std::vector<rules::MemberReport>& alive);
   asio::awaitable<void> WatchUntilServing(std::string id);

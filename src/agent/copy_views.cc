@@ -56,12 +56,12 @@ json CopyService::CopiesJson() const {
   return out;
 }
 
-uint32_t CopyService::IdBaseFor(const std::string& site) const {
+uint32_t CopyService::IdBaseFor(const std::string& site, bool home) const {
   std::map<uint32_t, std::string> taken;
   for (const auto& [id, copy] : copies_) {
     if (copy.id_base != 0) taken.emplace(copy.id_base, copy.site);
   }
-  return copies::ChooseIdBase(site, taken);
+  return home ? copies::HomeIdBase(site, taken) : copies::ChooseIdBase(site, taken);
 }
 
 }  // namespace starling::agent

@@ -22,6 +22,7 @@ constexpr char kGlfsheal[] = "/usr/lib/x86_64-linux-gnu/glusterfs/glfsheal";
 constexpr int64_t kBrickSettleMs = 5000;    // glusterd starts its bricks itself at first
 constexpr int64_t kBrickRestartMs = 10000;  // between two `volume start force`
 constexpr int64_t kHealEveryMs = 5000;
+constexpr int64_t kKeepEveryMs = 10000;
 
 // The pid a gluster pid file names, if its command line mentions `marker` (a reused pid is left
 // alone).
@@ -42,8 +43,8 @@ StorageService::StorageService(const AgentConfig& config, LogDriver* log,
   base_ = (fs::absolute(config_.data_dir) / "glusterfs").string();
   log_dir_ = base_ + "/log";
   brick_ = config_.files.brick_dir.empty() ? base_ + "/brick" : config_.files.brick_dir;
-  glusterd_options_ = {base_ + "/state", base_ + "/run", config_.advertise.host,
-                       config_.files.glusterd_port};
+  // glusterd's own port, 24007: peers probe it and clients fetch volfiles there by default.
+  glusterd_options_ = {base_ + "/state", base_ + "/run", config_.advertise.host};
   socket_ = files::SocketPath(glusterd_options_);
 }
 
@@ -77,10 +78,12 @@ Status StorageService::Start() {
   return Status::Ok();
 }
 
-void StorageService::Update(std::vector<rules::StorageNodeView> nodes, bool standing) {
+void StorageService::Update(std::vector<rules::StorageNodeView> nodes, bool standing,
+                            std::vector<std::string> member_hosts) {
   std::lock_guard lock(mutex_);
   nodes_ = std::move(nodes);
   standing_ = standing;
+  member_hosts_ = std::move(member_hosts);
 }
 
 gossip::FilesReport StorageService::Report() const {
@@ -96,7 +99,7 @@ nlohmann::json StorageService::StateJson() const {
   state["in_volume"] = report_.in_volume;
   state["brick_up"] = report_.brick_up;
   state["heal_pending"] = report_.heal_pending;
-  state["glusterd_pid"] = glusterd_ ? glusterd_->pid() : -1;
+  state["glusterd_pid"] = glusterd_pid_.load();
   if (!why_.empty()) state["why"] = why_;
   return state;
 }
@@ -113,6 +116,7 @@ void StorageService::Stop() {
     spdlog::info("files: stopping glusterd (pid {})", glusterd_->pid());
     glusterd_->Stop(SIGTERM, Seconds(10));
   }
+  glusterd_pid_ = -1;
   EndDaemons();
 }
 
@@ -155,9 +159,13 @@ void StorageService::Run() {
 
 void StorageService::Tick() {
   if (!registered_) {
-    // The node and its brick, once: the volume rule waits for every registered node.
+    // The node and its brick, once (again when the brick moved): the volume rule waits for every
+    // registered node, and the others find its brick there.
     auto entry = log_->Get(keys::StorageNode(config_.node_name));
-    if (entry.ok() && entry->has_value() && !(*entry)->tombstone) {
+    const auto record = entry.ok() && entry->has_value() && !(*entry)->tombstone
+                            ? nlohmann::json::parse((*entry)->value, nullptr, false)
+                            : nlohmann::json();
+    if (record.is_object() && record.value("brick", "") == brick_) {
       registered_ = true;
     } else if (auto written = log_->WriteAndWait(
                    {{keys::StorageNode(config_.node_name),
@@ -190,6 +198,7 @@ void StorageService::Tick() {
     }
     spdlog::info("files: glusterd started (pid {}) on {}:{}", child->pid(),
                  glusterd_options_.bind_address, glusterd_options_.port);
+    glusterd_pid_ = child->pid();
     glusterd_ = std::move(child);
     glusterd_up_ms_ = WallMs();
     std::lock_guard lock(mutex_);
@@ -204,6 +213,7 @@ void StorageService::Tick() {
     standing = standing_;
   }
   if (standing && report_.state >= static_cast<uint8_t>(rules::FilesState::kNoVolume)) Decide();
+  if (standing && WallMs() - kept_ms_ >= kKeepEveryMs) Keep();
   if (WallMs() - heal_read_ms_ >= kHealEveryMs) ReadHeal();
 }
 
@@ -250,6 +260,7 @@ void StorageService::Observe() {
       }
     }
   }
+  volume_ = *info;
   const rules::FilesState state = !info->exists   ? rules::FilesState::kNoVolume
                                   : info->started ? rules::FilesState::kStarted
                                                   : rules::FilesState::kStopped;
@@ -361,6 +372,50 @@ Status StorageService::Act(const rules::FilesDecision& decision) {
   spdlog::info("files: volume {} created and started with {} bricks", files::kVolume,
                decision.bricks.size());
   return Status::Ok();
+}
+
+void StorageService::Keep() {
+  kept_ms_ = WallMs();
+  std::vector<rules::StorageNodeView> nodes;
+  std::vector<std::string> hosts;
+  {
+    std::lock_guard lock(mutex_);
+    nodes = nodes_;
+    std::erase_if(nodes, [&](const auto& n) { return n.name == config_.node_name; });
+    nodes.push_back({config_.node_name, config_.advertise.host, brick_, true,
+                     static_cast<rules::FilesState>(report_.state), report_.in_volume,
+                     report_.brick_up});
+    hosts = member_hosts_;
+  }
+  if (rules::FilesKeeper(nodes) != config_.node_name || !volume_.exists) return;
+  auto run = [this](std::vector<std::string> args) -> Status {
+    auto answer = Gluster(args);
+    return answer.ok() ? files::CliOutcome(*answer) : answer.status();
+  };
+  // Its options first (a volume made by an earlier agent, or half made, may lack some), who may
+  // reach it, then started.
+  auto wanted = files::VolumeOptions(config_.files.ping_timeout_s);
+  hosts.push_back(config_.advertise.host);
+  if (const std::string allow = files::AuthAllow(hosts); !allow.empty()) {
+    wanted.emplace_back("auth.allow", allow);
+  }
+  for (const auto& [name, value] : wanted) {
+    auto now = volume_.options.find(name);
+    if (now != volume_.options.end() && now->second == value) continue;
+    spdlog::info("files: volume option {} = {}", name, value);
+    if (Status s = run({"volume", "set", files::kVolume, name, value}); !s.ok()) {
+      SetWhy("cannot set the volume's " + name + ": " + s.message());
+      return;
+    }
+    volume_.options[name] = value;
+  }
+  if (!volume_.started) {
+    spdlog::info("files: starting the volume (made, not started)");
+    if (Status s = run({"volume", "start", files::kVolume});
+        !s.ok() && s.message().find("already started") == std::string::npos) {
+      SetWhy("cannot start the volume: " + s.message());
+    }
+  }
 }
 
 void StorageService::ReadHeal() {

@@ -11,6 +11,7 @@
 // own thread, never on the io thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -25,6 +26,7 @@
 #include "src/agent/config.h"
 #include "src/agent/log_driver.h"
 #include "src/files/gluster.h"
+#include "src/files/gluster_xml.h"
 #include "src/process/process.h"
 #include "src/rules/files_volume.h"
 
@@ -42,8 +44,10 @@ class StorageService {
   // Blocking; once, at start. An error: this node serves no brick (and says why).
   Status Start();
   // The storage nodes as gossip shows them (this node's own entry is replaced by what the
-  // service knows), and whether the node stands in the cluster (it heard its peers).
-  void Update(std::vector<rules::StorageNodeView> nodes, bool standing);
+  // service knows), whether the node stands in the cluster (it heard its peers), and the
+  // addresses of every member (who may reach the volume: auth.allow).
+  void Update(std::vector<rules::StorageNodeView> nodes, bool standing,
+              std::vector<std::string> member_hosts);
   gossip::FilesReport Report() const;
   // What `starling files status` shows of this node.
   nlohmann::json StateJson() const;
@@ -59,6 +63,9 @@ class StorageService {
   void Observe();
   void Decide();
   void ReadHeal();
+  // The keeper's part (rules::FilesKeeper): the volume started, its options as the agents want
+  // them, auth.allow the members' addresses.
+  void Keep();
   Status Act(const rules::FilesDecision& decision);
   Status ProbeAll(const std::vector<std::string>& bricks);
   // Runs `gluster ... ARGS --xml` against this node's glusterd: its output, or why not.
@@ -71,15 +78,19 @@ class StorageService {
   std::function<void()> changed_;
   files::GlusterdOptions glusterd_options_;
   std::string base_, log_dir_, brick_, socket_;
-  gossip::FilesReport notified_;  // service thread
-  bool registered_ = false;       // service thread
-  int64_t glusterd_up_ms_ = 0;    // service thread: when glusterd last started
-  int64_t brick_started_ms_ = 0;  // service thread: the last `volume start force`
-  int64_t heal_read_ms_ = 0;      // service thread
-  std::unique_ptr<process::Child> glusterd_;
+  gossip::FilesReport notified_;              // service thread
+  bool registered_ = false;                   // service thread
+  int64_t glusterd_up_ms_ = 0;                // service thread: when glusterd last started
+  int64_t brick_started_ms_ = 0;              // service thread: the last `volume start force`
+  int64_t heal_read_ms_ = 0;                  // service thread
+  int64_t kept_ms_ = 0;                       // service thread: the keeper's last pass
+  files::VolumeInfo volume_;                  // service thread: the last `volume info`
+  std::unique_ptr<process::Child> glusterd_;  // service thread (Stop: after it ended)
+  std::atomic<pid_t> glusterd_pid_{-1};       // any thread
 
   mutable std::mutex mutex_;  // guards what follows
   std::vector<rules::StorageNodeView> nodes_;
+  std::vector<std::string> member_hosts_;
   bool standing_ = false;
   gossip::FilesReport report_;
   nlohmann::json status_ = nlohmann::json::object();

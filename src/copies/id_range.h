@@ -18,5 +18,9 @@ inline constexpr uint32_t kIdSlots = 32768;  // up to 2^24 + 2^31, below uid_t's
 // The first id of `site`'s range, given the ranges this node's copies hold now (first id → the
 // site holding it).
 uint32_t ChooseIdBase(const std::string& site, const std::map<uint32_t, std::string>& taken);
+// Its name's own slot, the same on every node, or 0 when another site's copy holds it here. A
+// site whose copies share files on the volume needs the same ids on every worker (the files'
+// owner); such a copy does not start beside a site that holds its slot.
+uint32_t HomeIdBase(const std::string& site, const std::map<uint32_t, std::string>& taken);
 
 }  // namespace starling::copies

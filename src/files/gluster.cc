@@ -80,6 +80,24 @@ std::vector<std::pair<std::string, std::string>> VolumeOptions(uint32_t ping_tim
   };
 }
 
+std::string AuthAllow(std::vector<std::string> hosts) {
+  std::sort(hosts.begin(), hosts.end());
+  hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+  std::string value;
+  for (const auto& host : hosts) {
+    // IP literals only (a name or a wildcard would let others in, or lock everyone out).
+    const bool literal =
+        !host.empty() && host != "0.0.0.0" && host != "::" &&
+        std::all_of(host.begin(), host.end(), [](char c) {
+          return std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':';
+        });
+    if (!literal) continue;
+    if (!value.empty()) value += ',';
+    value += host;
+  }
+  return value;
+}
+
 std::string Brick(const std::string& host, const std::string& path) { return host + ":" + path; }
 
 std::vector<std::string> MountArgv(const std::vector<std::string>& servers,

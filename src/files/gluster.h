@@ -40,6 +40,10 @@ std::vector<std::string> GlusterArgv(const std::string& socket, const std::strin
 // partition never writes two versions of a file), and how long a client waits for a dead brick.
 std::vector<std::pair<std::string, std::string>> VolumeOptions(uint32_t ping_timeout_s);
 
+// auth.allow's value: the addresses that may mount the volume or reach its bricks (the cluster's
+// members), sorted, comma-separated; "" for none.
+std::string AuthAllow(std::vector<std::string> hosts);
+
 // `host:/path` of a node's brick.
 std::string Brick(const std::string& host, const std::string& path);
 

@@ -100,6 +100,10 @@ Result<VolumeInfo> ParseVolumeInfo(std::string_view xml) {
     if (name.empty()) return Status::Corruption("a brick without a name");
     info.bricks.push_back(std::move(name));
   }
+  for (const pugi::xml_node option : volume.child("options").children("option")) {
+    if (info.options.size() == kMaxItems) return Status::Corruption("too many options");
+    info.options[Text(option.child("name"))] = Text(option.child("value"));
+  }
   return info;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,7 +31,8 @@ struct VolumeInfo {
   bool started = false;
   std::string id;
   uint32_t replica = 0;
-  std::vector<std::string> bricks;  // "host:/path", in the volume's order
+  std::vector<std::string> bricks;             // "host:/path", in the volume's order
+  std::map<std::string, std::string> options;  // those set on it (volume set), by name
 };
 // `volume info VOL --xml`: "does not exist" is an answer (exists = false), not an error.
 Result<VolumeInfo> ParseVolumeInfo(std::string_view xml);

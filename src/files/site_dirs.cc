@@ -1,16 +1,27 @@
 #include "src/files/site_dirs.h"
 
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <random>
 
 namespace starling::files {
 
 std::string SiteDir(const std::string& mount, const std::string& site) {
   return mount + "/sites/" + site;
+}
+
+std::string FlatName(const std::string& path) {
+  std::string name = path;
+  std::replace(name.begin(), name.end(), '/', '+');
+  return name;
 }
 
 std::vector<PersistBind> PersistBinds(const std::string& mount, const std::string& site,
@@ -19,9 +30,23 @@ std::vector<PersistBind> PersistBinds(const std::string& mount, const std::strin
   std::vector<PersistBind> binds;
   const std::string root = docroot == "/" ? "" : docroot;
   for (const auto& path : persist) {
-    binds.push_back({SiteDir(mount, site) + "/" + path, root + "/" + path, owner});
+    binds.push_back({SiteDir(mount, site) + "/" + FlatName(path), root + "/" + path, owner});
   }
   return binds;
+}
+
+Result<Located> Locate(const std::string& mount, const std::string& site,
+                       const std::vector<std::string>& persist, const std::string& path) {
+  for (const auto& persisted : persist) {
+    if (path == persisted) return Located{SiteDir(mount, site) + "/" + FlatName(persisted), ""};
+    if (path.size() > persisted.size() && path.starts_with(persisted) &&
+        path[persisted.size()] == '/') {
+      return Located{SiteDir(mount, site) + "/" + FlatName(persisted),
+                     path.substr(persisted.size() + 1)};
+    }
+  }
+  return Status::NotFound(path + " is under none of " + site +
+                          "'s persisted paths (only those live on the files volume)");
 }
 
 namespace {
@@ -73,62 +98,101 @@ Status Seed(const std::string& from, const std::string& to, uid_t uid) {
   return Status::Ok();
 }
 
+// The image's directory at `destination` under `root`, by components that are none of them links:
+// a site's image with "wp-content -> /" must not seed its files from the host's root.
+Result<std::string> ImageDir(const std::string& root, const std::string& destination) {
+  std::string from = root;
+  for (size_t start = 1; start <= destination.size();) {
+    size_t end = destination.find('/', start);
+    if (end == std::string::npos) end = destination.size();
+    from += "/" + destination.substr(start, end - start);
+    struct stat part {};
+    if (::lstat(from.c_str(), &part) == 0 && S_ISLNK(part.st_mode)) {
+      return Status::FailedPrecondition(
+          destination.substr(0, end) +
+          " is a symbolic link in the site's image: it cannot hold a persisted path");
+    }
+    start = end + 1;
+  }
+  return from;
+}
+
+// One persisted directory `name` in the site's directory (open as `dir`, the host root's).
+Status PrepareOne(int dir, const std::string& site_dir, const std::string& name,
+                  const PersistBind& bind, uint32_t id_base, const std::string& root) {
+  const uid_t uid = id_base + bind.owner;
+  struct stat st {};
+  if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    // New: seeded aside from the image, then renamed into place unless another copy's seed got
+    // there first (RENAME_NOREPLACE: the first whole one wins, never half of one).
+    auto from = ImageDir(root, bind.destination);
+    if (!from.ok()) return from.status();
+    char host[64] = {};
+    ::gethostname(host, sizeof host - 1);
+    const std::string aside = ".seed-" + std::string(host) + "-" + std::to_string(::getpid()) +
+                              "-" + std::to_string(std::random_device{}()) + "-" + name;
+    Status seeded = Seed(*from, site_dir + "/" + aside, uid);
+    if (seeded.ok() &&
+        ::syscall(SYS_renameat2, dir, aside.c_str(), dir, name.c_str(), RENAME_NOREPLACE) != 0) {
+      int error = errno;
+      if (error == EINVAL || error == ENOSYS) {
+        // The file system has no RENAME_NOREPLACE (GlusterFS's FUSE client): an empty seed is
+        // only a mkdir; a full one renamed, which fails over the winner's unless the winner is
+        // empty (a directory the image did not have: nothing to lose but an empty directory).
+        std::error_code ec;
+        const bool empty = std::filesystem::is_empty(site_dir + "/" + aside, ec);
+        error = 0;
+        if (empty ? ::mkdirat(dir, name.c_str(), 02770) != 0
+                  : ::renameat(dir, aside.c_str(), dir, name.c_str()) != 0) {
+          error = errno == ENOTEMPTY ? EEXIST : errno;
+        }
+        if (empty && error == 0 && ::fchownat(dir, name.c_str(), uid, uid, AT_SYMLINK_NOFOLLOW)) {
+          error = errno;
+        }
+      }
+      if (error != 0 && error != EEXIST) {
+        seeded = Status::IoError("cannot rename " + aside + ": " + std::strerror(error));
+      }
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(site_dir + "/" + aside, ec);  // what lost the race, or failed
+    if (!seeded.ok()) return seeded;
+    if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return Status::IoError("cannot stat " + bind.source + ": " + std::strerror(errno));
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(bind.source + " is not a directory");
+  // Owner and mode through a descriptor of the directory itself (never a path a link could
+  // redirect).
+  const int fd = ::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::IoError("cannot open " + bind.source + ": " + std::strerror(errno));
+  Status status = Status::Ok();
+  if ((st.st_uid != uid || st.st_gid != uid) && ::fchown(fd, uid, uid) != 0) {
+    status = Status::IoError("cannot give " + bind.source + " to " + std::to_string(uid) + ": " +
+                             std::strerror(errno));
+  } else if ((st.st_mode & 07777) != 02770 && ::fchmod(fd, 02770) != 0) {
+    status = Status::IoError("cannot chmod " + bind.source + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  return status;
+}
+
 }  // namespace
 
 Status PrepareDirs(const std::vector<PersistBind>& binds, uint32_t id_base,
                    const std::string& root) {
   for (const auto& bind : binds) {
-    // Every directory from the mount's "sites" down: the host's root owns those above the
-    // persisted one (0711: passable, not listable), the copy's user the persisted one.
-    const size_t sites = bind.source.find("/sites/");
-    if (sites == std::string::npos) return Status::InvalidArgument("not a site's directory");
+    // The mount's "sites" and the site's directory: the host root's, 0711.
     const size_t parent = bind.source.rfind('/');
-    for (size_t slash = bind.source.find('/', sites + 1); slash != std::string::npos;
-         slash = bind.source.find('/', slash + 1)) {
-      if (Status s = MakeDir(bind.source.substr(0, slash), 0711); !s.ok()) return s;
-    }
-    const uid_t uid = id_base + bind.owner;
-    struct stat st {};
-    if (::lstat(bind.source.c_str(), &st) != 0) {
-      // New: seeded aside from the image, then renamed into place (one copy wins).
-      const std::string aside = bind.source.substr(0, parent) + "/.seed-" +
-                                std::to_string(::getpid()) + "-" + bind.source.substr(parent + 1);
-      std::error_code ec;
-      std::filesystem::remove_all(aside, ec);
-      // The image's directory, by components that are none of them links: a site's image
-      // with "wp-content -> /" must not seed its files from the host's root.
-      std::string from = root;
-      for (size_t start = 1; start <= bind.destination.size();) {
-        size_t end = bind.destination.find('/', start);
-        if (end == std::string::npos) end = bind.destination.size();
-        from += "/" + bind.destination.substr(start, end - start);
-        struct stat part {};
-        if (::lstat(from.c_str(), &part) == 0 && S_ISLNK(part.st_mode)) {
-          return Status::FailedPrecondition(
-              bind.destination.substr(0, end) +
-              " is a symbolic link in the site's image: it cannot hold a persisted path");
-        }
-        start = end + 1;
-      }
-      Status seeded = Seed(from, aside, uid);
-      if (seeded.ok() && ::rename(aside.c_str(), bind.source.c_str()) != 0 && errno != EEXIST &&
-          errno != ENOTEMPTY) {
-        seeded = Status::IoError("cannot rename " + aside + ": " + std::strerror(errno));
-      }
-      std::filesystem::remove_all(aside, ec);  // what lost the race, or failed
-      if (!seeded.ok()) return seeded;
-    }
-    if (Status s = MakeDir(bind.source, 02770); !s.ok()) return s;
-    if (::stat(bind.source.c_str(), &st) != 0) return Status::IoError("cannot stat " + bind.source);
-    if (st.st_uid != uid || st.st_gid != uid) {
-      if (::chown(bind.source.c_str(), uid, uid) != 0) {
-        return Status::IoError("cannot give " + bind.source + " to " + std::to_string(uid) + ": " +
-                               std::strerror(errno));
-      }
-    }
-    if ((st.st_mode & 07777) != 02770 && ::chmod(bind.source.c_str(), 02770) != 0) {
-      return Status::IoError("cannot chmod " + bind.source + ": " + std::strerror(errno));
-    }
+    const std::string site_dir = bind.source.substr(0, parent);
+    const std::string name = bind.source.substr(parent + 1);
+    if (Status s = MakeDir(site_dir.substr(0, site_dir.rfind('/')), 0711); !s.ok()) return s;
+    if (Status s = MakeDir(site_dir, 0711); !s.ok()) return s;
+    const int dir = ::open(site_dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0) return Status::IoError("cannot open " + site_dir + ": " + std::strerror(errno));
+    Status status = PrepareOne(dir, site_dir, name, bind, id_base, root);
+    ::close(dir);
+    if (!status.ok()) return status;
   }
   return Status::Ok();
 }

@@ -1,8 +1,11 @@
 // src/files/site_dirs.h — a site's persisted paths on the workers' mount of the files volume
-// (issue 19, docs/FILES.md): "<mount>/sites/<site>/<path>", bound into each copy at
-// "<docroot>/<path>". The directories belong to the copy's user that writes them (the stack's
-// www-data, or the copy's root), mode 2770, so no other site's copies — other users on the host —
-// can read or write them.
+// (issue 19, docs/FILES.md). Each path P is one directory "<mount>/sites/<site>/<P with '/' as
+// '+'>" ('+' is in no persisted path, so the spelling is one-to-one), bound into each copy at
+// "<docroot>/P". Flat on purpose: every directory above a persisted one is the host root's
+// (0711), so no site ever writes a parent of what the agent makes, chowns or binds as root — a
+// site that persisted "x" and then "x/y" cannot plant a link where "x/y" is looked up. A
+// persisted directory belongs to the copy's user that writes it (the stack's www-data, or the
+// copy's root), mode 2770, so no other site's copies — other users on the host — can read it.
 #pragma once
 
 #include <cstdint>
@@ -21,12 +24,24 @@ struct PersistBind {
 
 // The site's directory on the mount.
 std::string SiteDir(const std::string& mount, const std::string& site);
+// The directory name of persisted path `path` in the site's directory ("a/b" → "a+b").
+std::string FlatName(const std::string& path);
 
 // One bind per persisted path. REQUIRES: `persist` valid (sites::ValidatePersist), `docroot`
 // absolute and normalized.
 std::vector<PersistBind> PersistBinds(const std::string& mount, const std::string& site,
                                       const std::string& docroot,
                                       const std::vector<std::string>& persist, uint32_t owner);
+
+// Where an operator's `path` (relative to the document root, normalized) lies: the persisted
+// directory holding it (on the mount) and the rest of the path inside it. kNotFound when no
+// persisted path holds it (only persisted files live on the volume).
+struct Located {
+  std::string dir;   // "<mount>/sites/<site>/<flat name>"
+  std::string rest;  // "2026/12/logo.png"; empty: the persisted directory itself
+};
+Result<Located> Locate(const std::string& mount, const std::string& site,
+                       const std::vector<std::string>& persist, const std::string& path);
 
 // Makes each bind's source (and the site's directory) if missing, owned by `id_base + owner`,
 // mode 2770. A source made now starts as a copy of what the copy's root (`root`: its overlay,

@@ -35,6 +35,17 @@ Status Errno(const std::string& what, const std::string& path) {
   return Status::IoError(what + " " + path + ": " + std::strerror(error));
 }
 
+// The persisted directory itself cannot be opened: made when a copy of the site first starts.
+Status NoDir(const std::string& path) {
+  if (errno == ENOENT) {
+    return Status::NotFound("no " + path +
+                            ": its persisted directory is made when a copy of the "
+                            "site first starts");
+  }
+  return Status::IoError("cannot open the persisted directory of " + path + ": " +
+                         std::strerror(errno));
+}
+
 class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
@@ -82,40 +93,51 @@ Result<std::string> NormalizeFilePath(std::string_view path) {
   return std::string(path);
 }
 
-Result<int> OpenSiteFile(const std::string& site_dir, const std::string& path) {
-  auto normal = NormalizeFilePath(path);
-  if (!normal.ok()) return normal.status();
+Result<int> OpenSiteFile(const std::string& site_dir, const std::string& path,
+                         const std::string& shown) {
+  auto checked = NormalizeFilePath(path);
+  if (!checked.ok()) return checked.status();
+  const std::string normal_name = shown.empty() ? *checked : shown;
+  const std::string* normal = &normal_name;
   Fd dir(::open(site_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() < 0) return Errno("cannot open", "the site's files");
-  Fd file(OpenBeneath(dir.get(), *normal, O_RDONLY));
+  if (dir.get() < 0) return NoDir(*normal);
+  // Non-blocking: a FIFO a site planted opens at once (and is refused below) instead of
+  // holding the request's thread until a writer comes.
+  Fd file(OpenBeneath(dir.get(), *checked, O_RDONLY | O_NONBLOCK));
   if (file.get() < 0) return Errno("cannot open", *normal);
   struct stat st {};
   if (::fstat(file.get(), &st) != 0) return Errno("cannot stat", *normal);
   if (!S_ISREG(st.st_mode)) {
     return Status::FailedPrecondition(*normal + " is not a regular file");
   }
+  const int flags = ::fcntl(file.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(file.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return Errno("cannot read", *normal);
+  }
   return file.release();
 }
 
 Result<uint64_t> PutSiteFile(const std::string& site_dir, const std::string& path,
-                             const std::string& from) {
-  auto normal = NormalizeFilePath(path);
-  if (!normal.ok()) return normal.status();
-  const size_t slash = normal->rfind('/');
-  const std::string parent = slash == std::string::npos ? "." : normal->substr(0, slash);
-  const std::string name = slash == std::string::npos ? *normal : normal->substr(slash + 1);
+                             const std::string& from, const std::string& shown) {
+  auto checked = NormalizeFilePath(path);
+  if (!checked.ok()) return checked.status();
+  const size_t slash = checked->rfind('/');
+  const std::string parent = slash == std::string::npos ? "." : checked->substr(0, slash);
+  const std::string name = slash == std::string::npos ? *checked : checked->substr(slash + 1);
+  const std::string normal_name = shown.empty() ? *checked : shown;
+  const std::string* normal = &normal_name;
   Fd root(::open(site_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (root.get() < 0) return Errno("cannot open", "the site's files");
+  if (root.get() < 0) return NoDir(*normal);
   Fd dir(parent == "." ? ::dup(root.get()) : OpenBeneath(root.get(), parent, O_PATH | O_DIRECTORY));
-  if (dir.get() < 0) return Errno("cannot open", parent);
+  if (dir.get() < 0) return Errno("cannot open the directory of", *normal);
   struct stat owner {};
-  if (::fstat(dir.get(), &owner) != 0) return Errno("cannot stat", parent);
+  if (::fstat(dir.get(), &owner) != 0) return Errno("cannot stat the directory of", *normal);
   Fd source(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
   if (source.get() < 0) return Errno("cannot read", from);
   const std::string aside = ".starling-put-" + std::to_string(std::random_device{}()) + "-" + name;
   Fd out(::openat(dir.get(), aside.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   0660));
-  if (out.get() < 0) return Errno("cannot write", parent + "/" + aside);
+  if (out.get() < 0) return Errno("cannot write", *normal);
   uint64_t written = 0;
   char buffer[1 << 16];
   Status status = Status::Ok();

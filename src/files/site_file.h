@@ -18,12 +18,14 @@ Result<std::string> NormalizeFilePath(std::string_view path);
 
 // An open file descriptor of `path` beneath `site_dir`, for reading. kNotFound if missing;
 // kFailedPrecondition for a link, a directory or anything but a regular file.
-Result<int> OpenSiteFile(const std::string& site_dir, const std::string& path);
+// Errors name the file `shown` (the operator's whole path) when given, else `path`.
+Result<int> OpenSiteFile(const std::string& site_dir, const std::string& path,
+                         const std::string& shown = "");
 
 // Writes the file at `from` (the uploaded body) to `path` beneath `site_dir`: its directory must
 // exist; written aside and renamed into place (never half a file), owned like that directory
 // (the copies' user), mode 0660. Its size.
 Result<uint64_t> PutSiteFile(const std::string& site_dir, const std::string& path,
-                             const std::string& from);
+                             const std::string& from, const std::string& shown = "");
 
 }  // namespace starling::files

@@ -123,6 +123,13 @@ FilesDecision DecideFilesVolume(const std::string& self, const std::vector<std::
   return decision;
 }
 
+std::string FilesKeeper(const std::vector<StorageNodeView>& nodes) {
+  for (const auto& node : ByName(nodes)) {
+    if (node.alive && node.in_volume && KnowsVolume(node)) return node.name;
+  }
+  return "";
+}
+
 std::vector<std::string> FilesVolfileServers(const std::vector<StorageNodeView>& nodes) {
   std::vector<std::string> hosts;
   for (const auto& node : ByName(nodes)) {

@@ -67,6 +67,11 @@ inline constexpr size_t kFilesReplica = 3;
 FilesDecision DecideFilesVolume(const std::string& self, const std::vector<std::string>& registered,
                                 const std::vector<StorageNodeView>& nodes);
 
+// The node that keeps the volume as the agents want it (started, its options, who may reach it):
+// the lowest-named alive node whose glusterd knows the volume and holds a brick of it; "" when
+// none does.
+std::string FilesKeeper(const std::vector<StorageNodeView>& nodes);
+
 // Where a worker mounts the volume from: the hosts of alive storage nodes whose glusterd knows
 // it started, in name order (the first is the volfile server, the rest its backups); empty while
 // there is no started volume.

@@ -171,7 +171,6 @@ TEST_CASE("roles: a worker or balancer that is also a db node, with its [db] tab
   CHECK_FALSE(storage->database);
   CHECK(storage->files.brick_dir == "/srv/brick");
   CHECK(storage->files.ping_timeout_s == 5);
-  CHECK(storage->files.glusterd_port == 24007);
   CHECK(storage->files.mount);
 }
 

@@ -150,6 +150,11 @@ TEST_CASE("each site's copies get a range of their own on a node", "[unit]") {
   std::set<uint32_t> bases;
   for (int i = 0; i < 200; ++i) bases.insert(ChooseIdBase("site-" + std::to_string(i), {}));
   CHECK(bases.size() >= 198);
+  // A site sharing files keeps its home range on every node, or does not start beside a site
+  // that holds it.
+  CHECK(HomeIdBase("shop", {}) == shop);
+  CHECK(HomeIdBase("shop", {{shop, "shop"}, {shop + kIdRange, "blog"}}) == shop);
+  CHECK(HomeIdBase("shop", {{shop, "blog"}}) == 0);
 }
 
 }  // namespace

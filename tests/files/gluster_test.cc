@@ -49,6 +49,9 @@ TEST_CASE("the CLI and the mount get argument lists, never a shell line", "[unit
                                  "log-file=/d/mount.log,backup-volfile-servers=10.0.0.2:10.0.0.3",
                                  "10.0.0.1:/starling", "/d/files"});
   CHECK(MountArgv({"10.0.0.1"}, "/d/files", "/d/m.log")[4] == "log-file=/d/m.log");
+  CHECK(AuthAllow({"10.0.0.2", "10.0.0.1", "10.0.0.2", "0.0.0.0", "evil,host", "fd00::1"}) ==
+        "10.0.0.1,10.0.0.2,fd00::1");
+  CHECK(AuthAllow({}).empty());
   bool quorum = false;
   for (const auto& [name, value] : VolumeOptions(5)) {
     quorum |= name == "cluster.quorum-type" && value == "auto";
@@ -77,6 +80,8 @@ TEST_CASE("gluster's answers: peers, a volume, its bricks and their heal backlog
   CHECK(started->started);
   CHECK(started->replica == 3);
   CHECK(started->id == "b9a9d95b-a046-4634-a417-581f1a4d9a71");
+  CHECK(started->options.at("cluster.quorum-type") == "auto");
+  CHECK(started->options.at("nfs.disable") == "on");
   CHECK(started->bricks == std::vector<std::string>{"10.77.0.1:/tmp/gcap/n1/brick",
                                                     "10.77.0.2:/tmp/gcap/n2/brick",
                                                     "10.77.0.3:/tmp/gcap/n3/brick"});

@@ -140,6 +140,14 @@ TEST_CASE("files volume: once it exists nobody forms another, and joiners are ad
   for (const auto& decision : decisions) CHECK(decision.action != FilesAction::kAddBricks);
 }
 
+TEST_CASE("files volume: one keeper, the lowest alive node with a brick in it", "[unit]") {
+  CHECK(FilesKeeper({Node("n1"), Node("n2")}).empty());
+  CHECK(FilesKeeper({InVolume("n3"), Dead(InVolume("n1")), InVolume("n2", /*up=*/false)}) == "n2");
+  StorageNodeView stopped = InVolume("n1", false);
+  stopped.state = FilesState::kStopped;  // a volume made and not started: its keeper starts it
+  CHECK(FilesKeeper({InVolume("n2"), stopped}) == "n1");
+}
+
 TEST_CASE("files volume: workers mount from the nodes that know it started, in name order",
           "[unit]") {
   CHECK(FilesVolfileServers({Node("n1"), Node("n2")}).empty());

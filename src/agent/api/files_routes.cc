@@ -17,12 +17,17 @@ namespace {
 
 constexpr size_t kMaxPutBytes = size_t{1} << 30;
 
-// The site's directory on this node's mount, once the site exists and the mount answers.
-Result<std::string> SiteDir(const Context& c, const std::string& site) {
+// Where `path` of `site` is on this node's mount (the persisted directory holding it, the rest),
+// once the site exists and the mount answers.
+Result<files::Located> Locate(const Context& c, const std::string& site, const std::string& path) {
   if (Status s = sites::ValidateName(site); !s.ok()) return s;
+  auto normal = files::NormalizeFilePath(path);
+  if (!normal.ok()) return normal.status();
   auto entry = c.log->Get(sites::Key(site));
   if (!entry.ok()) return entry.status();
   if (!entry->has_value() || (*entry)->tombstone) return Status::NotFound("no site '" + site + "'");
+  auto record = sites::Decode((*entry)->value);
+  if (!record.ok()) return record.status();
   if (c.files_mount == nullptr) {
     return Status::FailedPrecondition(
         "this node does not mount the files volume: ask a worker's API (--api)");
@@ -30,7 +35,7 @@ Result<std::string> SiteDir(const Context& c, const std::string& site) {
   if (!c.files_mount->Mounted()) {
     return Status::Unavailable("this node's mount of the files volume does not answer yet");
   }
-  return files::SiteDir(c.files_mount->point(), site);
+  return files::Locate(c.files_mount->point(), site, record->persist, *normal);
 }
 
 // A file's bytes as an answer's body.
@@ -68,9 +73,9 @@ std::vector<Route> FileRoutes(Context& context) {
        .pattern = R"(/v1/files/sites/([^/]+)/(.+))",
        .access = kOperateSite,
        .source = [c](const Request& request) -> Result<std::unique_ptr<BodySource>> {
-         auto dir = SiteDir(*c, request.Match(1));
-         if (!dir.ok()) return dir.status();
-         auto fd = files::OpenSiteFile(*dir, request.Match(2));
+         auto located = Locate(*c, request.Match(1), request.Match(2));
+         if (!located.ok()) return located.status();
+         auto fd = files::OpenSiteFile(located->dir, located->rest, request.Match(2));
          if (!fd.ok()) return fd.status();
          return std::unique_ptr<BodySource>(new FileBody(*fd));
        }},
@@ -78,9 +83,10 @@ std::vector<Route> FileRoutes(Context& context) {
        .pattern = R"(/v1/files/sites/([^/]+)/(.+))",
        .access = kOperateSite,
        .handler = [c](const Request& request) -> Result<Json> {
-         auto dir = SiteDir(*c, request.Match(1));
-         if (!dir.ok()) return dir.status();
-         auto bytes = files::PutSiteFile(*dir, request.Match(2), request.body_file);
+         auto located = Locate(*c, request.Match(1), request.Match(2));
+         if (!located.ok()) return located.status();
+         auto bytes =
+             files::PutSiteFile(located->dir, located->rest, request.body_file, request.Match(2));
          if (!bytes.ok()) return bytes.status();
          return Json{{"site", request.Match(1)}, {"path", request.Match(2)}, {"bytes", *bytes}};
        },

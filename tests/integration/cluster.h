@@ -240,17 +240,33 @@ class Cluster {
     std::error_code ec;
     for (fs::recursive_directory_iterator it(base / "run", ec), end; !ec && it != end;
          it.increment(ec)) {
-      if (it->path().extension() == ".pid") KillByPidFile(it->path(), base, SIGKILL);
-    }
-    const std::string point = (dir_ / agent.name / "files").string();
-    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-      const std::string pid = entry.path().filename().string();
-      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-      const std::string command = ReadAll("/proc/" + pid + "/cmdline");
-      if (command.starts_with("/usr/sbin/glusterfs") && command.find(point) != std::string::npos) {
-        ::kill(static_cast<pid_t>(std::stol(pid)), SIGKILL);
+      if (it->path().extension() != ".pid") continue;
+      // Daemons that are not always their group's leader (the self-heal daemon): by pid.
+      std::ifstream pid_file(it->path());
+      long pid = 0;
+      if (pid_file >> pid && pid > 1 &&
+          ReadAll("/proc/" + std::to_string(pid) + "/cmdline").find(base.string()) !=
+              std::string::npos) {
+        ::kill(static_cast<pid_t>(pid), SIGKILL);
       }
     }
+    // Then any gluster process naming this agent's directories (its mount's client, a daemon
+    // glusterd respawned while the others were being ended), until none is left.
+    const std::string mine = (dir_ / agent.name).string() + "/";
+    WaitFor(std::chrono::seconds(5), [&] {
+      bool found = false;
+      std::error_code error;
+      for (const auto& entry : fs::directory_iterator("/proc", error)) {
+        const std::string pid = entry.path().filename().string();
+        if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+        const std::string command = ReadAll("/proc/" + pid + "/cmdline");
+        if (command.starts_with("/usr/sbin/gluster") && command.find(mine) != std::string::npos) {
+          ::kill(static_cast<pid_t>(std::stol(pid)), SIGKILL);
+          found = true;
+        }
+      }
+      return !found;
+    });
   }
 
   // The process a pid file names, if its command line mentions `marker` (so a reused pid is

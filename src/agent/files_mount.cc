@@ -1,5 +1,6 @@
 #include "src/agent/files_mount.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -81,6 +82,24 @@ void FilesMount::Run() {
   }
 }
 
+std::pair<size_t, size_t> FilesMount::BricksConnected() const {
+  // The client's own view (GlusterFS's meta translator): one "<volume>-client-N" per brick.
+  const std::string graph = point_ + "/.meta/graphs/active";
+  const std::string prefix = std::string(files::kVolume) + "-client-";
+  size_t connected = 0, bricks = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(graph, ec)) {
+    if (!entry.path().filename().string().starts_with(prefix)) continue;
+    ++bricks;
+    std::ifstream in(entry.path() / "private");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line == "connected = 1") ++connected;
+    }
+  }
+  return {connected, bricks};
+}
+
 bool FilesMount::IsMountPoint() const {
   // /proc/self/mounts: "device point type options ..." (a point with spaces is escaped; ours
   // has none).
@@ -105,7 +124,19 @@ void FilesMount::Tick() {
   if (IsMountPoint()) {
     struct stat st {};
     if (::stat(point_.c_str(), &st) == 0) {
-      if (!mounted_.exchange(true)) spdlog::info("files: the volume is mounted at {}", point_);
+      // Ready once its client reaches every brick: a client that has reached only some when a
+      // copy makes a site's directory can give it another identity (gfid) than a second
+      // worker's client making it at once on the others — a directory in split-brain (seen).
+      if (!mounted_.load()) {
+        const auto [connected, bricks] = BricksConnected();
+        if (bricks == 0 || connected < bricks) {
+          std::lock_guard lock(mutex_);
+          why_ = fmt::format("mounted; its client reaches {} of {} bricks", connected, bricks);
+          return;
+        }
+        mounted_ = true;
+        spdlog::info("files: the volume is mounted at {} ({} bricks)", point_, bricks);
+      }
       std::lock_guard lock(mutex_);
       why_.clear();
       return;

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -46,6 +47,8 @@ class FilesMount {
   void Run();
   void Tick();
   bool IsMountPoint() const;
+  // How many of the volume's bricks the mount's client reaches, of how many.
+  std::pair<size_t, size_t> BricksConnected() const;
 
   AgentConfig config_;
   std::string point_, log_file_;

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/xattr.h>
 
 #include <chrono>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "src/agent/clock.h"
 #include "src/files/gluster_xml.h"
 #include "src/process/run.h"
+#include "src/sites/site.h"
 #include "src/state/keys.h"
 
 namespace starling::agent {
@@ -415,7 +417,80 @@ void StorageService::Keep() {
         !s.ok() && s.message().find("already started") == std::string::npos) {
       SetWhy("cannot start the volume: " + s.message());
     }
+    return;
   }
+  KeepQuotas();
+}
+
+void StorageService::KeepQuotas() {
+  auto run = [this](std::vector<std::string> args) -> Status {
+    auto answer = Gluster(args);
+    return answer.ok() ? files::CliOutcome(*answer) : answer.status();
+  };
+  // What the sites ask: a limit for each site that persists paths and has a quota.
+  std::map<std::string, uint32_t> wanted;
+  std::vector<store::Entry> entries;
+  if (!log_->Scan(keys::kSite, &entries).ok()) return;
+  for (const auto& entry : entries) {
+    if (entry.tombstone) continue;
+    auto site = sites::Decode(entry.value);
+    if (site.ok() && !site->persist.empty() && site->files_quota_mb > 0) {
+      wanted[site->name] = site->files_quota_mb;
+    }
+  }
+  if (!wanted.empty() && (volume_.options["features.quota"] != "on" ||
+                          volume_.options["features.hard-timeout"] != "0" ||
+                          volume_.options["features.soft-timeout"] != "0")) {
+    // Enforced at every write (timeouts 0: GlusterFS's defaults let a site run far past its
+    // limit before noticing); turned on once a site asks for a quota.
+    spdlog::info("files: turning quotas on");
+    const std::vector<std::vector<std::string>> steps = {
+        {"volume", "quota", files::kVolume, "enable"},
+        {"volume", "quota", files::kVolume, "soft-timeout", "0"},
+        {"volume", "quota", files::kVolume, "hard-timeout", "0"}};
+    for (const auto& args : steps) {
+      if (Status s = run(args);
+          !s.ok() && s.message().find("already enabled") == std::string::npos) {
+        SetWhy("cannot turn quotas on: " + s.message());
+        return;
+      }
+    }
+    return;  // the next pass sees the options and sets the limits
+  }
+  for (const auto& [site, mb] : wanted) {
+    if (quotas_.contains(site) && quotas_[site] == mb) continue;
+    // Fails until the site's directory exists (made when its first copy starts): next pass.
+    if (run({"volume", "quota", files::kVolume, "limit-usage", "/sites/" + site,
+             std::to_string(mb) + "MB"})
+            .ok()) {
+      spdlog::info("files: {} may keep {} MiB of files", site, mb);
+      quotas_[site] = mb;
+    }
+  }
+  for (auto it = quotas_.begin(); it != quotas_.end();) {
+    if (wanted.contains(it->first) ||
+        !run({"volume", "quota", files::kVolume, "remove", "/sites/" + it->first}).ok()) {
+      ++it;
+      continue;
+    }
+    spdlog::info("files: {} has no quota any more", it->first);
+    it = quotas_.erase(it);
+  }
+  // Each site's use as this node's brick accounts it (the quota translator's xattr: bytes,
+  // files, directories as big-endian 64-bit numbers).
+  nlohmann::json use = nlohmann::json::object();
+  for (const auto& [site, mb] : wanted) {
+    unsigned char value[24] = {};
+    const std::string dir = brick_ + "/sites/" + site;
+    const ssize_t n = ::lgetxattr(dir.c_str(), "trusted.glusterfs.quota.size", value, sizeof value);
+    uint64_t bytes = 0;
+    for (ssize_t i = 0; i < std::min<ssize_t>(n, 8); ++i) bytes = (bytes << 8) | value[i];
+    use[site] = {{"limit_mb", mb},
+                 {"used_bytes", n >= 8 ? nlohmann::json(bytes) : nlohmann::json()},
+                 {"limit_set", quotas_.contains(site) && quotas_[site] == mb}};
+  }
+  std::lock_guard lock(mutex_);
+  status_["quota"] = use;
 }
 
 void StorageService::ReadHeal() {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -66,6 +67,7 @@ class StorageService {
   // The keeper's part (rules::FilesKeeper): the volume started, its options as the agents want
   // them, auth.allow the members' addresses.
   void Keep();
+  void KeepQuotas();
   Status Act(const rules::FilesDecision& decision);
   Status ProbeAll(const std::vector<std::string>& bricks);
   // Runs `gluster ... ARGS --xml` against this node's glusterd: its output, or why not.
@@ -85,6 +87,7 @@ class StorageService {
   int64_t heal_read_ms_ = 0;                  // service thread
   int64_t kept_ms_ = 0;                       // service thread: the keeper's last pass
   files::VolumeInfo volume_;                  // service thread: the last `volume info`
+  std::map<std::string, uint32_t> quotas_;    // service thread: limits set (site -> MiB)
   std::unique_ptr<process::Child> glusterd_;  // service thread (Stop: after it ended)
   std::atomic<pid_t> glusterd_pid_{-1};       // any thread
 

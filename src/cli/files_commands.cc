@@ -49,6 +49,20 @@ int PrintStatus(const Json& all) {
                 state.c_str(), brick.c_str(), heal.c_str(), split.c_str(), mounted.c_str(),
                 why.c_str());
   }
+  // Each site's quota and use, as the keeper reports them.
+  for (const auto& node : all) {
+    const Json quota = node.value("storage", Json::object()).value("quota", Json::object());
+    for (const auto& [site, use] : quota.items()) {
+      const std::string used = use.value("used_bytes", Json()).is_number()
+                                   ? Bytes(use["used_bytes"].get<double>())
+                                   : std::string("?");
+      std::printf("quota    %s: %s of %u MB%s\n", site.c_str(), used.c_str(),
+                  use.value("limit_mb", 0u),
+                  use.value("limit_set", false) ? ""
+                                                : " (not set yet: its directory is made when a "
+                                                  "copy first starts)");
+    }
+  }
   if (storage_nodes == 0) {
     std::printf("(no storage node: give three nodes roles = [\"worker\", \"storage\"])\n");
   } else if (volume.is_object()) {

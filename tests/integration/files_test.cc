@@ -40,6 +40,18 @@ fs::path FilesImage(const fs::path& dir) {
          "  printf 'Status: 503\\r\\n\\r\\n'\n"
          "fi\n";
   fs::permissions(tree / "www/cgi-bin/put", fs::perms(0755));
+  // 600 KiB of zeros to /www/data/<query string>, fsync'd: ok, or 503 (a quota refused it).
+  std::ofstream(tree / "www/cgi-bin/fill")
+      << "#!/bin/sh\n"
+         "case \"$QUERY_STRING\" in *[!a-z0-9-]*|'') printf 'Status: 400\\r\\n\\r\\n'; exit;; "
+         "esac\n"
+         "if /bin/busybox dd if=/dev/zero of=/www/data/$QUERY_STRING bs=1024 count=600 "
+         "conv=fsync 2>/dev/null; then\n"
+         "  printf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'\n"
+         "else\n"
+         "  printf 'Status: 503\\r\\n\\r\\n'\n"
+         "fi\n";
+  fs::permissions(tree / "www/cgi-bin/fill", fs::perms(0755));
   return tree;
 }
 
@@ -280,6 +292,36 @@ TEST_CASE(
     return Get(host(cut), on_cut.port, "/data/majority") ==
            std::pair<int, std::string>{200, "majority\n"};
   }));
+
+  // A quota: the site may keep 1 MiB of files; once the keeper set the limit, writes past it
+  // are refused (600 KiB each: the first fits, one overshoot at most, then none).
+  auto limited =
+      Cluster::Api(agents[0], "PATCH", std::string("/v1/sites/") + kSite + "?ack=all-live",
+                   json{{"files_quota_mb", 1}}.dump());
+  REQUIRE(limited);
+  REQUIRE(limited->first == 200);
+  const bool limit_set = WaitFor(std::chrono::seconds(90), [&] {
+    for (const auto& [name, state] : FilesState(cluster)) {
+      const json quota = state.value("storage", json::object()).value("quota", json::object());
+      if (quota.contains(kSite) && quota[kSite].value("limit_set", false)) return true;
+    }
+    return false;
+  });
+  INFO(DescribeFiles(cluster));
+  REQUIRE(limit_set);
+  copies = ServingByNode(cluster);
+  REQUIRE_FALSE(copies.empty());
+  const auto& [fill_node, fill_copy] = *copies.begin();
+  std::vector<int> answers;
+  for (int i = 0; i < 5; ++i) {
+    answers.push_back(
+        Get(host(fill_node), fill_copy.port, fmt::format("/cgi-bin/fill?big-{}", i), 30).first);
+  }
+  INFO(fmt::format("{}", fmt::join(answers, " ")));
+  CHECK(answers[0] == 200);
+  CHECK(std::count(answers.begin(), answers.end(), 503) >= 3);
+  CHECK_THAT(RunCommand(cli + "files status"),
+             Catch::Contains("quota    files: ") && Catch::Contains(" of 1 MB"));
 }
 
 }  // namespace

@@ -24,6 +24,11 @@ namespace {
 constexpr char kSstSecret[] = "sst";
 constexpr char kSstUser[] = "starling_sst";
 constexpr int64_t kRestartDelayMs = 2000;
+// How long a node stands in the cluster before it may form a Primary component: the other db
+// nodes' latest reports reach a node that just joined through push-pulls and broadcasts, and
+// the first it holds may be older (relayed) ones — seen: a node joining a second after its peers
+// bootstrapped took their stale "stopped" reports for the truth and formed a second component.
+constexpr int64_t kBootstrapSettleMs = 5000;
 
 }  // namespace
 
@@ -273,9 +278,11 @@ void DatabaseService::Decide() {
     standing = standing_;
   }
   if (!standing) {
+    standing_since_ms_ = 0;
     SetWhy("waiting to hear the cluster before starting the database");
     return;
   }
+  if (standing_since_ms_ == 0) standing_since_ms_ = WallMs();
   const rules::DbDecision decision =
       rules::DecideDbStart(config_.node_name, Registered(), ViewWithSelf(std::nullopt));
   if (decision.action == rules::DbAction::kWait) {
@@ -283,6 +290,12 @@ void DatabaseService::Decide() {
     return;
   }
   const bool bootstrap = decision.action == rules::DbAction::kBootstrap;
+  if (bootstrap && WallMs() - standing_since_ms_ < kBootstrapSettleMs) {
+    SetWhy(
+        "no Primary component seen yet; the other db nodes' latest reports may still be on "
+        "their way: forming one in a few seconds unless one appears");
+    return;
+  }
   if (Status s = EnsureSstSecret(/*create=*/bootstrap); !s.ok()) {
     SetWhy(s.message());
     return;

@@ -97,6 +97,7 @@ class DatabaseService {
   std::map<std::string, std::string> sites_made_;  // service thread: EnsureSiteDatabases'
   int64_t sites_checked_ms_ = 0;                   // service thread
   int64_t restart_after_ms_ = 0;                   // service thread: no relaunch before this
+  int64_t standing_since_ms_ = 0;                  // service thread: 0 while not standing
   // What --wsrep-recover found after a crash (grastate.dat then says -1): handed to mariadbd as
   // its start position, or it would start a new history. Service thread.
   db::Position recovered_;

@@ -226,6 +226,21 @@ Result<std::string> StorageService::Gluster(const std::vector<std::string>& args
   return ran->output;
 }
 
+Status StorageService::Run(const std::vector<std::string>& args) {
+  auto answer = Gluster(args);
+  return answer.ok() ? files::CliOutcome(*answer) : answer.status();
+}
+
+std::vector<rules::StorageNodeView> StorageService::ViewWithSelf() const {
+  std::lock_guard lock(mutex_);
+  std::vector<rules::StorageNodeView> nodes = nodes_;
+  std::erase_if(nodes, [&](const auto& n) { return n.name == config_.node_name; });
+  nodes.push_back({config_.node_name, config_.advertise.host, brick_, true,
+                   static_cast<rules::FilesState>(report_.state), report_.in_volume,
+                   report_.brick_up});
+  return nodes;
+}
+
 void StorageService::Observe() {
   auto answer = Gluster({"volume", "info", files::kVolume});
   auto info =
@@ -256,8 +271,7 @@ void StorageService::Observe() {
       // glusterd does not restart a brick that died: this node's glusterd starts it again.
       brick_started_ms_ = now;
       spdlog::warn("files: this node's brick is down; starting it again");
-      auto started = Gluster({"volume", "start", files::kVolume, "force"});
-      if (Status s = started.ok() ? files::CliOutcome(*started) : started.status(); !s.ok()) {
+      if (Status s = Run({"volume", "start", files::kVolume, "force"}); !s.ok()) {
         SetWhy("cannot start this node's brick: " + s.message());
       }
     }
@@ -279,15 +293,7 @@ void StorageService::Observe() {
 }
 
 void StorageService::Decide() {
-  std::vector<rules::StorageNodeView> nodes;
-  {
-    std::lock_guard lock(mutex_);
-    nodes = nodes_;
-    std::erase_if(nodes, [&](const auto& n) { return n.name == config_.node_name; });
-    nodes.push_back({config_.node_name, config_.advertise.host, brick_, true,
-                     static_cast<rules::FilesState>(report_.state), report_.in_volume,
-                     report_.brick_up});
-  }
+  std::vector<rules::StorageNodeView> nodes = ViewWithSelf();
   // Each node's brick, as it registered it.
   std::vector<store::Entry> entries;
   std::vector<std::string> registered;
@@ -325,8 +331,7 @@ Status StorageService::ProbeAll(const std::vector<std::string>& bricks) {
     if (host != config_.advertise.host) hosts.push_back(host);
   }
   for (const auto& host : hosts) {
-    auto probed = Gluster({"peer", "probe", host});
-    if (Status s = probed.ok() ? files::CliOutcome(*probed) : probed.status(); !s.ok()) {
+    if (Status s = Run({"peer", "probe", host}); !s.ok()) {
       return Status(s.code(), "peer probe " + host + ": " + s.message());
     }
   }
@@ -345,152 +350,31 @@ Status StorageService::ProbeAll(const std::vector<std::string>& bricks) {
 
 Status StorageService::Act(const rules::FilesDecision& decision) {
   if (Status s = ProbeAll(decision.bricks); !s.ok()) return s;
-  auto run = [this](std::vector<std::string> args) -> Status {
-    auto answer = Gluster(args);
-    return answer.ok() ? files::CliOutcome(*answer) : answer.status();
-  };
   const std::string replica = std::to_string(rules::kFilesReplica);
   if (decision.action == rules::FilesAction::kAddBricks) {
     std::vector<std::string> args = {"volume", "add-brick", files::kVolume, "replica", replica};
     args.insert(args.end(), decision.bricks.begin(), decision.bricks.end());
     args.push_back("force");  // bricks may be on the root file system
-    return run(args);
+    return Run(args);
   }
   std::vector<std::string> args = {"volume", "create", files::kVolume, "replica", replica};
   args.insert(args.end(), decision.bricks.begin(), decision.bricks.end());
   args.push_back("force");
-  if (Status s = run(args); !s.ok() && s.message().find("already exists") == std::string::npos) {
+  if (Status s = Run(args); !s.ok() && s.message().find("already exists") == std::string::npos) {
     return s;
   }
   for (const auto& [name, value] : files::VolumeOptions(config_.files.ping_timeout_s)) {
-    if (Status s = run({"volume", "set", files::kVolume, name, value}); !s.ok()) {
+    if (Status s = Run({"volume", "set", files::kVolume, name, value}); !s.ok()) {
       return Status(s.code(), "volume set " + name + ": " + s.message());
     }
   }
-  if (Status s = run({"volume", "start", files::kVolume});
+  if (Status s = Run({"volume", "start", files::kVolume});
       !s.ok() && s.message().find("already started") == std::string::npos) {
     return s;
   }
   spdlog::info("files: volume {} created and started with {} bricks", files::kVolume,
                decision.bricks.size());
   return Status::Ok();
-}
-
-void StorageService::Keep() {
-  kept_ms_ = WallMs();
-  std::vector<rules::StorageNodeView> nodes;
-  std::vector<std::string> hosts;
-  {
-    std::lock_guard lock(mutex_);
-    nodes = nodes_;
-    std::erase_if(nodes, [&](const auto& n) { return n.name == config_.node_name; });
-    nodes.push_back({config_.node_name, config_.advertise.host, brick_, true,
-                     static_cast<rules::FilesState>(report_.state), report_.in_volume,
-                     report_.brick_up});
-    hosts = member_hosts_;
-  }
-  if (rules::FilesKeeper(nodes) != config_.node_name || !volume_.exists) return;
-  auto run = [this](std::vector<std::string> args) -> Status {
-    auto answer = Gluster(args);
-    return answer.ok() ? files::CliOutcome(*answer) : answer.status();
-  };
-  // Its options first (a volume made by an earlier agent, or half made, may lack some), who may
-  // reach it, then started.
-  auto wanted = files::VolumeOptions(config_.files.ping_timeout_s);
-  hosts.push_back(config_.advertise.host);
-  if (const std::string allow = files::AuthAllow(hosts); !allow.empty()) {
-    wanted.emplace_back("auth.allow", allow);
-  }
-  for (const auto& [name, value] : wanted) {
-    auto now = volume_.options.find(name);
-    if (now != volume_.options.end() && now->second == value) continue;
-    spdlog::info("files: volume option {} = {}", name, value);
-    if (Status s = run({"volume", "set", files::kVolume, name, value}); !s.ok()) {
-      SetWhy("cannot set the volume's " + name + ": " + s.message());
-      return;
-    }
-    volume_.options[name] = value;
-  }
-  if (!volume_.started) {
-    spdlog::info("files: starting the volume (made, not started)");
-    if (Status s = run({"volume", "start", files::kVolume});
-        !s.ok() && s.message().find("already started") == std::string::npos) {
-      SetWhy("cannot start the volume: " + s.message());
-    }
-    return;
-  }
-  KeepQuotas();
-}
-
-void StorageService::KeepQuotas() {
-  auto run = [this](std::vector<std::string> args) -> Status {
-    auto answer = Gluster(args);
-    return answer.ok() ? files::CliOutcome(*answer) : answer.status();
-  };
-  // What the sites ask: a limit for each site that persists paths and has a quota.
-  std::map<std::string, uint32_t> wanted;
-  std::vector<store::Entry> entries;
-  if (!log_->Scan(keys::kSite, &entries).ok()) return;
-  for (const auto& entry : entries) {
-    if (entry.tombstone) continue;
-    auto site = sites::Decode(entry.value);
-    if (site.ok() && !site->persist.empty() && site->files_quota_mb > 0) {
-      wanted[site->name] = site->files_quota_mb;
-    }
-  }
-  if (!wanted.empty() && (volume_.options["features.quota"] != "on" ||
-                          volume_.options["features.hard-timeout"] != "0" ||
-                          volume_.options["features.soft-timeout"] != "0")) {
-    // Enforced at every write (timeouts 0: GlusterFS's defaults let a site run far past its
-    // limit before noticing); turned on once a site asks for a quota.
-    spdlog::info("files: turning quotas on");
-    const std::vector<std::vector<std::string>> steps = {
-        {"volume", "quota", files::kVolume, "enable"},
-        {"volume", "quota", files::kVolume, "soft-timeout", "0"},
-        {"volume", "quota", files::kVolume, "hard-timeout", "0"}};
-    for (const auto& args : steps) {
-      if (Status s = run(args);
-          !s.ok() && s.message().find("already enabled") == std::string::npos) {
-        SetWhy("cannot turn quotas on: " + s.message());
-        return;
-      }
-    }
-    return;  // the next pass sees the options and sets the limits
-  }
-  for (const auto& [site, mb] : wanted) {
-    if (quotas_.contains(site) && quotas_[site] == mb) continue;
-    // Fails until the site's directory exists (made when its first copy starts): next pass.
-    if (run({"volume", "quota", files::kVolume, "limit-usage", "/sites/" + site,
-             std::to_string(mb) + "MB"})
-            .ok()) {
-      spdlog::info("files: {} may keep {} MiB of files", site, mb);
-      quotas_[site] = mb;
-    }
-  }
-  for (auto it = quotas_.begin(); it != quotas_.end();) {
-    if (wanted.contains(it->first) ||
-        !run({"volume", "quota", files::kVolume, "remove", "/sites/" + it->first}).ok()) {
-      ++it;
-      continue;
-    }
-    spdlog::info("files: {} has no quota any more", it->first);
-    it = quotas_.erase(it);
-  }
-  // Each site's use as this node's brick accounts it (the quota translator's xattr: bytes,
-  // files, directories as big-endian 64-bit numbers).
-  nlohmann::json use = nlohmann::json::object();
-  for (const auto& [site, mb] : wanted) {
-    unsigned char value[24] = {};
-    const std::string dir = brick_ + "/sites/" + site;
-    const ssize_t n = ::lgetxattr(dir.c_str(), "trusted.glusterfs.quota.size", value, sizeof value);
-    uint64_t bytes = 0;
-    for (ssize_t i = 0; i < std::min<ssize_t>(n, 8); ++i) bytes = (bytes << 8) | value[i];
-    use[site] = {{"limit_mb", mb},
-                 {"used_bytes", n >= 8 ? nlohmann::json(bytes) : nlohmann::json()},
-                 {"limit_set", quotas_.contains(site) && quotas_[site] == mb}};
-  }
-  std::lock_guard lock(mutex_);
-  status_["quota"] = use;
 }
 
 void StorageService::ReadHeal() {

@@ -72,6 +72,10 @@ class StorageService {
   Status ProbeAll(const std::vector<std::string>& bricks);
   // Runs `gluster ... ARGS --xml` against this node's glusterd: its output, or why not.
   Result<std::string> Gluster(const std::vector<std::string>& args);
+  // The same, for a command whose answer is only its outcome.
+  Status Run(const std::vector<std::string>& args);
+  // The storage nodes gossip shows, with this node's own entry as it knows itself.
+  std::vector<rules::StorageNodeView> ViewWithSelf() const;
   void SetWhy(std::string why);
   void EndDaemons();
 

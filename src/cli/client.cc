@@ -389,6 +389,23 @@ void OnRun(CLI::App* command, int* exit_code, std::function<int()> body) {
   command->callback([exit_code, body = std::move(body)] { *exit_code = body(); });
 }
 
+Result<Json> DownloadToFile(const std::string& api, const std::string& path,
+                            const std::string& file, int read_timeout_s) {
+  const std::string partial = file + ".partial";
+  std::FILE* out = std::fopen(partial.c_str(), "wb");
+  if (out == nullptr) return Status::IoError("cannot write " + partial);
+  auto answer = Download(api, path, out, read_timeout_s);
+  const bool closed = std::fclose(out) == 0;
+  if (!answer.ok() || !closed) {
+    std::remove(partial.c_str());
+    return answer.ok() ? Status::IoError("cannot write " + partial) : answer.status();
+  }
+  std::error_code ec;
+  std::filesystem::rename(partial, file, ec);
+  if (ec) return Status::IoError("cannot rename " + partial + ": " + ec.message());
+  return answer;
+}
+
 // Appends the `field` array of `path` on every live member to `all`. With `seen`, asks each for
 // what came after the last sequence number seen from it, and remembers the newest.
 Status Gather(const Globals& g, const std::string& path, const char* field, Json* all,

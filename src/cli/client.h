@@ -44,6 +44,11 @@ Result<Json> Upload(const std::string& api, const std::string& path, const std::
 Result<Json> Download(const std::string& api, const std::string& path, std::FILE* out,
                       int read_timeout_s);
 
+// Download to `file` through a temporary name ("FILE.partial"), renamed only once the whole body
+// came: a cut answer leaves no file.
+Result<Json> DownloadToFile(const std::string& api, const std::string& path,
+                            const std::string& file, int read_timeout_s);
+
 // Appends the `field` array of `path` on every live member's API to `all`. With `seen`, asks
 // each for what came after the last sequence number seen from it, and remembers the newest.
 Status Gather(const Globals& g, const std::string& path, const char* field, Json* all,

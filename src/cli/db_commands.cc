@@ -23,20 +23,10 @@ struct State {
 
 constexpr int kTransferTimeoutS = 3600;
 
-// Writes the dump to `file` through a temporary name, renamed only once the dump is whole.
+// Writes the dump to `file` (whole, or not at all).
 int DumpToFile(const Globals& g, const std::string& path, const std::string& file) {
-  const std::string partial = file + ".partial";
-  std::FILE* out = std::fopen(partial.c_str(), "wb");
-  if (out == nullptr) return Fail(Status::IoError("cannot write " + partial));
-  auto answer = Download(g.api, path, out, 120);
-  const bool closed = std::fclose(out) == 0;
-  if (!answer.ok() || !closed) {
-    std::remove(partial.c_str());
-    return Fail(answer.ok() ? Status::IoError("cannot write " + partial) : answer.status());
-  }
-  std::error_code ec;
-  std::filesystem::rename(partial, file, ec);
-  if (ec) return Fail(Status::IoError("cannot rename " + partial + ": " + ec.message()));
+  auto answer = DownloadToFile(g.api, path, file, 120);
+  if (!answer.ok()) return Fail(answer.status());
   std::fprintf(stderr, "dump of %s written to %s\n",
                Bytes((*answer)["bytes"].get<double>()).c_str(), file.c_str());
   return 0;

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 
 #include "src/cli/commands.h"
@@ -110,19 +109,8 @@ void AddFilesCommands(CLI::App& app, Globals* g, int* exit_code) {
       auto answer = Download(g->api, path, stdout, 120);
       return answer.ok() ? 0 : Fail(answer.status());
     }
-    const std::string partial = s->file + ".partial";
-    std::FILE* out = std::fopen(partial.c_str(), "wb");
-    if (out == nullptr) return Fail(Status::IoError("cannot write " + partial));
-    auto answer = Download(g->api, path, out, 120);
-    const bool closed = std::fclose(out) == 0;
-    if (!answer.ok() || !closed) {
-      std::remove(partial.c_str());
-      return Fail(answer.ok() ? Status::IoError("cannot write " + partial) : answer.status());
-    }
-    std::error_code ec;
-    std::filesystem::rename(partial, s->file, ec);
-    if (ec) return Fail(Status::IoError("cannot rename " + partial + ": " + ec.message()));
-    return 0;
+    auto answer = DownloadToFile(g->api, path, s->file, 120);
+    return answer.ok() ? 0 : Fail(answer.status());
   });
 
   auto* put = files->add_subcommand(
